@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up Parley on a fresh Debian/Ubuntu machine: Debian packages (offline speech, SIP test peers,
+# Chromium for the browser test) and the npm dependencies. Run as root (or through sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""; if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+PKGS=(
+  # offline speech: PocketSphinx STT, flite + espeak-ng TTS
+  pocketsphinx-en-us libpocketsphinx3 libsphinxbase3 flite libflite1 espeak-ng
+  # real SIP peers and audio tools for the tests
+  baresip-core sip-tester sox
+  # real browser for the demo test; openssl for the test certificate
+  chromium openssl
+  # native addon build (@discordjs/opus compiles libopus from source)
+  python3 make g++
+)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+# onnxruntime-node's postinstall would fetch CUDA files (fails offline); its CPU build is in the tarball.
+export ONNXRUNTIME_NODE_INSTALL=skip
+npm ci --no-audit --no-fund
