@@ -1,0 +1,1 @@
+export { DemoAgent, spokenTime } from './demo-agent.ts';

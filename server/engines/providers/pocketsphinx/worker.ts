@@ -1,0 +1,111 @@
+/**
+ * PocketSphinx decoders in a worker thread (the calls are synchronous and the end-of-utterance
+ * search takes 100–270 ms, so they must not run on the event loop). One worker hosts several
+ * decoders; a decoder is reused for later utterances (loading the model costs ~0.35 s).
+ *
+ * C API (pocketsphinx 5prealpha, Debian libpocketsphinx3): ps_init(cmd_ln_parse_r(...)),
+ * ps_start_utt, ps_process_raw(ps, int16 *data, n_samples, no_search, full_utt), ps_end_utt,
+ * ps_get_hyp(ps, &score). Audio: 16 kHz mono pcm16.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import koffi from 'koffi';
+import type { FromWorker, PocketSphinxWorkerData, ToWorker } from './protocol.ts';
+
+const port = parentPort;
+if (!port) throw new Error('pocketsphinx worker started outside a worker thread');
+const { modelDir } = workerData as PocketSphinxWorkerData;
+
+const post = (m: FromWorker): void => port.postMessage(m);
+
+let api: ReturnType<typeof loadApi> | null = null;
+let loadError: string | null = null;
+try {
+  api = loadApi();
+} catch (err) {
+  loadError = err instanceof Error ? err.message : String(err);
+}
+
+function loadApi() {
+  const sb = koffi.load('libsphinxbase.so.3');
+  const ps = koffi.load('libpocketsphinx.so.3');
+  return {
+    ps_args: ps.func('void *ps_args()'),
+    cmd_ln_parse_r: sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)'),
+    ps_init: ps.func('void *ps_init(void *config)'),
+    ps_start_utt: ps.func('int ps_start_utt(void *ps)'),
+    ps_process_raw: ps.func('int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
+    ps_end_utt: ps.func('int ps_end_utt(void *ps)'),
+    ps_get_hyp: ps.func('const char *ps_get_hyp(void *ps, _Out_ int *score)'),
+  };
+}
+
+interface Utterance { decoder: unknown; samples: number; processMs: number }
+const free: unknown[] = [];
+const active = new Map<number, Utterance>();
+
+function newDecoder(): unknown {
+  if (!api) throw new Error(loadError ?? 'pocketsphinx not loaded');
+  const argv = ['parley', '-hmm', `${modelDir}/en-us`, '-lm', `${modelDir}/en-us.lm.bin`,
+    '-dict', `${modelDir}/cmudict-en-us.dict`, '-logfn', '/dev/null'];
+  const cfg = api.cmd_ln_parse_r(null, api.ps_args(), argv.length, argv, 1);
+  if (!cfg) throw new Error(`pocketsphinx: bad arguments (model dir ${modelDir})`);
+  const decoder = api.ps_init(cfg);
+  if (!decoder) throw new Error(`pocketsphinx: cannot load the model from ${modelDir}`);
+  return decoder;
+}
+
+function fail(id: number | null, code: string, err: unknown): void {
+  post({ t: 'error', id, code, message: err instanceof Error ? err.message : String(err) });
+}
+
+port.on('message', (m: ToWorker) => {
+  switch (m.t) {
+    case 'warm': {
+      const t0 = performance.now();
+      try {
+        while (free.length + active.size < m.decoders) free.push(newDecoder());
+        post({ t: 'warmed', decoders: free.length + active.size, loadMs: performance.now() - t0 });
+      } catch (err) {
+        fail(null, 'STT_MODEL_UNAVAILABLE', err);
+      }
+      return;
+    }
+    case 'start': {
+      try {
+        const decoder = free.pop() ?? newDecoder();
+        if (api!.ps_start_utt(decoder) < 0) throw new Error('ps_start_utt failed');
+        active.set(m.id, { decoder, samples: 0, processMs: 0 });
+      } catch (err) {
+        fail(m.id, 'STT_MODEL_UNAVAILABLE', err);
+      }
+      return;
+    }
+    case 'audio': {
+      const u = active.get(m.id);
+      if (!u) return;
+      const t0 = performance.now();
+      api!.ps_process_raw(u.decoder, m.pcm, m.pcm.length, 0, 0);
+      u.processMs += performance.now() - t0;
+      u.samples += m.pcm.length;
+      return;
+    }
+    case 'end':
+    case 'abort': {
+      const u = active.get(m.id);
+      if (!u) return;
+      active.delete(m.id);
+      const t0 = performance.now();
+      api!.ps_end_utt(u.decoder);
+      let text = '';
+      if (m.t === 'end') text = (api!.ps_get_hyp(u.decoder, [0]) as string | null) ?? '';
+      free.push(u.decoder);
+      if (m.t === 'end') {
+        const finaliseMs = performance.now() - t0;
+        post({ t: 'result', id: m.id, text, audioMs: (u.samples / 16_000) * 1000, finaliseMs, processMs: u.processMs + finaliseMs });
+      }
+      return;
+    }
+  }
+});
+
+post({ t: 'ready' });

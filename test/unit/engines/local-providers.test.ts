@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FliteTts, PocketSphinxStt, ProviderError } from '../../../server/engines/providers/index.ts';
+
+const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z ]/g, ' ').split(/\s+/).filter(Boolean);
+
+describe('local speech providers (flite, PocketSphinx in worker threads)', () => {
+  const tts = new FliteTts();
+  const stt = new PocketSphinxStt();
+  beforeAll(async () => { await Promise.all([tts.warm(), stt.warm()]); });
+  afterAll(async () => { await Promise.all([tts.close(), stt.close()]); });
+
+  async function speak(text: string): Promise<{ pcm: Int16Array; sampleRateHz: number }> {
+    const chunks: Int16Array[] = [];
+    let rate = 0;
+    for await (const c of tts.synthesize({ text, signal: new AbortController().signal })) { chunks.push(c.pcm); rate = c.sampleRateHz; }
+    const out = new Int16Array(chunks.reduce((n, c) => n + c.length, 0));
+    let o = 0; for (const c of chunks) { out.set(c, o); o += c.length; }
+    return { pcm: out, sampleRateHz: rate };
+  }
+
+  it('flite speaks a sentence that PocketSphinx recognises back', async () => {
+    const { pcm, sampleRateHz } = await speak('Hello, what time is it?');
+    expect(sampleRateHz).toBe(16_000);
+    expect(pcm.length).toBeGreaterThan(16_000 * 0.8);
+    const s = stt.open();
+    for (let i = 0; i < pcm.length; i += 320) s.push(pcm.subarray(i, i + 320));   // 20 ms chunks
+    const r = await s.finish();
+    expect(words(r.text)).toEqual(['hello', 'what', 'time', 'is', 'it']);
+    expect(r.audioMs).toBeCloseTo((pcm.length / 16_000) * 1000, 0);
+  });
+
+  it('keeps the event loop free while decoding (work runs in the worker)', async () => {
+    const { pcm } = await speak('Please transfer me to the billing department. I need to cancel my appointment on Friday morning.');
+    const streams = [stt.open(), stt.open()];
+    let worstLagMs = 0;
+    let last = performance.now();
+    let ticking = true;
+    const tick = (): void => {
+      const now = performance.now();
+      worstLagMs = Math.max(worstLagMs, now - last - 5);
+      last = now;
+      if (ticking) setTimeout(tick, 5);
+    };
+    setTimeout(tick, 5);
+    for (const s of streams) s.push(pcm);
+    const results = await Promise.all(streams.map((s) => s.finish()));
+    ticking = false;
+    for (const r of results) expect(words(r.text)).toContain('transfer');
+    // Decoding ~5 s of speech twice takes far longer than this on the event loop if it ran there.
+    expect(worstLagMs).toBeLessThan(150);
+  });
+
+  it('an aborted utterance gives nothing; the decoder is reused for the next one', async () => {
+    const { pcm } = await speak('Goodbye.');
+    const a = stt.open(); a.push(pcm); a.abort(); a.abort();
+    await expect(a.finish()).rejects.toMatchObject({ code: 'STT_STREAM_CLOSED' });
+    const b = stt.open(); b.push(pcm);
+    expect(words((await b.finish()).text)).toContain('goodbye');
+  });
+
+  it('a missing model is a coded error, not a crash', async () => {
+    const bad = new PocketSphinxStt({ modelDir: '/nonexistent/model' });
+    try {
+      await expect(bad.warm()).rejects.toMatchObject({ code: 'STT_MODEL_UNAVAILABLE' });
+      const s = bad.open(); s.push(new Int16Array(1600));
+      const err = await s.finish().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProviderError);
+      expect((err as ProviderError).code).toBe('STT_MODEL_UNAVAILABLE');
+    } finally { await bad.close(); }
+  });
+
+  it('an aborted synthesis yields nothing; empty text yields nothing', async () => {
+    const ctrl = new AbortController(); ctrl.abort();
+    const got: unknown[] = [];
+    for await (const c of tts.synthesize({ text: 'Hello there.', signal: ctrl.signal })) got.push(c);
+    for await (const c of tts.synthesize({ text: '   ', signal: new AbortController().signal })) got.push(c);
+    expect(got).toEqual([]);
+  });
+});
