@@ -96,7 +96,7 @@ export async function startFakeOpenAiHttp(opts: FakeOpenAiHttpOptions = {}): Pro
       return;
     }
     if (req.method === 'POST' && path === 'audio/transcriptions') {
-      const form = await new Request('http://x/', { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body: raw }).formData();
+      const form = await new Request('http://x/', { method: 'POST', headers: { 'content-type': req.headers['content-type'] ?? '' }, body: new Uint8Array(raw) }).formData();
       const fields: Record<string, string> = {};
       let wav = new Uint8Array();
       for (const [k, v] of form.entries()) {
