@@ -1,1 +1,22 @@
-export {};
+/**
+ * The audio core: pure, synchronous DSP on mono pcm16 frames (docs/contracts.md §1).
+ * No sockets; the only timer is the FramePacer's.
+ */
+export { AudioError } from './errors.ts';
+export type { AudioErrorCode } from './errors.ts';
+export {
+  int16ToFloat32,
+  float32ToInt16,
+  clipInt16,
+  bytesToInt16,
+  int16ToBytes,
+  pcm16ToBase64,
+  base64ToPcm16,
+  isValidBase64,
+  rmsDbfs,
+  peakDbfs,
+} from './pcm16.ts';
+export { Resampler, RESAMPLER_ATTENUATION_DB, RESAMPLER_PASSBAND_FRACTION } from './resampler.ts';
+export type { ResamplerOptions } from './resampler.ts';
+export { mulawDecode, mulawEncode, alawDecode, alawEncode, MULAW_SILENCE, ALAW_SILENCE } from './g711.ts';
+export { PcmFramer, ByteFramer, PcmRingBuffer } from './framer.ts';

@@ -1,0 +1,111 @@
+/**
+ * pcm16 helpers: mono signed 16-bit little-endian PCM held in Int16Array.
+ * Everything here is synchronous and allocation-free when the caller passes `dst`.
+ */
+import { AudioError } from './errors.ts';
+
+const INV_32768 = 1 / 32768;
+
+/** Int16 → Float32 in [-1, 1). */
+export function int16ToFloat32(src: Int16Array, dst?: Float32Array): Float32Array {
+  const out = dst ?? new Float32Array(src.length);
+  if (out.length < src.length) throw new AudioError('AUDIO_ERR_BAD_INPUT', `dst holds ${out.length} samples, need ${src.length}`);
+  for (let i = 0; i < src.length; i++) out[i] = (src[i] as number) * INV_32768;
+  return dst === undefined ? out : out.subarray(0, src.length);
+}
+
+/** Float32 in [-1, 1] → Int16, rounded and clipped. */
+export function float32ToInt16(src: Float32Array, dst?: Int16Array): Int16Array {
+  const out = dst ?? new Int16Array(src.length);
+  if (out.length < src.length) throw new AudioError('AUDIO_ERR_BAD_INPUT', `dst holds ${out.length} samples, need ${src.length}`);
+  for (let i = 0; i < src.length; i++) {
+    const v = Math.round((src[i] as number) * 32768);
+    out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+  }
+  return dst === undefined ? out : out.subarray(0, src.length);
+}
+
+/** Clip a number to the int16 range after rounding. */
+export function clipInt16(v: number): number {
+  const r = Math.round(v);
+  return r > 32767 ? 32767 : r < -32768 ? -32768 : r;
+}
+
+// Every platform Node runs on here is little-endian; keep a guard so a big-endian port fails loudly.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Little-endian bytes → Int16Array. Zero-copy (a view over the same memory) when the bytes start
+ * at an even offset; otherwise one copy. Throws AUDIO_ERR_BAD_INPUT on an odd byte count.
+ */
+export function bytesToInt16(bytes: Uint8Array): Int16Array {
+  if ((bytes.byteLength & 1) !== 0) throw new AudioError('AUDIO_ERR_BAD_INPUT', `pcm16 needs an even byte count, got ${bytes.byteLength}`);
+  if (!LITTLE_ENDIAN) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'big-endian hosts are not supported');
+  if ((bytes.byteOffset & 1) === 0) return new Int16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 1);
+  const copy = new Int16Array(bytes.byteLength >> 1);
+  new Uint8Array(copy.buffer).set(bytes);
+  return copy;
+}
+
+/** Int16Array → Buffer viewing the same memory (little-endian bytes, no copy). */
+export function int16ToBytes(pcm: Int16Array): Buffer {
+  return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+}
+
+/** pcm16 → base64 through Buffer (never btoa). */
+export function pcm16ToBase64(pcm: Int16Array): string {
+  return Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');
+}
+
+/**
+ * base64 → pcm16. Throws AUDIO_ERR_BAD_INPUT when the string is not base64 or decodes to an odd
+ * number of bytes. The result owns its memory (a fresh, aligned buffer).
+ */
+export function base64ToPcm16(b64: string): Int16Array {
+  if (!isValidBase64(b64)) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'audio is not valid base64');
+  const buf = Buffer.from(b64, 'base64');
+  if ((buf.byteLength & 1) !== 0) throw new AudioError('AUDIO_ERR_BAD_INPUT', `pcm16 needs an even byte count, got ${buf.byteLength}`);
+  // Buffer.from(base64) may come from the shared pool at an odd offset: bytesToInt16 copies then.
+  return bytesToInt16(buf);
+}
+
+/** Standard base64 (RFC 4648 §4) with optional padding; whitespace not allowed. */
+export function isValidBase64(s: string): boolean {
+  const n = s.length;
+  if (n === 0) return true;
+  if (n % 4 === 1) return false;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+    if (!ok) break;
+  }
+  if (i === n) return true;
+  // only '=' padding may follow, to a multiple of 4, at most two of them
+  const pad = n - i;
+  if (pad > 2 || n % 4 !== 0) return false;
+  for (; i < n; i++) if (s.charCodeAt(i) !== 61) return false;
+  return true;
+}
+
+/** RMS level in dBFS (full-scale square wave = 0 dBFS, sine ≈ −3 dBFS). −Infinity for silence. */
+export function rmsDbfs(pcm: Int16Array): number {
+  if (pcm.length === 0) return Number.NEGATIVE_INFINITY;
+  let acc = 0;
+  for (let i = 0; i < pcm.length; i++) {
+    const v = pcm[i] as number;
+    acc += v * v;
+  }
+  return 10 * Math.log10(acc / pcm.length / (32768 * 32768));
+}
+
+/** Peak level in dBFS. −Infinity for silence. */
+export function peakDbfs(pcm: Int16Array): number {
+  let peak = 0;
+  for (let i = 0; i < pcm.length; i++) {
+    const v = pcm[i] as number;
+    const a = v < 0 ? -v : v;
+    if (a > peak) peak = a;
+  }
+  return peak === 0 ? Number.NEGATIVE_INFINITY : 20 * Math.log10(peak / 32768);
+}

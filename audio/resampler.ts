@@ -1,0 +1,331 @@
+/**
+ * Streaming rational resampler: polyphase windowed-sinc (Kaiser) FIR.
+ *
+ * Output rate / input rate = L / M (reduced). Conceptually the input is upsampled by L (zero
+ * insertion), low-pass filtered by a Kaiser-windowed sinc h of length N = K·L, and decimated by M;
+ * only the taps that meet a non-zero input sample are computed, so each output costs K multiply-adds.
+ * The filter state (the last K−1 input samples and the phase) is kept across calls, so feeding a
+ * signal in 20 ms chunks yields exactly the samples one call on the whole signal yields.
+ *
+ * Filter design (see docs/notes/audio.md):
+ * - downsampling: the transition band sits *below* the output Nyquist (passband 0.85·Nyquist,
+ *   stopband from Nyquist), so nothing above the output Nyquist aliases into the output;
+ * - upsampling: the transition band is centred on the input Nyquist (0.85·N … 1.15·N), so the
+ *   spectral images of everything in the passband are removed;
+ * - Kaiser window for ATTENUATION_DB of stopband attenuation.
+ */
+import { AudioError } from './errors.ts';
+
+/** Stopband attenuation the Kaiser window is designed for (the tests assert ≥ 80 dB). */
+export const RESAMPLER_ATTENUATION_DB = 85;
+/** Passband edge as a fraction of the lower Nyquist frequency. */
+export const RESAMPLER_PASSBAND_FRACTION = 0.85;
+/** Largest number of polyphase branches accepted (44.1 kHz → 48 kHz needs 160). */
+const MAX_PHASES = 1024;
+const INITIAL_CHUNK_SAMPLES = 4096;
+
+export interface ResamplerOptions {
+  inputRateHz: number;
+  outputRateHz: number;
+}
+
+function gcd(a: number, b: number): number {
+  while (b !== 0) {
+    const t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/** Modified Bessel function of the first kind, order 0 (series). */
+function besselI0(x: number): number {
+  let sum = 1;
+  let term = 1;
+  const q = (x / 2) * (x / 2);
+  for (let k = 1; k < 200; k++) {
+    term *= q / (k * k);
+    sum += term;
+    if (term < 1e-17 * sum) break;
+  }
+  return sum;
+}
+
+interface FilterDesign {
+  readonly L: number;
+  readonly M: number;
+  readonly K: number;
+  /** coef[p·K + k] = h[p + (K−1−k)·L]: phase p, reversed so the inner loop walks forward in time. */
+  readonly coef: Float32Array;
+  /** Group delay in upsampled samples, (N−1)/2. */
+  readonly delayUp: number;
+}
+
+const designCache = new Map<string, FilterDesign>();
+
+function design(inputRateHz: number, outputRateHz: number): FilterDesign {
+  const key = `${inputRateHz}:${outputRateHz}`;
+  const cached = designCache.get(key);
+  if (cached) return cached;
+  const g = gcd(inputRateHz, outputRateHz);
+  const L = outputRateHz / g;
+  const M = inputRateHz / g;
+  const upRateHz = inputRateHz * L;
+  const lowNyquistHz = Math.min(inputRateHz, outputRateHz) / 2;
+  const passHz = RESAMPLER_PASSBAND_FRACTION * lowNyquistHz;
+  const stopHz = outputRateHz < inputRateHz ? lowNyquistHz : 2 * lowNyquistHz - passHz;
+  const cutoff = (passHz + stopHz) / 2 / upRateHz; // cycles per upsampled sample
+  const A = RESAMPLER_ATTENUATION_DB;
+  const beta = A > 50 ? 0.1102 * (A - 8.7) : A >= 21 ? 0.5842 * (A - 21) ** 0.4 + 0.07886 * (A - 21) : 0;
+  const dOmega = (2 * Math.PI * (stopHz - passHz)) / upRateHz;
+  const nMin = Math.ceil((A - 7.95) / (2.285 * dOmega)) + 1;
+  const K = Math.max(2, Math.ceil(nMin / L));
+  const N = K * L;
+  const mid = (N - 1) / 2;
+  const i0Beta = besselI0(beta);
+  const h = new Float64Array(N);
+  for (let n = 0; n < N; n++) {
+    const x = n - mid;
+    const r = x / mid;
+    const sinc = x === 0 ? 2 * cutoff : Math.sin(2 * Math.PI * cutoff * x) / (Math.PI * x);
+    h[n] = L * sinc * (besselI0(beta * Math.sqrt(Math.max(0, 1 - r * r))) / i0Beta);
+  }
+  const coef = new Float32Array(N);
+  for (let p = 0; p < L; p++) {
+    for (let k = 0; k < K; k++) coef[p * K + k] = h[p + (K - 1 - k) * L] as number;
+  }
+  const d: FilterDesign = { L, M, K, coef, delayUp: mid };
+  designCache.set(key, d);
+  return d;
+}
+
+function checkRate(name: string, hz: number): void {
+  if (!Number.isInteger(hz) || hz < 1000 || hz > 192000) {
+    throw new AudioError('AUDIO_ERR_UNSUPPORTED_RATE', `${name} must be an integer between 1000 and 192000 Hz, got ${hz}`);
+  }
+}
+
+export class Resampler {
+  readonly inputRateHz: number;
+  readonly outputRateHz: number;
+  /** Group delay of the filter, in ms: output sample times lag the input by this much. */
+  readonly delayMs: number;
+  private readonly passthrough: boolean;
+  private readonly L: number;
+  private readonly M: number;
+  private readonly K: number;
+  private readonly coef: Float32Array;
+  private readonly delayUp: number;
+  private readonly nStep: number;
+  private readonly pStep: number;
+  /** History (K−1 samples) followed by unconsumed input, in int16 units. */
+  private hist: Float32Array;
+  private histLen: number;
+  /** Buffer index of the first sample of the next output's window. */
+  private pos = 0;
+  /** Polyphase branch of the next output. */
+  private phase = 0;
+  private outI16: Int16Array;
+  private outF32: Float32Array;
+  private inCount = 0;
+  private outCount = 0;
+  private zeros: Float32Array | undefined;
+
+  constructor(opts: ResamplerOptions) {
+    checkRate('inputRateHz', opts.inputRateHz);
+    checkRate('outputRateHz', opts.outputRateHz);
+    this.inputRateHz = opts.inputRateHz;
+    this.outputRateHz = opts.outputRateHz;
+    this.passthrough = opts.inputRateHz === opts.outputRateHz;
+    if (this.passthrough) {
+      this.L = 1;
+      this.M = 1;
+      this.K = 1;
+      this.coef = new Float32Array([1]);
+      this.delayUp = 0;
+    } else {
+      const g = gcd(opts.inputRateHz, opts.outputRateHz);
+      if (opts.outputRateHz / g > MAX_PHASES) {
+        throw new AudioError('AUDIO_ERR_UNSUPPORTED_RATE', `${opts.inputRateHz} → ${opts.outputRateHz} Hz needs ${opts.outputRateHz / g} filter phases (max ${MAX_PHASES})`);
+      }
+      const d = design(opts.inputRateHz, opts.outputRateHz);
+      this.L = d.L;
+      this.M = d.M;
+      this.K = d.K;
+      this.coef = d.coef;
+      this.delayUp = d.delayUp;
+    }
+    this.nStep = Math.floor(this.M / this.L);
+    this.pStep = this.M % this.L;
+    this.delayMs = (this.delayUp / (this.L * this.inputRateHz)) * 1000;
+    this.hist = new Float32Array(this.K - 1 + INITIAL_CHUNK_SAMPLES);
+    this.histLen = this.K - 1;
+    const outCap = this.maxOutputFor(INITIAL_CHUNK_SAMPLES);
+    this.outI16 = new Int16Array(outCap);
+    this.outF32 = new Float32Array(outCap);
+  }
+
+  /** Upper bound of the samples one call with `inputSamples` new samples can return. */
+  maxOutputFor(inputSamples: number): number {
+    return Math.ceil(((inputSamples + this.K) * this.L) / this.M) + 2;
+  }
+
+  /** Resample a chunk of any length. Returns a view, valid until the next call. */
+  process(input: Int16Array): Int16Array {
+    if (this.passthrough) {
+      this.ensureOut(input.length);
+      this.outI16.set(input);
+      this.inCount += input.length;
+      this.outCount += input.length;
+      return this.outI16.subarray(0, input.length);
+    }
+    this.append(input, 1);
+    const n = this.run();
+    const out = this.outI16;
+    const f = this.outF32;
+    for (let i = 0; i < n; i++) {
+      const v = Math.round(f[i] as number);
+      out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    }
+    return out.subarray(0, n);
+  }
+
+  /**
+   * Float variant: samples in [-1, 1]. Shares state with `process` (same stream), so the two may be
+   * mixed. Returns a view, valid until the next call.
+   */
+  processFloat32(input: Float32Array): Float32Array {
+    if (this.passthrough) {
+      this.ensureOut(input.length);
+      this.outF32.set(input);
+      this.inCount += input.length;
+      this.outCount += input.length;
+      return this.outF32.subarray(0, input.length);
+    }
+    this.append(input, 32768);
+    const n = this.run();
+    const f = this.outF32;
+    for (let i = 0; i < n; i++) f[i] = (f[i] as number) / 32768;
+    return f.subarray(0, n);
+  }
+
+  /**
+   * End of stream: feeds silence until every output sample up to the last input sample (plus the
+   * filter's delay) has come out, returns those samples (a view), then resets the state.
+   */
+  flush(): Int16Array {
+    if (this.passthrough || this.inCount === 0) {
+      this.reset();
+      return this.outI16.subarray(0, 0);
+    }
+    const target = Math.floor(((this.inCount - 1) * this.L + this.delayUp) / this.M) + 1;
+    let need = Math.max(0, target - this.outCount);
+    const zeros = (this.zeros ??= new Float32Array(this.K + 64));
+    // collect into a private accumulation; the output views are reused by run()
+    const acc = new Int16Array(need);
+    let got = 0;
+    while (need > 0) {
+      this.append(zeros, 1);
+      const n = this.run();
+      const take = Math.min(n, need);
+      for (let i = 0; i < take; i++) {
+        const v = Math.round(this.outF32[i] as number);
+        acc[got++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+      }
+      need -= take;
+      this.inCount -= zeros.length; // silence does not count as input
+    }
+    this.reset();
+    this.ensureOut(acc.length);
+    this.outI16.set(acc);
+    return this.outI16.subarray(0, acc.length);
+  }
+
+  /** Forget all state: the next call starts a new stream. */
+  reset(): void {
+    this.hist.fill(0, 0, this.K - 1);
+    this.histLen = this.K - 1;
+    this.pos = 0;
+    this.phase = 0;
+    this.inCount = 0;
+    this.outCount = 0;
+  }
+
+  private ensureOut(n: number): void {
+    if (this.outI16.length < n) {
+      const cap = Math.max(n, this.outI16.length * 2);
+      this.outI16 = new Int16Array(cap);
+      this.outF32 = new Float32Array(cap);
+    }
+  }
+
+  private append(input: Int16Array | Float32Array, scale: number): void {
+    const need = this.histLen + input.length;
+    if (need > this.hist.length) {
+      const grown = new Float32Array(Math.max(need, this.hist.length * 2));
+      grown.set(this.hist.subarray(0, this.histLen));
+      this.hist = grown;
+      this.ensureOut(this.maxOutputFor(input.length));
+    } else if (this.outI16.length < this.maxOutputFor(input.length)) {
+      this.ensureOut(this.maxOutputFor(input.length));
+    }
+    const h = this.hist;
+    const base = this.histLen;
+    if (scale === 1) {
+      h.set(input, base);
+    } else {
+      for (let i = 0; i < input.length; i++) h[base + i] = (input[i] as number) * scale;
+    }
+    this.histLen = need;
+    this.inCount += input.length;
+  }
+
+  /** Compute every output the buffered input allows into outF32; returns the count. */
+  private run(): number {
+    const K = this.K;
+    const L = this.L;
+    const coef = this.coef;
+    const x = this.hist;
+    const out = this.outF32;
+    const nStep = this.nStep;
+    const pStep = this.pStep;
+    const last = this.histLen - K; // the window [pos, pos+K) must fit: pos <= histLen-K
+    let pos = this.pos;
+    let phase = this.phase;
+    let j = 0;
+    const K4 = K & ~3;
+    while (pos <= last) {
+      const c = phase * K;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      let k = 0;
+      for (; k < K4; k += 4) {
+        a0 += (coef[c + k] as number) * (x[pos + k] as number);
+        a1 += (coef[c + k + 1] as number) * (x[pos + k + 1] as number);
+        a2 += (coef[c + k + 2] as number) * (x[pos + k + 2] as number);
+        a3 += (coef[c + k + 3] as number) * (x[pos + k + 3] as number);
+      }
+      for (; k < K; k++) a0 += (coef[c + k] as number) * (x[pos + k] as number);
+      out[j++] = a0 + a1 + (a2 + a3);
+      phase += pStep;
+      pos += nStep;
+      if (phase >= L) {
+        phase -= L;
+        pos++;
+      }
+    }
+    // drop the samples no future window needs
+    const drop = Math.min(pos, this.histLen);
+    if (drop > 0) {
+      x.copyWithin(0, drop, this.histLen);
+      this.histLen -= drop;
+      pos -= drop;
+    }
+    this.pos = pos;
+    this.phase = phase;
+    this.outCount += j;
+    return j;
+  }
+}
