@@ -20,3 +20,9 @@ export { Resampler, RESAMPLER_ATTENUATION_DB, RESAMPLER_PASSBAND_FRACTION } from
 export type { ResamplerOptions } from './resampler.ts';
 export { mulawDecode, mulawEncode, alawDecode, alawEncode, MULAW_SILENCE, ALAW_SILENCE } from './g711.ts';
 export { PcmFramer, ByteFramer, PcmRingBuffer } from './framer.ts';
+export { readWav, writeWav, readWavFile, writeWavFile, resampleWhole } from './wav.ts';
+export type { WavAudio } from './wav.ts';
+export { createVad, EnergyVad, defaultSileroModelPath, VAD_FRAME_MS } from './vad.ts';
+export type { VoiceActivityDetector, VadKind, VadSampleRateHz, CreateVadOptions, VadLogger, EnergyVadOptions } from './vad.ts';
+export { TurnDetector } from './turn-detector.ts';
+export type { TurnEvent, TurnDetectorOptions } from './turn-detector.ts';

@@ -57,8 +57,10 @@ interface FilterDesign {
   readonly K: number;
   /** coef[p·K + k] = h[p + (K−1−k)·L]: phase p, reversed so the inner loop walks forward in time. */
   readonly coef: Float32Array;
-  /** Group delay in upsampled samples, (N−1)/2. */
+  /** Group delay in upsampled samples, (Np−1)/2. */
   readonly delayUp: number;
+  /** The same delay in output samples (an integer by construction). */
+  readonly delayOutputSamples: number;
 }
 
 const designCache = new Map<string, FilterDesign>();
@@ -79,12 +81,16 @@ function design(inputRateHz: number, outputRateHz: number): FilterDesign {
   const beta = A > 50 ? 0.1102 * (A - 8.7) : A >= 21 ? 0.5842 * (A - 21) ** 0.4 + 0.07886 * (A - 21) : 0;
   const dOmega = (2 * Math.PI * (stopHz - passHz)) / upRateHz;
   const nMin = Math.ceil((A - 7.95) / (2.285 * dOmega)) + 1;
-  const K = Math.max(2, Math.ceil(nMin / L));
+  // Prototype length Np = 2·M·j + 1: the group delay (Np − 1)/2 is then exactly j output samples,
+  // so a caller can remove it without a fractional-sample phase error. Zero-padded to K·L taps.
+  const j = Math.ceil((nMin - 1) / (2 * M));
+  const Np = 2 * M * j + 1;
+  const K = Math.max(2, Math.ceil(Np / L));
   const N = K * L;
-  const mid = (N - 1) / 2;
+  const mid = (Np - 1) / 2;
   const i0Beta = besselI0(beta);
   const h = new Float64Array(N);
-  for (let n = 0; n < N; n++) {
+  for (let n = 0; n < Np; n++) {
     const x = n - mid;
     const r = x / mid;
     const sinc = x === 0 ? 2 * cutoff : Math.sin(2 * Math.PI * cutoff * x) / (Math.PI * x);
@@ -94,7 +100,7 @@ function design(inputRateHz: number, outputRateHz: number): FilterDesign {
   for (let p = 0; p < L; p++) {
     for (let k = 0; k < K; k++) coef[p * K + k] = h[p + (K - 1 - k) * L] as number;
   }
-  const d: FilterDesign = { L, M, K, coef, delayUp: mid };
+  const d: FilterDesign = { L, M, K, coef, delayUp: mid, delayOutputSamples: j };
   designCache.set(key, d);
   return d;
 }
@@ -110,6 +116,8 @@ export class Resampler {
   readonly outputRateHz: number;
   /** Group delay of the filter, in ms: output sample times lag the input by this much. */
   readonly delayMs: number;
+  /** The group delay in whole output samples (exact: the filter is designed for it). */
+  readonly delaySamples: number;
   private readonly passthrough: boolean;
   private readonly L: number;
   private readonly M: number;
@@ -143,6 +151,7 @@ export class Resampler {
       this.K = 1;
       this.coef = new Float32Array([1]);
       this.delayUp = 0;
+      this.delaySamples = 0;
     } else {
       const g = gcd(opts.inputRateHz, opts.outputRateHz);
       if (opts.outputRateHz / g > MAX_PHASES) {
@@ -154,6 +163,7 @@ export class Resampler {
       this.K = d.K;
       this.coef = d.coef;
       this.delayUp = d.delayUp;
+      this.delaySamples = d.delayOutputSamples;
     }
     this.nStep = Math.floor(this.M / this.L);
     this.pStep = this.M % this.L;
