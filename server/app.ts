@@ -1,0 +1,107 @@
+/**
+ * buildApp(config, deps): the Fastify app with every Parley route. Never listens (main.ts and
+ * tests do). Decorates the instance with `parley` (contracts §4).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
+import { pino, type Logger } from 'pino';
+import type { ParleyConfig } from './config.ts';
+import { EngineRegistry, type EngineFactory, type EngineName } from './engines/index.ts';
+import { createToolRegistry, type ToolDefinition, type ToolRegistry } from './tools/index.ts';
+import { SessionManager, type FallbackPolicy, type SessionPolicy } from './session/index.ts';
+import { Metrics } from './metrics.ts';
+import { KeyStore } from './auth.ts';
+import { ClientSecrets } from './client-secrets.ts';
+import { registerRealtimeRoute } from './routes/realtime.ts';
+import { registerClientSecretsRoute } from './routes/client-secrets.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+
+export interface AppDeps {
+  /** A pino logger (default: one at config.logLevel on stdout). */
+  logger?: Logger;
+  /** Engine factories overriding or adding to the built-in ones. */
+  engines?: Partial<Record<EngineName, EngineFactory>>;
+  /** Fallback policy override (null: never switch engines). */
+  fallback?: FallbackPolicy | null;
+  /** Extra global server tools. */
+  tools?: ToolDefinition[];
+}
+
+/** What `app.parley` holds. */
+export interface ParleyContext {
+  config: ParleyConfig;
+  sessions: SessionManager;
+  tools: ToolRegistry;
+  engines: EngineRegistry;
+  metrics: Metrics;
+  keys: KeyStore;
+  /** In-process ephemeral key mint: `app.parley.clientSecrets.mint({ ttlS, session })`. */
+  clientSecrets: ClientSecrets;
+  log: Logger;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    parley: ParleyContext;
+  }
+}
+
+/** Pino redaction: keys and audio never reach the logs. */
+export const LOG_REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers["sec-websocket-protocol"]',
+  'headers.authorization',
+  'apiKey',
+  '*.apiKey',
+  'value',
+  'audio',
+  'delta',
+];
+
+export function createLogger(config: ParleyConfig): Logger {
+  return pino({ level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } });
+}
+
+export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
+  const log = deps.logger ?? createLogger(config);
+  const https = config.tls ? { cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath) } : null;
+  const app = (https
+    ? Fastify({ loggerInstance: log, https, bodyLimit: 1024 * 1024 })
+    : Fastify({ loggerInstance: log, bodyLimit: 1024 * 1024 })) as unknown as FastifyInstance;
+
+  const metrics = new Metrics();
+  const tools = createToolRegistry(config.tools);
+  for (const t of deps.tools ?? []) tools.register(t);
+  const engines = new EngineRegistry({ config, log }, deps.engines ?? {});
+  const sessions = new SessionManager({ config, engines, tools, metrics, log, ...(deps.fallback !== undefined ? { fallback: deps.fallback } : {}) });
+  const keys = new KeyStore(config.apiKeys);
+  const policy = (): SessionPolicy => ({
+    defaults: config.session.defaults,
+    allowedModels: config.session.allowedModels,
+    allowedVoices: config.session.allowedVoices,
+    maxOutputTokens: config.session.maxOutputTokens,
+    serverTools: tools.realtimeTools(),
+  });
+  const clientSecrets = new ClientSecrets(keys, policy, config.limits.ephemeralTtlDefaultS, metrics);
+
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, log });
+
+  registerHealthRoutes(app, { sessions, metrics, engine: config.engine });
+  registerClientSecretsRoute(app, { keys, secrets: clientSecrets, metrics });
+  const realtime = registerRealtimeRoute(app, { config, keys, sessions, metrics, log });
+  app.addHook('preClose', async () => {
+    sessions.stopAccepting();
+    for (const s of sessions.list()) s.end(1001, 'server shutting down');
+    realtime.close();
+  });
+
+  // The browser demo (server/routes/demo.ts, written by the demo work): registered when present.
+  // It exports a Fastify plugin as default (or `demoRoutes`) and reads app.parley.
+  if (config.demo.enabled && existsSync(new URL('./routes/demo.ts', import.meta.url))) {
+    const mod = (await import('./routes/demo.ts' as string)) as { default?: unknown; demoRoutes?: unknown };
+    const plugin = (mod.default ?? mod.demoRoutes) as FastifyPluginAsync | FastifyPluginCallback | undefined;
+    if (typeof plugin === 'function') await app.register(plugin);
+  }
+
+  return app;
+}

@@ -1,0 +1,217 @@
+/**
+ * Parley's configuration: one typed, validated object, built from env (+ an optional JSON file
+ * named by PARLEY_CONFIG, read by main.ts). Env wins over the file. Only main.ts reads
+ * process.env; everything below gets this object (or its sections).
+ *
+ * Every bad setting throws ConfigError naming the setting and why.
+ */
+import { accessSync, constants } from 'node:fs';
+import { ConfigError } from './errors.ts';
+import type { RealtimeSession, TurnDetection } from './protocol/index.ts';
+import { ConfigReader, type Env } from './config/reader.ts';
+import { readSipConfig, type SipConfig } from './config/sip.ts';
+import { readCascadeConfig, type CascadeConfig } from './config/cascade.ts';
+import { readLocalConfig, type LocalConfig } from './config/local.ts';
+import { readDemoConfig, type DemoConfig } from './config/demo.ts';
+
+export { ConfigReader, type Env } from './config/reader.ts';
+export type { SipConfig } from './config/sip.ts';
+export type { CascadeConfig, CascadeStageConfig } from './config/cascade.ts';
+export type { LocalConfig } from './config/local.ts';
+export type { DemoConfig } from './config/demo.ts';
+
+export type EngineSetting = 'auto' | 'openai' | 'cascade' | 'local';
+export type ResolvedEngine = 'openai' | 'cascade' | 'local';
+
+export const BUILTIN_VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'] as const;
+export const DEFAULT_INSTRUCTIONS =
+  'You are Parley, a friendly voice assistant. Answer briefly and naturally, in the language the caller uses.';
+
+export interface OpenAIConfig {
+  /** OPENAI_API_KEY: the server's key for the upstream (never sent to clients, never logged). */
+  apiKey: string | null;
+  /** OPENAI_BASE_URL (default https://api.openai.com/v1): any GA-compatible server. */
+  baseUrl: string;
+  /** PARLEY_OPENAI_CONNECT_TIMEOUT_MS (default 10000). */
+  connectTimeoutMs: number;
+}
+
+export interface SessionConfig {
+  /** The default GA session (PARLEY_MODEL, PARLEY_INSTRUCTIONS, PARLEY_VOICE, PARLEY_TURN_DETECTION, …). */
+  defaults: RealtimeSession;
+  /** PARLEY_ALLOWED_MODELS: models a client may ask for (default: the default model only). */
+  allowedModels: string[];
+  /** PARLEY_ALLOWED_VOICES: voices a client may pick (default: the built-in voices). */
+  allowedVoices: string[];
+  /** PARLEY_MAX_OUTPUT_TOKENS: the cap a client cannot raise (default 'inf'). */
+  maxOutputTokens: number | 'inf';
+}
+
+export interface ToolsConfig {
+  /** PARLEY_TOOLS: built-in server tools to enable (default get_current_time; 'none' for none). */
+  enabled: string[];
+  /** PARLEY_TOOL_TIMEOUT_MS: default per-call timeout (default 10000). */
+  timeoutMs: number;
+}
+
+export interface LimitsConfig {
+  /** PARLEY_MAX_MESSAGE_BYTES: largest client message (default and max 16 MiB). */
+  maxMessageBytes: number;
+  /** PARLEY_MAX_SESSIONS: concurrent sessions (default 200); more get HTTP 503. */
+  maxSessions: number;
+  /** PARLEY_SHUTDOWN_GRACE_MS: how long live sessions may finish on SIGTERM (default 10000). */
+  shutdownGraceMs: number;
+  /** PARLEY_EPHEMERAL_TTL_S: default lifetime of an ephemeral key (default 600, 10..7200). */
+  ephemeralTtlDefaultS: number;
+  /** PARLEY_SEND_HIGH_WATER_BYTES: outbound buffer above which the other side is paused (default 1 MiB). */
+  sendHighWaterBytes: number;
+}
+
+export interface ParleyConfig {
+  /** HOST (default 127.0.0.1). */
+  host: string;
+  /** PORT (default 8080; 0 = ephemeral). */
+  port: number;
+  /** PARLEY_TLS_CERT + PARLEY_TLS_KEY: PEM file paths; serve HTTPS/WSS. Both or neither. */
+  tls: { certPath: string; keyPath: string } | null;
+  /** PARLEY_API_KEYS: comma-separated keys clients may use. Empty: main.ts makes one at start. */
+  apiKeys: string[];
+  /** PARLEY_ENGINE as set (auto|openai|cascade|local; default auto). */
+  engineSetting: EngineSetting;
+  /** The engine sessions start on: auto = openai when OPENAI_API_KEY is set, else local. */
+  engine: ResolvedEngine;
+  /** PARLEY_FALLBACK_ENGINE: where a session goes when its engine fails (cascade|local|none; default cascade). */
+  fallbackEngine: ResolvedEngine | null;
+  openai: OpenAIConfig;
+  session: SessionConfig;
+  tools: ToolsConfig;
+  limits: LimitsConfig;
+  /** LOG_LEVEL (default info). */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  sip: SipConfig;
+  cascade: CascadeConfig;
+  local: LocalConfig;
+  demo: DemoConfig;
+}
+
+function checkReadable(setting: string, path: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    throw new ConfigError(setting, `cannot read the file ${JSON.stringify(path)}`);
+  }
+}
+
+function readTurnDetection(r: ConfigReader): TurnDetection | null {
+  const kind = r.oneOf('PARLEY_TURN_DETECTION', 'session.turnDetection', ['server_vad', 'semantic_vad', 'none'] as const, 'server_vad');
+  if (kind === 'none') return null;
+  if (kind === 'semantic_vad') {
+    return {
+      type: 'semantic_vad',
+      eagerness: r.oneOf('PARLEY_VAD_EAGERNESS', 'session.eagerness', ['low', 'medium', 'high', 'auto'] as const, 'auto'),
+      create_response: true,
+      interrupt_response: true,
+    };
+  }
+  return {
+    type: 'server_vad',
+    threshold: r.num('PARLEY_VAD_THRESHOLD', 'session.vadThreshold', 0.5, { min: 0, max: 1 }),
+    prefix_padding_ms: r.int('PARLEY_VAD_PREFIX_MS', 'session.vadPrefixPaddingMs', 300, { min: 0, max: 10_000 }),
+    silence_duration_ms: r.int('PARLEY_VAD_SILENCE_MS', 'session.vadSilenceDurationMs', 500, { min: 0, max: 10_000 }),
+    create_response: true,
+    interrupt_response: true,
+  };
+}
+
+/** Builds and validates the configuration. Throws ConfigError naming the bad setting. */
+export function loadConfig(env: Env, file?: unknown): ParleyConfig {
+  const r = new ConfigReader(env, file);
+  const host = r.str('HOST', 'host', '127.0.0.1');
+  const port = r.int('PORT', 'port', 8080, { min: 0, max: 65535 });
+
+  const certPath = r.optStr('PARLEY_TLS_CERT', 'tls.cert');
+  const keyPath = r.optStr('PARLEY_TLS_KEY', 'tls.key');
+  if ((certPath === null) !== (keyPath === null)) {
+    throw new ConfigError(certPath === null ? 'PARLEY_TLS_CERT' : 'PARLEY_TLS_KEY', 'PARLEY_TLS_CERT and PARLEY_TLS_KEY must be set together');
+  }
+  if (certPath !== null) checkReadable('PARLEY_TLS_CERT', certPath);
+  if (keyPath !== null) checkReadable('PARLEY_TLS_KEY', keyPath);
+
+  const apiKeys = r.list('PARLEY_API_KEYS', 'apiKeys', []);
+  for (const k of apiKeys) {
+    if (k.length < 16 || /\s/.test(k)) throw new ConfigError('PARLEY_API_KEYS', 'each key must be at least 16 characters, without spaces');
+  }
+
+  const openai: OpenAIConfig = {
+    apiKey: r.optStr('OPENAI_API_KEY', 'openai.apiKey'),
+    baseUrl: r.url('OPENAI_BASE_URL', 'openai.baseUrl', 'https://api.openai.com/v1', ['http:', 'https:', 'ws:', 'wss:']) ?? 'https://api.openai.com/v1',
+    connectTimeoutMs: r.int('PARLEY_OPENAI_CONNECT_TIMEOUT_MS', 'openai.connectTimeoutMs', 10_000, { min: 100, max: 120_000 }),
+  };
+
+  const engineSetting = r.oneOf('PARLEY_ENGINE', 'engine', ['auto', 'openai', 'cascade', 'local'] as const, 'auto');
+  const engine: ResolvedEngine = engineSetting === 'auto' ? (openai.apiKey !== null ? 'openai' : 'local') : engineSetting;
+  if (engine === 'openai' && openai.apiKey === null) {
+    throw new ConfigError('PARLEY_ENGINE', "is 'openai' but OPENAI_API_KEY is not set");
+  }
+  const fb = r.oneOf('PARLEY_FALLBACK_ENGINE', 'fallbackEngine', ['cascade', 'local', 'none'] as const, 'cascade');
+
+  const model = r.str('PARLEY_MODEL', 'session.model', 'gpt-realtime');
+  const voice = r.str('PARLEY_VOICE', 'session.voice', 'marin');
+  const allowedVoices = r.list('PARLEY_ALLOWED_VOICES', 'session.allowedVoices', [...BUILTIN_VOICES]);
+  if (!allowedVoices.includes(voice)) throw new ConfigError('PARLEY_VOICE', `must be one of the allowed voices (${allowedVoices.join(', ')})`);
+  const allowedModels = r.list('PARLEY_ALLOWED_MODELS', 'session.allowedModels', [model]);
+  if (!allowedModels.includes(model)) allowedModels.unshift(model);
+  const transcriptionModel = r.str('PARLEY_TRANSCRIPTION_MODEL', 'session.transcriptionModel', 'gpt-4o-mini-transcribe');
+  const maxOutRaw = r.optStr('PARLEY_MAX_OUTPUT_TOKENS', null) ?? (r.raw(null, 'session.maxOutputTokens')?.value as string | number | undefined);
+  let maxOutputTokens: number | 'inf' = 'inf';
+  if (maxOutRaw !== undefined && maxOutRaw !== 'inf') {
+    maxOutputTokens = r.int('PARLEY_MAX_OUTPUT_TOKENS', 'session.maxOutputTokens', 4096, { min: 1, max: 100_000 });
+  }
+
+  const defaults: RealtimeSession = {
+    type: 'realtime',
+    model,
+    instructions: r.str('PARLEY_INSTRUCTIONS', 'session.instructions', DEFAULT_INSTRUCTIONS),
+    output_modalities: ['audio'],
+    audio: {
+      input: {
+        format: { type: 'audio/pcm', rate: 24000 },
+        transcription: transcriptionModel === 'none' ? null : { model: transcriptionModel },
+        turn_detection: readTurnDetection(r),
+      },
+      output: { format: { type: 'audio/pcm', rate: 24000 }, voice },
+    },
+    max_output_tokens: maxOutputTokens,
+  };
+
+  const toolsEnabled = r.list('PARLEY_TOOLS', 'tools.enabled', ['get_current_time']).filter((t) => t !== 'none');
+
+  const config: ParleyConfig = {
+    host,
+    port,
+    tls: certPath !== null && keyPath !== null ? { certPath, keyPath } : null,
+    apiKeys,
+    engineSetting,
+    engine,
+    fallbackEngine: fb === 'none' || fb === engine ? null : fb,
+    openai,
+    session: { defaults, allowedModels, allowedVoices, maxOutputTokens },
+    tools: {
+      enabled: toolsEnabled,
+      timeoutMs: r.int('PARLEY_TOOL_TIMEOUT_MS', 'tools.timeoutMs', 10_000, { min: 10, max: 600_000 }),
+    },
+    limits: {
+      maxMessageBytes: r.int('PARLEY_MAX_MESSAGE_BYTES', 'limits.maxMessageBytes', 16 * 1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
+      maxSessions: r.int('PARLEY_MAX_SESSIONS', 'limits.maxSessions', 200, { min: 1, max: 100_000 }),
+      shutdownGraceMs: r.int('PARLEY_SHUTDOWN_GRACE_MS', 'limits.shutdownGraceMs', 10_000, { min: 0, max: 3_600_000 }),
+      ephemeralTtlDefaultS: r.int('PARLEY_EPHEMERAL_TTL_S', 'limits.ephemeralTtlDefaultS', 600, { min: 10, max: 7200 }),
+      sendHighWaterBytes: r.int('PARLEY_SEND_HIGH_WATER_BYTES', 'limits.sendHighWaterBytes', 1024 * 1024, { min: 16 * 1024, max: 256 * 1024 * 1024 }),
+    },
+    logLevel: r.oneOf('LOG_LEVEL', 'logLevel', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    sip: readSipConfig(r, host),
+    cascade: readCascadeConfig(r, { baseUrl: openai.baseUrl, apiKey: openai.apiKey }),
+    local: readLocalConfig(r),
+    demo: readDemoConfig(r),
+  };
+  return config;
+}

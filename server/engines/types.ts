@@ -1,0 +1,61 @@
+/** The engine seam (contracts §3): every engine takes GA client events and emits GA server events. */
+import type { Logger } from 'pino';
+import type { EngineError } from '../errors.ts';
+import type { ClientEvent, ConversationItem, RealtimeSession, ServerEvent } from '../protocol/index.ts';
+import type { ParleyConfig } from '../config.ts';
+
+export type EngineName = 'openai' | 'cascade' | 'local';
+
+export interface Engine {
+  readonly name: EngineName;
+  /** Opens one conversation. Rejects with EngineError (code, retryable, fallbackable). */
+  open(opts: EngineOpenOptions): Promise<EngineConnection>;
+}
+
+export interface EngineOpenOptions {
+  /** The effective GA session object (server defaults + client, enforced fields applied). */
+  session: RealtimeSession;
+  /** pino child of the session. */
+  log: Logger;
+  callbacks: EngineCallbacks;
+  /** Items to replay as text (fallback, session rotation). */
+  history?: ConversationItem[];
+  /** Aborted when the session gives up on this open (client gone, shutdown). */
+  signal?: AbortSignal;
+}
+
+export interface EngineCallbacks {
+  /** Every GA server event, in order; raw = its JSON when already at hand. */
+  onEvent(event: ServerEvent, raw?: string): void;
+  /** The engine ended; error set when abnormal. Never called after a local close(). */
+  onClose(info: EngineCloseInfo): void;
+  /**
+   * Optional backpressure signal: true when the engine's outbound queue is congested (the
+   * session should stop reading from its client), false when it drained.
+   */
+  onBackpressure?(congested: boolean): void;
+}
+
+export interface EngineCloseInfo {
+  code: number;
+  reason: string;
+  error?: EngineError;
+}
+
+export interface EngineConnection {
+  /** A validated GA client event; raw = its JSON when at hand (sent as is). */
+  send(event: ClientEvent, raw?: string): void;
+  /** Idempotent; no onClose after a local close. */
+  close(reason?: string): void;
+  /** Optional: stop / restart reading server events (backpressure from a slow client). */
+  pause?(): void;
+  resume?(): void;
+}
+
+/** What a factory gets to build an engine (one per app; open() is per session). */
+export interface EngineDeps {
+  config: ParleyConfig;
+  log: Logger;
+}
+
+export type EngineFactory = (deps: EngineDeps) => Engine;

@@ -1,0 +1,188 @@
+/**
+ * WS `GET /v1/realtime?model=…`: authenticate before the upgrade (401 otherwise), then relay the
+ * GA protocol between the client and its session. Each message is validated; a bad one gets a
+ * GA `error` event and the session goes on.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import type { Logger } from 'pino';
+import { ParleyError, ProtocolError } from '../errors.ts';
+import { errorEvent, parseClientEvent, protocolErrorEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
+import { offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
+import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ParleyConfig } from '../config.ts';
+
+export const REALTIME_PATH = '/v1/realtime';
+/** ws closes with 1009 above this; between the configured limit and this, a GA error is sent. */
+const HARD_PAYLOAD_FACTOR = 2;
+const DRAIN_POLL_MS = 10;
+
+export interface RealtimeRouteDeps {
+  config: ParleyConfig;
+  keys: KeyStore;
+  sessions: SessionManager;
+  metrics: Metrics;
+  log: Logger;
+}
+
+function reject(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
+  const body = JSON.stringify({ error: { type: 'invalid_request_error', code, message, param: null, event_id: null } });
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteDeps): { close(): void } {
+  const { config, keys, sessions, metrics, log } = deps;
+  const highWater = config.limits.sendHighWaterBytes;
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    clientTracking: true,
+    maxPayload: config.limits.maxMessageBytes * HARD_PAYLOAD_FACTOR,
+    // browsers must get one of their offered subprotocols back; never echo the key one
+    handleProtocols: (protocols) => (protocols.has('realtime') ? 'realtime' : false),
+  });
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== REALTIME_PATH && url.pathname !== `${REALTIME_PATH}/`) {
+      if (app.server.listenerCount('upgrade') <= 1) reject(socket, 404, 'Not Found', 'not_found', `No WebSocket endpoint at ${url.pathname}.`);
+      return;
+    }
+    socket.on('error', () => socket.destroy());
+    const auth = keys.check(upgradeKey(req.headers));
+    if (!auth.ok) {
+      metrics.authFailures.inc(auth.reason);
+      reject(socket, 401, 'Unauthorized', auth.reason === 'expired' ? 'expired_api_key' : auth.reason === 'missing' ? 'missing_api_key' : 'invalid_api_key', auth.message);
+      return;
+    }
+    if (req.headers['openai-beta'] !== undefined || offeredSubprotocols(req.headers).some((p) => p.startsWith('openai-beta.'))) {
+      reject(socket, 400, 'Bad Request', 'beta_api_shape_disabled', 'The Realtime Beta API is not supported. Use the GA protocol (no OpenAI-Beta header).');
+      return;
+    }
+    try {
+      sessions.checkCanOpen();
+    } catch (err) {
+      reject(socket, 503, 'Service Unavailable', ParleyError.is(err) && err.code === 'SESSION_LIMIT' ? 'session_limit' : 'shutting_down', err instanceof Error ? err.message : 'unavailable');
+      return;
+    }
+    let initial: SessionPatch | undefined;
+    if (auth.credential.kind === 'ephemeral' && auth.credential.session) initial = { ...auth.credential.session };
+    const model = url.searchParams.get('model');
+    if (model) initial = { ...initial, model };
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, auth.credential.kind));
+  };
+
+  const onConnection = (ws: WebSocket, initial: SessionPatch | undefined, credential: 'server' | 'ephemeral'): void => {
+    let session: RealtimeSessionHandle | null = null;
+    let pending: Array<{ data: RawData; isBinary: boolean }> | null = [];
+    let closed = false;
+    let congested = false;
+    let drainTimer: NodeJS.Timeout | null = null;
+
+    const checkDrain = (): void => {
+      drainTimer = null;
+      if (closed || !congested) return;
+      if (ws.bufferedAmount < highWater / 2) {
+        congested = false;
+        session?.setClientCongested(false);
+        return;
+      }
+      drainTimer = setTimeout(checkDrain, DRAIN_POLL_MS);
+    };
+
+    const sendRaw = (data: string): void => {
+      if (ws.readyState !== WebSocket.OPEN) return;
+      ws.send(data);
+      if (!congested && ws.bufferedAmount > highWater) {
+        congested = true;
+        session?.setClientCongested(true);
+        drainTimer = setTimeout(checkDrain, DRAIN_POLL_MS);
+      }
+    };
+
+    const client: SessionClient = {
+      send(event: ServerEvent, raw?: string) {
+        sendRaw(raw ?? JSON.stringify(event));
+      },
+      close(code: number, reason: string) {
+        if (closed) return;
+        closed = true;
+        if (drainTimer) clearTimeout(drainTimer);
+        if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120));
+      },
+      pause() {
+        ws.pause();
+      },
+      resume() {
+        ws.resume();
+      },
+    };
+
+    const handle = (data: RawData, isBinary: boolean): void => {
+      if (closed || !session) return;
+      if (isBinary) {
+        metrics.invalidEvents.inc('invalid_event');
+        client.send(errorEvent({ code: 'invalid_event', message: 'Binary frames are not supported; send GA events as JSON text.' }));
+        return;
+      }
+      const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      try {
+        const raw = buf.byteLength > config.limits.maxMessageBytes ? '' : buf.toString('utf8');
+        const ev = parseClientEvent(raw, buf.byteLength, config.limits.maxMessageBytes);
+        session.handleClientEvent(ev, raw);
+      } catch (err) {
+        if (err instanceof ProtocolError) {
+          metrics.invalidEvents.inc(err.gaCode);
+          client.send(protocolErrorEvent(err));
+          return;
+        }
+        throw err;
+      }
+    };
+
+    ws.on('message', (data, isBinary) => {
+      if (pending) pending.push({ data, isBinary });
+      else handle(data, isBinary);
+    });
+    ws.on('error', (err) => log.debug({ err: { message: err.message } }, 'client socket error'));
+    ws.on('close', () => {
+      closed = true;
+      if (drainTimer) clearTimeout(drainTimer);
+      pending = null;
+      session?.close('client disconnected');
+    });
+
+    sessions
+      .open({ leg: 'ws', client, ...(initial ? { session: initial } : {}), metadata: { credential } })
+      .then((s) => {
+        if (closed) {
+          s.close('client disconnected');
+          return;
+        }
+        session = s;
+        const queued = pending ?? [];
+        pending = null;
+        for (const m of queued) handle(m.data, m.isBinary);
+      })
+      .catch((err: unknown) => {
+        if (closed) return;
+        const code = ParleyError.is(err) ? ((err as { upstreamCode?: string }).upstreamCode ?? err.code.toLowerCase()) : 'internal';
+        client.send(errorEvent({ type: 'server_error', code, message: err instanceof Error ? err.message : 'The session could not start.' }));
+        client.close(1011, 'session could not start');
+      });
+  };
+
+  app.server.on('upgrade', onUpgrade);
+  return {
+    close() {
+      app.server.off('upgrade', onUpgrade);
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    },
+  };
+}

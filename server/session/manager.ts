@@ -1,0 +1,163 @@
+import type { Logger } from 'pino';
+import { EngineError, ParleyError } from '../errors.ts';
+import { newSessionId } from '../protocol/index.ts';
+import type { EngineRegistry, EngineName } from '../engines/index.ts';
+import type { ToolRegistry } from '../tools/index.ts';
+import type { Metrics } from '../metrics.ts';
+import type { ParleyConfig } from '../config.ts';
+import { RealtimeSessionHandle, type FallbackPolicy } from './session.ts';
+import type { SessionOpenOptions } from './types.ts';
+
+export interface SessionManagerDeps {
+  config: ParleyConfig;
+  engines: EngineRegistry;
+  tools: ToolRegistry;
+  metrics: Metrics;
+  log: Logger;
+  /** Overrides the default fallback policy (see defaultFallbackPolicy). */
+  fallback?: FallbackPolicy | null;
+}
+
+/**
+ * The default policy when an engine fails in a way marked `fallbackable`:
+ * - the OpenAI session hit its maximum duration (upstreamCode `session_expired`): reopen the
+ *   same engine with the history (reason `rotation`);
+ * - otherwise: the configured fallback engine (PARLEY_FALLBACK_ENGINE, default cascade) when it
+ *   is registered (reason `fallback`); else end the session.
+ */
+export function defaultFallbackPolicy(config: ParleyConfig, engines: EngineRegistry): FallbackPolicy {
+  return ({ failed, error }) => {
+    if (!error.fallbackable) return null;
+    if (error.upstreamCode === 'session_expired' && engines.has(failed)) {
+      return { engine: engines.get(failed), reason: 'rotation' };
+    }
+    const fb = config.fallbackEngine;
+    if (fb === null || fb === failed || !engines.has(fb)) return null;
+    return { engine: engines.get(fb), reason: 'fallback' };
+  };
+}
+
+export class SessionManager {
+  readonly #deps: SessionManagerDeps;
+  readonly #sessions = new Map<string, RealtimeSessionHandle>();
+  readonly #fallback: FallbackPolicy | null;
+  #accepting = true;
+  #drainWaiters: Array<() => void> = [];
+
+  constructor(deps: SessionManagerDeps) {
+    this.#deps = deps;
+    this.#fallback = deps.fallback === undefined ? defaultFallbackPolicy(deps.config, deps.engines) : deps.fallback;
+    deps.metrics.sessionsActive.collect(() => this.#sessions.size);
+  }
+
+  get active(): number {
+    return this.#sessions.size;
+  }
+
+  get accepting(): boolean {
+    return this.#accepting;
+  }
+
+  get(id: string): RealtimeSessionHandle | undefined {
+    return this.#sessions.get(id);
+  }
+
+  list(): RealtimeSessionHandle[] {
+    return [...this.#sessions.values()];
+  }
+
+  /** Throws ParleyError SERVER_SHUTTING_DOWN / SESSION_LIMIT when a new session cannot start. */
+  checkCanOpen(): void {
+    if (!this.#accepting) throw new ParleyError('SERVER_SHUTTING_DOWN', 'The server is shutting down.', { retryable: true });
+    if (this.#sessions.size >= this.#deps.config.limits.maxSessions) {
+      throw new ParleyError('SESSION_LIMIT', `The server is at its session limit (${this.#deps.config.limits.maxSessions}).`, { retryable: true });
+    }
+  }
+
+  /**
+   * Opens a session and its engine. Resolves once the engine is open (events may already have
+   * gone to the client). Rejects with ParleyError (SESSION_LIMIT, SERVER_SHUTTING_DOWN) or
+   * EngineError (ENGINE_UNAVAILABLE, ENGINE_CONNECT_FAILED, …).
+   */
+  async open(opts: SessionOpenOptions): Promise<RealtimeSessionHandle> {
+    this.checkCanOpen();
+    const { config, engines, tools, metrics } = this.#deps;
+    const id = newSessionId();
+    const bindings: Record<string, string> = { sessionId: id, leg: opts.leg };
+    if (opts.callId !== undefined) bindings['callId'] = opts.callId;
+    const log = this.#deps.log.child(bindings);
+    const engineName: EngineName = opts.engine ?? config.engine;
+    const session = new RealtimeSessionHandle(
+      {
+        id,
+        leg: opts.leg,
+        callId: opts.callId,
+        metadata: opts.metadata ?? {},
+        client: opts.client,
+        log,
+        metrics,
+        tools: tools.extend(opts.tools ?? []),
+        policy: {
+          defaults: config.session.defaults,
+          allowedModels: config.session.allowedModels,
+          allowedVoices: config.session.allowedVoices,
+          maxOutputTokens: config.session.maxOutputTokens,
+        },
+        fallback: this.#fallback,
+        onClosed: (s) => this.#onClosed(s),
+      },
+      opts.session,
+    );
+    this.#sessions.set(id, session);
+    metrics.sessionsTotal.inc(opts.leg, engineName);
+    log.info({ engine: engineName, ...(opts.metadata ? { metadata: opts.metadata } : {}) }, 'session opening');
+    try {
+      const engine = engines.get(engineName);
+      await session.start(engine);
+    } catch (err) {
+      this.#sessions.delete(id);
+      this.#notifyDrain();
+      const e = err instanceof EngineError ? err : ParleyError.is(err) ? err : new EngineError('ENGINE_CONNECT_FAILED', String(err), { cause: err });
+      metrics.upstreamErrors.inc(engineName, (e as EngineError).upstreamCode ?? e.code);
+      log.warn({ code: e.code }, 'session failed to open');
+      session.close('engine failed to open');
+      throw e;
+    }
+    return session;
+  }
+
+  #onClosed(s: RealtimeSessionHandle): void {
+    this.#sessions.delete(s.id);
+    this.#notifyDrain();
+  }
+
+  #notifyDrain(): void {
+    if (this.#sessions.size > 0) return;
+    const w = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Stop accepting new sessions. */
+  stopAccepting(): void {
+    this.#accepting = false;
+  }
+
+  /**
+   * Stops accepting, lets live sessions finish for up to graceMs, then ends the rest
+   * (clients get close 1001 "server shutting down").
+   */
+  async closeAll(graceMs: number): Promise<void> {
+    this.#accepting = false;
+    if (this.#sessions.size > 0 && graceMs > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        this.#drainWaiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    for (const s of [...this.#sessions.values()]) s.end(1001, 'server shutting down');
+  }
+}

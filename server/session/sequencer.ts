@@ -1,0 +1,121 @@
+/**
+ * One active response at a time in the default conversation (realtime.md §1.12).
+ * `response.create` is held while a response is active and sent at its `response.done`;
+ * `conversation_already_has_active_response` for one we sent is retried, not surfaced.
+ * Out-of-band responses (`response.conversation: "none"`) bypass the queue.
+ */
+import type { ClientEvent } from '../protocol/index.ts';
+import { newEventId } from '../protocol/index.ts';
+
+export type ResponseOrigin = 'client' | 'server';
+
+interface Pending {
+  event: ClientEvent;
+  origin: ResponseOrigin;
+  attempts: number;
+}
+
+export const MAX_RESPONSE_CREATE_ATTEMPTS = 5;
+/** When a collision is reported but no response is known active, retry after this long. */
+export const RETRY_DELAY_MS = 250;
+const RECENT_MAX = 32;
+
+export class ResponseSequencer {
+  #active: string | null = null;
+  /** A response.create sent and not yet answered by response.created. */
+  #awaitingCreated = 0;
+  readonly #queue: Pending[] = [];
+  /** Sent response.create events by event_id (bounded), to recognise collision errors. */
+  readonly #recent = new Map<string, Pending>();
+  readonly #send: (ev: ClientEvent) => void;
+  #retryTimer: NodeJS.Timeout | null = null;
+
+  constructor(send: (ev: ClientEvent) => void) {
+    this.#send = send;
+  }
+
+  get activeResponseId(): string | null {
+    return this.#active;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /** A response.create from the client or from Parley (after server tools). */
+  enqueue(event: ClientEvent, origin: ResponseOrigin): void {
+    const resp = event['response'] as Record<string, unknown> | undefined;
+    if (resp && resp['conversation'] === 'none') {
+      this.#send(event);
+      return;
+    }
+    if (event.event_id === undefined) event.event_id = newEventId();
+    this.#queue.push({ event, origin, attempts: 0 });
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#active !== null || this.#awaitingCreated > 0) return;
+    const next = this.#queue.shift();
+    if (!next) return;
+    next.attempts++;
+    this.#awaitingCreated++;
+    this.#recent.set(next.event.event_id!, next);
+    if (this.#recent.size > RECENT_MAX) {
+      const oldest = this.#recent.keys().next();
+      if (!oldest.done) this.#recent.delete(oldest.value);
+    }
+    this.#send(next.event);
+  }
+
+  /** `response.created` (in the default conversation). */
+  onCreated(responseId: string): void {
+    this.#active = responseId;
+    if (this.#awaitingCreated > 0) this.#awaitingCreated--;
+  }
+
+  /** `response.done`. */
+  onDone(responseId: string): void {
+    if (this.#active === responseId || this.#active === null) this.#active = null;
+    this.#pump();
+  }
+
+  /**
+   * An `error` event. Returns true when it was a collision on a response.create we sent and
+   * it has been queued again (the caller then does not forward it).
+   */
+  onError(code: string | null, eventId: string | null): boolean {
+    if (eventId === null) return false;
+    const p = this.#recent.get(eventId);
+    if (!p) return false;
+    this.#recent.delete(eventId);
+    if (this.#awaitingCreated > 0) this.#awaitingCreated--;
+    if (code !== 'conversation_already_has_active_response') {
+      this.#pump();
+      return false;
+    }
+    if (p.attempts >= MAX_RESPONSE_CREATE_ATTEMPTS) {
+      this.#pump();
+      return false;
+    }
+    this.#queue.unshift(p);
+    if (this.#active === null && this.#retryTimer === null) {
+      // the active response is not visible to us yet: try again shortly
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        this.#pump();
+      }, RETRY_DELAY_MS);
+    }
+    return true;
+  }
+
+  /** The engine changed or ended: forget active state; keep nothing queued from the old engine. */
+  reset(): void {
+    this.#active = null;
+    this.#awaitingCreated = 0;
+    this.#queue.length = 0;
+    this.#recent.clear();
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+}

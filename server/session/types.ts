@@ -1,0 +1,58 @@
+/** The session seam (contracts §4). */
+import type { ClientEvent, ServerEvent, SessionPatch } from '../protocol/index.ts';
+import type { ToolDefinition } from '../tools/index.ts';
+import type { EngineName } from '../engines/index.ts';
+
+export type Leg = 'ws' | 'sip' | 'media-stream';
+
+/** Implemented by the door (WS route, SIP bridge, media-stream door). */
+export interface SessionClient {
+  /** Deliver one server event to the client; raw = its JSON when at hand. */
+  send(event: ServerEvent, raw?: string): void;
+  /** The session ended. */
+  close(code: number, reason: string): void;
+  /** Optional backpressure: the engine cannot take more; stop reading from the client. */
+  pause?(): void;
+  resume?(): void;
+}
+
+export interface SessionOpenOptions {
+  leg: Leg;
+  client: SessionClient;
+  /** Initial config (from an ephemeral key, or the SIP door's audio/pcmu). */
+  session?: SessionPatch;
+  /** Extra server-side tools for this session only (call control). */
+  tools?: ToolDefinition[];
+  /** Logged with every line of this session. */
+  callId?: string;
+  metadata?: Record<string, string>;
+  /** Start on this engine instead of the configured one. */
+  engine?: EngineName;
+}
+
+/** What an in-server door (SIP) needs for barge-in: the assistant audio being generated. */
+export interface PlaybackState {
+  /** The response in progress (default conversation), or null. */
+  activeResponseId: string | null;
+  /** The assistant item whose audio was last streamed, or null. */
+  itemId: string | null;
+  contentIndex: number;
+  /** Audio generated so far for that item (ms, from the output format's byte rate). */
+  generatedMs: number;
+  /** The response that item belongs to. */
+  responseId: string | null;
+}
+
+export interface Session {
+  readonly id: string;
+  readonly leg: Leg;
+  readonly callId: string | undefined;
+  /** The engine serving the session now. */
+  readonly engineName: EngineName;
+  /** Validated GA client event from the door. */
+  handleClientEvent(event: ClientEvent, raw?: string): void;
+  /** Ends the session (closes the engine, aborts tools). Idempotent. */
+  close(reason: string): void;
+}
+
+export type { ServerEvent, ClientEvent };
