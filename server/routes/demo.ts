@@ -1,0 +1,216 @@
+/**
+ * The browser voice demo (client-demo/), served at `/` when `demo.enabled` (PARLEY_DEMO, default on).
+ *
+ *   GET  /                             the page
+ *   GET  /demo/assets/style.css        its stylesheet
+ *   GET  /demo/assets/app.js           the page script        } TypeScript in client-demo/src, bundled
+ *   GET  /demo/assets/mic-worklet.js   the microphone worklet } by esbuild on first request and kept
+ *   GET  /demo/assets/playback-worklet.js                     } in memory (no CDN: works offline)
+ *   GET  /demo/config                  { passwordRequired, model }
+ *   POST /demo/session                 { password? } → { value: "ek_…", expires_at, model }
+ *
+ * The page never sees the server's keys: it gets a short-lived ephemeral key minted in-process
+ * (`app.parley.clientSecrets.mint`) and opens `/v1/realtime` with it as a WebSocket subprotocol.
+ * The key endpoint is same-origin only (an `Origin` of another host gets 403; JSON bodies only, so
+ * a cross-site form cannot post), checks the optional PARLEY_DEMO_PASSWORD in constant time, and is
+ * rate-limited per client address. Demo off: none of these routes exist (404).
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { DemoConfig } from '../config/demo.ts';
+
+const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
+
+/** Lifetime of the page's key: long enough to connect; the session may outlive it. */
+export const DEMO_KEY_TTL_S = 120;
+/** Keys a client address may get per minute, and wrong passwords it may try per minute. */
+const MINTS_PER_MINUTE = 30;
+const BAD_PASSWORDS_PER_MINUTE = 10;
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+  // same-origin scripts, worklets and sockets only
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+} as const;
+
+export interface DemoRouteOptions {
+  demo?: DemoConfig;
+  /** Mints an ephemeral key (default: `app.parley.clientSecrets.mint`). */
+  mint?: (opts: { ttlS: number }) => { value: string; expires_at: number };
+  /** Model the page asks for (default: the server's default session model). */
+  model?: string;
+}
+
+interface ParleyDecoration {
+  config?: { demo?: DemoConfig; session?: { defaults?: { model?: unknown } } };
+  clientSecrets?: { mint(opts: { ttlS: number }): { value: string; expires_at: number } };
+}
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+function etagOf(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+}
+
+/** Bundles the page script and the two worklets with esbuild, once per process. */
+async function bundle(): Promise<Map<string, Asset>> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    absWorkingDir: CLIENT_DIR,
+    entryPoints: {
+      app: 'src/main.ts',
+      'mic-worklet': 'src/worklets/mic-processor.ts',
+      'playback-worklet': 'src/worklets/playback-processor.ts',
+    },
+    bundle: true,
+    format: 'esm',
+    target: ['chrome100', 'firefox115', 'safari16'],
+    write: false,
+    outdir: 'out',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const assets = new Map<string, Asset>();
+  for (const file of result.outputFiles) {
+    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
+    const body = Buffer.from(file.contents);
+    assets.set(name, { body, type: 'text/javascript; charset=utf-8', etag: etagOf(body) });
+  }
+  for (const [name, type] of [
+    ['index.html', 'text/html; charset=utf-8'],
+    ['style.css', 'text/css; charset=utf-8'],
+  ] as const) {
+    const body = await readFile(`${CLIENT_DIR}${name}`);
+    assets.set(name, { body, type, etag: etagOf(body) });
+  }
+  return assets;
+}
+
+/** Fixed-window counter per client address (small, self-cleaning). */
+class RateLimiter {
+  readonly #hits = new Map<string, { windowStartMs: number; count: number }>();
+  constructor(readonly limit: number, readonly windowMs = 60_000) {}
+
+  /** Counts one hit; false when the address is over its limit. */
+  hit(key: string, nowMs = Date.now()): boolean {
+    if (this.#hits.size > 10_000) {
+      for (const [k, v] of this.#hits) if (nowMs - v.windowStartMs >= this.windowMs) this.#hits.delete(k);
+    }
+    const entry = this.#hits.get(key);
+    if (!entry || nowMs - entry.windowStartMs >= this.windowMs) {
+      this.#hits.set(key, { windowStartMs: nowMs, count: 1 });
+      return true;
+    }
+    entry.count++;
+    return entry.count <= this.limit;
+  }
+
+  over(key: string, nowMs = Date.now()): boolean {
+    const entry = this.#hits.get(key);
+    return !!entry && nowMs - entry.windowStartMs < this.windowMs && entry.count >= this.limit;
+  }
+}
+
+function passwordMatches(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given, 'utf8').digest();
+  const b = createHash('sha256').update(expected, 'utf8').digest();
+  return timingSafeEqual(a, b);
+}
+
+/** The `Origin` (when a browser sends one) must be this server's own host. */
+function sameOrigin(req: FastifyRequest): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+function demoError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).header('cache-control', 'no-store').send({ error: { type: 'invalid_request_error', code, message } });
+}
+
+export default async function demoRoutes(app: FastifyInstance, opts: DemoRouteOptions = {}): Promise<void> {
+  const parley = (app as unknown as { parley?: ParleyDecoration }).parley;
+  const demo = opts.demo ?? parley?.config?.demo ?? { enabled: true, password: null };
+  if (!demo.enabled) return; // demo off: nothing is served (404)
+  const defaultModel = parley?.config?.session?.defaults?.model;
+  const model = opts.model ?? (typeof defaultModel === 'string' ? defaultModel : 'gpt-realtime');
+  const mint =
+    opts.mint ??
+    ((o: { ttlS: number }) => {
+      if (!parley?.clientSecrets) throw new Error('app.parley.clientSecrets is not available');
+      return parley.clientSecrets.mint(o);
+    });
+  const password = demo.password && demo.password.length > 0 ? demo.password : null;
+  const mints = new RateLimiter(MINTS_PER_MINUTE);
+  const badPasswords = new RateLimiter(BAD_PASSWORDS_PER_MINUTE);
+
+  let assets: Promise<Map<string, Asset>> | null = null;
+  const loadAssets = (): Promise<Map<string, Asset>> => {
+    if (!assets) {
+      assets = bundle();
+      assets.catch(() => {
+        assets = null; // try again on the next request
+      });
+    }
+    return assets;
+  };
+
+  const serve = (name: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+    let asset: Asset | undefined;
+    try {
+      asset = (await loadAssets()).get(name);
+    } catch (err) {
+      req.log.error({ err }, 'demo page bundle failed');
+      return demoError(reply, 500, 'demo_build_failed', 'The demo page could not be built.');
+    }
+    if (!asset) return demoError(reply, 404, 'not_found', 'No such demo asset.');
+    reply.headers(SECURITY_HEADERS).header('etag', asset.etag).type(asset.type);
+    if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
+    return reply.send(asset.body);
+  };
+
+  app.get('/', serve('index.html'));
+  app.get('/index.html', serve('index.html'));
+  app.get('/demo/assets/style.css', serve('style.css'));
+  app.get('/demo/assets/app.js', serve('app.js'));
+  app.get('/demo/assets/mic-worklet.js', serve('mic-worklet.js'));
+  app.get('/demo/assets/playback-worklet.js', serve('playback-worklet.js'));
+
+  app.get('/demo/config', async (_req, reply) =>
+    reply.header('cache-control', 'no-store').send({ passwordRequired: password !== null, model }),
+  );
+
+  app.post('/demo/session', async (req, reply) => {
+    if (!sameOrigin(req)) return demoError(reply, 403, 'cross_origin', 'The demo key endpoint is same-origin only.');
+    const ip = req.ip;
+    if (password !== null) {
+      if (badPasswords.over(ip)) return demoError(reply, 429, 'rate_limited', 'Too many wrong passwords; wait a minute.');
+      const body = (req.body ?? {}) as { password?: unknown };
+      const header = req.headers['x-parley-demo-password'];
+      const given = typeof body.password === 'string' ? body.password : typeof header === 'string' ? header : '';
+      if (!passwordMatches(given, password)) {
+        badPasswords.hit(ip);
+        return demoError(reply, 401, 'wrong_password', 'Wrong or missing demo password.');
+      }
+    }
+    if (!mints.hit(ip)) return demoError(reply, 429, 'rate_limited', 'Too many session keys; wait a minute.');
+    const secret = mint({ ttlS: DEMO_KEY_TTL_S });
+    req.log.info({ demo: true }, 'demo key minted');
+    return reply.header('cache-control', 'no-store').send({ value: secret.value, expires_at: secret.expires_at, model });
+  });
+}
