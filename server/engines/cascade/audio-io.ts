@@ -1,0 +1,120 @@
+/**
+ * Audio in and out of the cascade, in the session's GA formats.
+ * In: `audio/pcm` (24 kHz pcm16) or `audio/pcmu` / `audio/pcma` (8 kHz G.711), base64 → 16 kHz
+ * pcm16 for VAD and STT. Out: TTS pcm at the provider's rate → the output format, base64.
+ */
+import { Resampler, alawDecode, alawEncode, mulawDecode, mulawEncode } from '../../../audio/index.ts';
+import type { AudioFormat } from '../../protocol/index.ts';
+
+export const PIPELINE_RATE_HZ = 16_000;
+
+/** How 8 kHz telephone audio is brought to PocketSphinx's 16 kHz (see docs/notes/cascade.md). */
+export type Upsample8kMethod = 'zero-insert' | 'resample';
+
+export function formatRateHz(format: AudioFormat | undefined): number {
+  return !format || format.type === 'audio/pcm' ? 24_000 : 8_000;
+}
+
+/**
+ * 8 kHz → 16 kHz by zero insertion (×2 gain keeps the baseband level): leaves the spectral image
+ * above 4 kHz in place, which PocketSphinx's 16 kHz acoustic model hears better than an empty band.
+ */
+export function zeroInsertUpsample(src: Int16Array, dst: Int16Array): Int16Array {
+  const out = dst.subarray(0, src.length * 2);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i]! * 2;
+    out[2 * i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+    out[2 * i + 1] = 0;
+  }
+  return out;
+}
+
+/** base64 in the session's input format → 16 kHz pcm16 views (valid until the next call). */
+export class InputDecoder {
+  readonly format: AudioFormat;
+  private bytes = Buffer.allocUnsafe(16_384);
+  private pcm8k = new Int16Array(8_192);
+  private up = new Int16Array(16_384);
+  private readonly resampler: Resampler | null;
+  private readonly g711: 'mulaw' | 'alaw' | null;
+  private readonly method: Upsample8kMethod;
+
+  constructor(format: AudioFormat | undefined, method: Upsample8kMethod) {
+    this.format = format ?? { type: 'audio/pcm', rate: 24_000 };
+    this.method = method;
+    this.g711 = this.format.type === 'audio/pcmu' ? 'mulaw' : this.format.type === 'audio/pcma' ? 'alaw' : null;
+    const inRate = formatRateHz(this.format);
+    this.resampler = this.g711 && method === 'zero-insert' ? null : new Resampler({ inputRateHz: inRate, outputRateHz: PIPELINE_RATE_HZ });
+  }
+
+  /** Returns null when the payload is not whole samples (odd pcm16 byte count). */
+  decode(b64: string): Int16Array | null {
+    const maxBytes = (b64.length * 3) >> 2;
+    if (maxBytes > this.bytes.length) this.bytes = Buffer.allocUnsafe(Math.max(maxBytes, this.bytes.length * 2));
+    const n = this.bytes.write(b64, 0, 'base64');
+    if (this.g711) {
+      if (n > this.pcm8k.length) this.pcm8k = new Int16Array(Math.max(n, this.pcm8k.length * 2));
+      const src = this.bytes.subarray(0, n);
+      const pcm = this.g711 === 'mulaw' ? mulawDecode(src, this.pcm8k.subarray(0, n)) : alawDecode(src, this.pcm8k.subarray(0, n));
+      if (this.resampler) return this.resampler.process(pcm);
+      if (2 * n > this.up.length) this.up = new Int16Array(Math.max(2 * n, this.up.length * 2));
+      return zeroInsertUpsample(pcm, this.up);
+    }
+    if ((n & 1) !== 0) return null;
+    // allocUnsafe(≥16 KiB) is never pooled, so byteOffset is 0 and the view is aligned.
+    const pcm24k = new Int16Array(this.bytes.buffer, this.bytes.byteOffset, n >> 1);
+    return this.resampler!.process(pcm24k);
+  }
+}
+
+/** Largest audio delta sent in one event. */
+const DELTA_MS = 200;
+
+/** TTS pcm → output format pieces (base64), with a stateful resampler per source rate. */
+export class OutputEncoder {
+  readonly format: AudioFormat;
+  readonly rateHz: number;
+  private resampler: Resampler | null = null;
+  private resamplerFrom = 0;
+  private g711buf = new Uint8Array(8_192);
+  private readonly g711: 'mulaw' | 'alaw' | null;
+  private readonly deltaSamples: number;
+
+  constructor(format: AudioFormat | undefined) {
+    this.format = format ?? { type: 'audio/pcm', rate: 24_000 };
+    this.rateHz = formatRateHz(this.format);
+    this.g711 = this.format.type === 'audio/pcmu' ? 'mulaw' : this.format.type === 'audio/pcma' ? 'alaw' : null;
+    this.deltaSamples = (this.rateHz * DELTA_MS) / 1000;
+  }
+
+  /** Converts and hands out base64 pieces of at most 200 ms; `samples` at the output rate. */
+  write(pcm: Int16Array, srcRateHz: number, emit: (b64: string, samples: number) => void): void {
+    let out = pcm;
+    if (srcRateHz !== this.rateHz) {
+      if (!this.resampler || this.resamplerFrom !== srcRateHz) {
+        this.resampler = new Resampler({ inputRateHz: srcRateHz, outputRateHz: this.rateHz });
+        this.resamplerFrom = srcRateHz;
+      }
+      out = this.resampler.process(pcm);
+    }
+    this.emitPieces(out, emit);
+  }
+
+  /** Drains the resampler's filter tail at the end of a response. */
+  flush(emit: (b64: string, samples: number) => void): void {
+    if (this.resampler) this.emitPieces(this.resampler.flush(), emit);
+  }
+
+  private emitPieces(out: Int16Array, emit: (b64: string, samples: number) => void): void {
+    for (let off = 0; off < out.length; off += this.deltaSamples) {
+      const piece = out.subarray(off, Math.min(out.length, off + this.deltaSamples));
+      if (this.g711) {
+        if (piece.length > this.g711buf.length) this.g711buf = new Uint8Array(piece.length);
+        const enc = this.g711 === 'mulaw' ? mulawEncode(piece, this.g711buf.subarray(0, piece.length)) : alawEncode(piece, this.g711buf.subarray(0, piece.length));
+        emit(Buffer.from(enc.buffer, enc.byteOffset, enc.byteLength).toString('base64'), piece.length);
+      } else {
+        emit(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('base64'), piece.length);
+      }
+    }
+  }
+}
