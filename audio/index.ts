@@ -26,3 +26,5 @@ export { createVad, EnergyVad, defaultSileroModelPath, VAD_FRAME_MS } from './va
 export type { VoiceActivityDetector, VadKind, VadSampleRateHz, CreateVadOptions, VadLogger, EnergyVadOptions } from './vad.ts';
 export { TurnDetector } from './turn-detector.ts';
 export type { TurnEvent, TurnDetectorOptions } from './turn-detector.ts';
+export { OpusCodec } from './opus.ts';
+export type { OpusCodecOptions, OpusSampleRateHz } from './opus.ts';

@@ -13,6 +13,8 @@ PKGS=(
   chromium openssl
   # native addon build (@discordjs/opus compiles libopus from source)
   python3 make g++
+  # system libopus: audio/opus.ts decodes through it (via koffi) for FEC; falls back to the addon
+  libopus0
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
