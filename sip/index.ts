@@ -1,1 +1,16 @@
-export {};
+/**
+ * The SIP door (public face). `startSipServer(config, { onCall, log })` answers SIP calls over UDP and TCP
+ * and hands each one to `onCall` as a SipCall: audio in/out (codec bytes or PCM), DTMF, hold, hang-up,
+ * transfer, DTMF out, playout accounting, stats. Knows nothing of engines or sessions.
+ */
+export { startSipServer } from './server.ts';
+export type { SipServer, SipServerDeps, SipMetrics } from './server.ts';
+export { DEFAULT_SIP_SERVER_CONFIG } from './config.ts';
+export type { SipServerConfig } from './config.ts';
+export type { SipCall, SipCallStats, CallEndInfo, CallEndReason, PlayoutState, SipCallEventMap } from './call.ts';
+export type { CallAudioFormat } from './media-adapter.ts';
+export type { DtmfDigit } from './dtmf.ts';
+export { isValidDtmf } from './dtmf.ts';
+export type { CodecName, NegotiatedCodec } from './sdp.ts';
+export { SipError } from './errors.ts';
+export type { SipErrorCode } from './errors.ts';

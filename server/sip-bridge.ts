@@ -1,0 +1,375 @@
+/**
+ * The SIP door's glue: every SIP call becomes a session (leg 'sip'); the bridge is the session's GA client.
+ *
+ *  caller RTP → SipCall (jitter buffer, codec) → input_audio_buffer.append → session → engine
+ *  engine → response.output_audio.delta → SipCall.play (queue, paced at 20 ms) → caller RTP
+ *
+ * A PCMU call runs the session in `audio/pcmu`: μ-law bytes pass straight through, no decoding or resampling.
+ * Other codecs run it in `audio/pcm` at 24 kHz, decoded and resampled by the audio core inside the SipCall.
+ * Barge-in: on `input_audio_buffer.speech_started` the playout queue is flushed (nothing more leaves within
+ * one frame) and `conversation.item.truncate` carries the ms actually played of the assistant item
+ * (clamped to what was generated). Per-session tools: end_call (BYE after the goodbye has played),
+ * transfer_call (REFER; failures go back to the model as text), send_dtmf (RFC 4733), and collect_dtmf when
+ * PARLEY_SIP_DTMF=tool (otherwise digits reach the conversation as a user text message).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { DEFAULT_SIP_SERVER_CONFIG, SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
+import type { CodecName, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/index.ts';
+import type { ClientEvent, ServerEvent, SessionPatch } from './protocol/index.ts';
+import type { RealtimeSessionHandle, SessionClient } from './session/index.ts';
+import type { ToolDefinition } from './tools/index.ts';
+import type { EngineName } from './engines/index.ts';
+import type { SipConfig } from './config.ts';
+
+export interface SipBridgeOptions {
+  /** Overrides of the SIP server config (tests: port 0, an RTP range). */
+  sip?: Partial<SipServerConfig>;
+  dtmfMode?: 'text' | 'tool';
+  transferTarget?: string | null;
+  /** Start SIP sessions on this engine instead of the configured one. */
+  engine?: EngineName;
+  /** Digits typed this long ago without a '#' are sent to the conversation (text mode). */
+  dtmfFlushMs?: number;
+  /** Test hook: drop outgoing UDP SIP messages (simulated loss). */
+  dropOutgoing?: (firstLine: string) => boolean;
+}
+
+export interface SipBridge {
+  readonly server: SipServer;
+  close(): Promise<void>;
+}
+
+const CODEC_NAMES: Record<'pcmu' | 'pcma' | 'opus', CodecName> = { pcmu: 'PCMU', pcma: 'PCMA', opus: 'opus' };
+const PCM_RATE_HZ = 24000;
+const END_CALL_QUIET_MS = 700;
+const END_CALL_MAX_WAIT_MS = 30_000;
+
+/** The SIP server config from Parley's config section. */
+export function sipServerConfigFrom(c: SipConfig, over: Partial<SipServerConfig> = {}): SipServerConfig {
+  return {
+    ...DEFAULT_SIP_SERVER_CONFIG,
+    host: c.host,
+    port: c.port,
+    transports: c.transports,
+    publicAddress: c.publicHost,
+    rtpPorts: c.rtpPorts,
+    codecs: c.codecs.map((x) => CODEC_NAMES[x]),
+    maxCalls: c.maxCalls,
+    maxCallS: c.maxCallS,
+    rtpTimeoutS: c.rtpTimeoutS,
+    allowedSources: c.allowedSources,
+    auth: c.auth,
+    registrar: c.registrar,
+    ...over,
+  };
+}
+
+export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOptions = {}): Promise<SipBridge> {
+  const cfg = app.parley.config.sip;
+  const log = app.parley.log.child({ leg: 'sip' });
+  const bridges = new Set<CallBridge>();
+  const server = await startSipServer(sipServerConfigFrom(cfg, opts.sip), {
+    log,
+    ...(opts.dropOutgoing ? { dropOutgoing: opts.dropOutgoing } : {}),
+    onCall: async (call) => {
+      const b = new CallBridge(app, call, {
+        dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
+        transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
+        dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
+        ...(opts.engine ? { engine: opts.engine } : {}),
+      });
+      bridges.add(b);
+      call.once('ended', () => bridges.delete(b));
+      await b.open();
+    },
+  });
+  return {
+    server,
+    close: async () => {
+      await server.stop();
+      for (const b of bridges) b.shutdown('sip server stopping');
+    },
+  };
+}
+
+interface CallBridgeOptions {
+  dtmfMode: 'text' | 'tool';
+  transferTarget: string | null;
+  dtmfFlushMs: number;
+  engine?: EngineName;
+}
+
+const APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"';
+
+/** One call ↔ one session. */
+class CallBridge implements SessionClient {
+  private readonly app: FastifyInstance;
+  private readonly call: SipCall;
+  private readonly opts: CallBridgeOptions;
+  private readonly log: Logger;
+  private session: RealtimeSessionHandle | undefined;
+  private readonly passthrough: boolean;
+  private readonly bytesPerMs: number;
+  // assistant audio being played
+  private itemId: string | null = null;
+  private itemContentIndex = 0;
+  private itemStartMs = 0; // call playout position where this item's audio starts
+  private itemGeneratedMs = 0;
+  private readonly truncated = new Set<string>();
+  private responseActive = false;
+  private lastActivityMs = Date.now();
+  private endRequested = false;
+  // DTMF
+  private digits = '';
+  private dtmfTimer: NodeJS.Timeout | undefined;
+  private readonly dtmfWaiters: Array<() => void> = [];
+  private closed = false;
+
+  constructor(app: FastifyInstance, call: SipCall, opts: CallBridgeOptions) {
+    this.app = app;
+    this.call = call;
+    this.opts = opts;
+    this.log = call.log;
+    this.passthrough = call.codec.name === 'PCMU';
+    this.bytesPerMs = this.passthrough ? 8 : (PCM_RATE_HZ / 1000) * 2;
+    call.setAudioFormat(this.passthrough ? { encoding: 'pcmu' } : { encoding: 'pcm16', sampleRateHz: PCM_RATE_HZ });
+  }
+
+  async open(): Promise<void> {
+    const format = this.passthrough ? { type: 'audio/pcmu' } : { type: 'audio/pcm', rate: PCM_RATE_HZ };
+    const patch = { type: 'realtime', audio: { input: { format }, output: { format } } } as unknown as SessionPatch;
+    this.session = await this.app.parley.sessions.open({
+      leg: 'sip',
+      client: this,
+      session: patch,
+      tools: this.tools(),
+      callId: this.call.id,
+      metadata: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
+      ...(this.opts.engine ? { engine: this.opts.engine } : {}),
+    });
+    const session = this.session;
+    this.call.onAudio((chunk) => {
+      // hot path: build the JSON by hand (one string per 20 ms frame)
+      const b64 = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64');
+      session.handleClientEvent({ type: 'input_audio_buffer.append', audio: b64 } as ClientEvent, `${APPEND_HEAD}${b64}"}`);
+    });
+    this.call.on('dtmf', (d) => this.onDtmf(d));
+    this.call.once('ended', (info) => this.shutdown(`call ended (${info.reason})`));
+    this.log.info({ sessionId: session.id, passthrough: this.passthrough, codec: this.call.codec.name }, 'call bridged to a session');
+  }
+
+  /** The call ended (or the server stops): end the session. */
+  shutdown(reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
+    for (const w of this.dtmfWaiters.splice(0)) w();
+    this.session?.close(reason);
+  }
+
+  // ------------------------------------------------------------------ SessionClient
+
+  send(event: ServerEvent): void {
+    switch (event.type) {
+      case 'response.output_audio.delta': {
+        const itemId = event['item_id'] as string | undefined;
+        const delta = event['delta'];
+        if (typeof delta !== 'string' || !itemId || this.truncated.has(itemId)) return; // late deltas of a cut item
+        if (itemId !== this.itemId) {
+          this.itemId = itemId;
+          this.itemContentIndex = typeof event['content_index'] === 'number' ? event['content_index'] : 0;
+          this.itemStartMs = this.call.playout.enqueuedMs;
+          this.itemGeneratedMs = 0;
+        }
+        const bytes = Buffer.from(delta, 'base64');
+        this.itemGeneratedMs += bytes.length / this.bytesPerMs;
+        this.lastActivityMs = Date.now();
+        this.call.play(bytes);
+        return;
+      }
+      case 'input_audio_buffer.speech_started':
+        this.bargeIn();
+        return;
+      case 'response.created':
+        this.responseActive = true;
+        this.lastActivityMs = Date.now();
+        return;
+      case 'response.done':
+        this.responseActive = false;
+        this.lastActivityMs = Date.now();
+        return;
+      case 'error':
+        this.log.warn({ error: event['error'] }, 'session error event');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** SessionClient.close: the session ended (engine gone, shutdown): hang up once what is queued has played. */
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
+    for (const w of this.dtmfWaiters.splice(0)) w();
+    if (this.call.state === 'ended') return;
+    this.log.info({ code, reason }, 'session ended: hanging up');
+    void Promise.race([this.call.whenDrained(), new Promise((r) => setTimeout(r, 10_000))]).then(() => this.call.hangup('local-hangup', `session ended: ${reason}`));
+  }
+
+  private bargeIn(): void {
+    const itemId = this.itemId;
+    const queuedMs = this.call.playout.queuedMs;
+    const position = this.call.flushPlayout(); // nothing more of it leaves from the next tick on
+    if (!itemId || this.truncated.has(itemId)) return;
+    const playedMs = Math.max(0, Math.min(position - this.itemStartMs, this.itemGeneratedMs));
+    if (queuedMs === 0 && !this.responseActive && playedMs >= this.itemGeneratedMs) return; // it had finished playing
+    this.truncated.add(itemId);
+    this.log.info({ itemId, audioEndMs: Math.floor(playedMs), droppedMs: queuedMs }, 'barge-in: playout flushed, truncating');
+    this.session?.handleClientEvent({ type: 'conversation.item.truncate', item_id: itemId, content_index: this.itemContentIndex, audio_end_ms: Math.floor(playedMs) } as ClientEvent);
+  }
+
+  // ------------------------------------------------------------------ DTMF
+
+  private onDtmf(d: DtmfDigit): void {
+    this.digits += d.digit;
+    if (this.opts.dtmfMode === 'tool') {
+      for (const w of this.dtmfWaiters.splice(0)) w();
+      return;
+    }
+    if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
+    if (d.digit === '#') this.flushDigits();
+    else this.dtmfTimer = setTimeout(() => this.flushDigits(), this.opts.dtmfFlushMs);
+  }
+
+  /** Text mode: the digits become a user message and the agent answers. */
+  private flushDigits(): void {
+    const digits = this.digits;
+    this.digits = '';
+    if (!digits || !this.session || this.closed) return;
+    this.log.info({ count: digits.length }, 'dtmf digits to the conversation');
+    this.session.handleClientEvent({
+      type: 'conversation.item.create',
+      item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `[The caller pressed the phone keys: ${digits.split('').join(' ')}]` }] },
+    } as ClientEvent);
+    this.session.handleClientEvent({ type: 'response.create' } as ClientEvent);
+  }
+
+  // ------------------------------------------------------------------ tools
+
+  private tools(): ToolDefinition[] {
+    const call = this.call;
+    const tools: ToolDefinition[] = [
+      {
+        name: 'end_call',
+        description: 'Hang up the phone call. Say goodbye first: the call ends after your goodbye has finished playing.',
+        parameters: { type: 'object', properties: { reason: { type: 'string', description: 'Why the call ends (for the log).' } }, additionalProperties: false },
+        handler: (args: unknown) => {
+          const reason = typeof (args as { reason?: unknown })?.reason === 'string' ? (args as { reason: string }).reason : 'end_call';
+          this.requestEnd(reason);
+          return 'The call will end as soon as your goodbye has played. Do not say anything else.';
+        },
+      },
+      {
+        name: 'transfer_call',
+        description:
+          'Transfer the caller to a human or another number (blind transfer). Tell the caller first. ' +
+          (this.opts.transferTarget ? 'Without a target, the default operator is used.' : 'Give the target as a SIP URI like sip:1000@pbx.example.com.'),
+        parameters: { type: 'object', properties: { target: { type: 'string', description: 'SIP URI to transfer to (optional when a default is configured).' } }, additionalProperties: false },
+        timeoutMs: 30_000,
+        handler: async (args: unknown) => {
+          const given = (args as { target?: unknown })?.target;
+          const target = typeof given === 'string' && given.trim() ? given.trim() : this.opts.transferTarget;
+          if (!target) return 'Transfer failed: no transfer target is configured. Apologise to the caller and offer to help yourself.';
+          // let "I'll transfer you now" finish playing first
+          await Promise.race([this.call.whenDrained(), new Promise((r) => setTimeout(r, 10_000))]);
+          try {
+            await call.transfer(target);
+            return `The caller has been transferred to ${target}. The call is over.`;
+          } catch (err) {
+            const msg = err instanceof SipError ? err.message : 'the transfer could not be completed';
+            this.log.warn({ code: err instanceof SipError ? err.code : undefined, target }, 'transfer failed');
+            return `Transfer failed: ${msg}. Tell the caller the transfer did not work and offer to help another way.`;
+          }
+        },
+      },
+      {
+        name: 'send_dtmf',
+        description: 'Send touch-tone digits (0-9, *, #, A-D; a comma pauses half a second) to the phone line, e.g. to navigate a phone menu.',
+        parameters: { type: 'object', properties: { digits: { type: 'string', description: 'Digits to send, e.g. "1234#".' } }, required: ['digits'], additionalProperties: false },
+        timeoutMs: 30_000,
+        handler: async (args: unknown) => {
+          const digits = (args as { digits?: unknown })?.digits;
+          if (typeof digits !== 'string' || !isValidDtmf(digits)) return 'Error: digits must use only 0-9, *, #, A-D and commas.';
+          await call.sendDtmf(digits);
+          return `Sent the digits ${digits}.`;
+        },
+      },
+    ];
+    if (this.opts.dtmfMode === 'tool') {
+      tools.push({
+        name: 'collect_dtmf',
+        description: 'Wait for the caller to type digits on the phone keypad (e.g. an account number) and return them. Ask the caller to type first.',
+        parameters: {
+          type: 'object',
+          properties: {
+            max_digits: { type: 'integer', minimum: 1, maximum: 32, description: 'Stop after this many digits (default 16).' },
+            timeout_s: { type: 'number', minimum: 1, maximum: 60, description: 'Give up after this many seconds without a digit (default 10).' },
+            terminator: { type: 'string', description: 'Key that ends the input (default #).' },
+          },
+          additionalProperties: false,
+        },
+        timeoutMs: 65_000,
+        handler: (args: unknown, ctx) => this.collectDigits(args as { max_digits?: number; timeout_s?: number; terminator?: string }, ctx.signal),
+      });
+    }
+    return tools;
+  }
+
+  private async collectDigits(a: { max_digits?: number; timeout_s?: number; terminator?: string }, signal: AbortSignal): Promise<string> {
+    const max = a.max_digits ?? 16;
+    const idleMs = (a.timeout_s ?? 10) * 1000;
+    const term = a.terminator ?? '#';
+    for (;;) {
+      const t = this.digits.indexOf(term);
+      if (t >= 0 || this.digits.length >= max) {
+        const end = t >= 0 ? t : max;
+        const got = this.digits.slice(0, end);
+        this.digits = this.digits.slice(t >= 0 ? t + 1 : max);
+        return got ? `The caller typed: ${got}` : 'The caller pressed the end key without typing digits.';
+      }
+      const got = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), idleMs);
+        this.dtmfWaiters.push(() => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+        signal.addEventListener('abort', () => resolve(false), { once: true });
+      });
+      if (!got) {
+        const partial = this.digits;
+        this.digits = '';
+        return partial ? `The caller typed: ${partial} (then stopped)` : 'The caller did not type anything.';
+      }
+    }
+  }
+
+  /** end_call: hang up once the response is done and the goodbye has played (and nothing new came for a moment). */
+  private requestEnd(reason: string): void {
+    if (this.endRequested) return;
+    this.endRequested = true;
+    const t0 = Date.now();
+    this.log.info({ reason }, 'end_call: hanging up after the goodbye');
+    const check = (): void => {
+      if (this.call.state === 'ended') return;
+      const quiet = !this.responseActive && this.call.playout.queuedMs === 0 && Date.now() - this.lastActivityMs >= END_CALL_QUIET_MS;
+      if (quiet || Date.now() - t0 > END_CALL_MAX_WAIT_MS) {
+        void this.call.hangup('local-hangup', `end_call: ${reason}`);
+        return;
+      }
+      setTimeout(check, 100);
+    };
+    setTimeout(check, 100);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * A FIFO of encoded audio frames (one RTP payload each) in a preallocated ring. It grows by doubling when
+ * an agent's reply outruns real time by more than its capacity (rare), never per frame.
+ */
+export class FrameQueue {
+  private readonly slotBytes: number;
+  private capacity: number;
+  private data: Uint8Array;
+  private lens: Uint16Array;
+  private head = 0;
+  private count = 0;
+
+  constructor(slotBytes: number, initialFrames = 256) {
+    this.slotBytes = slotBytes;
+    this.capacity = initialFrames;
+    this.data = new Uint8Array(slotBytes * initialFrames);
+    this.lens = new Uint16Array(initialFrames);
+  }
+
+  get length(): number {
+    return this.count;
+  }
+
+  push(frame: Uint8Array): void {
+    if (frame.length > this.slotBytes) throw new RangeError(`frame of ${frame.length} bytes exceeds the slot size ${this.slotBytes}`);
+    if (this.count === this.capacity) this.grow();
+    const idx = (this.head + this.count) % this.capacity;
+    this.data.set(frame, idx * this.slotBytes);
+    this.lens[idx] = frame.length;
+    this.count++;
+  }
+
+  /** The oldest frame (a view, valid until the next push) or undefined. */
+  shift(): Uint8Array | undefined {
+    if (this.count === 0) return undefined;
+    const idx = this.head;
+    this.head = (this.head + 1) % this.capacity;
+    this.count--;
+    const off = idx * this.slotBytes;
+    return this.data.subarray(off, off + (this.lens[idx] as number));
+  }
+
+  /** Drop everything; returns how many frames were dropped. */
+  clear(): number {
+    const n = this.count;
+    this.head = 0;
+    this.count = 0;
+    return n;
+  }
+
+  private grow(): void {
+    const cap = this.capacity * 2;
+    const data = new Uint8Array(this.slotBytes * cap);
+    const lens = new Uint16Array(cap);
+    for (let i = 0; i < this.count; i++) {
+      const src = (this.head + i) % this.capacity;
+      data.set(this.data.subarray(src * this.slotBytes, (src + 1) * this.slotBytes), i * this.slotBytes);
+      lens[i] = this.lens[src] as number;
+    }
+    this.data = data;
+    this.lens = lens;
+    this.capacity = cap;
+    this.head = 0;
+  }
+}

@@ -1,0 +1,511 @@
+/**
+ * One call's RTP/RTCP media (RFC 3550) on its own UDP socket pair from the configured port range.
+ *
+ * In: parse → latch the peer's address (symmetric RTP, RFC 4961: send to where packets come from; SDP
+ * addresses lie behind NAT) → telephone-events to the DTMF receiver, audio through the audio core's
+ * JitterBuffer (reorder, drop late/duplicate) → the application, at once (no playout delay toward the AI).
+ * Out: on each tick of the shared 20 ms deadline FramePacer, one packet: a queued DTMF event, else a
+ * queued audio frame, else codec silence (peers and PBXs expect continuous RTP). SSRC, sequence and
+ * timestamp are kept across re-INVITEs; the timestamp follows real time (advances on every tick).
+ * RTCP: SR (or RR) + SDES every 5 s to the peer's RTCP port. A call with no RTP for `inactivityTimeoutMs`
+ * (not counting hold) is reported dead.
+ */
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { JitterBuffer } from '../audio/index.ts';
+import type { FramePacer } from '../audio/index.ts';
+import { SipError } from './errors.ts';
+import { FrameQueue } from './frame-queue.ts';
+import { DtmfReceiver, digitToEvent, writeDtmfPayload } from './dtmf.ts';
+import type { DtmfDigit } from './dtmf.ts';
+import { RTP_HEADER_BYTES, isRtcp, newRtpHeader, parseRtp, readRtcpSenderReport, writeRtcpReport, writeRtpHeader } from './rtp.ts';
+import type { Direction, NegotiatedCodec, RemoteAudio, TelephoneEvent } from './sdp.ts';
+import { MAX_CODEC_FRAME_BYTES } from './media-adapter.ts';
+
+const TX_RING = 8; // packet buffers rotated per tick: a send completes long before its buffer comes round again
+const RX_SLOTS = 64;
+const RTCP_EVERY_TICKS = 250; // 5 s
+const HOUSEKEEPING_EVERY_TICKS = 25; // 0.5 s
+const DTMF_VOLUME = 10; // -10 dBm0
+
+export interface PortPoolOptions {
+  host: string;
+  minPort: number;
+  maxPort: number;
+}
+
+/** Hands out even RTP ports (RTCP on +1) from a range; skips ports that are taken (other processes, parallel tests). */
+export class RtpPortPool {
+  private readonly opts: PortPoolOptions;
+  private next: number;
+  private readonly inUse = new Set<number>();
+
+  constructor(opts: PortPoolOptions) {
+    if (opts.minPort > opts.maxPort - 1) throw new SipError('SIP_ERR_CONFIG', `bad RTP port range ${opts.minPort}-${opts.maxPort}`);
+    this.opts = opts;
+    const span = Math.floor((opts.maxPort - opts.minPort) / 2);
+    this.next = opts.minPort + 2 * Math.floor(Math.random() * Math.max(1, span)) + (opts.minPort % 2);
+    if (this.next % 2) this.next++;
+  }
+
+  get active(): number {
+    return this.inUse.size;
+  }
+
+  async allocate(): Promise<{ rtp: dgram.Socket; rtcp: dgram.Socket; port: number }> {
+    const { minPort, maxPort, host } = this.opts;
+    const first = minPort % 2 ? minPort + 1 : minPort;
+    const count = Math.floor((maxPort - first + 1) / 2);
+    for (let i = 0; i < count; i++) {
+      let port = this.next;
+      this.next += 2;
+      if (this.next + 1 > maxPort) this.next = first;
+      if (port + 1 > maxPort || port < first) port = first;
+      if (this.inUse.has(port)) continue;
+      const rtp = await bindUdp(host, port);
+      if (!rtp) continue;
+      const rtcp = await bindUdp(host, port + 1);
+      if (!rtcp) {
+        rtp.close();
+        continue;
+      }
+      this.inUse.add(port);
+      return { rtp, rtcp, port };
+    }
+    throw new SipError('SIP_ERR_NO_RTP_PORT', `no free RTP port in ${minPort}-${maxPort}`, { retryable: true });
+  }
+
+  release(port: number): void {
+    this.inUse.delete(port);
+  }
+}
+
+function bindUdp(host: string, port: number): Promise<dgram.Socket | undefined> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
+    s.once('error', () => {
+      s.close();
+      resolve(undefined);
+    });
+    s.bind(port, host, () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+  });
+}
+
+export interface RtpStats {
+  packetsIn: number;
+  packetsOut: number;
+  bytesOut: number;
+  lost: number;
+  late: number;
+  duplicate: number;
+  jitterMs: number;
+  dtmfIn: number;
+  dtmfOut: number;
+  rtcpIn: number;
+  rtcpOut: number;
+}
+
+export interface RtpSessionEvents {
+  /** One frame of codec payload (a view valid during the call), or null for a lost frame. */
+  onAudio(payload: Uint8Array | null): void;
+  onDtmf(digit: DtmfDigit): void;
+  /** No RTP for the inactivity timeout (not on hold). */
+  onTimeout(silentMs: number): void;
+  /** An outgoing frame left the queue (for playout accounting). */
+  onFramePlayed?(): void;
+  /** The playout queue just became empty. */
+  onDrained?(): void;
+}
+
+interface DtmfJob {
+  event: number;
+  durationSamples: number;
+  gapTicks: number;
+  resolve: () => void;
+}
+
+export class RtpSession {
+  readonly localPort: number;
+  readonly ssrc: number;
+  readonly queue: FrameQueue;
+  private readonly rtp: dgram.Socket;
+  private readonly rtcp: dgram.Socket;
+  private readonly events: RtpSessionEvents;
+  private readonly inactivityTimeoutMs: number;
+  private readonly cname: string;
+  private codec: NegotiatedCodec;
+  private te: TelephoneEvent | undefined;
+  private silence: Uint8Array;
+  private remoteAddress = '';
+  private remotePort = 0;
+  private remoteRtcpPort = 0;
+  private latched = false;
+  private lastLatchMs = 0;
+  private localDirection: Direction = 'sendrecv';
+  private remoteDirection: Direction = 'sendrecv';
+  private seq: number;
+  private ts: number;
+  private markerNext = true;
+  private readonly tx: Buffer[] = [];
+  private txIdx = 0;
+  private readonly rtcpBuf = Buffer.alloc(256);
+  private readonly rxHeader = newRtpHeader();
+  private readonly rxSlots: Uint8Array[] = [];
+  private rxSlot = 0;
+  private jitter: JitterBuffer<number>;
+  private readonly dtmfRx: DtmfReceiver;
+  private readonly dtmfJobs: DtmfJob[] = [];
+  private dtmfCur: { job: DtmfJob; ts: number; elapsed: number; endSent: number; gap: number } | undefined;
+  private removeTick: (() => void) | undefined;
+  private tickCount = 0;
+  private lastRxMs: number;
+  private closed = false;
+  // RFC 3550 A.8 interarrival jitter
+  private transitPrev = Number.NaN;
+  private jitterTs = 0;
+  private remoteSsrc = 0;
+  private lastSrNtpMiddle = 0;
+  private lastSrAtMs = 0;
+  private firstSeq = -1;
+  private maxExtSeq = -1;
+  private readonly stats_: RtpStats = { packetsIn: 0, packetsOut: 0, bytesOut: 0, lost: 0, late: 0, duplicate: 0, jitterMs: 0, dtmfIn: 0, dtmfOut: 0, rtcpIn: 0, rtcpOut: 0 };
+  private hadAudioQueued = false;
+
+  constructor(opts: {
+    rtp: dgram.Socket;
+    rtcp: dgram.Socket;
+    localPort: number;
+    codec: NegotiatedCodec;
+    silence: Uint8Array;
+    events: RtpSessionEvents;
+    inactivityTimeoutMs: number;
+    cname: string;
+  }) {
+    this.rtp = opts.rtp;
+    this.rtcp = opts.rtcp;
+    this.localPort = opts.localPort;
+    this.codec = opts.codec;
+    this.silence = opts.silence;
+    this.events = opts.events;
+    this.inactivityTimeoutMs = opts.inactivityTimeoutMs;
+    this.cname = opts.cname;
+    const rnd = randomBytes(10);
+    this.ssrc = rnd.readUInt32BE(0);
+    this.seq = rnd.readUInt16BE(4);
+    this.ts = rnd.readUInt32BE(6);
+    for (let i = 0; i < TX_RING; i++) this.tx.push(Buffer.alloc(RTP_HEADER_BYTES + MAX_CODEC_FRAME_BYTES));
+    for (let i = 0; i < RX_SLOTS; i++) this.rxSlots.push(new Uint8Array(MAX_CODEC_FRAME_BYTES));
+    this.queue = new FrameQueue(opts.codec.name === 'opus' ? MAX_CODEC_FRAME_BYTES : 160);
+    this.jitter = new JitterBuffer<number>({ depthFrames: 0, maxFrames: 16, frameTimestampStep: opts.codec.frameTimestampStep });
+    this.dtmfRx = new DtmfReceiver(opts.codec.clockRateHz);
+    this.lastRxMs = Date.now();
+    this.rtp.on('message', (pkt, rinfo) => this.onPacket(pkt, rinfo.address, rinfo.port));
+    this.rtcp.on('message', (pkt) => this.onRtcp(pkt));
+    this.rtp.on('error', () => undefined);
+    this.rtcp.on('error', () => undefined);
+  }
+
+  /** Apply the negotiated media (initial answer or a re-INVITE): SSRC/seq/ts continue. */
+  update(remote: RemoteAudio, localDirection: Direction, silence: Uint8Array): void {
+    const codecChanged = remote.codec.name !== this.codec.name || remote.codec.payloadType !== this.codec.payloadType;
+    if (codecChanged) {
+      this.codec = remote.codec;
+      this.jitter = new JitterBuffer<number>({ depthFrames: 0, maxFrames: 16, frameTimestampStep: remote.codec.frameTimestampStep });
+      this.queue.clear();
+    }
+    this.silence = silence;
+    this.te = remote.telephoneEvent;
+    // re-target to the SDP address unless we latched onto the same stream already
+    if (!this.latched || remote.port !== this.remotePort || codecChanged) {
+      if (remote.address !== '0.0.0.0' && remote.port !== 0) {
+        if (!this.latched) {
+          this.remoteAddress = remote.address;
+          this.remotePort = remote.port;
+        }
+      }
+    }
+    this.remoteRtcpPort = remote.rtcpMux ? 0 : remote.rtcpPort;
+    if (localDirection !== this.localDirection) this.markerNext = true;
+    this.localDirection = localDirection;
+    this.remoteDirection = remote.direction;
+    this.lastRxMs = Date.now(); // a (re-)negotiation restarts the inactivity clock
+  }
+
+  start(pacer: FramePacer): void {
+    if (this.removeTick || this.closed) return;
+    this.removeTick = pacer.add(() => this.tick());
+  }
+
+  get onHold(): boolean {
+    return this.localDirection === 'recvonly' || this.localDirection === 'inactive';
+  }
+
+  get remote(): { address: string; port: number } {
+    return { address: this.remoteAddress, port: this.remotePort };
+  }
+
+  stats(): RtpStats {
+    const j = this.jitter.stats();
+    this.stats_.late = j.late;
+    this.stats_.duplicate = j.duplicate;
+    this.stats_.lost = Math.max(j.lost, this.expectedLost());
+    this.stats_.jitterMs = (this.jitterTs / this.codec.clockRateHz) * 1000;
+    return { ...this.stats_ };
+  }
+
+  /** Queue an RFC 4733 event per digit (',' = 500 ms pause); resolves when the last one has been sent. */
+  sendDtmf(digits: string, durationMs = 100, gapMs = 60): Promise<void> {
+    if (!this.te) return Promise.reject(new SipError('SIP_ERR_BAD_DTMF', 'the peer did not negotiate telephone-event'));
+    const promises: Promise<void>[] = [];
+    for (const d of digits) {
+      const event = d === ',' ? -1 : digitToEvent(d);
+      if (event < -1) continue;
+      promises.push(
+        new Promise<void>((resolve) => {
+          this.dtmfJobs.push({
+            event,
+            durationSamples: Math.round(((d === ',' ? 500 : durationMs) * (this.te?.clockRateHz ?? 8000)) / 1000),
+            gapTicks: Math.max(1, Math.round(gapMs / 20)),
+            resolve,
+          });
+        }),
+      );
+    }
+    return Promise.all(promises).then(() => undefined);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeTick?.();
+    this.removeTick = undefined;
+    for (const j of this.dtmfJobs) j.resolve();
+    this.dtmfJobs.length = 0;
+    if (this.dtmfCur) this.dtmfCur.job.resolve();
+    try {
+      this.rtp.close();
+    } catch {
+      /* already closed */
+    }
+    try {
+      this.rtcp.close();
+    } catch {
+      /* already closed */
+    }
+  }
+
+  // ------------------------------------------------------------------ in
+
+  private onPacket(pkt: Buffer, address: string, port: number): void {
+    if (this.closed) return;
+    if (isRtcp(pkt)) {
+      this.onRtcp(pkt);
+      return;
+    }
+    const h = this.rxHeader;
+    if (!parseRtp(pkt, h)) return;
+    const nowMs = Date.now();
+    // symmetric RTP: latch on the first packet; move only if the latched source went quiet for a second
+    if (!this.latched || ((address !== this.remoteAddress || port !== this.remotePort) && nowMs - this.lastLatchMs > 1000)) {
+      this.remoteAddress = address;
+      this.remotePort = port;
+      this.latched = true;
+    }
+    if (address === this.remoteAddress && port === this.remotePort) this.lastLatchMs = nowMs;
+    this.lastRxMs = nowMs;
+    const payload = pkt.subarray(h.payloadOffset, h.payloadEnd);
+    if (this.te && h.payloadType === this.te.payloadType) {
+      const d = this.dtmfRx.push(payload, h.timestamp, nowMs);
+      if (d) {
+        this.stats_.dtmfIn++;
+        this.events.onDtmf(d);
+      }
+      return;
+    }
+    if (h.payloadType !== this.codec.payloadType) return; // CN (13) and anything not negotiated
+    this.stats_.packetsIn++;
+    this.trackSequence(h.sequence);
+    this.remoteSsrc = h.ssrc;
+    // RFC 3550 A.8: interarrival jitter in timestamp units
+    const arrival = (nowMs * this.codec.clockRateHz) / 1000;
+    const transit = arrival - h.timestamp;
+    if (!Number.isNaN(this.transitPrev)) {
+      let d = transit - this.transitPrev;
+      if (d < 0) d = -d;
+      if (d < this.codec.clockRateHz) this.jitterTs += (d - this.jitterTs) / 16;
+    }
+    this.transitPrev = transit;
+    const slotIdx = this.rxSlot;
+    this.rxSlot = (this.rxSlot + 1) % RX_SLOTS;
+    const slot = this.rxSlots[slotIdx] as Uint8Array;
+    const n = Math.min(payload.length, slot.length);
+    slot.set(payload.subarray(0, n));
+    this.rxLens[slotIdx] = n;
+    this.jitter.push(h.sequence, h.timestamp, slotIdx);
+    for (;;) {
+      const out = this.jitter.pop();
+      if (out.kind === 'empty') break;
+      if (out.kind === 'lost') this.events.onAudio(null);
+      else this.events.onAudio((this.rxSlots[out.payload] as Uint8Array).subarray(0, this.rxLens[out.payload]));
+    }
+  }
+
+  private readonly rxLens = new Uint16Array(RX_SLOTS);
+
+  private trackSequence(seq: number): void {
+    if (this.firstSeq < 0) {
+      this.firstSeq = seq;
+      this.maxExtSeq = seq;
+      return;
+    }
+    const cycles = this.maxExtSeq & ~0xffff;
+    let ext = cycles | seq;
+    if (ext < this.maxExtSeq - 0x8000) ext += 0x10000;
+    else if (ext > this.maxExtSeq + 0x8000) ext -= 0x10000;
+    if (ext > this.maxExtSeq) this.maxExtSeq = ext;
+  }
+
+  private expectedLost(): number {
+    if (this.firstSeq < 0) return 0;
+    return Math.max(0, this.maxExtSeq - this.firstSeq + 1 - this.stats_.packetsIn);
+  }
+
+  private onRtcp(pkt: Buffer): void {
+    this.stats_.rtcpIn++;
+    this.lastRxMs = Date.now();
+    const sr = readRtcpSenderReport(pkt);
+    if (sr) {
+      this.lastSrNtpMiddle = sr.ntpMiddle;
+      this.lastSrAtMs = Date.now();
+    }
+  }
+
+  // ------------------------------------------------------------------ out
+
+  private tick(): void {
+    if (this.closed) return;
+    this.tickCount++;
+    const step = this.codec.frameTimestampStep;
+    const canSend = !this.onHold && this.remotePort !== 0 && this.remoteAddress !== '';
+    if (this.dtmfCur || this.dtmfJobs.length) {
+      this.tickDtmf(canSend);
+    } else {
+      const frame = this.queue.shift();
+      if (frame) {
+        this.hadAudioQueued = true;
+        this.events.onFramePlayed?.();
+        if (canSend) this.sendRtp(frame, this.codec.payloadType, this.ts);
+        if (this.queue.length === 0) {
+          this.hadAudioQueued = false;
+          this.events.onDrained?.();
+        }
+      } else {
+        if (this.hadAudioQueued) {
+          this.hadAudioQueued = false;
+          this.events.onDrained?.();
+        }
+        if (canSend) this.sendRtp(this.silence, this.codec.payloadType, this.ts);
+      }
+    }
+    this.ts = (this.ts + step) >>> 0;
+    if (this.tickCount % HOUSEKEEPING_EVERY_TICKS === 0) this.housekeeping();
+    if (this.tickCount % RTCP_EVERY_TICKS === 0) this.sendRtcp();
+  }
+
+  private tickDtmf(canSend: boolean): void {
+    const te = this.te;
+    let cur = this.dtmfCur;
+    if (!cur) {
+      const job = this.dtmfJobs.shift();
+      if (!job) return;
+      cur = { job, ts: this.ts, elapsed: 0, endSent: 0, gap: 0 };
+      this.dtmfCur = cur;
+      if (job.event >= 0) this.markerNext = true;
+    }
+    const job = cur.job;
+    // during the event and its gap, audio from the queue waits; send silence in the gap
+    if (job.event < 0 || !te) {
+      cur.elapsed += this.codec.frameTimestampStep;
+      if (canSend) this.sendRtp(this.silence, this.codec.payloadType, this.ts);
+      if (cur.elapsed >= job.durationSamples) this.finishDtmf();
+      return;
+    }
+    const stepTe = (te.clockRateHz * 20) / 1000;
+    const buf = this.tx[this.txIdx] as Buffer;
+    if (cur.endSent < 3) {
+      cur.elapsed = Math.min(cur.elapsed + stepTe, job.durationSamples);
+      const end = cur.elapsed >= job.durationSamples;
+      if (end) cur.endSent++;
+      writeDtmfPayload(buf, RTP_HEADER_BYTES, job.event, end, DTMF_VOLUME, Math.min(cur.elapsed, 0xffff));
+      if (canSend) this.sendRaw(buf, RTP_HEADER_BYTES + 4, te.payloadType, cur.ts);
+      if (cur.endSent === 3) this.stats_.dtmfOut++;
+      return;
+    }
+    if (canSend) this.sendRtp(this.silence, this.codec.payloadType, this.ts);
+    cur.gap++;
+    if (cur.gap >= job.gapTicks) this.finishDtmf();
+  }
+
+  private finishDtmf(): void {
+    const cur = this.dtmfCur;
+    this.dtmfCur = undefined;
+    cur?.job.resolve();
+  }
+
+  private sendRtp(payload: Uint8Array, payloadType: number, timestamp: number): void {
+    const buf = this.tx[this.txIdx] as Buffer;
+    buf.set(payload, RTP_HEADER_BYTES);
+    this.sendRaw(buf, RTP_HEADER_BYTES + payload.length, payloadType, timestamp);
+  }
+
+  private sendRaw(buf: Buffer, length: number, payloadType: number, timestamp: number): void {
+    this.txIdx = (this.txIdx + 1) % TX_RING;
+    writeRtpHeader(buf, this.markerNext, payloadType, this.seq, timestamp, this.ssrc);
+    this.markerNext = false;
+    this.seq = (this.seq + 1) & 0xffff;
+    this.stats_.packetsOut++;
+    this.stats_.bytesOut += length - RTP_HEADER_BYTES;
+    this.rtp.send(buf, 0, length, this.remotePort, this.remoteAddress);
+  }
+
+  private housekeeping(): void {
+    const nowMs = Date.now();
+    const d = this.dtmfRx.checkIdle(nowMs);
+    if (d) {
+      this.stats_.dtmfIn++;
+      this.events.onDtmf(d);
+    }
+    const silentMs = nowMs - this.lastRxMs;
+    const remoteHeld = this.remoteDirection === 'inactive' || this.remoteDirection === 'recvonly' || this.onHold;
+    if (!remoteHeld && this.inactivityTimeoutMs > 0 && silentMs >= this.inactivityTimeoutMs) {
+      this.lastRxMs = nowMs; // report once per timeout period
+      this.events.onTimeout(silentMs);
+    }
+  }
+
+  private sendRtcp(): void {
+    if (!this.remoteAddress || this.onHold) return;
+    const port = this.remoteRtcpPort || this.remotePort;
+    const nowMs = Date.now();
+    const block =
+      this.firstSeq >= 0
+        ? {
+            ssrc: this.remoteSsrc,
+            fractionLost: 0,
+            cumulativeLost: this.expectedLost(),
+            highestSeq: this.maxExtSeq >>> 0,
+            jitter: this.jitterTs,
+            lsr: this.lastSrNtpMiddle,
+            dlsr: this.lastSrAtMs ? Math.round(((nowMs - this.lastSrAtMs) / 1000) * 65536) : 0,
+          }
+        : undefined;
+    const sender = this.stats_.packetsOut > 0 ? { ntpMs: nowMs, rtpTimestamp: this.ts, packets: this.stats_.packetsOut, octets: this.stats_.bytesOut } : undefined;
+    const n = writeRtcpReport(this.rtcpBuf, this.ssrc, sender, block, this.cname);
+    const sock = this.remoteRtcpPort ? this.rtcp : this.rtp;
+    sock.send(this.rtcpBuf, 0, n, port, this.remoteAddress);
+    this.stats_.rtcpOut++;
+  }
+}

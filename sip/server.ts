@@ -1,0 +1,415 @@
+/**
+ * The SIP server: a SIP.js 0.21.2 UserAgent acting as a UAS over our own UDP+TCP transport, answering
+ * every INVITE with a SipCall handed to `onCall`. Flow of one call:
+ *   INVITE → (transport pre-filter: allowed sources, digest challenge, call limit, OPTIONS) → 100 →
+ *   offer checked (488 if no codec matches) → RTP port → 180 → onCall(call) (the bridge opens the session;
+ *   503 if it fails) → 200 OK + SDP (retransmitted by SIP.js until the ACK) → media → BYE either way.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { Registerer, RegistererState, SessionState, URI, UserAgent } from 'sip.js';
+import type { Invitation, Session, SessionDescriptionHandler, UserAgentOptions } from 'sip.js';
+import { FramePacer } from '../audio/index.ts';
+import { DigestAuthenticator, SourceFilter } from './access.ts';
+import { SipCallImpl } from './call.ts';
+import type { CallEndInfo, SipCall } from './call.ts';
+import type { SipServerConfig } from './config.ts';
+import { parseDtmfInfo } from './dtmf.ts';
+import { SipError } from './errors.ts';
+import { uriUser } from './message.ts';
+import type { ParsedSipMessage } from './message.ts';
+import { RtpPortPool } from './rtp-session.ts';
+import { ORIGINAL_URI_HEADER, SipServerTransport } from './transport.ts';
+import type { SipFilterResult, SipFlow, SipTransportOptions } from './transport.ts';
+
+export interface SipServerDeps {
+  /** Called for every call before it is answered; the call is answered when this resolves, 503 if it throws. */
+  onCall(call: SipCall): Promise<void> | void;
+  log: Logger;
+  /** Shared 20 ms pacer (one per process); created if absent. */
+  pacer?: FramePacer;
+  /** Test hook: drop this outgoing UDP SIP message (simulated loss); return true to drop. */
+  dropOutgoing?: (firstLine: string) => boolean;
+}
+
+export interface SipMetrics {
+  callsActive: number;
+  callsTotal: number;
+  callsRejected: number;
+  setupMsP50: number | undefined;
+  rtpPacketsIn: number;
+  rtpLost: number;
+  rtpJitterMsMax: number;
+  dtmfIn: number;
+  dtmfOut: number;
+  malformed: number;
+}
+
+export interface SipServer {
+  readonly address: string;
+  readonly port: number;
+  readonly activeCalls: number;
+  calls(): SipCall[];
+  metrics(): SipMetrics;
+  /** Registration state when a registrar is configured. */
+  readonly registered: boolean;
+  /** Hang up every call (BYE), unregister, close the sockets. */
+  stop(): Promise<void>;
+}
+
+const isEnded = (call: SipCall): boolean => call.state === 'ended';
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY';
+const LOCAL_USER = 'parley';
+const HEADERS_FOR_APP = ['x-parley-request-uri', 'user-agent', 'p-asserted-identity', 'diversion', 'x-callerid'];
+
+export async function startSipServer(config: SipServerConfig, deps: SipServerDeps): Promise<SipServer> {
+  const log = deps.log;
+  const pacer = deps.pacer ?? new FramePacer({ frameMs: 20 });
+  const ownPacer = !deps.pacer;
+  const ports = new RtpPortPool({ host: config.host, minPort: config.rtpPorts.min, maxPort: config.rtpPorts.max });
+  const sources = new SourceFilter(config.allowedSources);
+  const auth = config.auth ? new DigestAuthenticator({ realm: config.auth.realm, user: config.auth.user, password: config.auth.password }) : undefined;
+  const calls = new Map<string, SipCallImpl>(); // our call id → call
+  const pendingInvites = new Set<string>(); // SIP Call-IDs between the filter and the call object
+  let stopping = false;
+  const m = { callsTotal: 0, callsRejected: 0, setup: [] as number[], rtpPacketsIn: 0, rtpLost: 0, rtpJitterMsMax: 0, dtmfIn: 0, dtmfOut: 0 };
+  const publicAddress = config.publicAddress ?? config.host;
+
+  const filter = (msg: ParsedSipMessage, flow: SipFlow): SipFilterResult => {
+    const toTag = /;\s*tag=/i.test(msg.headers.find((h) => h.lname === 'to')?.value ?? '');
+    if (toTag) return { action: 'pass' }; // in-dialog: SIP.js matches it to a dialog or answers 481
+    if (!sources.allows(flow.address)) {
+      log.warn({ from: flow.address, method: msg.method }, 'SIP request from a source not in PARLEY_SIP_ALLOWED_SOURCES');
+      return msg.method === 'INVITE' ? { action: 'reply', status: 403, reason: 'Forbidden' } : { action: 'drop' };
+    }
+    if (msg.method === 'OPTIONS') {
+      return { action: 'reply', status: stopping ? 503 : 200, reason: stopping ? 'Service Unavailable' : 'OK', headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp'] };
+    }
+    if (msg.method !== 'INVITE') return { action: 'pass' };
+    if (auth) {
+      const v = auth.verify(msg.headers.find((h) => h.lname === 'authorization')?.value, 'INVITE');
+      if (v !== 'ok') {
+        if (v === 'bad') log.warn({ from: flow.address }, 'INVITE with bad digest credentials');
+        return { action: 'reply', status: 401, reason: 'Unauthorized', headers: [auth.challenge(v === 'stale')] };
+      }
+    }
+    if (stopping) return { action: 'reply', status: 503, reason: 'Service Unavailable', headers: ['Retry-After: 5'] };
+    const callId = msg.headers.find((h) => h.lname === 'call-id')?.value ?? '';
+    if (calls.size + pendingInvites.size >= config.maxCalls) {
+      m.callsRejected++;
+      log.warn({ maxCalls: config.maxCalls }, 'call limit reached: 486');
+      return { action: 'reply', status: 486, reason: 'Busy Here', headers: ['Retry-After: 10'] };
+    }
+    pendingInvites.add(callId);
+    setTimeout(() => pendingInvites.delete(callId), 2000).unref(); // if SIP.js drops it, forget it
+    return { action: 'pass' };
+  };
+
+  const sessionToCall = new WeakMap<Session, SipCallImpl>();
+
+  const transportOptions: SipTransportOptions = {
+    host: config.host,
+    port: config.port,
+    transports: config.transports,
+    publicAddress,
+    localUser: LOCAL_USER,
+    log,
+    filter,
+    ...(deps.dropOutgoing ? { dropOutgoing: deps.dropOutgoing } : {}),
+  };
+
+  const registrarUri = config.registrar ? UserAgent.makeURI(config.registrar.uri) : undefined;
+  if (config.registrar && !registrarUri) throw new SipError('SIP_ERR_CONFIG', `bad PARLEY_SIP_REGISTRAR "${config.registrar.uri}" (want sip:host[:port])`);
+  const aorUser = config.registrar?.user ?? LOCAL_USER;
+  const uaOptions: UserAgentOptions = {
+    uri: new URI('sip', aorUser, registrarUri?.host ?? publicAddress, registrarUri?.port),
+    viaHost: publicAddress,
+    contactName: LOCAL_USER,
+    contactParams: { transport: 'udp' },
+    forceRport: true,
+    sendInitialProvisionalResponse: false,
+    userAgentString: 'Parley',
+    logBuiltinEnabled: false,
+    logLevel: 'warn',
+    logConnector: (level, category, label, content) => {
+      if (level === 'error' || level === 'warn') log.debug({ category, sipjs: content }, `sip.js ${level}`);
+    },
+    transportConstructor: SipServerTransport,
+    transportOptions,
+    sessionDescriptionHandlerFactory: (session: Session): SessionDescriptionHandler => {
+      const call = sessionToCall.get(session);
+      if (!call) throw new SipError('SIP_ERR_CALL_ENDED', 'no call for this session');
+      return {
+        hasDescription: (ct: string) => ct === 'application/sdp',
+        setDescription: async (sdp: string) => call.applyRemoteSdp(sdp),
+        getDescription: async () => ({ body: call.localSdp(), contentType: 'application/sdp' }),
+        sendDtmf: (tones: string) => {
+          void call.sendDtmf(tones).catch(() => undefined);
+          return true;
+        },
+        close: () => undefined,
+      };
+    },
+    ...(config.registrar ? { authorizationUsername: config.registrar.user, authorizationPassword: config.registrar.password } : {}),
+    delegate: {
+      onInvite: (invitation: Invitation) => {
+        void handleInvite(invitation);
+      },
+    },
+  };
+  const ua = new UserAgent(uaOptions);
+  const transport = ua.transport as unknown as SipServerTransport;
+
+  async function handleInvite(invitation: Invitation): Promise<void> {
+    const req = invitation.request;
+    const sipCallId = req.callId;
+    const flow = transport.flowOf(sipCallId);
+    const id = `call_${randomBytes(8).toString('hex')}`;
+    const callLog = log.child({ callId: id, leg: 'sip' });
+    const requestUri = req.getHeader(ORIGINAL_URI_HEADER) ?? req.ruri?.toString() ?? '';
+    const headers: Record<string, string> = {};
+    for (const h of HEADERS_FOR_APP) {
+      const v = req.getHeader(h);
+      if (v) headers[h] = v;
+    }
+    const receivedAtMs = Date.now();
+    const reject = async (status: number, why: string, err?: unknown): Promise<void> => {
+      m.callsRejected++;
+      callLog.warn({ status, why, ...(err ? { err } : {}) }, 'call rejected');
+      try {
+        await invitation.reject({ statusCode: status });
+      } catch {
+        /* already terminated (CANCEL) */
+      }
+    };
+    let rtp: Awaited<ReturnType<RtpPortPool['allocate']>>;
+    try {
+      rtp = await ports.allocate();
+    } catch (err) {
+      pendingInvites.delete(sipCallId);
+      await reject(503, 'no RTP port', err);
+      return;
+    }
+    const call = new SipCallImpl({
+      id,
+      sipCallId,
+      from: req.from.uri.toString(),
+      to: req.to.uri.toString(),
+      dialled: uriUser(requestUri) || req.to.uri.user || '',
+      requestUri,
+      transport: flow?.transport ?? 'udp',
+      remoteAddress: flow?.address ?? '',
+      headers,
+      log: callLog,
+      rtp,
+      releasePort: (p) => ports.release(p),
+      publicAddress,
+      codecs: config.codecs,
+      pacer,
+      inactivityTimeoutMs: config.rtpTimeoutS * 1000,
+      maxDurationMs: config.maxCallS * 1000,
+      receivedAtMs,
+    });
+    calls.set(id, call);
+    pendingInvites.delete(sipCallId);
+    sessionToCall.set(invitation, call);
+    m.callsTotal++;
+    callLog.info({ from: call.from, dialled: call.dialled, transport: call.transport, remote: call.remoteAddress }, 'incoming call');
+    let remoteEnded = false;
+    call.signalling = {
+      bye: async () => {
+        if (invitation.state === SessionState.Established) await invitation.bye();
+      },
+      reject: async (status) => {
+        if (invitation.state === SessionState.Initial || invitation.state === SessionState.Establishing) await invitation.reject({ statusCode: status });
+      },
+      refer: (target) => refer(invitation, call, target),
+    };
+    call.once('ended', (info: CallEndInfo) => {
+      calls.delete(id);
+      transport.forgetCall(sipCallId);
+      const s = call.stats();
+      m.rtpPacketsIn += s.rtp.packetsIn;
+      m.rtpLost += s.rtp.lost;
+      m.rtpJitterMsMax = Math.max(m.rtpJitterMsMax, s.rtp.jitterMs);
+      m.dtmfIn += s.dtmfIn;
+      m.dtmfOut += s.dtmfOut;
+      void info;
+    });
+    invitation.delegate = {
+      onBye: () => {
+        remoteEnded = true;
+      },
+      onInfo: (info) => {
+        const d = parseDtmfInfo(info.request.getHeader('content-type') ?? '', info.request.body ?? '');
+        void info.accept();
+        if (d) {
+          callLog.info({ digit: d.digit, source: 'info' }, 'dtmf received');
+          call.emit('dtmf', d);
+        }
+      },
+    };
+    invitation.stateChange.addListener((state) => {
+      if (state !== SessionState.Terminated) return;
+      if (call.state === 'ringing') call.end({ reason: 'cancelled', by: 'remote' }); // our own rejects end the call first
+      else call.end({ reason: remoteEnded ? 'remote-hangup' : 'local-hangup', by: remoteEnded ? 'remote' : 'local' });
+    });
+
+    // the offer must carry something we support (488 Not Acceptable Here, RFC 3261 §21.4.26)
+    if (req.body) {
+      try {
+        call.checkOffer(req.body);
+      } catch (err) {
+        await reject(488, err instanceof SipError ? err.message : 'bad SDP', err);
+        call.end({ reason: 'rejected', by: 'local', detail: '488' });
+        return;
+      }
+    }
+    try {
+      await invitation.progress({ statusCode: 180 });
+    } catch {
+      call.end({ reason: 'cancelled', by: 'remote' });
+      return;
+    }
+    try {
+      const timeout = new Promise<never>((_r, rej) =>
+        setTimeout(() => rej(new SipError('SIP_ERR_CALL_ENDED', 'the application did not take the call in time', { retryable: true })), config.answerTimeoutMs).unref(),
+      );
+      await Promise.race([Promise.resolve(deps.onCall(call)), timeout]);
+    } catch (err) {
+      if (call.state !== 'ended') {
+        await reject(503, 'the application could not take the call', err);
+        call.end({ reason: 'rejected', by: 'local', detail: '503' });
+      }
+      return;
+    }
+    if (isEnded(call) || invitation.state !== SessionState.Initial) {
+      if (!isEnded(call)) call.end({ reason: 'cancelled', by: 'remote' });
+      return;
+    }
+    try {
+      await invitation.accept();
+    } catch (err) {
+      if (!isEnded(call)) {
+        callLog.warn({ err }, 'accept failed');
+        await reject(488, 'accept failed', err);
+        call.end({ reason: 'error', by: 'local', detail: String(err) });
+      }
+      return;
+    }
+    if ((invitation.state as SessionState) === SessionState.Established) {
+      call.markAnswered();
+      const s = call.stats().setupMs;
+      if (s !== undefined) {
+        m.setup.push(s);
+        if (m.setup.length > 200) m.setup.shift();
+      }
+    }
+  }
+
+  function refer(invitation: Invitation, call: SipCallImpl, target: string): Promise<void> {
+    const uri = UserAgent.makeURI(target);
+    if (!uri) return Promise.reject(new SipError('SIP_ERR_TRANSFER_FAILED', `invalid transfer target "${target}"`));
+    return new Promise<void>((resolve, reject) => {
+      let accepted = false;
+      let done = false;
+      const finish = (err?: SipError): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => {
+        if (accepted) {
+          call.log.warn('REFER accepted but no final NOTIFY within 8 s: treating the transfer as done');
+          finish();
+        } else finish(new SipError('SIP_ERR_TRANSFER_FAILED', 'the phone system did not answer the transfer request', { retryable: true }));
+      }, 8000);
+      invitation
+        .refer(uri, {
+          requestDelegate: {
+            onAccept: () => {
+              accepted = true;
+            },
+            onReject: (res) => finish(new SipError('SIP_ERR_TRANSFER_FAILED', `transfer refused: ${res.message.statusCode} ${res.message.reasonPhrase}`, { status: res.message.statusCode ?? 0 })),
+          },
+          onNotify: (notification) => {
+            void notification.accept();
+            // RFC 3515 §2.4.5: the body is a message/sipfrag status line of the new call
+            const frag = /^SIP\/2\.0 (\d{3})(.*)$/m.exec(notification.request.body ?? '');
+            const code = frag ? Number(frag[1]) : 0;
+            if (code >= 200 && code < 300) finish();
+            else if (code >= 300) finish(new SipError('SIP_ERR_TRANSFER_FAILED', `transfer target answered ${code}${frag?.[2] ?? ''}`, { status: code }));
+          },
+        })
+        .catch((err: unknown) => finish(new SipError('SIP_ERR_TRANSFER_FAILED', 'could not send the transfer request', { cause: err })));
+    });
+  }
+
+  await ua.start();
+  let registerer: Registerer | undefined;
+  if (config.registrar && registrarUri) {
+    registerer = new Registerer(ua, { registrar: registrarUri, expires: config.registrar.expiresS });
+    registerer.stateChange.addListener((s) => log.info({ state: s, registrar: config.registrar?.uri }, 'SIP registration'));
+    registerer.register().catch((err: unknown) => log.warn({ err }, 'REGISTER failed'));
+  }
+  log.info({ host: config.host, port: transport.port, transports: config.transports, publicAddress }, 'SIP server listening');
+
+  return {
+    address: config.host,
+    get port() {
+      return transport.port;
+    },
+    get activeCalls() {
+      return calls.size;
+    },
+    get registered() {
+      return registerer?.state === RegistererState.Registered;
+    },
+    calls: () => [...calls.values()],
+    metrics: () => {
+      let live = 0;
+      let jitter = m.rtpJitterMsMax;
+      let lost = m.rtpLost;
+      let dtmfIn = m.dtmfIn;
+      let dtmfOut = m.dtmfOut;
+      for (const c of calls.values()) {
+        const s = c.stats();
+        live += s.rtp.packetsIn;
+        lost += s.rtp.lost;
+        jitter = Math.max(jitter, s.rtp.jitterMs);
+        dtmfIn += s.dtmfIn;
+        dtmfOut += s.dtmfOut;
+      }
+      const sorted = [...m.setup].sort((a, b) => a - b);
+      return {
+        callsActive: calls.size,
+        callsTotal: m.callsTotal,
+        callsRejected: m.callsRejected,
+        setupMsP50: sorted.length ? sorted[Math.floor(sorted.length / 2)] : undefined,
+        rtpPacketsIn: m.rtpPacketsIn + live,
+        rtpLost: lost,
+        rtpJitterMsMax: jitter,
+        dtmfIn,
+        dtmfOut,
+        malformed: transport.counters.malformed,
+      };
+    },
+    stop: async () => {
+      if (stopping) return;
+      stopping = true;
+      await Promise.allSettled([...calls.values()].map((c) => c.hangup('server-stop')));
+      if (registerer) {
+        try {
+          await Promise.race([registerer.unregister(), new Promise((r) => setTimeout(r, 1000))]);
+        } catch {
+          /* best effort */
+        }
+      }
+      await new Promise((r) => setTimeout(r, 50)); // let the BYEs leave
+      await ua.stop();
+      if (ownPacer) pacer.stop();
+    },
+  };
+}
