@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Resampler, mulawDecode, rmsDbfs } from '../../../audio/index.ts';
+import { CascadeEngine } from '../../../server/engines/cascade/index.ts';
+import { DemoAgent } from '../../../server/agent/index.ts';
+import { FliteTts, PocketSphinxStt } from '../../../server/engines/providers/index.ts';
+import type { ServerEvent } from '../../../server/protocol/index.ts';
+import { EngineProbe, speech16k, toAppendChunks } from './cascade-harness.ts';
+
+const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
+const TIME_TOOL = { type: 'function', name: 'get_current_time', description: 'The current time', parameters: { type: 'object', properties: {} } };
+
+describe('local cascade engine (PocketSphinx + demo agent + flite), driven with GA events', () => {
+  const stt = new PocketSphinxStt();
+  const engine = new CascadeEngine({ name: 'local', stages: { stt, chat: new DemoAgent(), tts: new FliteTts() } });
+  const probes: EngineProbe[] = [];
+  const open = async (session: Record<string, unknown> = {}): Promise<EngineProbe> => {
+    const p = await EngineProbe.open(engine, session);
+    probes.push(p);
+    return p;
+  };
+  beforeAll(async () => { await engine.warm(); });
+  afterAll(async () => { for (const p of probes) p.close(); await engine.close(); });
+
+  /** Recognises a response's audio (pcm 24 kHz or μ-law 8 kHz) with PocketSphinx. */
+  async function hear(audio: Buffer, format: 'pcm' | 'pcmu'): Promise<string> {
+    const pcm = format === 'pcm'
+      ? new Int16Array(audio.buffer.slice(audio.byteOffset, audio.byteOffset + audio.byteLength))
+      : mulawDecode(new Uint8Array(audio));
+    const r = new Resampler({ inputRateHz: format === 'pcm' ? 24_000 : 8_000, outputRateHz: 16_000 });
+    const s = stt.open();
+    s.push(r.process(pcm).slice()); s.push(r.flush().slice());
+    return (await s.finish()).text;
+  }
+
+  it('a full voice turn: GA event sequence, transcript, and a reply the STT recognises back', async () => {
+    const p = await open({ audio: { input: { transcription: { model: 'whisper-1' } } } });
+    const start = p.events.length;
+    p.append(toAppendChunks(speech16k('hello-padded'), 'pcm'));
+    const done = await p.next('response.done');
+    const response = done.response as { id: string; status: string; output: { type: string; content: { transcript: string }[] }[]; usage: { total_tokens: number } };
+    expect(response.status).toBe('completed');
+    expect(p.shape(start)).toEqual([
+      'input_audio_buffer.speech_started',
+      'input_audio_buffer.speech_stopped',
+      'input_audio_buffer.committed',
+      'conversation.item.added',
+      'response.created',
+      'conversation.item.input_audio_transcription.delta',
+      'conversation.item.input_audio_transcription.completed',
+      'conversation.item.done',
+      'response.output_item.added',
+      'conversation.item.added',
+      'response.content_part.added',
+      'response.output_audio_transcript.delta',
+      'response.output_audio.delta',
+      'response.output_audio_transcript.delta',
+      'response.output_audio.delta',
+      'response.output_audio.done',
+      'response.output_audio_transcript.done',
+      'response.content_part.done',
+      'response.output_item.done',
+      'conversation.item.done',
+      'response.done',
+    ]);
+    const started = await p.next('input_audio_buffer.speech_started');
+    const stopped = await p.next('input_audio_buffer.speech_stopped');
+    // hello-padded: 1 s of silence, 1.78 s of speech; audio_start_ms includes the 300 ms prefix padding.
+    expect(started.audio_start_ms as number).toBeGreaterThan(550);
+    expect(started.audio_start_ms as number).toBeLessThan(1_000);
+    expect(stopped.audio_end_ms as number).toBeGreaterThan(2_400);
+    expect(stopped.audio_end_ms as number).toBeLessThan(3_100);
+    expect(stopped.item_id).toBe(started.item_id);
+    const transcript = (await p.next('conversation.item.input_audio_transcription.completed')).transcript as string;
+    expect(words(transcript)).toEqual(expect.arrayContaining(['hello', 'time']));
+    const reply = response.output[0]!.content[0]!.transcript;
+    expect(reply).toBe('Hello! How can I help you today?');
+    expect(response.usage.total_tokens).toBe(0);
+    expect(words(await hear(p.audioOf(response.id), 'pcm'))).toEqual(expect.arrayContaining(['hello', 'help', 'today']));
+    // ids are GA-shaped
+    expect(response.id).toMatch(/^resp_/);
+    expect(started.item_id).toMatch(/^item_/);
+    expect(done.event_id).toMatch(/^event_/);
+  });
+
+  it('a tool call: function_call item with streamed arguments; the tool output is then spoken', async () => {
+    const p = await open({ tools: [TIME_TOOL] });
+    p.append(toAppendChunks(speech16k('hello'), 'pcm'));
+    const done = await p.next('response.done');
+    const out = (done.response as { output: { type: string; name: string; call_id: string; arguments: string; status: string }[] }).output;
+    expect(out.map((o) => o.type)).toEqual(['function_call']);
+    expect(out[0]).toMatchObject({ name: 'get_current_time', arguments: '{}', status: 'completed' });
+    const argsDone = await p.next('response.function_call_arguments.done');
+    expect(argsDone).toMatchObject({ name: 'get_current_time', arguments: '{}', call_id: out[0]!.call_id });
+    expect(p.types().filter((t) => t === 'response.function_call_arguments.delta').length).toBeGreaterThanOrEqual(1);
+
+    const mark = p.events.length;
+    p.send({ type: 'conversation.item.create', item: { type: 'function_call_output', call_id: out[0]!.call_id, output: '{"iso":"2026-11-26T15:04:00Z"}' } });
+    p.send({ type: 'response.create' });
+    const second = await p.next('response.done', () => true, mark);
+    const r2 = second.response as { id: string; status: string; output: { content: { transcript: string }[] }[] };
+    expect(r2.status).toBe('completed');
+    expect(r2.output[0]!.content[0]!.transcript).toBe('It is 3:04 PM UTC.');
+    expect(p.shape(mark).slice(0, 3)).toEqual(['conversation.item.added', 'conversation.item.done', 'response.created']);
+    expect(words(await hear(p.audioOf(r2.id), 'pcm'))).toEqual(expect.arrayContaining(['three', 'four']));
+  });
+
+  it('barge-in mid-reply cancels it (turn_detected); truncate keeps what was heard', async () => {
+    const p = await open();
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'First sentence here. Then a second one follows. And a third sentence ends it' }] } });
+    const mark = p.events.length;
+    p.send({ type: 'response.create' });
+    const firstAudio = await p.next('response.output_audio.delta', () => true, mark);
+    // The caller talks over the reply while it is still being generated.
+    const speech = toAppendChunks(speech16k('goodbye'), 'pcm', 0);
+    await new Promise((r) => setImmediate(r));
+    p.append(speech.slice(0, 25));
+    const done = await p.next('response.done', () => true, mark);
+    const r = done.response as { id: string; status: string; status_details: { type: string; reason: string }; output: { id: string; status: string; content: { transcript: string }[] }[] };
+    expect(r.status).toBe('cancelled');
+    expect(r.status_details).toEqual({ type: 'cancelled', reason: 'turn_detected' });
+    expect(r.output[0]!.status).toBe('incomplete');
+    const startedIdx = p.types().indexOf('input_audio_buffer.speech_started', mark);
+    const doneIdx = p.events.indexOf(done);
+    expect(startedIdx).toBeGreaterThan(p.events.indexOf(firstAudio));
+    expect(startedIdx).toBeLessThan(doneIdx);
+    expect(p.shape(startedIdx, doneIdx + 1)).toEqual([
+      'input_audio_buffer.speech_started', 'response.output_audio.done', 'response.output_audio_transcript.done',
+      'response.content_part.done', 'response.output_item.done', 'conversation.item.done', 'response.done',
+    ]);
+    // nothing of the cancelled response after its response.done
+    await new Promise((res) => setTimeout(res, 200));
+    expect(p.events.slice(doneIdx + 1).filter((e) => e.response_id === r.id)).toEqual([]);
+    // the reply was cut before the end: not all three sentences were spoken
+    const spoken = r.output[0]!.content[0]!.transcript;
+    expect(spoken.length).toBeGreaterThan(0);
+    expect(spoken).not.toContain('third');
+
+    const itemId = r.output[0]!.id;
+    const audioMs = p.audioOf(r.id).length / 48;
+    const m2 = p.events.length;
+    p.send({ type: 'conversation.item.truncate', item_id: itemId, content_index: 0, audio_end_ms: Math.ceil(audioMs) + 500, event_id: 'evt_too_far' });
+    const err = await p.next('error', () => true, m2);
+    expect(err.error).toMatchObject({ code: 'invalid_value', event_id: 'evt_too_far' });
+    p.send({ type: 'conversation.item.truncate', item_id: itemId, content_index: 0, audio_end_ms: 300 });
+    expect(await p.next('conversation.item.truncated', () => true, m2)).toMatchObject({ item_id: itemId, content_index: 0, audio_end_ms: 300 });
+    p.send({ type: 'conversation.item.retrieve', item_id: itemId });
+    const got = await p.next('conversation.item.retrieved', () => true, m2);
+    const heard = (got.item as { content: { transcript: string }[] }).content[0]!.transcript;
+    expect(heard.split(' ').length).toBeLessThan(spoken.split(' ').length);
+    expect(spoken.startsWith(heard)).toBe(true);
+  });
+
+  it('manual turns (turn_detection null), G.711 μ-law in and out, text-only responses', async () => {
+    const p = await open({ audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: null }, output: { format: { type: 'audio/pcmu' } } } });
+    p.send({ type: 'input_audio_buffer.commit', event_id: 'evt_empty' });
+    expect((await p.next('error')).error).toMatchObject({ code: 'input_audio_buffer_commit_empty', event_id: 'evt_empty' });
+    p.append(toAppendChunks(speech16k('book-table'), 'pcmu', 300));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(p.types()).not.toContain('input_audio_buffer.speech_started');
+    const mark = p.events.length;
+    p.send({ type: 'input_audio_buffer.commit' });
+    const committed = await p.next('input_audio_buffer.committed', () => true, mark);
+    const userDone = await p.next('conversation.item.done', (e) => (e.item as { id: string }).id === committed.item_id, mark);
+    // 8 kHz telephone audio: PocketSphinx hears only part of it (docs/notes/cascade.md), the end reliably.
+    const heardUser = (userDone.item as { content: { transcript: string }[] }).content[0]!.transcript;
+    const expected = ['like', 'table', 'two', 'people', 'tomorrow', 'evening'];
+    expect(words(heardUser).filter((w) => expected.includes(w)).length).toBeGreaterThanOrEqual(2);
+    expect(p.types(mark)).not.toContain('response.created');
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'goodbye' }] } });
+    p.send({ type: 'response.create' });
+    const done = await p.next('response.done', () => true, mark);
+    const r = done.response as { id: string; output: { content: { transcript: string }[] }[]; audio: { output: { format: { type: string } } } };
+    expect(r.output[0]!.content[0]!.transcript).toBe('Goodbye!');
+    expect(r.audio.output.format.type).toBe('audio/pcmu');
+    const audio = p.audioOf(r.id);
+    // μ-law: 8 bytes per ms; "Goodbye!" is roughly half a second to a second of speech
+    expect(audio.length / 8).toBeGreaterThan(300);
+    expect(audio.length / 8).toBeLessThan(2_000);
+    const pcm8k = mulawDecode(new Uint8Array(audio));
+    expect(rmsDbfs(pcm8k)).toBeGreaterThan(-35);
+    // the μ-law reply is the same speech as the pcm reply would be: PocketSphinx hears it after zero insertion
+    expect(words(await hear(audio, 'pcmu')).length).toBeGreaterThan(0);
+
+    const m2 = p.events.length;
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hello' }] } });
+    p.send({ type: 'response.create', response: { output_modalities: ['text'] } });
+    const textDone = await p.next('response.done', () => true, m2);
+    expect(p.shape(m2)).toEqual([
+      'conversation.item.added', 'conversation.item.done', 'response.created', 'response.output_item.added', 'conversation.item.added',
+      'response.content_part.added', 'response.output_text.delta', 'response.output_text.done', 'response.content_part.done',
+      'response.output_item.done', 'conversation.item.done', 'response.done',
+    ]);
+    expect((textDone.response as { output: { content: { text: string }[] }[] }).output[0]!.content[0]!.text).toBe('Hello! How can I help you today?');
+  });
+
+  it('one response at a time; cancel, delete and retrieve answer like OpenAI', async () => {
+    const p = await open();
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] } });
+    p.send({ type: 'response.create' });
+    p.send({ type: 'response.create', event_id: 'evt_second' });
+    const err = await p.next('error');
+    expect(err.error).toMatchObject({ code: 'conversation_already_has_active_response', event_id: 'evt_second' });
+    p.send({ type: 'response.cancel' });
+    const done = await p.next('response.done');
+    expect(done.response).toMatchObject({ status: 'cancelled', status_details: { type: 'cancelled', reason: 'client_cancelled' } });
+    const m = p.events.length;
+    p.send({ type: 'response.cancel', event_id: 'evt_c' });
+    expect((await p.next('error', () => true, m)).error).toMatchObject({ code: 'response_cancel_not_active' });
+    p.send({ type: 'conversation.item.delete', item_id: 'item_nope' });
+    expect((await p.next('error', (e) => (e.error as { code: string }).code === 'item_delete_invalid_item_id', m))).toBeTruthy();
+    const userItem = (p.events.find((e) => e.type === 'conversation.item.added')!.item as { id: string }).id;
+    p.send({ type: 'conversation.item.delete', item_id: userItem });
+    expect(await p.next('conversation.item.deleted', () => true, m)).toMatchObject({ item_id: userItem });
+    p.send({ type: 'conversation.item.retrieve', item_id: userItem });
+    expect((await p.next('error', (e) => (e.error as { code: string }).code === 'item_retrieve_invalid_item_id', m))).toBeTruthy();
+    p.send({ type: 'conversation.item.create', item: { type: 'bogus' } });
+    expect((await p.next('error', (e) => (e.error as { param: string }).param === 'item.type', m))).toBeTruthy();
+    p.send({ type: 'input_audio_buffer.append', audio: 'AAA=' });   // 2 bytes + padding → 1 byte? odd
+    p.send({ type: 'session.update', session: { type: 'realtime', instructions: 'be brief' } });
+    const updated = await p.next('session.updated', () => true, m);
+    expect((updated.session as { instructions: string }).instructions).toBe('be brief');
+  });
+});
+
+export type { ServerEvent };
