@@ -8,6 +8,8 @@
 import { EngineError } from '../errors.ts';
 import type { Engine, EngineDeps, EngineFactory, EngineName } from './types.ts';
 import { createOpenAIEngine } from './openai/index.ts';
+import { createCascadeEngine } from './cascade/index.ts';
+import { createLocalEngine } from './local/index.ts';
 
 export type {
   Engine,
@@ -21,6 +23,8 @@ export type {
 } from './types.ts';
 export { EngineError } from '../errors.ts';
 export { createOpenAIEngine } from './openai/index.ts';
+export { createCascadeEngine, CascadeEngine } from './cascade/index.ts';
+export { createLocalEngine } from './local/index.ts';
 
 /**
  * The engines shipped with Parley. `cascade` and `local` are added by their module
@@ -28,8 +32,8 @@ export { createOpenAIEngine } from './openai/index.ts';
  */
 export const BUILTIN_ENGINES: Record<EngineName, EngineFactory | undefined> = {
   openai: createOpenAIEngine,
-  cascade: undefined,
-  local: undefined,
+  cascade: createCascadeEngine,
+  local: (deps) => createLocalEngine(deps),
 };
 
 const extraEngines = new Map<EngineName, EngineFactory>();
