@@ -38,7 +38,7 @@ export class KeyStore {
   readonly #ephemeral = new Map<string, EphemeralEntry>();
   readonly #now: () => number;
 
-  constructor(serverKeys: readonly string[], now: () => number = Date.now) {
+  constructor(serverKeys: readonly string[], now: () => number = () => Date.now()) {
     for (const k of serverKeys) this.#server.add(digest(k));
     this.#now = now;
   }

@@ -89,6 +89,7 @@ export class TestClient {
       this.ws.once('error', reject);
     });
     this.opened.catch(() => undefined);
+    this.ws.on('error', () => undefined);
     this.closed = new Promise((resolve) => this.ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     this.ws.on('message', (data) => {
       const ev = JSON.parse(data.toString()) as Ev;

@@ -80,6 +80,8 @@ export class OpenAIEngine implements Engine {
         ws.off('unexpected-response', onUnexpected);
         ws.off('close', onEarlyClose);
         opts.signal?.removeEventListener('abort', onAbort);
+        // terminate() on a connecting socket emits 'error': never let that be uncaught
+        ws.on('error', noop);
       };
       const fail = (e: EngineError): void => {
         if (settled) return;
@@ -258,6 +260,9 @@ class OpenAIConnection implements EngineConnection {
     if (ev.type === 'error') {
       const code = (ev['error'] as { code?: unknown } | undefined)?.code;
       this.#lastUpstreamErrorCode = typeof code === 'string' ? code : null;
+      // the 60-minute cap: the close (1001) follows; the session decides (rotation), so the
+      // client does not see this error
+      if (code === 'session_expired') return;
     }
     if (this.#state === 'init') {
       this.#onInitEvent(ev, raw);
