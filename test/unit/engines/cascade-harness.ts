@@ -1,6 +1,7 @@
 /** Drives an Engine directly with GA client events and records its server events (tests and bench). */
 import pino from 'pino';
-import { alawEncode, mulawEncode, readWavFile, resampleWhole } from '../../../audio/index.ts';
+import { Resampler, alawEncode, mulawDecode, mulawEncode, readWavFile, resampleWhole } from '../../../audio/index.ts';
+import type { SttProvider } from '../../../server/engines/providers/index.ts';
 import type { Engine, EngineConnection } from '../../../server/engines/index.ts';
 import type { ClientEvent, RealtimeSession, ServerEvent } from '../../../server/protocol/index.ts';
 
@@ -93,4 +94,24 @@ export class EngineProbe {
   }
 
   close(): void { this.conn.close(); }
+}
+
+/** Lower-case words of a text (punctuation dropped). */
+export const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
+
+/** Recognises output audio (pcm 24 kHz bytes, or μ-law 8 kHz bytes) with PocketSphinx. */
+export async function recognise(stt: SttProvider, audio: Buffer, format: 'pcm' | 'pcmu' = 'pcm'): Promise<string> {
+  const pcm = format === 'pcm'
+    ? new Int16Array(audio.buffer.slice(audio.byteOffset, audio.byteOffset + (audio.byteLength & ~1)))
+    : mulawDecode(new Uint8Array(audio));
+  const r = new Resampler({ inputRateHz: format === 'pcm' ? 24_000 : 8_000, outputRateHz: 16_000 });
+  const s = stt.open();
+  s.push(r.process(pcm).slice());
+  s.push(r.flush().slice());
+  return (await s.finish()).text;
+}
+
+/** Concatenated output audio of one response from recorded GA events. */
+export function responseAudio(events: Array<{ type: string; [k: string]: unknown }>, responseId: string): Buffer {
+  return Buffer.concat(events.filter((e) => e.type === 'response.output_audio.delta' && e['response_id'] === responseId).map((e) => Buffer.from(e['delta'] as string, 'base64')));
 }
