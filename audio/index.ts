@@ -28,3 +28,7 @@ export { TurnDetector } from './turn-detector.ts';
 export type { TurnEvent, TurnDetectorOptions } from './turn-detector.ts';
 export { OpusCodec } from './opus.ts';
 export type { OpusCodecOptions, OpusSampleRateHz } from './opus.ts';
+export { JitterBuffer } from './jitter-buffer.ts';
+export type { JitterBufferOptions, JitterPop, JitterStats } from './jitter-buffer.ts';
+export { FramePacer } from './pacer.ts';
+export type { FramePacerOptions, FramePacerStats } from './pacer.ts';
