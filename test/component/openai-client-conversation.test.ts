@@ -34,7 +34,7 @@ describe('official openai client through Parley (WSS)', () => {
     expect(rt.url.toString()).toMatch(/^wss:\/\/127\.0\.0\.1:\d+\/v1\/realtime\?model=gpt-realtime$/);
     const events: Ev[] = [];
     const errors: unknown[] = [];
-    rt.on('event', (e) => events.push(e as Ev));
+    rt.on('event', (e) => events.push(e as unknown as Ev));
     rt.on('error', (e) => errors.push(e));
     const of = (t: string): Ev[] => events.filter((e) => e.type === t);
     await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import {
+  base64ByteLength,
+  fastParseAppend,
+  fastParseAudioDelta,
+  isBase64,
+  newEventId,
+  parseClientEvent,
+  parseServerEvent,
+  validateClientEvent,
+} from '../../../server/protocol/index.ts';
+import { ProtocolError } from '../../../server/errors.ts';
+
+function gaCode(fn: () => unknown): string | null {
+  try {
+    fn();
+    return null;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    return (err as ProtocolError).gaCode;
+  }
+}
+
+describe('protocol validation', () => {
+  it('checks base64 canonically', () => {
+    expect(isBase64('')).toBe(true);
+    expect(isBase64('AAAA')).toBe(true);
+    expect(isBase64('AAA=')).toBe(true);
+    expect(isBase64('AA==')).toBe(true);
+    expect(isBase64('A===')).toBe(false);
+    expect(isBase64('AAA')).toBe(false);
+    expect(isBase64('AA-_')).toBe(false);
+    expect(isBase64('AAAA\n')).toBe(false);
+    const buf = Buffer.from([1, 2, 3, 4, 5]);
+    expect(base64ByteLength(buf.toString('base64'))).toBe(5);
+    expect(base64ByteLength(Buffer.alloc(960).toString('base64'))).toBe(960);
+  });
+
+  it('the append fast path agrees with JSON.parse, and falls back for other shapes', () => {
+    const audio = Buffer.alloc(960, 7).toString('base64');
+    const a = JSON.stringify({ type: 'input_audio_buffer.append', audio });
+    expect(fastParseAppend(a)).toEqual(JSON.parse(a));
+    const b = JSON.stringify({ type: 'input_audio_buffer.append', event_id: 'ev_1', audio });
+    expect(fastParseAppend(b)).toEqual(JSON.parse(b));
+    // other key order / whitespace: not the fast shape, but the general path accepts it
+    const c = JSON.stringify({ audio, type: 'input_audio_buffer.append' });
+    expect(fastParseAppend(c)).toBeNull();
+    expect(parseClientEvent(c)).toEqual(JSON.parse(c));
+    // a fast-shaped message with trailing junk is not accepted by the fast path
+    expect(fastParseAppend(a + ' ')).toBeNull();
+    expect(gaCode(() => parseClientEvent('{"type":"input_audio_buffer.append","audio":"AAAA"}x'))).toBe('invalid_json');
+    // an escaped quote inside event_id falls back to JSON.parse
+    const d = JSON.stringify({ type: 'input_audio_buffer.append', event_id: 'a"b', audio });
+    expect(fastParseAppend(d)).toBeNull();
+    expect(parseClientEvent(d)['event_id']).toBe('a"b');
+  });
+
+  it('rejects what GA rejects', () => {
+    expect(gaCode(() => validateClientEvent([]))).toBe('invalid_event');
+    expect(gaCode(() => validateClientEvent({ type: 'nope' }))).toBe('unknown_event');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update' }))).toBe('missing_required_parameter');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', modalities: ['text'] } }))).toBe('unknown_parameter');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', max_output_tokens: 0 } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { tools: [{ type: 'function' }] } }))).toBe('missing_required_parameter');
+    expect(gaCode(() => validateClientEvent({ type: 'conversation.item.truncate', item_id: 'i', content_index: -1, audio_end_ms: 0 }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'conversation.item.create', item: { type: 'message', role: 'robot', content: [] } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_audio', audio: '!!' }] } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'response.create', response: 'now' }))).toBe('invalid_type');
+    expect(gaCode(() => validateClientEvent({ type: 'response.cancel', event_id: 5 }))).toBe('invalid_type');
+    expect(gaCode(() => parseClientEvent('x'.repeat(100), 100, 50))).toBe('message_too_large');
+  });
+
+  it('accepts every GA client event type in its minimal valid form', () => {
+    const ok = [
+      { type: 'session.update', session: { type: 'realtime', instructions: 'hi' } },
+      { type: 'input_audio_buffer.append', audio: 'AAAA' },
+      { type: 'input_audio_buffer.commit' },
+      { type: 'input_audio_buffer.clear' },
+      { type: 'output_audio_buffer.clear' },
+      { type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi' }] } },
+      { type: 'conversation.item.create', item: { type: 'function_call_output', call_id: 'c', output: '{}' } },
+      { type: 'conversation.item.retrieve', item_id: 'i' },
+      { type: 'conversation.item.truncate', item_id: 'i', content_index: 0, audio_end_ms: 10 },
+      { type: 'conversation.item.delete', item_id: 'i' },
+      { type: 'response.create' },
+      { type: 'response.create', response: { conversation: 'none', output_modalities: ['text'] } },
+      { type: 'response.cancel' },
+    ];
+    for (const ev of ok) expect(validateClientEvent(ev)).toBe(ev);
+  });
+
+  it('the audio-delta fast path agrees with JSON.parse', () => {
+    const delta = Buffer.alloc(4800, 3).toString('base64');
+    const raw = JSON.stringify({ type: 'response.output_audio.delta', event_id: 'event_1', response_id: 'resp_1', item_id: 'item_1', output_index: 0, content_index: 0, delta });
+    expect(fastParseAudioDelta(raw)).toEqual(JSON.parse(raw));
+    const reordered = JSON.stringify({ type: 'response.output_audio.delta', delta, event_id: 'event_1', response_id: 'resp_1', item_id: 'item_1', output_index: 2, content_index: 1 });
+    expect(fastParseAudioDelta(reordered)).toEqual(JSON.parse(reordered));
+    const other = JSON.stringify({ event_id: 'e', type: 'response.output_audio.delta', delta });
+    expect(fastParseAudioDelta(other)).toBeNull();
+    expect(parseServerEvent(other)).toEqual(JSON.parse(other));
+  });
+
+  it('event ids are unique', () => {
+    const ids = new Set(Array.from({ length: 1000 }, () => newEventId()));
+    expect(ids.size).toBe(1000);
+  });
+});
