@@ -1,0 +1,176 @@
+/**
+ * Relay overhead of `/v1/realtime` (issue 2): latency of one `input_audio_buffer.append`
+ * (20 ms @ 24 kHz pcm16, client → upstream) and one `response.output_audio.delta`
+ * (20 ms, upstream → client), through Parley vs through a bare ws-to-ws pipe, all on 127.0.0.1
+ * in this one process. One message in flight at a time (latency, not throughput); rounds are
+ * interleaved so both paths see the same machine load.
+ *
+ *   npx tsx bench/relay.ts            (ROUNDS=6 MSGS=500 by default)
+ *
+ * Target: Parley p99 ≤ 1.5× the bare pipe's p99, and Parley's added p99 ≤ 1 ms.
+ */
+import { performance } from 'node:perf_hooks';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { pino } from 'pino';
+import { buildApp } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+import { summarize } from './lib/index.ts';
+
+const ROUNDS = Number(process.env['ROUNDS'] ?? 6);
+const MSGS = Number(process.env['MSGS'] ?? 500);
+const WARMUP = 300;
+const KEY = 'pk_bench_key_0123456789abcdef';
+const UP_KEY = 'sk-bench-upstream';
+
+const audio20ms = Buffer.alloc(960);
+for (let i = 0; i < 480; i++) audio20ms.writeInt16LE(Math.round(3000 * Math.sin(i / 7)), i * 2);
+const APPEND = JSON.stringify({ type: 'input_audio_buffer.append', audio: audio20ms.toString('base64') });
+const DELTA = JSON.stringify({ type: 'response.output_audio.delta', event_id: 'event_bench0000000000001', response_id: 'resp_bench000000000000001', item_id: 'item_bench000000000000001', output_index: 0, content_index: 0, delta: audio20ms.toString('base64') });
+
+/** A minimal GA upstream: session.created, session.updated; records appends; can push deltas. */
+async function startUpstream(): Promise<{ port: number; onAppend: (f: () => void) => void; conns: WebSocket[]; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const conns: WebSocket[] = [];
+  let appendCb: () => void = () => undefined;
+  wss.on('connection', (ws) => {
+    conns.push(ws);
+    ws.send(JSON.stringify({ type: 'session.created', event_id: 'e0', session: { type: 'realtime' } }));
+    ws.on('message', (data: RawData) => {
+      const s = data.toString();
+      if (s.startsWith('{"type":"input_audio_buffer.append"')) return appendCb();
+      const ev = JSON.parse(s) as { type: string; session?: unknown };
+      if (ev.type === 'session.update') ws.send(JSON.stringify({ type: 'session.updated', event_id: 'e1', session: ev.session }));
+    });
+  });
+  return {
+    port: (wss.address() as AddressInfo).port,
+    onAppend: (f) => {
+      appendCb = f;
+    },
+    conns,
+    close: () => new Promise((r) => {
+      for (const c of wss.clients) c.terminate();
+      wss.close(() => r());
+    }),
+  };
+}
+
+/** The baseline: a ws server that pipes each connection to the upstream, nothing else. */
+async function startBarePipe(upPort: number): Promise<{ port: number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', (client) => {
+    const up = new WebSocket(`ws://127.0.0.1:${upPort}/v1/realtime?model=gpt-realtime`, { perMessageDeflate: false, headers: { Authorization: `Bearer ${UP_KEY}` } });
+    const early: RawData[] = [];
+    client.on('message', (d) => (up.readyState === WebSocket.OPEN ? up.send(d, { binary: false }) : early.push(d)));
+    up.on('open', () => {
+      for (const d of early) up.send(d, { binary: false });
+    });
+    up.on('message', (d) => client.send(d, { binary: false }));
+    client.on('close', () => up.close());
+  });
+  return { port: (wss.address() as AddressInfo).port, close: () => new Promise((r) => wss.close(() => r())) };
+}
+
+function open(url: string, headers: Record<string, string> = {}): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, headers });
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+
+/** n one-at-a-time round trips: send, wait for arrival, record µs. */
+async function measure(n: number, send: () => void, arrive: (f: () => void) => void): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    await new Promise<void>((resolve) => {
+      const t0 = performance.now();
+      arrive(() => {
+        out.push((performance.now() - t0) * 1000);
+        resolve();
+      });
+      send();
+    });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const up = await startUpstream();
+  const bare = await startBarePipe(up.port);
+  const config = loadConfig({
+    HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: KEY, PARLEY_ENGINE: 'openai', OPENAI_API_KEY: UP_KEY,
+    OPENAI_BASE_URL: `http://127.0.0.1:${up.port}/v1`, PARLEY_DEMO: 'off', PARLEY_SIP: 'off', LOG_LEVEL: 'silent', PARLEY_FALLBACK_ENGINE: 'none',
+  });
+  const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const parleyPort = (app.server.address() as AddressInfo).port;
+
+  const bareClient = await open(`ws://127.0.0.1:${bare.port}/v1/realtime?model=gpt-realtime`);
+  await new Promise((r) => setTimeout(r, 100));
+  const bareUp = up.conns.at(-1)!;
+  const parleyClient = await open(`ws://127.0.0.1:${parleyPort}/v1/realtime?model=gpt-realtime`, { Authorization: `Bearer ${KEY}` });
+  await new Promise((r) => setTimeout(r, 200));
+  const parleyUp = up.conns.at(-1)!;
+
+  let onClientMsg: () => void = () => undefined;
+  const clientListener = (data: RawData): void => {
+    const s = data.toString();
+    if (s.startsWith('{"type":"response.output_audio.delta"')) onClientMsg();
+  };
+  bareClient.on('message', clientListener);
+  parleyClient.on('message', clientListener);
+
+  const paths = {
+    bare: { client: bareClient, up: bareUp },
+    parley: { client: parleyClient, up: parleyUp },
+  };
+  const results: Record<string, Record<'append' | 'delta', number[]>> = { bare: { append: [], delta: [] }, parley: { append: [], delta: [] } };
+  const run = async (name: 'bare' | 'parley', n: number, keep: boolean): Promise<void> => {
+    const p = paths[name];
+    const a = await measure(n, () => p.client.send(APPEND), (f) => up.onAppend(f));
+    const d = await measure(n, () => p.up.send(DELTA), (f) => {
+      onClientMsg = f;
+    });
+    if (keep) {
+      results[name]!.append.push(...a);
+      results[name]!.delta.push(...d);
+    }
+  };
+  await run('bare', WARMUP, false);
+  await run('parley', WARMUP, false);
+  for (let r = 0; r < ROUNDS; r++) {
+    if (r % 2 === 0) {
+      await run('bare', MSGS, true);
+      await run('parley', MSGS, true);
+    } else {
+      await run('parley', MSGS, true);
+      await run('bare', MSGS, true);
+    }
+  }
+
+  console.log(`# relay latency, one message in flight, ${ROUNDS}×${MSGS} per path/direction; node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`);
+  for (const dir of ['append', 'delta'] as const) {
+    const b = summarize(results['bare']![dir]);
+    const p = summarize(results['parley']![dir]);
+    const label = dir === 'append' ? 'input_audio_buffer.append (20 ms, client→upstream)' : 'response.output_audio.delta (20 ms, upstream→client)';
+    console.log(`${label}`);
+    console.log(`  bare ws pipe : p50 ${b.p50.toFixed(0).padStart(5)} µs   p99 ${b.p99.toFixed(0).padStart(5)} µs`);
+    console.log(`  parley       : p50 ${p.p50.toFixed(0).padStart(5)} µs   p99 ${p.p99.toFixed(0).padStart(5)} µs`);
+    console.log(`  ratio        : p50 ${(p.p50 / b.p50).toFixed(2)}×      p99 ${(p.p99 / b.p99).toFixed(2)}×   (added p50 ${(p.p50 - b.p50).toFixed(0)} µs, p99 ${(p.p99 - b.p99).toFixed(0)} µs)`);
+  }
+  bareClient.terminate();
+  parleyClient.terminate();
+  await app.close();
+  await bare.close();
+  await up.close();
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
