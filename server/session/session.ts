@@ -225,6 +225,13 @@ export class RealtimeSessionHandle implements Session {
     } catch (err) {
       const e = toEngineError(err);
       this.#metrics.upstreamErrors.inc(engine.name, e.code);
+      // The new engine would not open (e.g. the reconnect after the session cap was refused):
+      // carry on with the fallback engine when the policy names another one.
+      const next = !this.closed && e.fallbackable && this.#fallback ? this.#fallback({ session: this, failed: engine.name, error: e }) : null;
+      if (next && next.engine.name !== engine.name) {
+        await this.switchEngine(next.engine, next.reason, e.message);
+        return;
+      }
       this.#fail(e);
     }
   }
