@@ -2,8 +2,8 @@
  * Relay overhead of `/v1/realtime` (issue 2): latency of one `input_audio_buffer.append`
  * (20 ms @ 24 kHz pcm16, client → upstream) and one `response.output_audio.delta`
  * (20 ms, upstream → client), through Parley vs through a bare ws-to-ws pipe, all on 127.0.0.1
- * in this one process. One message in flight at a time (latency, not throughput); rounds are
- * interleaved so both paths see the same machine load.
+ * in this one process. One message in flight at a time (latency, not throughput); the two
+ * paths alternate message by message so both see the same machine load.
  *
  *   npx tsx bench/relay.ts            (ROUNDS=6 MSGS=500 by default)
  *
@@ -130,26 +130,26 @@ async function main(): Promise<void> {
     parley: { client: parleyClient, up: parleyUp },
   };
   const results: Record<string, Record<'append' | 'delta', number[]>> = { bare: { append: [], delta: [] }, parley: { append: [], delta: [] } };
-  const run = async (name: 'bare' | 'parley', n: number, keep: boolean): Promise<void> => {
+  // Alternate the two paths message by message, so both see the same load from the rest of
+  // the machine (a shared 2-core box): the ratio then reflects the relay, not the neighbours.
+  const one = async (name: 'bare' | 'parley', dir: 'append' | 'delta', keep: boolean): Promise<void> => {
     const p = paths[name];
-    const a = await measure(n, () => p.client.send(APPEND), (f) => up.onAppend(f));
-    const d = await measure(n, () => p.up.send(DELTA), (f) => {
-      onClientMsg = f;
-    });
-    if (keep) {
-      results[name]!.append.push(...a);
-      results[name]!.delta.push(...d);
-    }
+    const [v] = dir === 'append'
+      ? await measure(1, () => p.client.send(APPEND), (f) => up.onAppend(f))
+      : await measure(1, () => p.up.send(DELTA), (f) => {
+        onClientMsg = f;
+      });
+    if (keep) results[name]![dir].push(v!);
   };
-  await run('bare', WARMUP, false);
-  await run('parley', WARMUP, false);
-  for (let r = 0; r < ROUNDS; r++) {
-    if (r % 2 === 0) {
-      await run('bare', MSGS, true);
-      await run('parley', MSGS, true);
-    } else {
-      await run('parley', MSGS, true);
-      await run('bare', MSGS, true);
+  for (const dir of ['append', 'delta'] as const) {
+    for (let i = 0; i < WARMUP; i++) {
+      await one('bare', dir, false);
+      await one('parley', dir, false);
+    }
+    for (let i = 0; i < ROUNDS * MSGS; i++) {
+      const first = i % 2 === 0 ? 'bare' : 'parley';
+      await one(first, dir, true);
+      await one(first === 'bare' ? 'parley' : 'bare', dir, true);
     }
   }
 

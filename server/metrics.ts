@@ -26,6 +26,12 @@ abstract class Metric {
   abstract render(): string;
 }
 
+const SEP = '\u0001';
+
+/**
+ * A counter. Series are keyed by the raw label values (one label: the value itself, so an
+ * increment allocates nothing); label escaping happens only when rendering.
+ */
 export class Counter extends Metric {
   readonly #values = new Map<string, number>();
   /** Label values in labelNames order. */
@@ -33,16 +39,19 @@ export class Counter extends Metric {
     this.add(1, ...labelValues);
   }
   add(n: number, ...labelValues: string[]): void {
-    const key = this.labelNames.length === 0 ? '' : labelValues.length === 1 ? `${this.labelNames[0]}="${labelValues[0]}"` : labelKey(this.labelNames, labelValues);
+    const key = labelValues.length === 0 ? '' : labelValues.length === 1 ? labelValues[0]! : labelValues.join(SEP);
     this.#values.set(key, (this.#values.get(key) ?? 0) + n);
   }
   get(labels: Labels = {}): number {
-    return this.#values.get(labelKey(this.labelNames, this.labelNames.map((n) => labels[n] ?? ''))) ?? 0;
+    const vals = this.labelNames.map((n) => labels[n] ?? '');
+    return this.#values.get(vals.length === 1 ? vals[0]! : vals.join(SEP)) ?? 0;
   }
   render(): string {
     let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
     if (this.#values.size === 0 && this.labelNames.length === 0) out += `${this.name} 0\n`;
-    for (const [k, v] of this.#values) out += k === '' ? `${this.name} ${v}\n` : `${this.name}{${k}} ${v}\n`;
+    for (const [k, v] of this.#values) {
+      out += this.labelNames.length === 0 ? `${this.name} ${v}\n` : `${this.name}{${labelKey(this.labelNames, k.split(SEP))}} ${v}\n`;
+    }
     return out;
   }
 }

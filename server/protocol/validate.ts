@@ -256,14 +256,30 @@ export function protocolErrorEvent(err: ProtocolError): ServerEvent {
 
 const DELTA_PREFIX = '{"type":"response.output_audio.delta",';
 
-function stringField(raw: string, key: string, from: number): string | undefined {
-  const k = raw.indexOf(key, from);
+function stringField(raw: string, key: string): string | undefined {
+  // base64 never contains '"', so a key cannot match inside the delta itself
+  const k = raw.indexOf(key);
   if (k < 0) return undefined;
   const s = k + key.length;
   const e = raw.indexOf('"', s);
   if (e < 0) return undefined;
   const v = raw.slice(s, e);
   return v.indexOf('\\') >= 0 ? undefined : v;
+}
+
+function intField(raw: string, key: string): number | undefined {
+  const k = raw.indexOf(key);
+  if (k < 0) return undefined;
+  let i = k + key.length;
+  let n = 0;
+  let digits = 0;
+  for (; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+    digits++;
+  }
+  return digits > 0 && digits < 10 ? n : undefined;
 }
 
 /**
@@ -279,22 +295,17 @@ export function fastParseAudioDelta(raw: string): ServerEvent | null {
   const ds = dk + 9;
   const de = raw.indexOf('"', ds);
   if (de < 0) return null;
-  // the metadata fields are outside the delta (search before and after it)
-  const head = raw.length - de < ds ? raw.slice(0, dk) + raw.slice(de) : null;
-  const meta = head ?? raw;
-  const eventId = stringField(meta, '"event_id":"', 0);
-  const responseId = stringField(meta, '"response_id":"', 0);
-  const itemId = stringField(meta, '"item_id":"', 0);
+  const eventId = stringField(raw, '"event_id":"');
+  const responseId = stringField(raw, '"response_id":"');
+  const itemId = stringField(raw, '"item_id":"');
   if (eventId === undefined || responseId === undefined || itemId === undefined) return null;
-  const oi = /"output_index":(\d+)/.exec(meta);
-  const ci = /"content_index":(\d+)/.exec(meta);
   return {
     type: 'response.output_audio.delta',
     event_id: eventId,
     response_id: responseId,
     item_id: itemId,
-    output_index: oi ? Number(oi[1]) : 0,
-    content_index: ci ? Number(ci[1]) : 0,
+    output_index: intField(raw, '"output_index":') ?? 0,
+    content_index: intField(raw, '"content_index":') ?? 0,
     delta: raw.slice(ds, de),
   };
 }
