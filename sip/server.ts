@@ -237,8 +237,9 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
       void info;
     });
     invitation.delegate = {
-      onBye: () => {
+      onBye: (bye) => {
         remoteEnded = true;
+        void bye.accept(); // with a delegate, SIP.js leaves the 200 to us
       },
       onInfo: (info) => {
         const d = parseDtmfInfo(info.request.getHeader('content-type') ?? '', info.request.body ?? '');

@@ -282,6 +282,7 @@ export class SipServerTransport implements Transport {
     }
     this.counters.received++;
     let text = buf.toString('utf8');
+    this.opts.log.debug({ line: startLine(text), from: `${flow.transport}:${flow.address}:${flow.port}` }, 'sip in');
     const parsed = parseSipMessage(text);
     if (isParseError(parsed)) {
       this.counters.malformed++;
@@ -469,6 +470,7 @@ export class SipServerTransport implements Transport {
 
   private write(text: string, flow: SipFlow): void {
     this.counters.sent++;
+    this.opts.log.debug({ line: startLine(text), to: `${flow.transport}:${flow.address}:${flow.port}` }, 'sip out');
     if (flow.transport === 'tcp') {
       if (flow.socket && !flow.socket.destroyed) flow.socket.write(text);
       return;

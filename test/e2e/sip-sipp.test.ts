@@ -52,7 +52,7 @@ afterAll(() => killAll());
 beforeAll(() => undefined);
 
 const ok = (r: { code: number; errors: string; stderr: string }): void => {
-  if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors.slice(-3000)}\n${r.stderr.slice(-1000)}`);
+  if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors.slice(-3000)}\n${r.stderr.slice(-1000)}\n--- messages\n${(r as { messages?: string }).messages?.slice(-6000) ?? ""}`);
 };
 
 describe('SIP door with SIPp', () => {
