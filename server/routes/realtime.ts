@@ -19,6 +19,8 @@ export const REALTIME_PATH = '/v1/realtime';
 /** ws closes with 1009 above this; between the configured limit and this, a GA error is sent. */
 const HARD_PAYLOAD_FACTOR = 2;
 const DRAIN_POLL_MS = 10;
+/** Messages held while the engine opens (the socket is paused meanwhile). */
+const MAX_PENDING_MESSAGES = 256;
 
 export interface RealtimeRouteDeps {
   config: ParleyConfig;
@@ -146,8 +148,11 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     };
 
     ws.on('message', (data, isBinary) => {
-      if (pending) pending.push({ data, isBinary });
-      else handle(data, isBinary);
+      if (pending) {
+        // the engine is still opening: hold a little, and stop reading until it is open
+        if (pending.length < MAX_PENDING_MESSAGES) pending.push({ data, isBinary });
+        if (!ws.isPaused) ws.pause();
+      } else handle(data, isBinary);
     });
     ws.on('error', (err) => log.debug({ err: { message: err.message } }, 'client socket error'));
     ws.on('close', () => {
@@ -168,6 +173,7 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
         const queued = pending ?? [];
         pending = null;
         for (const m of queued) handle(m.data, m.isBinary);
+        if (ws.isPaused) ws.resume();
       })
       .catch((err: unknown) => {
         if (closed) return;
