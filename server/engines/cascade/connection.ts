@@ -126,6 +126,7 @@ export class CascadeConnection implements EngineConnection {
   private active: Run | null = null;
   private readonly outOfBand = new Set<Run>();
   private closed = false;
+  private started = false;
 
   constructor(o: CascadeConnectionOptions) {
     this.stages = o.stages;
@@ -146,15 +147,19 @@ export class CascadeConnection implements EngineConnection {
     }
   }
 
-  /** Emits session.created and conversation.created (called once the caller holds the connection). */
+  /** Emits session.created and conversation.created, once (after open resolves, or before the first event's answer). */
   start(): void {
-    if (this.closed) return;
+    if (this.closed || this.started) return;
+    this.started = true;
     this.emit({ type: 'session.created', session: this.sessionObject() });
     this.emit({ type: 'conversation.created', conversation: { id: this.conversationId, object: 'realtime.conversation' } });
   }
 
   send(event: ClientEvent): void {
     if (this.closed) return;
+    // session.created / conversation.created always come first, even when the caller sends
+    // events before the deferred start() ran.
+    this.start();
     try {
       this.dispatch(event);
     } catch (err) {

@@ -4,7 +4,7 @@ import { CascadeEngine } from '../../../server/engines/cascade/index.ts';
 import { DemoAgent } from '../../../server/agent/index.ts';
 import { FliteTts, PocketSphinxStt } from '../../../server/engines/providers/index.ts';
 import type { ServerEvent } from '../../../server/protocol/index.ts';
-import { EngineProbe, speech16k, toAppendChunks } from './cascade-harness.ts';
+import { EngineProbe, silentLog, speech16k, toAppendChunks } from './cascade-harness.ts';
 
 const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
 const TIME_TOOL = { type: 'function', name: 'get_current_time', description: 'The current time', parameters: { type: 'object', properties: {} } };
@@ -191,6 +191,15 @@ describe('local cascade engine (PocketSphinx + demo agent + flite), driven with 
       'response.output_item.done', 'conversation.item.done', 'response.done',
     ]);
     expect((textDone.response as { output: { content: { text: string }[] }[] }).output[0]!.content[0]!.text).toBe('Hello! How can I help you today?');
+  });
+
+  it('session.created and conversation.created come first even when events arrive right after open', async () => {
+    const seen: string[] = [];
+    const conn = await engine.open({ session: { type: 'realtime' }, log: silentLog, callbacks: { onEvent: (e) => seen.push(e.type), onClose: () => undefined } });
+    conn.send({ type: 'session.update', session: { type: 'realtime', instructions: 'x' } });
+    await new Promise((r) => setImmediate(r));
+    conn.close();
+    expect(seen).toEqual(['session.created', 'conversation.created', 'session.updated']);
   });
 
   it('one response at a time; cancel, delete and retrieve answer like OpenAI', async () => {
