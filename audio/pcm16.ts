@@ -59,33 +59,38 @@ export function pcm16ToBase64(pcm: Int16Array): string {
 
 /**
  * base64 → pcm16. Throws AUDIO_ERR_BAD_INPUT when the string is not base64 or decodes to an odd
- * number of bytes. The result owns its memory (a fresh, aligned buffer).
+ * number of bytes. With `dst` the samples are written there (no allocation) and a view of the
+ * filled part is returned; otherwise the result owns fresh, aligned memory.
  */
-export function base64ToPcm16(b64: string): Int16Array {
+export function base64ToPcm16(b64: string, dst?: Int16Array): Int16Array {
   if (!isValidBase64(b64)) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'audio is not valid base64');
-  const buf = Buffer.from(b64, 'base64');
-  if ((buf.byteLength & 1) !== 0) throw new AudioError('AUDIO_ERR_BAD_INPUT', `pcm16 needs an even byte count, got ${buf.byteLength}`);
-  // Buffer.from(base64) may come from the shared pool at an odd offset: bytesToInt16 copies then.
-  return bytesToInt16(buf);
+  const bytes = base64ByteLength(b64);
+  if ((bytes & 1) !== 0) throw new AudioError('AUDIO_ERR_BAD_INPUT', `pcm16 needs an even byte count, got ${bytes}`);
+  const out = dst ?? new Int16Array(bytes >> 1);
+  if (out.length < bytes >> 1) throw new AudioError('AUDIO_ERR_BAD_INPUT', `dst holds ${out.length} samples, need ${bytes >> 1}`);
+  const view = Buffer.from(out.buffer, out.byteOffset, bytes);
+  view.write(b64, 'base64');
+  return out.length === bytes >> 1 ? out : out.subarray(0, bytes >> 1);
 }
+
+/** Decoded size of a valid base64 string. */
+function base64ByteLength(s: string): number {
+  let n = s.length;
+  if (n > 0 && s.charCodeAt(n - 1) === 61) n--;
+  if (n > 0 && s.charCodeAt(n - 1) === 61) n--;
+  return Math.floor((n * 3) / 4);
+}
+
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** Standard base64 (RFC 4648 §4) with optional padding; whitespace not allowed. */
 export function isValidBase64(s: string): boolean {
   const n = s.length;
   if (n === 0) return true;
   if (n % 4 === 1) return false;
-  let i = 0;
-  for (; i < n; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
-    if (!ok) break;
-  }
-  if (i === n) return true;
-  // only '=' padding may follow, to a multiple of 4, at most two of them
-  const pad = n - i;
-  if (pad > 2 || n % 4 !== 0) return false;
-  for (; i < n; i++) if (s.charCodeAt(i) !== 61) return false;
-  return true;
+  if (!BASE64_RE.test(s)) return false;
+  // padding only completes the last quantum
+  return s.charCodeAt(n - 1) !== 61 || n % 4 === 0;
 }
 
 /** RMS level in dBFS (full-scale square wave = 0 dBFS, sine ≈ −3 dBFS). −Infinity for silence. */

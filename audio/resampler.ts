@@ -57,6 +57,8 @@ interface FilterDesign {
   readonly K: number;
   /** coef[p·K + k] = h[p + (K−1−k)·L]: phase p, reversed so the inner loop walks forward in time. */
   readonly coef: Float32Array;
+  /** For integer upsampling by 2 or 3: coefInterleaved[k·L + p] = coef[p·K + k]. */
+  readonly coefInterleaved: Float32Array | undefined;
   /** Group delay in upsampled samples, (Np−1)/2. */
   readonly delayUp: number;
   /** The same delay in output samples (an integer by construction). */
@@ -100,7 +102,14 @@ function design(inputRateHz: number, outputRateHz: number): FilterDesign {
   for (let p = 0; p < L; p++) {
     for (let k = 0; k < K; k++) coef[p * K + k] = h[p + (K - 1 - k) * L] as number;
   }
-  const d: FilterDesign = { L, M, K, coef, delayUp: mid, delayOutputSamples: j };
+  // integer upsampling by 2 or 3: every input position yields all L phases from the same window,
+  // so the kernel loads each input sample once for L multiply-adds (coefficients interleaved)
+  let coefInterleaved: Float32Array | undefined;
+  if (M === 1 && (L === 2 || L === 3)) {
+    coefInterleaved = new Float32Array(N);
+    for (let p = 0; p < L; p++) for (let k = 0; k < K; k++) coefInterleaved[k * L + p] = coef[p * K + k] as number;
+  }
+  const d: FilterDesign = { L, M, K, coef, coefInterleaved, delayUp: mid, delayOutputSamples: j };
   designCache.set(key, d);
   return d;
 }
@@ -123,6 +132,9 @@ export class Resampler {
   private readonly M: number;
   private readonly K: number;
   private readonly coef: Float32Array;
+  private readonly coefI: Float32Array | undefined;
+  /** Kernel: 0 generic polyphase, 1 symmetric decimation (L = 1), 2 / 3 fused integer upsampling. */
+  private readonly kernel: 0 | 1 | 2 | 3;
   private readonly delayUp: number;
   private readonly nStep: number;
   private readonly pStep: number;
@@ -150,6 +162,8 @@ export class Resampler {
       this.M = 1;
       this.K = 1;
       this.coef = new Float32Array([1]);
+      this.coefI = undefined;
+      this.kernel = 0;
       this.delayUp = 0;
       this.delaySamples = 0;
     } else {
@@ -162,6 +176,9 @@ export class Resampler {
       this.M = d.M;
       this.K = d.K;
       this.coef = d.coef;
+      this.coefI = d.coefInterleaved;
+      // L = 1: the prototype has K = Np taps, odd and symmetric
+      this.kernel = d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
       this.delayUp = d.delayUp;
       this.delaySamples = d.delayOutputSamples;
     }
@@ -293,37 +310,100 @@ export class Resampler {
   /** Compute every output the buffered input allows into outF32; returns the count. */
   private run(): number {
     const K = this.K;
-    const L = this.L;
-    const coef = this.coef;
     const x = this.hist;
     const out = this.outF32;
-    const nStep = this.nStep;
-    const pStep = this.pStep;
     const last = this.histLen - K; // the window [pos, pos+K) must fit: pos <= histLen-K
     let pos = this.pos;
     let phase = this.phase;
     let j = 0;
-    const K4 = K & ~3;
-    while (pos <= last) {
-      const c = phase * K;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      let k = 0;
-      for (; k < K4; k += 4) {
-        a0 += (coef[c + k] as number) * (x[pos + k] as number);
-        a1 += (coef[c + k + 1] as number) * (x[pos + k + 1] as number);
-        a2 += (coef[c + k + 2] as number) * (x[pos + k + 2] as number);
-        a3 += (coef[c + k + 3] as number) * (x[pos + k + 3] as number);
+    if (this.kernel === 3 || this.kernel === 2) {
+      // fused integer upsampling (M = 1): phase is always 0 between calls
+      const c = this.coefI as Float32Array;
+      if (this.kernel === 3) {
+        for (; pos <= last; pos++) {
+          let a0 = 0;
+          let a1 = 0;
+          let a2 = 0;
+          for (let k = 0, ci = 0; k < K; k++, ci += 3) {
+            const xv = x[pos + k] as number;
+            a0 += (c[ci] as number) * xv;
+            a1 += (c[ci + 1] as number) * xv;
+            a2 += (c[ci + 2] as number) * xv;
+          }
+          out[j++] = a0;
+          out[j++] = a1;
+          out[j++] = a2;
+        }
+      } else {
+        for (; pos <= last; pos++) {
+          let a0 = 0;
+          let a1 = 0;
+          let b0 = 0;
+          let b1 = 0;
+          let k = 0;
+          let ci = 0;
+          for (; k + 1 < K; k += 2, ci += 4) {
+            const xv = x[pos + k] as number;
+            const xw = x[pos + k + 1] as number;
+            a0 += (c[ci] as number) * xv;
+            a1 += (c[ci + 1] as number) * xv;
+            b0 += (c[ci + 2] as number) * xw;
+            b1 += (c[ci + 3] as number) * xw;
+          }
+          if (k < K) {
+            const xv = x[pos + k] as number;
+            a0 += (c[ci] as number) * xv;
+            a1 += (c[ci + 1] as number) * xv;
+          }
+          out[j++] = a0 + b0;
+          out[j++] = a1 + b1;
+        }
       }
-      for (; k < K; k++) a0 += (coef[c + k] as number) * (x[pos + k] as number);
-      out[j++] = a0 + a1 + (a2 + a3);
-      phase += pStep;
-      pos += nStep;
-      if (phase >= L) {
-        phase -= L;
-        pos++;
+    } else if (this.kernel === 1) {
+      // decimation by M with a symmetric, odd-length filter: fold the window around its centre
+      const h = this.coef;
+      const M = this.M;
+      const half = K >> 1;
+      const hMid = h[half] as number;
+      for (; pos <= last; pos += M) {
+        const e = pos + K - 1;
+        let a0 = hMid * (x[pos + half] as number);
+        let a1 = 0;
+        let k = 0;
+        for (; k + 1 < half; k += 2) {
+          a0 += (h[k] as number) * ((x[pos + k] as number) + (x[e - k] as number));
+          a1 += (h[k + 1] as number) * ((x[pos + k + 1] as number) + (x[e - k - 1] as number));
+        }
+        if (k < half) a0 += (h[k] as number) * ((x[pos + k] as number) + (x[e - k] as number));
+        out[j++] = a0 + a1;
+      }
+    } else {
+      const L = this.L;
+      const coef = this.coef;
+      const nStep = this.nStep;
+      const pStep = this.pStep;
+      const K4 = K & ~3;
+      while (pos <= last) {
+        const c = phase * K;
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        let a3 = 0;
+        let k = 0;
+        for (; k < K4; k += 4) {
+          a0 += (coef[c + k] as number) * (x[pos + k] as number);
+          a1 += (coef[c + k + 1] as number) * (x[pos + k + 1] as number);
+          a2 += (coef[c + k + 2] as number) * (x[pos + k + 2] as number);
+          a3 += (coef[c + k + 3] as number) * (x[pos + k + 3] as number);
+        }
+        for (; k < K; k++) a0 += (coef[c + k] as number) * (x[pos + k] as number);
+        out[j++] = a0 + a1 + (a2 + a3);
+        phase += pStep;
+        pos += nStep;
+        if (phase >= L) {
+          phase -= L;
+          pos++;
+        }
       }
     }
     // drop the samples no future window needs

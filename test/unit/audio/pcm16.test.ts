@@ -42,6 +42,11 @@ describe('pcm16', () => {
     expect(b64).toBe(Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64'));
     expect(base64ToPcm16(b64)).toEqual(x);
     expect(base64ToPcm16('')).toEqual(new Int16Array(0));
+    const dst = new Int16Array(1000);
+    const v = base64ToPcm16(b64, dst);
+    expect(v.buffer).toBe(dst.buffer);
+    expect(v).toEqual(x);
+    expect(() => base64ToPcm16(b64, new Int16Array(10))).toThrow(AudioError);
   });
 
   it('rejects bad base64 and odd byte counts with a coded error', () => {
