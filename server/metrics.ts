@@ -129,6 +129,7 @@ export class Metrics {
   readonly engineSwitches = new Counter('parley_engine_switches_total', 'Engine changes inside a session (fallback, rotation)', ['from', 'to', 'reason']);
   readonly authFailures = new Counter('parley_auth_failures_total', 'Rejected connections/requests, by reason', ['reason']);
   readonly clientSecretsMinted = new Counter('parley_client_secrets_total', 'Ephemeral keys minted', []);
+  readonly backpressurePauses = new Counter('parley_backpressure_pauses_total', 'Relay pauses because one side could not keep up, by the side that was slow', ['slow']);
 
   readonly #all: Metric[] = [
     this.sessionsActive,
@@ -142,6 +143,7 @@ export class Metrics {
     this.engineSwitches,
     this.authFailures,
     this.clientSecretsMinted,
+    this.backpressurePauses,
   ];
 
   /** Add a metric of another module (e.g. SIP); it is rendered at /metrics. */

@@ -143,7 +143,9 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
           client.send(protocolErrorEvent(err));
           return;
         }
-        throw err;
+        // a bug must not take the process (or the session) down: report it and go on
+        log.error({ err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }, sessionId: session.id }, 'internal error handling a client event');
+        client.send(errorEvent({ type: 'server_error', code: 'internal_error', message: 'The server failed to handle this event.' }));
       }
     };
 

@@ -18,6 +18,8 @@ interface Pending {
 export const MAX_RESPONSE_CREATE_ATTEMPTS = 5;
 /** When a collision is reported but no response is known active, retry after this long. */
 export const RETRY_DELAY_MS = 250;
+/** A response.create the engine never answered (no response.created, no error): stop waiting. */
+export const CREATED_WATCHDOG_MS = 15_000;
 const RECENT_MAX = 32;
 
 export class ResponseSequencer {
@@ -29,6 +31,7 @@ export class ResponseSequencer {
   readonly #recent = new Map<string, Pending>();
   readonly #send: (ev: ClientEvent) => void;
   #retryTimer: NodeJS.Timeout | null = null;
+  #watchdog: NodeJS.Timeout | null = null;
 
   constructor(send: (ev: ClientEvent) => void) {
     this.#send = send;
@@ -60,6 +63,7 @@ export class ResponseSequencer {
     if (!next) return;
     next.attempts++;
     this.#awaitingCreated++;
+    this.#armWatchdog();
     this.#recent.set(next.event.event_id!, next);
     if (this.#recent.size > RECENT_MAX) {
       const oldest = this.#recent.keys().next();
@@ -68,10 +72,30 @@ export class ResponseSequencer {
     this.#send(next.event);
   }
 
+  #armWatchdog(): void {
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = null;
+      if (this.#active === null && this.#awaitingCreated > 0) {
+        this.#awaitingCreated = 0;
+        this.#pump();
+      }
+    }, CREATED_WATCHDOG_MS);
+    this.#watchdog.unref();
+  }
+
+  #disarmWatchdog(): void {
+    if (this.#awaitingCreated === 0 && this.#watchdog) {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = null;
+    }
+  }
+
   /** `response.created` (in the default conversation). */
   onCreated(responseId: string): void {
     this.#active = responseId;
     if (this.#awaitingCreated > 0) this.#awaitingCreated--;
+    this.#disarmWatchdog();
   }
 
   /** `response.done`. */
@@ -90,6 +114,7 @@ export class ResponseSequencer {
     if (!p) return false;
     this.#recent.delete(eventId);
     if (this.#awaitingCreated > 0) this.#awaitingCreated--;
+    this.#disarmWatchdog();
     if (code !== 'conversation_already_has_active_response') {
       this.#pump();
       return false;
@@ -117,5 +142,7 @@ export class ResponseSequencer {
     this.#recent.clear();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
   }
 }

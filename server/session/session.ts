@@ -182,8 +182,10 @@ export class RealtimeSessionHandle implements Session {
         },
         onBackpressure: (congested) => {
           if (gen !== this.#generation) return;
-          if (congested) this.#client.pause?.();
-          else this.#client.resume?.();
+          if (congested) {
+            this.#metrics.backpressurePauses.inc('engine');
+            this.#client.pause?.();
+          } else this.#client.resume?.();
         },
       },
     });
@@ -512,8 +514,10 @@ export class RealtimeSessionHandle implements Session {
    * stop reading from the engine until it drains.
    */
   setClientCongested(congested: boolean): void {
-    if (congested) this.#conn?.pause?.();
-    else this.#conn?.resume?.();
+    if (congested) {
+      this.#metrics.backpressurePauses.inc('client');
+      this.#conn?.pause?.();
+    } else this.#conn?.resume?.();
   }
 
   /** The door ended the session (client hung up / disconnected). Does not call client.close. */

@@ -269,7 +269,12 @@ class OpenAIConnection implements EngineConnection {
       return;
     }
     if (this.#replayed.size > 0 && isReplayEcho(ev, this.#replayed)) return;
-    this.#cb.onEvent(ev, raw);
+    try {
+      this.#cb.onEvent(ev, raw);
+    } catch (err) {
+      // never let a bug downstream escape into the socket's event emitter (process crash)
+      this.#log.error({ err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }, type: ev.type }, 'internal error handling an upstream event');
+    }
   };
 
   /** Until our first session.update is answered, hold events; then emit session.created with the effective session. */
