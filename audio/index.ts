@@ -31,4 +31,4 @@ export type { OpusCodecOptions, OpusSampleRateHz } from './opus.ts';
 export { JitterBuffer } from './jitter-buffer.ts';
 export type { JitterBufferOptions, JitterPop, JitterStats } from './jitter-buffer.ts';
 export { FramePacer } from './pacer.ts';
-export type { FramePacerOptions, FramePacerStats } from './pacer.ts';
+export type { FramePacerOptions, FramePacerStats, PacerTimer } from './pacer.ts';

@@ -15,7 +15,25 @@ export interface FramePacerOptions {
   onError?: (err: unknown) => void;
   /** Clock in ms (monotonic). Default performance.now. */
   now?: () => number;
+  /** Timer functions. Default the global setTimeout/clearTimeout (unref'd). */
+  timer?: PacerTimer;
 }
+
+export interface PacerTimer {
+  set(fn: () => void, delayMs: number): unknown;
+  clear(handle: unknown): void;
+}
+
+const NODE_TIMER: PacerTimer = {
+  set(fn, delayMs) {
+    const t = setTimeout(fn, delayMs);
+    t.unref?.();
+    return t;
+  },
+  clear(handle) {
+    clearTimeout(handle as NodeJS.Timeout);
+  },
+};
 
 export interface FramePacerStats {
   /** Frames ticked since the timer started. */
@@ -41,9 +59,10 @@ export class FramePacer {
   private readonly maxCatchUp: number;
   private readonly onError: ((err: unknown) => void) | undefined;
   private readonly now: () => number;
+  private readonly timerApi: PacerTimer;
   private entries: Entry[] = [];
   private activeCount = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private t0 = 0;
   private frame = 0; // next frame to tick
   private needsCompaction = false;
@@ -56,6 +75,7 @@ export class FramePacer {
     this.maxCatchUp = opts.maxCatchUpFrames ?? 10;
     this.onError = opts.onError;
     this.now = opts.now ?? (() => performance.now());
+    this.timerApi = opts.timer ?? NODE_TIMER;
   }
 
   /**
@@ -107,14 +127,13 @@ export class FramePacer {
   }
 
   private halt(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.timerApi.clear(this.timer);
     this.timer = undefined;
   }
 
   private schedule(): void {
     const delay = Math.max(0, this.deadlineMs(this.frame) - this.now());
-    this.timer = setTimeout(this.onTimer, delay);
-    this.timer.unref?.();
+    this.timer = this.timerApi.set(this.onTimer, delay);
   }
 
   private wake(): void {

@@ -253,7 +253,8 @@ async function main(): Promise<void> {
   const fdst = new Float32Array(480);
   const idst = new Int16Array(480);
   measure('pcm16 → base64, 480 samples', n24, 480, 20, (k) => pcm16ToBase64(f24[k % n24] as Int16Array));
-  measure('base64 → pcm16, 480 samples', n24, 480, 20, (k) => base64ToPcm16(b64[k % n24] as string));
+  measure('base64 → pcm16, 480 samples (new array)', n24, 480, 20, (k) => base64ToPcm16(b64[k % n24] as string));
+  measure('base64 → pcm16, 480 samples (into dst)', n24, 480, 20, (k) => base64ToPcm16(b64[k % n24] as string, idst));
   measure('int16 → float32, 480', n24, 480, 20, (k) => int16ToFloat32(f24[k % n24] as Int16Array, fdst));
   measure('float32 → int16, 480', n24, 480, 20, (_k) => float32ToInt16(fdst, idst));
 
@@ -270,7 +271,7 @@ async function main(): Promise<void> {
   const backR = new Resampler({ inputRateHz: 24000, outputRateHz: 8000 });
   const b64_24 = b64;
   measure('base64 24k → 8k → μ-law (the way back)', n24, 480, 20, (k) => {
-    mulawEncode(backR.process(base64ToPcm16(b64_24[k % n24] as string)), dst8);
+    mulawEncode(backR.process(base64ToPcm16(b64_24[k % n24] as string, idst)), dst8);
   });
 
   // ---------------- framing, jitter buffer

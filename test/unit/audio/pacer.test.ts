@@ -1,6 +1,45 @@
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { AudioError, FramePacer } from '../../../audio/index.ts';
+import type { PacerTimer } from '../../../audio/index.ts';
+
+/**
+ * Virtual time for a 60 s run in milliseconds of CPU: timers fire late by a random amount (as on a
+ * loaded box), ticks cost time. Only the clock is simulated; the pacer code is the real one.
+ */
+class VirtualTime {
+  t = 0;
+  private q: Array<{ at: number; fn: () => void; cancelled: boolean }> = [];
+  private seed = 7;
+  constructor(private readonly latenessMs: (r: number) => number) {}
+  private rnd(): number {
+    this.seed = (Math.imul(this.seed, 1664525) + 1013904223) >>> 0;
+    return this.seed / 4294967296;
+  }
+  now = (): number => this.t;
+  timer: PacerTimer = {
+    set: (fn, delayMs) => {
+      const h = { at: this.t + delayMs + this.latenessMs(this.rnd()), fn, cancelled: false };
+      this.q.push(h);
+      return h;
+    },
+    clear: (h) => {
+      (h as { cancelled: boolean }).cancelled = true;
+    },
+  };
+  runUntil(endMs: number): void {
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < this.q.length; i++) if (best < 0 || this.q[i]!.at < this.q[best]!.at) best = i;
+      if (best < 0 || this.q[best]!.at > endMs) break;
+      const h = this.q.splice(best, 1)[0]!;
+      if (h.cancelled) continue;
+      this.t = Math.max(this.t, h.at);
+      h.fn();
+    }
+    this.t = endMs;
+  }
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -15,6 +54,40 @@ function busyWait(ms: number): void {
 }
 
 describe('FramePacer', () => {
+  it('drifts ≤ 1 ms over 60 s although every wakeup is late (virtual time), where a relative timer drifts seconds', () => {
+    // wakeups late by 0–4 ms, 1 % of them by 30 ms (GC, a busy neighbour); each tick costs 0.05 ms
+    const lateness = (r: number): number => (r < 0.01 ? 30 : r * 4);
+    const vt = new VirtualTime(lateness);
+    const pacer = new FramePacer({ frameMs: 20, now: vt.now, timer: vt.timer, maxCatchUpFrames: 10 });
+    const times: number[] = [];
+    const idx: number[] = [];
+    pacer.add((i) => {
+      times.push(vt.t);
+      idx.push(i);
+      vt.t += 0.05;
+    });
+    vt.runUntil(60_000 + 10);
+    expect(idx.slice(0, 3000)).toEqual(Array.from({ length: 3000 }, (_, k) => k));
+    const late = times.slice(0, 3000).map((t, k) => t - (k + 1) * 20);
+    expect(Math.min(...late)).toBeGreaterThanOrEqual(-0.5);
+    expect(Math.max(...late)).toBeLessThan(31);
+    const drift = median(late.slice(-250)) - median(late.slice(0, 250));
+    expect(Math.abs(drift)).toBeLessThanOrEqual(1);
+    expect(pacer.stats().skippedFrames).toBe(0);
+    pacer.stop();
+
+    // the same clock with a naive "setTimeout(20) after each tick" pacer: lateness accumulates
+    const vt2 = new VirtualTime(lateness);
+    const naive: number[] = [];
+    const step = (): void => {
+      naive.push(vt2.t);
+      vt2.timer.set(step, 20);
+    };
+    vt2.timer.set(step, 20);
+    vt2.runUntil(60_000);
+    expect(naive.length).toBeLessThan(2900); // fell behind by more than 100 frames (2 s)
+  });
+
   it('ticks every stream once per 20 ms frame from one timer, with no drift', async () => {
     const pacer = new FramePacer({ frameMs: 20 });
     const times: number[] = [];
@@ -41,9 +114,11 @@ describe('FramePacer', () => {
     // never early (timers are ms-granular: allow 1 ms), and typically on time
     expect(Math.min(...lateness)).toBeGreaterThan(-1);
     expect(median(lateness)).toBeLessThan(5);
-    // drift: lateness at the end vs the start (medians of 50 ticks) — absolute deadlines do not accumulate
+    // drift: lateness at the end vs the start (medians of 50 ticks) — absolute deadlines do not
+    // accumulate. The virtual-time test pins ≤ 1 ms over 60 s; here a neighbour's load starting
+    // mid-run can shift the wakeup latency itself, so allow 2 ms.
     const drift = median(lateness.slice(-50)) - median(lateness.slice(0, 50));
-    expect(Math.abs(drift)).toBeLessThanOrEqual(1);
+    expect(Math.abs(drift)).toBeLessThanOrEqual(2);
   }, 20_000);
 
   it('catches up after the event loop stalls, so no frame is lost', async () => {
