@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeOpenAI, pcmChunkB64 } from '../fakes/index.ts';
 import { OpenAIEngine } from '../../server/engines/openai/index.ts';
 import type { Engine } from '../../server/engines/index.ts';
-import { startParley, TestClient, speak, until, type Parley } from './helpers.ts';
+import { startParley, TestClient, speak, until, sleep, type Parley } from './helpers.ts';
 
 /** A second real GA upstream standing in for the cascade engine (same seam, other name). */
 function asCascade(inner: Engine): Engine {
@@ -71,6 +71,35 @@ describe('upstream lifecycle', () => {
     c.ws.terminate();
     await until(() => fake.open === 0, 5000, 'upstream closed');
     await until(() => parley.app.parley.sessions.active === 0, 5000, 'session ended');
+  });
+
+  it('leaks no sockets or timers across sessions that end in every way', async () => {
+    const { fake, parley } = await setup();
+    const count = (kind: string): number => process.getActiveResourcesInfo().filter((r) => r === kind).length;
+    const settle = async (): Promise<void> => {
+      await until(() => parley.app.parley.sessions.active === 0 && fake.open === 0, 5000, 'sessions to end');
+      await sleep(150);
+    };
+    const once = async (): Promise<void> => {
+      const a = await connect(parley); // the client leaves
+      a.close();
+      const b = await connect(parley); // the client vanishes
+      b.ws.terminate();
+      const d = await connect(parley); // the upstream drops
+      fake.dropAll();
+      await d.closed;
+      fake.refuseWith(500); // the upstream refuses
+      const e = new TestClient(parley.wsUrl);
+      await e.closed;
+      fake.refuseWith(null);
+      await settle();
+    };
+    await once();
+    const sockets = count('TCPSocketWrap');
+    const timers = count('Timeout');
+    for (let i = 0; i < 3; i++) await once();
+    expect(count('TCPSocketWrap')).toBe(sockets);
+    expect(count('Timeout')).toBeLessThanOrEqual(timers);
   });
 
   it('the 60-minute close (1001 session_expired) rotates to a new upstream session with the history as text', async () => {

@@ -71,6 +71,12 @@ export interface FakeOpenAIOptions {
   deltaIntervalMs?: number;
   /** VAD: silence that ends a turn (ms of appended audio; default 200). */
   silenceMs?: number;
+  /**
+   * Responses the fake starts on its own (VAD turns) become active at once but emit their events
+   * this much later (default 0): a client response.create in between collides
+   * (`conversation_already_has_active_response`), as it can with OpenAI.
+   */
+  autoResponseDelayMs?: number;
 }
 
 interface Conn {
@@ -132,6 +138,7 @@ export class FakeOpenAI {
       deltaMs: opts.deltaMs ?? 100,
       deltaIntervalMs: opts.deltaIntervalMs ?? 2,
       silenceMs: opts.silenceMs ?? 200,
+      autoResponseDelayMs: opts.autoResponseDelayMs ?? 0,
     };
   }
 
@@ -424,7 +431,14 @@ export class FakeOpenAI {
       this.#send(c, { type: 'conversation.item.input_audio_transcription.completed', item_id: itemId, content_index: 0, transcript, usage: { type: 'duration', seconds: 1 } });
     }
     this.#send(c, { type: 'conversation.item.done', previous_item_id: previous, item: { ...item, object: 'realtime.item' } });
-    if (respond) this.#startResponse(c, null, null);
+    if (!respond) return;
+    const delay = this.#opts.autoResponseDelayMs;
+    if (delay <= 0) return this.#startResponse(c, null, null);
+    c.active = { id: 'resp_pending', cancel: () => undefined };
+    this.#timer(c, delay, () => {
+      c.active = null;
+      this.#startResponse(c, null, null);
+    });
   }
 
   #itemCreate(c: Conn, ev: Json): void {
