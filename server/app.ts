@@ -3,7 +3,7 @@
  * tests do). Decorates the instance with `parley` (contracts §4).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ParleyConfig } from './config.ts';
 import { EngineRegistry, type EngineFactory, type EngineName } from './engines/index.ts';
@@ -58,6 +58,8 @@ export const LOG_REDACT_PATHS = [
   'delta',
 ];
 
+const QUIET_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
 export function createLogger(config: ParleyConfig): Logger {
   return pino({ level: config.logLevel, redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' } });
 }
@@ -65,9 +67,11 @@ export function createLogger(config: ParleyConfig): Logger {
 export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promise<FastifyInstance> {
   const log = deps.logger ?? createLogger(config);
   const https = config.tls ? { cert: readFileSync(config.tls.certPath), key: readFileSync(config.tls.keyPath) } : null;
+  // probes and scrapes are not worth a log line each
+  const logController = new LogController({ disableRequestLogging: (req) => QUIET_PATHS.has(req.url ?? '') });
   const app = (https
-    ? Fastify({ loggerInstance: log, https, bodyLimit: 1024 * 1024 })
-    : Fastify({ loggerInstance: log, bodyLimit: 1024 * 1024 })) as unknown as FastifyInstance;
+    ? Fastify({ loggerInstance: log, https, bodyLimit: 1024 * 1024, logController })
+    : Fastify({ loggerInstance: log, bodyLimit: 1024 * 1024, logController })) as unknown as FastifyInstance;
 
   const metrics = new Metrics();
   const tools = createToolRegistry(config.tools);
