@@ -9,7 +9,12 @@
 import { AudioError } from './errors.ts';
 
 export interface JitterBufferOptions<T> {
-  /** Frames of time buffered before playout starts (and after an underrun). Default 3 (60 ms). */
+  /**
+   * Frames of time buffered before playout starts (and after an underrun). Default 3 (60 ms).
+   * 0 = no playout delay: pop() returns each packet as soon as it is next in order (drain with
+   * pop() until `empty` after every push); a gap is reported `lost` at once, so its packet, if it
+   * comes later, is dropped as late.
+   */
   depthFrames?: number;
   /** Capacity in frames; packets further ahead push the oldest out. Default 50 (1 s at 20 ms). */
   maxFrames?: number;
@@ -74,8 +79,8 @@ export class JitterBuffer<T> {
     this.maxFrames = opts.maxFrames ?? 50;
     this.frameTimestampStep = opts.frameTimestampStep;
     if (!Number.isInteger(this.maxFrames) || this.maxFrames < 2) throw new AudioError('AUDIO_ERR_BAD_INPUT', `maxFrames must be an integer ≥ 2, got ${this.maxFrames}`);
-    if (!Number.isInteger(this.depthFrames) || this.depthFrames < 1 || this.depthFrames > this.maxFrames) {
-      throw new AudioError('AUDIO_ERR_BAD_INPUT', `depthFrames must be an integer within 1..maxFrames, got ${this.depthFrames}`);
+    if (!Number.isInteger(this.depthFrames) || this.depthFrames < 0 || this.depthFrames > this.maxFrames) {
+      throw new AudioError('AUDIO_ERR_BAD_INPUT', `depthFrames must be an integer within 0..maxFrames, got ${this.depthFrames}`);
     }
     if (!(this.frameTimestampStep > 0)) throw new AudioError('AUDIO_ERR_BAD_INPUT', `frameTimestampStep must be > 0, got ${this.frameTimestampStep}`);
     this.conceal = opts.conceal;
@@ -141,7 +146,7 @@ export class JitterBuffer<T> {
   pop(): JitterPop<T> {
     if (!this.started) return JitterBuffer.EMPTY;
     if (this.count === 0) {
-      if (this.playing) {
+      if (this.playing && this.depthFrames > 0) {
         this.playing = false; // underrun: rebuffer to depth before playing again
         this.s.underruns++;
       }

@@ -34,6 +34,20 @@ describe('JitterBuffer', () => {
     expect(jb.stats()).toMatchObject({ received: 7, lost: 0, underruns: 1, depth: 0 });
   });
 
+  it('depthFrames 0: every packet comes out at once, gaps are reported lost at once', () => {
+    const jb = new JitterBuffer<number>({ depthFrames: 0, maxFrames: 16, frameTimestampStep: 160 });
+    const got: Out[] = [];
+    const drainAll = (): void => {
+      for (let p = jb.pop(); p.kind !== 'empty'; p = jb.pop()) got.push(describePop(p));
+    };
+    for (const s of [1, 2, 4, 3, 5]) {
+      jb.push(s, s * 160, s);
+      drainAll();
+    }
+    expect(got).toEqual(['f1', 'f2', 'l3>4', 'f4', 'f5']);
+    expect(jb.stats()).toMatchObject({ late: 1, lost: 1, underruns: 0, depth: 0 });
+  });
+
   it('reorders', () => {
     const jb = new JitterBuffer<number>({ depthFrames: 4, frameTimestampStep: 160 });
     pushAll(jb, [1, 3, 2, 4, 6, 5]);
@@ -147,7 +161,7 @@ describe('JitterBuffer', () => {
   });
 
   it('rejects bad options and sequence numbers', () => {
-    expect(() => new JitterBuffer({ depthFrames: 0, frameTimestampStep: 160 })).toThrow(AudioError);
+    expect(() => new JitterBuffer({ depthFrames: -1, frameTimestampStep: 160 })).toThrow(AudioError);
     expect(() => new JitterBuffer({ depthFrames: 20, maxFrames: 10, frameTimestampStep: 160 })).toThrow(AudioError);
     const jb = new JitterBuffer<number>({ frameTimestampStep: 160 });
     expect(() => jb.push(70000, 0, 1)).toThrow(AudioError);
