@@ -33,7 +33,10 @@ class PlaybackProcessor extends scope.AudioWorkletProcessor {
       { outputRateHz: scope.sampleRate, startThresholdMs: numberOption(options, 'startThresholdMs', 60) },
       {
         onItemStarted: (itemId) => port.postMessage({ type: 'item-started', itemId }),
-        onItemFinished: (itemId, playedMs) => port.postMessage({ type: 'item-finished', itemId, playedMs }),
+        onItemFinished: (itemId, playedMs) => {
+          port.postMessage({ type: 'item-finished', itemId, playedMs });
+          this.sendStats(); // the page's played-ms counter is exact at the end of every item
+        },
         onUnderrun: (itemId) => port.postMessage({ type: 'underrun', itemId }),
       },
     );
