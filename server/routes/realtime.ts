@@ -63,7 +63,13 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       return;
     }
     if (req.headers['openai-beta'] !== undefined || offeredSubprotocols(req.headers).some((p) => p.startsWith('openai-beta.'))) {
-      reject(socket, 400, 'Bad Request', 'beta_api_shape_disabled', 'The Realtime Beta API is not supported. Use the GA protocol (no OpenAI-Beta header).');
+      // as OpenAI does: accept, send the error, close with 4000
+      metrics.invalidEvents.inc('beta_api_shape_disabled');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', () => undefined);
+        ws.send(JSON.stringify(errorEvent({ code: 'beta_api_shape_disabled', message: 'The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.' })));
+        ws.close(4000, 'beta_api_shape_disabled');
+      });
       return;
     }
     try {
@@ -181,7 +187,8 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
         if (closed) return;
         const code = ParleyError.is(err) ? ((err as { upstreamCode?: string }).upstreamCode ?? err.code.toLowerCase()) : 'internal';
         client.send(errorEvent({ type: 'server_error', code, message: err instanceof Error ? err.message : 'The session could not start.' }));
-        client.close(1011, 'session could not start');
+        // 1013 "try again later" when the failure is temporary, 1011 otherwise
+        client.close(ParleyError.is(err) && err.retryable ? 1013 : 1011, 'session could not start');
       });
   };
 

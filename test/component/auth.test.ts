@@ -117,8 +117,13 @@ describe('auth on /v1/realtime and client secrets', () => {
     }
   });
 
-  it('rejects the beta handshake (OpenAI-Beta header) with 400 beta_api_shape_disabled', async () => {
-    expect(await rejectedStatus(new TestClient(parley.wsUrl, { headers: { 'OpenAI-Beta': 'realtime=v1' } }))).toBe(400);
+  it('rejects the beta handshake (OpenAI-Beta header) as OpenAI does: error beta_api_shape_disabled, close 4000', async () => {
+    const upgradesBefore = fake.upgrades;
+    const c = new TestClient(parley.wsUrl, { headers: { 'OpenAI-Beta': 'realtime=v1' } });
+    const err = await c.waitFor('error', 3000);
+    expect((err['error'] as Record<string, unknown>)['code']).toBe('beta_api_shape_disabled');
+    expect((await c.closed).code).toBe(4000);
+    expect(fake.upgrades).toBe(upgradesBefore);
   });
 
   it('never puts keys in the session log or /metrics', async () => {

@@ -60,7 +60,7 @@ describe('upstream lifecycle', () => {
     await c.opened;
     const err = await c.waitFor('error', 5000);
     expect((err['error'] as Record<string, unknown>)['code']).toBe('rate_limit_exceeded');
-    expect((await c.closed).code).toBe(1011);
+    expect((await c.closed).code).toBe(1013); // try again later
     expect(parley.app.parley.sessions.active).toBe(0);
   });
 
