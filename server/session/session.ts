@@ -220,6 +220,7 @@ export class RealtimeSessionHandle implements Session {
     this.#generation++;
     old?.close(`switching to ${engine.name}`);
     this.#endActiveResponse(detail ?? reason);
+    this.#toolBatches.clear();
     this.#metrics.engineSwitches.inc(from, engine.name, reason);
     this.log.info({ from, to: engine.name, reason }, 'switching engine');
     try {

@@ -33,6 +33,12 @@ export function realtimeUrl(baseUrl: string, model: string): string {
   return u.toString();
 }
 
+/** Azure OpenAI endpoints (`*.openai.azure.com`, `*.cognitiveservices.azure.com`, `*.services.ai.azure.com`). */
+export function isAzureHost(url: string): boolean {
+  const host = new URL(url).hostname;
+  return host.endsWith('.azure.com');
+}
+
 const FALLBACK_STATUSES = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
 const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 const DRAIN_POLL_MS = 10;
@@ -64,7 +70,8 @@ export class OpenAIEngine implements Engine {
     return new Promise<EngineConnection>((resolve, reject) => {
       const ws = new WebSocket(url, {
         ...this.#opts.wsOptions,
-        headers: { Authorization: `Bearer ${apiKey}` },
+        // Azure OpenAI takes its key as `api-key`; everyone else as a Bearer token
+        headers: isAzureHost(url) ? { 'api-key': apiKey } : { Authorization: `Bearer ${apiKey}` },
         perMessageDeflate: false,
         handshakeTimeout: connectTimeoutMs,
         maxPayload: MAX_PAYLOAD_BYTES,
