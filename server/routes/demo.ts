@@ -197,6 +197,10 @@ export default async function demoRoutes(app: FastifyInstance, opts: DemoRouteOp
 
   app.post('/demo/session', async (req, reply) => {
     if (!sameOrigin(req)) return demoError(reply, 403, 'cross_origin', 'The demo key endpoint is same-origin only.');
+    // JSON only: a cross-site HTML form cannot send application/json without a CORS preflight
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
+      return demoError(reply, 415, 'unsupported_media_type', 'Send the request as application/json.');
+    }
     const ip = req.ip;
     if (password !== null) {
       if (badPasswords.over(ip)) return demoError(reply, 429, 'rate_limited', 'Too many wrong passwords; wait a minute.');
