@@ -88,7 +88,7 @@ describe('FramePacer', () => {
     expect(naive.length).toBeLessThan(2900); // fell behind by more than 100 frames (2 s)
   });
 
-  it('ticks every stream once per 20 ms frame from one timer, with no drift', async () => {
+  it('ticks every stream once per 20 ms frame from one timer, in real time, without drift', async () => {
     const pacer = new FramePacer({ frameMs: 20 });
     const times: number[] = [];
     const indexes: number[] = [];
@@ -99,26 +99,25 @@ describe('FramePacer', () => {
       indexes.push(i);
     });
     const removeB = pacer.add(() => otherTicks++);
-    const seconds = 6;
-    await new Promise((r) => setTimeout(r, seconds * 1000 + 10));
+    const frames = 300; // 6 s
+    const giveUp = performance.now() + 15_000;
+    while (times.length < frames && performance.now() < giveUp) await new Promise((r) => setTimeout(r, 20));
     removeA();
     removeB();
     expect(pacer.streams).toBe(0);
     const n = times.length;
-    // the k-th tick is due at t0 + (k+1)·20 ms
-    expect(n).toBeGreaterThanOrEqual(seconds * 50 - 1);
-    expect(n).toBeLessThanOrEqual(seconds * 50 + 1);
+    expect(n).toBeGreaterThanOrEqual(frames);
     expect(indexes).toEqual(Array.from({ length: n }, (_, k) => k));
     expect(Math.abs(otherTicks - n)).toBeLessThanOrEqual(1);
+    // the k-th tick is due at t0 + (k+1)·20 ms: never early (timers are ms-granular: 1 ms slack)
     const lateness = times.map((t, k) => t - (t0 + (k + 1) * 20));
-    // never early (timers are ms-granular: allow 1 ms), and typically on time
     expect(Math.min(...lateness)).toBeGreaterThan(-1);
-    expect(median(lateness)).toBeLessThan(5);
-    // drift: lateness at the end vs the start (medians of 50 ticks) — absolute deadlines do not
-    // accumulate. The virtual-time test pins ≤ 1 ms over 60 s; here a neighbour's load starting
-    // mid-run can shift the wakeup latency itself, so allow 2 ms.
+    expect(median(lateness)).toBeLessThan(20);
+    // no drift: the 300th tick is as (un)late as the first ones. A relative timer would be ~1 ms
+    // later per tick (≥ 100 ms here). The virtual-time test pins ≤ 1 ms over 60 s; here the
+    // neighbours' load can change the wakeup latency itself between start and end, so allow 5 ms.
     const drift = median(lateness.slice(-50)) - median(lateness.slice(0, 50));
-    expect(Math.abs(drift)).toBeLessThanOrEqual(2);
+    expect(Math.abs(drift), `lateness medians ${median(lateness.slice(0, 50))} → ${median(lateness.slice(-50))} ms`).toBeLessThanOrEqual(5);
   }, 20_000);
 
   it('catches up after the event loop stalls, so no frame is lost', async () => {
