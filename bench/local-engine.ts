@@ -64,7 +64,7 @@ async function runTurns(stages: CascadeStages, label: string): Promise<{ timings
   await Promise.all([stages.stt.warm?.(), stages.tts.warm?.()]);
   const speechMs: number[] = [];
   const waiters: Array<(e: ServerEvent) => void> = [];
-  const conn = await engine.open({ session: { type: 'realtime' }, log, callbacks: { onEvent: (e) => { if (process.env.BENCH_DEBUG && (!e.type.endsWith('delta') || e.type.includes('transcript'))) process.stderr.write(` ${e.type}${e.type === 'response.done' ? ':' + String((e.response as { status: string }).status) : ''}`); if (e.type === 'response.done') waiters.shift()?.(e); }, onClose: () => undefined } });
+  const conn = await engine.open({ session: { type: 'realtime' }, log, callbacks: { onEvent: (e) => { if (e.type === 'response.done') waiters.shift()?.(e); }, onClose: () => undefined } });
   for (let t = 0; t < TURNS; t++) {
     const { b64, speechMs: ms } = chunks(FIXTURES[t % FIXTURES.length]!);
     const done = new Promise<ServerEvent>((r) => waiters.push(r));

@@ -29,6 +29,8 @@ export interface SttResult {
   audioMs: number;
   /** Time from finish() to the result. */
   finaliseMs: number;
+  /** Decoder time spent on this utterance in total (local providers), for the real-time factor. */
+  processMs?: number;
 }
 
 /** One utterance being recognised. Audio is mono pcm16 at 16 kHz, any chunk size. */

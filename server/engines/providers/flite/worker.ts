@@ -19,10 +19,17 @@ const cstWave = koffi.struct('cst_wave', {
   type: 'const char *', sample_rate: 'int', num_samples: 'int', num_channels: 'int', samples: 'int16_t *',
 });
 type Fn = ReturnType<ReturnType<typeof koffi.load>['func']>;
+/**
+ * Every loaded library stays referenced for the life of the worker: koffi unloads a library whose
+ * handle is garbage-collected, and a registered voice points into its library's static data
+ * (a collected voice handle crashed flite in strcmp at a later GC).
+ */
+const libraries: unknown[] = [];
 let flite: { textToWave: Fn; deleteWave: Fn } | null = null;
 let loadError: string | null = null;
 try {
   const lib = koffi.load('libflite.so.1');
+  libraries.push(lib);
   lib.func('int flite_init()')();
   flite = {
     textToWave: lib.func('void *flite_text_to_wave(const char *text, void *voice)'),
@@ -40,6 +47,7 @@ function voice(name: string): unknown {
   if (known) return known;
   if (!flite) throw new Error(loadError ?? 'flite not loaded');
   const lib = koffi.load(`libflite_cmu_us_${name}.so.1`);
+  libraries.push(lib);
   const v = lib.func(`void *register_cmu_us_${name}(const char *voxdir)`)(null);
   if (!v) throw new Error(`flite voice ${name} did not register`);
   voices.set(name, v);

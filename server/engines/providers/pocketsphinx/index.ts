@@ -66,7 +66,7 @@ class WorkerSlot {
         if (!p) return;
         this.pending.delete(m.id);
         clearTimeout(p.timer);
-        p.resolve({ text: m.text, audioMs: m.audioMs, finaliseMs: m.finaliseMs });
+        p.resolve({ text: m.text, audioMs: m.audioMs, finaliseMs: m.finaliseMs, processMs: m.processMs });
         return;
       }
       case 'error': {

@@ -25,9 +25,13 @@ try {
   loadError = err instanceof Error ? err.message : String(err);
 }
 
+/** Library handles stay referenced for the life of the worker (koffi unloads collected ones). */
+const libraries: unknown[] = [];
+
 function loadApi() {
   const sb = koffi.load('libsphinxbase.so.3');
   const ps = koffi.load('libpocketsphinx.so.3');
+  libraries.push(sb, ps);
   return {
     ps_args: ps.func('void *ps_args()'),
     cmd_ln_parse_r: sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)'),
