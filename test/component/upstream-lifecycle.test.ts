@@ -52,6 +52,16 @@ describe('upstream lifecycle', () => {
     expect(parley.app.parley.metrics.upstreamErrors.get({ engine: 'openai', code: 'ENGINE_DROPPED' })).toBe(1);
   });
 
+  it('upstream closes normally: the client is closed too, with the reason', async () => {
+    const { fake, parley } = await setup();
+    const c = await connect(parley);
+    fake.closeAll(1000, 'upstream says goodbye');
+    const closed = await c.closed;
+    expect(closed).toEqual({ code: 1000, reason: 'upstream says goodbye' });
+    expect(c.of('error')).toEqual([]);
+    await until(() => parley.app.parley.sessions.active === 0, 3000, 'session ended');
+  });
+
   it('upstream refuses the connection (HTTP 429): the client gets the upstream code and a close', async () => {
     const { fake, parley } = await setup();
     fake.refuseWith(429);

@@ -166,6 +166,14 @@ export class FakeOpenAI {
     }
   }
 
+  /** Close every connection cleanly with this code and reason (e.g. 1000, 'bye'). */
+  closeAll(code: number, reason: string): void {
+    for (const c of this.connections) {
+      this.#clearTimers(c);
+      if (c.ws.readyState === WebSocket.OPEN) c.ws.close(code, reason);
+    }
+  }
+
   received(type?: string): Json[] {
     const all = this.connections.flatMap((c) => c.received);
     return type ? all.filter((e) => e['type'] === type) : all;
