@@ -17,6 +17,8 @@ const { modelDir } = workerData as PocketSphinxWorkerData;
 
 const post = (m: FromWorker): void => port.postMessage(m);
 
+/** Library handles stay referenced for the life of the worker (koffi unloads collected ones). */
+const libraries: unknown[] = [];
 let api: ReturnType<typeof loadApi> | null = null;
 let loadError: string | null = null;
 try {
@@ -24,9 +26,6 @@ try {
 } catch (err) {
   loadError = err instanceof Error ? err.message : String(err);
 }
-
-/** Library handles stay referenced for the life of the worker (koffi unloads collected ones). */
-const libraries: unknown[] = [];
 
 function loadApi() {
   const sb = koffi.load('libsphinxbase.so.3');

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { Resampler, mulawDecode, mulawEncode } from '../../../audio/index.ts';
+import { InputDecoder, OutputEncoder, SentenceSplitter, heardText, toChatMessages, zeroInsertUpsample } from '../../../server/engines/cascade/index.ts';
+
+describe('SentenceSplitter', () => {
+  it('cuts streamed text at sentence ends, not at abbreviations, initials or decimals', () => {
+    const s = new SentenceSplitter();
+    const out: string[] = [];
+    for (const d of ['Hello', ' there! ', 'Dr. Smith', ' met J. Doe at 3.5 pm. Then', ' he left?', ' Fine']) out.push(...s.push(d));
+    expect(out).toEqual(['Hello there!', 'Dr. Smith met J. Doe at 3.5 pm.', 'Then he left?']);
+    expect(s.flush()).toBe('Fine');
+    expect(s.flush()).toBeNull();
+  });
+  it('cuts a long clause at a comma so speech can start early', () => {
+    const s = new SentenceSplitter();
+    const long = 'Well, this is a rather long opening clause that goes on and on and on for quite a while, and then it ends.';
+    const out = s.push(`${long} `);
+    expect(out.length).toBe(2);
+    expect(out.join(' ')).toBe(long);
+  });
+});
+
+describe('heardText (truncate)', () => {
+  const pieces = [{ startMs: 0, text: 'One two three four.' }, { startMs: 1000, text: 'Five six.' }];
+  it('keeps whole pieces before the cut and a word share of the piece it cuts', () => {
+    expect(heardText(pieces, 2000, 2000)).toBe('One two three four. Five six.');
+    expect(heardText(pieces, 2000, 1000)).toBe('One two three four.');
+    expect(heardText(pieces, 2000, 500)).toBe('One two');
+    expect(heardText(pieces, 2000, 0)).toBe('');
+  });
+});
+
+describe('InputDecoder / OutputEncoder', () => {
+  const tone = (rate: number, ms: number, hz = 440): Int16Array => {
+    const n = (rate * ms) / 1000;
+    const out = new Int16Array(n);
+    for (let i = 0; i < n; i++) out[i] = Math.round(10_000 * Math.sin((2 * Math.PI * hz * i) / rate));
+    return out;
+  };
+  const b64 = (pcm: Int16Array): string => Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');
+
+  it('decodes 24 kHz pcm to 16 kHz in 20 ms chunks (same as one call), and rejects odd byte counts', () => {
+    const src = tone(24_000, 400);
+    const a = new InputDecoder({ type: 'audio/pcm', rate: 24_000 }, 'zero-insert');
+    const chunked: number[] = [];
+    for (let i = 0; i < src.length; i += 480) chunked.push(...a.decode(b64(src.subarray(i, i + 480)))!);
+    const whole = new Resampler({ inputRateHz: 24_000, outputRateHz: 16_000 }).process(src);
+    expect(chunked.length).toBe(whole.length);
+    expect(Int16Array.from(chunked)).toEqual(whole);
+    expect(a.decode(Buffer.from([1, 2, 3]).toString('base64'))).toBeNull();
+  });
+
+  it('decodes μ-law 8 kHz to 16 kHz by zero insertion', () => {
+    const src = tone(8_000, 100);
+    const d = new InputDecoder({ type: 'audio/pcmu' }, 'zero-insert');
+    const out = d.decode(Buffer.from(mulawEncode(src)).toString('base64'))!;
+    expect(out.length).toBe(src.length * 2);
+    const ref = mulawDecode(mulawEncode(src));
+    for (let i = 0; i < src.length; i++) { expect(out[2 * i]).toBe(ref[i]); expect(out[2 * i + 1]).toBe(0); }
+    expect(zeroInsertUpsample(Int16Array.of(5, -7), new Int16Array(8))).toEqual(Int16Array.of(5, 0, -7, 0));
+  });
+
+  it('encodes 16 kHz TTS audio to 24 kHz pcm and to μ-law, in pieces of at most 200 ms', () => {
+    const pcm = tone(16_000, 1_000, 300);
+    for (const [format, rate, bytesPerSample] of [[{ type: 'audio/pcm', rate: 24_000 }, 24_000, 2], [{ type: 'audio/pcmu' }, 8_000, 1]] as const) {
+      const enc = new OutputEncoder(format);
+      const pieces: { bytes: number; samples: number }[] = [];
+      enc.write(pcm, 16_000, (b, samples) => pieces.push({ bytes: Buffer.from(b, 'base64').length, samples }));
+      enc.flush((b, samples) => pieces.push({ bytes: Buffer.from(b, 'base64').length, samples }));
+      const total = pieces.reduce((n, p) => n + p.samples, 0);
+      expect(Math.abs(total - rate)).toBeLessThanOrEqual(rate / 100);   // 1 s of audio (+ the resampler's filter tail, a few ms)
+      expect(Math.max(...pieces.map((p) => p.samples))).toBeLessThanOrEqual(rate / 5);
+      for (const p of pieces) expect(p.bytes).toBe(p.samples * bytesPerSample);
+    }
+  });
+});
+
+describe('toChatMessages', () => {
+  it('turns GA items into chat messages; calls without outputs are left out', () => {
+    const msgs = toChatMessages([
+      { id: 'a', type: 'message', role: 'user', content: [{ type: 'input_audio', transcript: 'what time is it' }] },
+      { id: 'b', type: 'message', role: 'assistant', content: [{ type: 'output_audio', transcript: 'Let me check.' }] },
+      { id: 'c', type: 'function_call', call_id: 'call_1', name: 'get_current_time', arguments: '{}' },
+      { id: 'd', type: 'function_call_output', call_id: 'call_1', output: '{"iso":"x"}' },
+      { id: 'e', type: 'function_call', call_id: 'call_2', name: 'end_call', arguments: '{}' },
+      { id: 'f', type: 'message', role: 'system', content: [{ type: 'input_text', text: 'be brief' }] },
+    ], 'You are Parley.');
+    expect(msgs).toEqual([
+      { role: 'system', content: 'You are Parley.' },
+      { role: 'user', content: 'what time is it' },
+      { role: 'assistant', content: 'Let me check.', tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_current_time', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"iso":"x"}' },
+      { role: 'system', content: 'be brief' },
+    ]);
+  });
+});
