@@ -48,6 +48,19 @@ export class AudioIo {
     return this.ctx?.sampleRate ?? 0;
   }
 
+  /** What the browser actually applied to the microphone (echo cancellation, noise suppression …). */
+  micSettings(): { echoCancellation: boolean; noiseSuppression: boolean; autoGainControl: boolean; sampleRateHz: number } | null {
+    const track = this.stream?.getAudioTracks()[0];
+    if (!track) return null;
+    const s = track.getSettings();
+    return {
+      echoCancellation: s.echoCancellation === true,
+      noiseSuppression: s.noiseSuppression === true,
+      autoGainControl: s.autoGainControl === true,
+      sampleRateHz: s.sampleRate ?? 0,
+    };
+  }
+
   /**
    * Must run inside a user gesture (autoplay policy): creates the context first, then asks for the
    * microphone and loads the worklets.

@@ -54,6 +54,11 @@ const stats = {
   errors: [] as string[],
   sampleRateHz: 0,
   micRmsDbfs: -100,
+  /** Loudest mic frame so far (what the level meter showed). */
+  micRmsDbfsMax: -100,
+  micSettings: null as ReturnType<AudioIo['micSettings']>,
+  /** Every state the speech indicator has shown. */
+  speechStatesSeen: [] as SpeechState[],
   itemsStarted: 0,
   itemsFinished: 0,
 };
@@ -83,6 +88,7 @@ const audio = new AudioIo({
   onMicFrame: (pcm, rmsDbfs) => {
     stats.micFrames++;
     stats.micRmsDbfs = rmsDbfs;
+    if (rmsDbfs > stats.micRmsDbfsMax) stats.micRmsDbfsMax = rmsDbfs;
     view.setLevel(muted ? -100 : rmsDbfs);
     if (phase === 'live' && (controls().mode === 'vad' || pttHeld)) {
       connection.sendAppend(pcm);
@@ -233,6 +239,7 @@ function refreshSpeech(): void {
   else if (assistantPlaying) state = 'assistant';
   else state = controls().mode === 'ptt' ? 'ptt-idle' : 'listening';
   view.setSpeech(state);
+  if (!stats.speechStatesSeen.includes(state)) stats.speechStatesSeen.push(state);
 }
 
 function refreshStats(): void {
@@ -267,6 +274,7 @@ async function start(): Promise<void> {
     // the audio context must be created inside the click (autoplay policy), so audio comes first
     await audio.start({ frameMs: FRAME_MS, startThresholdMs: START_THRESHOLD_MS });
     stats.sampleRateHz = audio.sampleRateHz;
+    stats.micSettings = audio.micSettings();
     audio.setMuted(muted);
     view.setStatus('Getting a session key…', 'busy');
     const key = await fetchEphemeralKey(passwordRequired ? ui.password.value : '');

@@ -37,7 +37,10 @@ describe('browser demo at /: a spoken turn (headless Chromium, fake microphone, 
     // 1. connect: the key came from the same-origin endpoint; the server's key is nowhere on the page
     const html = await page.content();
     expect(html).not.toContain(SERVER_KEY);
-    // 2. microphone: 24 kHz pcm16 frames of 20 ms (960 bytes) went out
+    // 2. microphone: echo cancellation and noise suppression on, the meter saw the speech,
+    //    24 kHz pcm16 frames of 20 ms (960 bytes) went out
+    expect(s.stats.micSettings).toMatchObject({ echoCancellation: true, noiseSuppression: true });
+    expect(s.stats.micRmsDbfsMax).toBeGreaterThan(-40);
     expect(s.stats.appendsSent).toBeGreaterThan(50);
     expect(s.stats.appendBytesSent / s.stats.appendsSent).toBe(960);
     // 3. playback: the whole reply was played (played ms = generated ms, within a render quantum or two)
@@ -46,7 +49,8 @@ describe('browser demo at /: a spoken turn (headless Chromium, fake microphone, 
     expect(Math.abs(s.stats.playedMs - generatedMs)).toBeLessThan(10);
     // no barge-in here, so no truncate
     expect(s.stats.truncatesSent).toBe(0);
-    // 4. what the page shows
+    // 4. what the page shows: the speech indicator followed the turn
+    expect(s.stats.speechStatesSeen).toEqual(expect.arrayContaining(['listening', 'user', 'assistant']));
     expect(s.engine).toEqual({ engine: 'local', reason: 'initial' });
     await expect.poll(() => page.textContent('#engine')).toBe('engine: local');
     const chat = (await page.textContent('#chat')) ?? '';

@@ -48,6 +48,9 @@ export interface Snapshot {
     itemsFinished: number;
     errors: string[];
     sampleRateHz: number;
+    micRmsDbfsMax: number;
+    micSettings: { echoCancellation: boolean; noiseSuppression: boolean } | null;
+    speechStatesSeen: string[];
   };
   user: string[];
   assistant: string[];
@@ -153,6 +156,8 @@ export async function waitFor(page: Page, what: string, ok: (s: Snapshot) => boo
   let s = await snapshot(page);
   while (!ok(s)) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; page state: ${JSON.stringify(s).slice(0, 1500)}`);
+    // the page showed a problem: fail now, with what it said
+    if (s.stats.errors.length > 0) throw new Error(`the page reported a problem while waiting for ${what}: ${s.stats.errors.join(' | ')}`);
     await page.waitForTimeout(200);
     s = await snapshot(page);
   }
