@@ -45,8 +45,9 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     perMessageDeflate: false,
     clientTracking: true,
     maxPayload: config.limits.maxMessageBytes * HARD_PAYLOAD_FACTOR,
-    // browsers must get one of their offered subprotocols back; never echo the key one
-    handleProtocols: (protocols) => (protocols.has('realtime') ? 'realtime' : false),
+    // a browser that offers subprotocols fails the handshake unless one comes back: prefer
+    // `realtime` (what OpenAI's clients offer), else echo the first offered one
+    handleProtocols: (protocols) => (protocols.has('realtime') ? 'realtime' : (protocols.values().next().value ?? false)),
   });
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {

@@ -58,6 +58,14 @@ describe('auth on /v1/realtime and client secrets', () => {
     c.close();
   });
 
+  it('selects a subprotocol even when the client does not offer "realtime" (browsers require one back)', async () => {
+    const c = new TestClient(parley.wsUrl, { key: null, protocols: [`openai-insecure-api-key.${TEST_KEY}`] });
+    await c.opened;
+    expect(c.ws.protocol).toBe(`openai-insecure-api-key.${TEST_KEY}`);
+    await c.waitFor('session.created');
+    c.close();
+  });
+
   it('mints ephemeral keys shaped like OpenAI, bound to a session config, usable as a subprotocol', async () => {
     const { status, json } = await mint(parley, { expires_after: { anchor: 'created_at', seconds: 60 }, session: { type: 'realtime', instructions: 'You are a pirate.' } });
     expect(status).toBe(200);
