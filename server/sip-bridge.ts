@@ -33,6 +33,11 @@ export interface SipBridgeOptions {
   dtmfFlushMs?: number;
   /** Test hook: drop outgoing UDP SIP messages (simulated loss). */
   dropOutgoing?: (firstLine: string) => boolean;
+  /**
+   * PCMU calls run the session in audio/pcmu, bytes passed straight through (default true). false: every
+   * call runs the session in audio/pcm 24 kHz (decoded + resampled here), for engines that handle 8 kHz badly.
+   */
+  pcmuPassthrough?: boolean;
 }
 
 export interface SipBridge {
@@ -77,6 +82,7 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
         dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
         transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
         dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
+        pcmuPassthrough: opts.pcmuPassthrough ?? true,
         ...(opts.engine ? { engine: opts.engine } : {}),
       });
       bridges.add(b);
@@ -97,6 +103,7 @@ interface CallBridgeOptions {
   dtmfMode: 'text' | 'tool';
   transferTarget: string | null;
   dtmfFlushMs: number;
+  pcmuPassthrough: boolean;
   engine?: EngineName;
 }
 
@@ -131,7 +138,7 @@ class CallBridge implements SessionClient {
     this.call = call;
     this.opts = opts;
     this.log = call.log;
-    this.passthrough = call.codec.name === 'PCMU';
+    this.passthrough = call.codec.name === 'PCMU' && opts.pcmuPassthrough;
     this.bytesPerMs = this.passthrough ? 8 : (PCM_RATE_HZ / 1000) * 2;
     call.setAudioFormat(this.passthrough ? { encoding: 'pcmu' } : { encoding: 'pcm16', sampleRateHz: PCM_RATE_HZ });
   }
@@ -157,6 +164,7 @@ class CallBridge implements SessionClient {
     this.call.on('dtmf', (d) => this.onDtmf(d));
     this.call.once('ended', (info) => this.shutdown(`call ended (${info.reason})`));
     this.log.info({ sessionId: session.id, passthrough: this.passthrough, codec: this.call.codec.name }, 'call bridged to a session');
+    this.log.debug({ fmt: JSON.stringify(session.effectiveSession.audio) }, 'session audio config');
   }
 
   /** The call ended (or the server stops): end the session. */
@@ -171,6 +179,7 @@ class CallBridge implements SessionClient {
   // ------------------------------------------------------------------ SessionClient
 
   send(event: ServerEvent): void {
+    if (event.type !== 'response.output_audio.delta') this.log.debug({ type: event.type }, 'session event');
     switch (event.type) {
       case 'response.output_audio.delta': {
         const itemId = event['item_id'] as string | undefined;
@@ -224,7 +233,7 @@ class CallBridge implements SessionClient {
     const position = this.call.flushPlayout(); // nothing more of it leaves from the next tick on
     if (!itemId || this.truncated.has(itemId)) return;
     const playedMs = Math.max(0, Math.min(position - this.itemStartMs, this.itemGeneratedMs));
-    if (queuedMs === 0 && !this.responseActive && playedMs >= this.itemGeneratedMs) return; // it had finished playing
+    if (queuedMs === 0 && !this.responseActive && playedMs >= this.itemGeneratedMs - 20) return; // it had finished playing (a partial last frame is never sent)
     this.truncated.add(itemId);
     this.log.info({ itemId, audioEndMs: Math.floor(playedMs), droppedMs: queuedMs }, 'barge-in: playout flushed, truncating');
     this.session?.handleClientEvent({ type: 'conversation.item.truncate', item_id: itemId, content_index: this.itemContentIndex, audio_end_ms: Math.floor(playedMs) } as ClientEvent);

@@ -259,7 +259,7 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
     // the offer must carry something we support (488 Not Acceptable Here, RFC 3261 §21.4.26)
     if (req.body) {
       try {
-        call.checkOffer(req.body);
+        call.applyRemoteSdp(req.body); // codec known before onCall (SIP.js applies it again on accept: same result)
       } catch (err) {
         await reject(488, err instanceof SipError ? err.message : 'bad SDP', err);
         call.end({ reason: 'rejected', by: 'local', detail: '488' });

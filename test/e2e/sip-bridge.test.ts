@@ -1,0 +1,175 @@
+/**
+ * The SIP bridge (server/sip-bridge.ts) end to end: a real UDP SIP/RTP peer (MiniUac) calls Parley,
+ * the call becomes a session on a scripted engine (test/fakes/sip-engine.ts), and we measure the media:
+ * μ-law passthrough byte for byte, barge-in (outgoing RTP stops within one frame of speech_started,
+ * measured on RTP sequence numbers and timestamps), end_call (BYE after the goodbye has played),
+ * transfer_call (the peer sees the REFER; a refused transfer is spoken back), send_dtmf (RFC 4733 out),
+ * and caller DTMF reaching the conversation (PCMA call: decode + resample path).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mulawEncode } from '../../audio/index.ts';
+import { startSipBridge } from '../../server/sip-bridge.ts';
+import type { SipBridge, SipBridgeOptions } from '../../server/sip-bridge.ts';
+import { startParley } from '../component/helpers.ts';
+import type { Parley } from '../component/helpers.ts';
+import { ScriptedEngineProbe, scriptedEngine } from '../fakes/sip-engine.ts';
+import type { ScriptedOptions } from '../fakes/sip-engine.ts';
+import { rtpRange, waitFor } from '../fakes/sip-harness.ts';
+import { MiniUac } from '../fakes/sip-uac.ts';
+
+const SILENCE = new Uint8Array(160).fill(0xff);
+const isTone = (p: Buffer): boolean => p.length === 160 && p.some((b) => b !== 0xff && b !== 0x7f);
+/** Loud noise as μ-law: the scripted engine's "speech". */
+const LOUD = mulawEncode(Int16Array.from({ length: 160 }, (_v, i) => (i % 2 ? 12000 : -12000)));
+
+let parley: Parley | undefined;
+let bridge: SipBridge | undefined;
+const uacs: MiniUac[] = [];
+afterEach(async () => {
+  for (const u of uacs.splice(0)) u.close();
+  await bridge?.close();
+  await parley?.close();
+  bridge = undefined;
+  parley = undefined;
+});
+
+async function setup(s: ScriptedOptions, over: SipBridgeOptions = {}): Promise<{ probe: ScriptedEngineProbe; uac: MiniUac }> {
+  parley = await startParley({ env: { LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
+  const probe = new ScriptedEngineProbe();
+  parley.app.parley.engines.register('cascade', scriptedEngine(s, probe));
+  bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'cascade', ...over });
+  const uac = new MiniUac(bridge.server.port);
+  uacs.push(uac);
+  await uac.bind();
+  return { probe, uac };
+}
+
+const toolOutputs = (probe: ScriptedEngineProbe): string[] =>
+  probe.received
+    .filter((e) => e.type === 'conversation.item.create' && (e['item'] as { type?: string }).type === 'function_call_output')
+    .map((e) => String((e['item'] as { output?: unknown }).output));
+
+describe('SIP bridge', () => {
+  it('passes μ-law straight through to an audio/pcmu session, byte for byte', async () => {
+    const { probe, uac } = await setup({});
+    await uac.call();
+    const frames = Array.from({ length: 20 }, (_v, i) => Uint8Array.from({ length: 160 }, (_x, j) => (i * 7 + j) & 0xff));
+    for (const f of frames) uac.sendRtp(f);
+    await waitFor(() => probe.appendedBytes.length >= 20, 3000, 'appends');
+    expect(probe.format).toBe('audio/pcmu');
+    expect(Buffer.concat(probe.appendedBytes.slice(0, 20))).toEqual(Buffer.concat(frames.map((f) => Buffer.from(f))));
+    await uac.bye();
+  });
+
+  it('barge-in: outgoing agent audio stops within one frame of speech_started, and the item is truncated at what was played', async () => {
+    let seqAtSpeech = -1;
+    let tsAtSpeech = -1;
+    const probeRef: { uac?: MiniUac } = {};
+    const { probe, uac } = await setup({
+      greetMs: 6000,
+      onSpeechStarted: () => {
+        // the last packet that had left Parley when speech_started was emitted
+        const last = probeRef.uac?.received[probeRef.uac.received.length - 1];
+        seqAtSpeech = last?.seq ?? -1;
+        tsAtSpeech = last?.ts ?? -1;
+      },
+    });
+    probeRef.uac = uac;
+    await uac.call();
+    let speak = false;
+    const stop = uac.stream(() => (speak ? LOUD : SILENCE));
+    // let the agent talk for ~1.5 s, then the caller talks over it
+    await waitFor(() => uac.received.filter((p) => isTone(p.payload)).length >= 75, 5000, 'agent audio');
+    speak = true;
+    await waitFor(() => seqAtSpeech >= 0, 3000, 'speech_started');
+    await new Promise((r) => setTimeout(r, 300));
+    stop();
+    const tone = uac.received.filter((p) => isTone(p.payload));
+    const after = tone.filter((p) => ((p.seq - seqAtSpeech) & 0xffff) > 0 && ((p.seq - seqAtSpeech) & 0xffff) < 0x8000);
+    expect(after.length, 'agent packets sent after speech_started').toBeLessThanOrEqual(1);
+    const lastTone = tone[tone.length - 1]!;
+    expect(((lastTone.ts - tsAtSpeech) | 0) / 160, 'RTP timestamp frames after speech_started').toBeLessThanOrEqual(1);
+    // silence (not agent audio) keeps flowing after the flush
+    expect(uac.received.filter((p) => ((p.seq - seqAtSpeech) & 0xffff) < 0x8000 && !isTone(p.payload)).length).toBeGreaterThan(5);
+    const trunc = probe.received.find((e) => e.type === 'conversation.item.truncate');
+    expect(trunc).toBeDefined();
+    const playedMs = tone.length * 20;
+    expect(Math.abs(Number(trunc?.['audio_end_ms']) - playedMs)).toBeLessThanOrEqual(60);
+    expect(Number(trunc?.['audio_end_ms'])).toBeLessThan(6000);
+    await uac.bye();
+  });
+
+  it('end_call: the goodbye finishes playing, then Parley sends BYE', async () => {
+    const { probe, uac } = await setup({ greetMs: 1000, tool: { name: 'end_call', args: { reason: 'caller said goodbye' } } });
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    const bye = await uac.waitSip((m) => m.startsWith('BYE '), 10_000, 'BYE');
+    stop();
+    expect(bye).toContain('BYE sip:uac@127.0.0.1');
+    const tone = uac.received.filter((p) => isTone(p.payload));
+    expect(tone.length).toBeGreaterThanOrEqual(48); // the whole 1 s goodbye (50 frames) played before the BYE
+    expect(toolOutputs(probe)[0]).toMatch(/call will end/);
+  });
+
+  it('transfer_call: the peer gets a REFER to the target, then BYE', async () => {
+    const { probe, uac } = await setup({ greetMs: 400, tool: { name: 'transfer_call', args: { target: 'sip:billing@127.0.0.1:5999' } } });
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    const refer = await uac.waitSip((m) => m.startsWith('REFER '), 10_000, 'REFER');
+    expect(refer).toMatch(/^Refer-To: <?sip:billing@127\.0\.0\.1:5999>?/m);
+    await uac.waitSip((m) => m.startsWith('BYE '), 10_000, 'BYE after transfer');
+    stop();
+    await waitFor(() => toolOutputs(probe).length > 0 || bridge?.server.activeCalls === 0, 3000, 'tool output');
+  });
+
+  it('transfer_call: a refused REFER is spoken back to the model, and the call goes on', async () => {
+    const { probe, uac } = await setup({ greetMs: 200, tool: { name: 'transfer_call', args: {} } }, { transferTarget: 'sip:operator@127.0.0.1:5999' });
+    uac.referStatus = 403;
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await uac.waitSip((m) => m.startsWith('REFER '), 10_000, 'REFER');
+    await waitFor(() => toolOutputs(probe).length > 0, 5000, 'tool output');
+    expect(toolOutputs(probe)[0]).toMatch(/^Transfer failed: transfer refused: 403/);
+    // the model is asked to respond (and speak the failure): a response.create follows the tool output
+    await waitFor(() => probe.received.some((e) => e.type === 'response.create'), 3000, 'response.create');
+    expect(uac.requests.some((m) => m.startsWith('BYE '))).toBe(false);
+    stop();
+    await uac.bye();
+  });
+
+  it('send_dtmf: the agent presses keys as RFC 4733 events (3 end packets each)', async () => {
+    const { probe, uac } = await setup({ greetMs: 100, tool: { name: 'send_dtmf', args: { digits: '1#' } } });
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await waitFor(() => toolOutputs(probe).length > 0, 5000, 'tool output');
+    stop();
+    expect(toolOutputs(probe)[0]).toBe('Sent the digits 1#.');
+    const ev = uac.received.filter((p) => p.pt === 101);
+    const ends = ev.filter((p) => (p.payload[1]! & 0x80) !== 0);
+    expect(ends.map((p) => p.payload[0])).toEqual([1, 1, 1, 11, 11, 11]);
+    expect(ev.filter((p) => p.marker).map((p) => p.payload[0])).toEqual([1, 11]); // marker on each event's first packet
+    expect(new Set(ev.filter((p) => p.payload[0] === 1).map((p) => p.ts)).size).toBe(1); // one timestamp per event
+    await uac.bye();
+  });
+
+  it('caller DTMF reaches the conversation as text (PCMA call, decoded to audio/pcm 24 kHz)', async () => {
+    const { probe, uac } = await setup({}, { dtmfFlushMs: 300 });
+    await uac.call({ pts: [8, 101] });
+    const stop = uac.stream(() => new Uint8Array(160).fill(0xd5), 8);
+    await waitFor(() => probe.appendedBytes.length > 5, 3000, 'audio');
+    expect(probe.format).toBe('audio/pcm');
+    expect(probe.appendedBytes[1]?.length).toBe(960); // 20 ms at 24 kHz pcm16
+    let ts = 100_000;
+    for (const digit of [4, 2, 11]) {
+      for (let i = 1; i <= 3; i++) uac.sendRtp(Uint8Array.from([digit, 10, 0, i * 160]), 101, i === 1, ts);
+      for (let i = 0; i < 3; i++) uac.sendRtp(Uint8Array.from([digit, 0x80 | 10, 0x02, 0x80]), 101, false, ts);
+      ts += 2000;
+    }
+    await waitFor(() => probe.received.some((e) => e.type === 'conversation.item.create'), 3000, 'dtmf text');
+    stop();
+    const item = probe.received.find((e) => e.type === 'conversation.item.create')?.['item'] as { content: Array<{ text: string }> };
+    expect(item.content[0]?.text).toBe('[The caller pressed the phone keys: 4 2 #]');
+    expect(bridge?.server.metrics().dtmfIn).toBe(3);
+    await uac.bye();
+  });
+});

@@ -1,0 +1,183 @@
+/**
+ * A minimal SIP UAC over UDP with its own RTP socket, for tests and the benchmark that need to control and
+ * measure media exactly (barge-in timing, byte-exact passthrough, DTMF out). Real sockets on 127.0.0.1.
+ * It answers in-dialog BYE/REFER/NOTIFY/INFO with 200 (REFER: `referStatus`) and records them.
+ */
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+
+export interface RtpIn {
+  arrivalMs: number;
+  seq: number;
+  ts: number;
+  pt: number;
+  marker: boolean;
+  payload: Buffer;
+}
+
+export class MiniUac {
+  readonly sip = dgram.createSocket('udp4');
+  readonly rtp = dgram.createSocket('udp4');
+  readonly received: RtpIn[] = [];
+  readonly requests: string[] = [];
+  referStatus = 202;
+  keepPayloads = true;
+  onRtp: ((p: RtpIn) => void) | undefined;
+  private serverPort: number;
+  private callId = `${randomBytes(6).toString('hex')}@uac`;
+  private fromTag = randomBytes(4).toString('hex');
+  private toTag = '';
+  private cseq = 1;
+  private remoteRtpPort = 0;
+  private seq = 1000;
+  private ts = 5000;
+  private readonly ssrc = randomBytes(4).readUInt32BE(0);
+  private waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
+  answerSdp = '';
+  receivedCount = 0;
+
+  constructor(serverPort: number) {
+    this.serverPort = serverPort;
+    this.sip.on('message', (m) => this.onSip(m.toString()));
+    this.rtp.on('message', (m) => {
+      this.receivedCount++;
+      if (m.length < 12 || (m[1]! >= 200 && m[1]! <= 204)) return;
+      const p: RtpIn = { arrivalMs: performance.now(), seq: m.readUInt16BE(2), ts: m.readUInt32BE(4), pt: m[1]! & 0x7f, marker: (m[1]! & 0x80) !== 0, payload: this.keepPayloads ? Buffer.from(m.subarray(12)) : Buffer.alloc(0) };
+      if (this.keepPayloads) this.received.push(p);
+      this.onRtp?.(p);
+    });
+  }
+
+  async bind(): Promise<void> {
+    await new Promise<void>((r) => this.sip.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => this.rtp.bind(0, '127.0.0.1', () => r()));
+  }
+
+  get sipPort(): number {
+    return this.sip.address().port;
+  }
+
+  private headers(method: string, cseq: number, branch = `z9hG4bK${randomBytes(5).toString('hex')}`): string {
+    return [
+      `Via: SIP/2.0/UDP 127.0.0.1:${this.sipPort};branch=${branch};rport`,
+      `From: <sip:uac@127.0.0.1:${this.sipPort}>;tag=${this.fromTag}`,
+      `To: <sip:1000@127.0.0.1:${this.serverPort}>${this.toTag ? `;tag=${this.toTag}` : ''}`,
+      `Call-ID: ${this.callId}`,
+      `CSeq: ${cseq} ${method}`,
+      `Contact: <sip:uac@127.0.0.1:${this.sipPort}>`,
+      'Max-Forwards: 70',
+    ].join('\r\n');
+  }
+
+  private onSip(m: string): void {
+    if (!m.startsWith('SIP/2.0')) {
+      this.requests.push(m);
+      const method = m.slice(0, m.indexOf(' '));
+      const copy = (h: string): string => m.match(new RegExp(`^${h}:.*$`, 'gim'))?.join('\r\n') ?? '';
+      const status = method === 'REFER' ? `${this.referStatus} ${this.referStatus < 300 ? 'Accepted' : 'Forbidden'}` : '200 OK';
+      this.sip.send(`SIP/2.0 ${status}\r\n${copy('Via')}\r\n${copy('From')}\r\n${copy('To')}\r\n${copy('Call-ID')}\r\n${copy('CSeq')}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
+      if (method === 'REFER' && this.referStatus < 300) void this.notify('SIP/2.0 200 OK');
+    }
+    this.waiters = this.waiters.filter((w) => {
+      if (w.pred(m)) {
+        w.resolve(m);
+        return false;
+      }
+      return true;
+    });
+  }
+
+  waitSip(pred: (m: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+    const have = this.requests.find(pred);
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`uac: timed out waiting for ${what}`)), timeoutMs);
+      this.waiters.push({
+        pred,
+        resolve: (x) => {
+          clearTimeout(t);
+          resolve(x);
+        },
+      });
+    });
+  }
+
+  /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
+  async call(opts: { pts?: number[]; user?: string } = {}): Promise<void> {
+    const pts = opts.pts ?? [0, 101];
+    const sdp = [
+      'v=0',
+      'o=uac 1 1 IN IP4 127.0.0.1',
+      's=-',
+      'c=IN IP4 127.0.0.1',
+      't=0 0',
+      `m=audio ${this.rtp.address().port} RTP/AVP ${pts.join(' ')}`,
+      ...pts.map((p) => (p === 0 ? 'a=rtpmap:0 PCMU/8000' : p === 8 ? 'a=rtpmap:8 PCMA/8000' : `a=rtpmap:${p} telephone-event/8000`)),
+      'a=sendrecv',
+      '',
+    ].join('\r\n');
+    const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
+    const invite = `INVITE sip:${opts.user ?? '1000'}@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', this.cseq, branch)}\r\nContent-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`;
+    const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(this.callId) && /CSeq: 1 INVITE/.test(m), 15_000, '200 OK');
+    this.sip.send(invite, this.serverPort, '127.0.0.1');
+    const resp = await ok;
+    this.toTag = /^To:.*;tag=([^;\s]+)/im.exec(resp)?.[1] ?? '';
+    this.answerSdp = resp.slice(resp.indexOf('\r\n\r\n') + 4);
+    this.remoteRtpPort = Number(/m=audio (\d+)/.exec(this.answerSdp)?.[1]);
+    this.sip.send(`ACK sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('ACK', this.cseq)}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
+    this.cseq++;
+  }
+
+  private async notify(frag: string): Promise<void> {
+    const cseq = ++this.cseq;
+    const body = `${frag}\r\n`;
+    this.sip.send(
+      `NOTIFY sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('NOTIFY', cseq)}\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      this.serverPort,
+      '127.0.0.1',
+    );
+  }
+
+  /** One RTP packet to the server. */
+  sendRtp(payload: Uint8Array, pt = 0, marker = false, ts?: number): void {
+    const b = Buffer.alloc(12 + payload.length);
+    b[0] = 0x80;
+    b[1] = (marker ? 0x80 : 0) | pt;
+    b.writeUInt16BE(this.seq & 0xffff, 2);
+    b.writeUInt32BE((ts ?? this.ts) >>> 0, 4);
+    b.writeUInt32BE(this.ssrc, 8);
+    b.set(payload, 12);
+    this.seq++;
+    if (ts === undefined) this.ts += 160;
+    this.rtp.send(b, this.remoteRtpPort, '127.0.0.1');
+  }
+
+  /** Send one 20 ms frame every 20 ms (deadline-paced) from `frame(i)` until stop() is called. */
+  stream(frame: (i: number) => Uint8Array, pt = 0): () => void {
+    let stopped = false;
+    const t0 = performance.now();
+    let i = 0;
+    const tick = (): void => {
+      if (stopped) return;
+      this.sendRtp(frame(i), pt);
+      i++;
+      setTimeout(tick, Math.max(0, t0 + i * 20 - performance.now()));
+    };
+    tick();
+    return () => {
+      stopped = true;
+    };
+  }
+
+  async bye(): Promise<void> {
+    const cseq = ++this.cseq;
+    const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(`CSeq: ${cseq} BYE`), 5000, '200 to BYE');
+    this.sip.send(`BYE sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('BYE', cseq)}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
+    await ok;
+  }
+
+  close(): void {
+    this.sip.close();
+    this.rtp.close();
+  }
+}
