@@ -105,7 +105,7 @@ function design(inputRateHz: number, outputRateHz: number): FilterDesign {
   // integer upsampling by 2 or 3: every input position yields all L phases from the same window,
   // so the kernel loads each input sample once for L multiply-adds (coefficients interleaved)
   let coefInterleaved: Float32Array | undefined;
-  if (M === 1 && (L === 2 || L === 3)) {
+  if ((M === 1 && (L === 2 || L === 3)) || (L === 2 && M === 3)) {
     coefInterleaved = new Float32Array(N);
     for (let p = 0; p < L; p++) for (let k = 0; k < K; k++) coefInterleaved[k * L + p] = coef[p * K + k] as number;
   }
@@ -133,8 +133,11 @@ export class Resampler {
   private readonly K: number;
   private readonly coef: Float32Array;
   private readonly coefI: Float32Array | undefined;
-  /** Kernel: 0 generic polyphase, 1 symmetric decimation (L = 1), 2 / 3 fused integer upsampling. */
-  private readonly kernel: 0 | 1 | 2 | 3;
+  /**
+   * Kernel: 0 generic polyphase, 1 symmetric decimation (L = 1), 2 / 3 fused integer upsampling,
+   * 4 = 2:3 (e.g. 24k→16k) in pairs whose windows are one sample apart (shared input loads).
+   */
+  private readonly kernel: 0 | 1 | 2 | 3 | 4;
   private readonly delayUp: number;
   private readonly nStep: number;
   private readonly pStep: number;
@@ -178,7 +181,7 @@ export class Resampler {
       this.coef = d.coef;
       this.coefI = d.coefInterleaved;
       // L = 1: the prototype has K = Np taps, odd and symmetric
-      this.kernel = d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
+      this.kernel = d.L === 2 && d.M === 3 ? 4 : d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
       this.delayUp = d.delayUp;
       this.delaySamples = d.delayOutputSamples;
     }
@@ -359,12 +362,95 @@ export class Resampler {
           out[j++] = a1 + b1;
         }
       }
+    } else if (this.kernel === 4) {
+      // L = 2, M = 3: outputs alternate phase 0 at pos and phase 1 at pos + 1, then pos += 3
+      const c = this.coefI as Float32Array;
+      const coef = this.coef;
+      if (phase === 1 && pos <= last) {
+        let a = 0;
+        for (let k = 0; k < K; k++) a += (coef[K + k] as number) * (x[pos + k] as number);
+        out[j++] = a;
+        pos += 2;
+        phase = 0;
+      }
+      // two pairs per pass (pos and pos + 3) share the coefficient loads
+      for (; pos + 4 <= last; pos += 6) {
+        let a0 = 0;
+        let a1 = 0;
+        let b0 = 0;
+        let b1 = 0;
+        let xp = x[pos] as number;
+        let yp = x[pos + 3] as number;
+        for (let k = 0, ci = 0; k < K; k++, ci += 2) {
+          const c0 = c[ci] as number;
+          const c1 = c[ci + 1] as number;
+          const xn = x[pos + k + 1] as number;
+          const yn = x[pos + k + 4] as number;
+          a0 += c0 * xp;
+          a1 += c1 * xn;
+          b0 += c0 * yp;
+          b1 += c1 * yn;
+          xp = xn;
+          yp = yn;
+        }
+        out[j++] = a0;
+        out[j++] = a1;
+        out[j++] = b0;
+        out[j++] = b1;
+      }
+      for (; pos + 1 <= last; pos += 3) {
+        let a0 = 0;
+        let a1 = 0;
+        let xp = x[pos] as number;
+        for (let k = 0, ci = 0; k < K; k++, ci += 2) {
+          const xn = x[pos + k + 1] as number;
+          a0 += (c[ci] as number) * xp;
+          a1 += (c[ci + 1] as number) * xn;
+          xp = xn;
+        }
+        out[j++] = a0;
+        out[j++] = a1;
+      }
+      if (pos <= last) {
+        let a = 0;
+        for (let k = 0; k < K; k++) a += (coef[k] as number) * (x[pos + k] as number);
+        out[j++] = a;
+        pos += 1;
+        phase = 1;
+      }
     } else if (this.kernel === 1) {
-      // decimation by M with a symmetric, odd-length filter: fold the window around its centre
+      // decimation by M with a symmetric, odd-length filter: fold the window around its centre,
+      // two outputs per pass sharing the coefficient loads. Both paths sum in the same order, so
+      // an output does not depend on whether it was computed in a pair (chunked == whole).
       const h = this.coef;
       const M = this.M;
       const half = K >> 1;
       const hMid = h[half] as number;
+      for (; pos + M <= last; pos += 2 * M) {
+        const e = pos + K - 1;
+        const p2 = pos + M;
+        const e2 = e + M;
+        let a0 = hMid * (x[pos + half] as number);
+        let a1 = 0;
+        let b0 = hMid * (x[p2 + half] as number);
+        let b1 = 0;
+        let k = 0;
+        for (; k + 1 < half; k += 2) {
+          const h0 = h[k] as number;
+          const h1 = h[k + 1] as number;
+          a0 += h0 * ((x[pos + k] as number) + (x[e - k] as number));
+          a1 += h1 * ((x[pos + k + 1] as number) + (x[e - k - 1] as number));
+          b0 += h0 * ((x[p2 + k] as number) + (x[e2 - k] as number));
+          b1 += h1 * ((x[p2 + k + 1] as number) + (x[e2 - k - 1] as number));
+        }
+        if (k < half) {
+          const h0 = h[k] as number;
+          a0 += h0 * ((x[pos + k] as number) + (x[e - k] as number));
+          b0 += h0 * ((x[p2 + k] as number) + (x[e2 - k] as number));
+        }
+        out[j++] = a0 + a1;
+        out[j++] = b0 + b1;
+      }
       for (; pos <= last; pos += M) {
         const e = pos + K - 1;
         let a0 = hMid * (x[pos + half] as number);
