@@ -4,9 +4,10 @@
  * optional password, same-origin only, rate limit), and the minted key opening /v1/realtime as a
  * browser does (subprotocol), while the server's own key never appears in anything served.
  */
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { SERVER_KEY, startDemoServer } from './browser-harness.ts';
+import { ROOT, SERVER_KEY, openDemo, snapshot, startDemoServer, waitFor } from './browser-harness.ts';
 import type { DemoServer } from './browser-harness.ts';
 
 const servers: DemoServer[] = [];
@@ -123,6 +124,27 @@ describe('demo routes with PARLEY_DEMO_PASSWORD', () => {
     for (let i = 0; i < 8; i++) expect((await postKey(s.baseUrl, { password: `guess ${i}` })).status).toBe(401);
     expect((await postKey(s.baseUrl, { password: 'open sesame' })).status).toBe(429);
   });
+});
+
+describe('the page with PARLEY_DEMO_PASSWORD (headless Chromium)', () => {
+  it('shows the password field, says in plain words when it is wrong, and connects with the right one', async () => {
+    const s = await start({ PARLEY_DEMO_PASSWORD: 'open sesame' });
+    const { page, problems } = await openDemo(s, resolve(ROOT, 'fixtures/speech/hello.wav'));
+    await expect.poll(() => page.isVisible('#password')).toBe(true);
+    await page.fill('#password', 'wrong');
+    await page.click('#start');
+    await expect.poll(async () => (await snapshot(page)).stats.errors).toEqual(['Wrong or missing demo password.']);
+    expect(await page.textContent('#chat')).toContain('Wrong or missing demo password.');
+    await expect.poll(async () => (await snapshot(page)).phase).toBe('idle');
+    // the browser itself logs the refused request; nothing else may be logged
+    expect(problems.filter((p) => !/status of 401/.test(p))).toEqual([]);
+    await page.fill('#password', 'open sesame');
+    await page.click('#start');
+    await expect.poll(async () => (await snapshot(page)).phase, { timeout: 15_000 }).toBe('live');
+    await waitFor(page, 'the engine badge', (x) => x.engine?.engine === 'local', 15_000);
+    await page.click('#start');
+    await expect.poll(async () => (await snapshot(page)).phase).toBe('idle');
+  }, 60_000);
 });
 
 describe('demo routes with PARLEY_DEMO=off', () => {
