@@ -52,6 +52,12 @@ export interface ToolsConfig {
   enabled: string[];
   /** PARLEY_TOOL_TIMEOUT_MS: default per-call timeout (default 10000). */
   timeoutMs: number;
+  /**
+   * PARLEY_SERVER_TOOL_EVENTS: `relay` (default) shows clients the server tools' calls and
+   * outputs like any other items; `hide` keeps them out of what clients see (for clients that
+   * fail on calls to tools they did not declare).
+   */
+  events: 'relay' | 'hide';
 }
 
 export interface LimitsConfig {
@@ -199,6 +205,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     tools: {
       enabled: toolsEnabled,
       timeoutMs: r.int('PARLEY_TOOL_TIMEOUT_MS', 'tools.timeoutMs', 10_000, { min: 10, max: 600_000 }),
+      events: r.oneOf('PARLEY_SERVER_TOOL_EVENTS', 'tools.events', ['relay', 'hide'] as const, 'relay'),
     },
     limits: {
       maxMessageBytes: r.int('PARLEY_MAX_MESSAGE_BYTES', 'limits.maxMessageBytes', 16 * 1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),

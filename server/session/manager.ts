@@ -104,6 +104,7 @@ export class SessionManager {
           maxOutputTokens: config.session.maxOutputTokens,
         },
         fallback: this.#fallback,
+        hideServerToolEvents: config.tools.events === 'hide',
         onClosed: (s) => this.#onClosed(s),
       },
       opts.session,

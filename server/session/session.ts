@@ -49,6 +49,8 @@ export interface SessionDeps {
   tools: ToolRegistry;
   policy: Omit<SessionPolicy, 'serverTools'>;
   fallback: FallbackPolicy | null;
+  /** Keep server tools' calls and outputs out of what the client sees (PARLEY_SERVER_TOOL_EVENTS=hide). */
+  hideServerToolEvents?: boolean;
   onClosed: (s: RealtimeSessionHandle) => void;
 }
 
@@ -87,6 +89,9 @@ export class RealtimeSessionHandle implements Session {
   /** call_id → batch (per response) of server tool calls being run. */
   readonly #toolBatches = new Map<string, ToolBatch>();
   readonly #toolCallsSeen = new Set<string>();
+  readonly #hideToolEvents: boolean;
+  /** Item ids of server-tool calls and their outputs, hidden from the client (when hiding). */
+  readonly #hiddenItems = new Set<string>();
   #announce: { reason: 'initial' | SwitchReason; detail?: string } | null = null;
   #announceTimer: NodeJS.Timeout | null = null;
   #swallowCreated = false;
@@ -106,6 +111,7 @@ export class RealtimeSessionHandle implements Session {
     this.#tools = deps.tools;
     this.#fallback = deps.fallback;
     this.#onClosed = deps.onClosed;
+    this.#hideToolEvents = deps.hideServerToolEvents === true;
     this.#policy = { ...deps.policy, serverTools: this.#tools.realtimeTools() };
     this.#merged = initial ? mergeSession(deps.policy.defaults, initial) : { ...deps.policy.defaults };
     const { session, violations } = enforceSession(this.#merged, this.#policy);
@@ -314,8 +320,62 @@ export class RealtimeSessionHandle implements Session {
     this.#emit(ev);
   }
 
+  /** True when this event is about a server tool's call/output and must not reach the client. */
+  #isHiddenToolEvent(ev: ServerEvent): boolean {
+    switch (ev.type) {
+      case 'response.output_item.added':
+      case 'response.output_item.done':
+      case 'conversation.item.added':
+      case 'conversation.item.done':
+      case 'conversation.item.created': {
+        const item = ev['item'] as ConversationItem | undefined;
+        if (!item || typeof item.id !== 'string') return false;
+        if (this.#hiddenItems.has(item.id)) return true;
+        const serverCall = item.type === 'function_call' && typeof item.name === 'string' && this.#tools.has(item.name);
+        const serverOutput = item.type === 'function_call_output' && typeof item.call_id === 'string' && this.#toolCallsSeen.has(item.call_id);
+        if (serverCall || serverOutput) {
+          this.#hiddenItems.add(item.id);
+          return true;
+        }
+        return false;
+      }
+      case 'response.function_call_arguments.delta':
+      case 'response.function_call_arguments.done':
+        return this.#hiddenItems.has(ev['item_id'] as string);
+      default:
+        return false;
+    }
+  }
+
+  /** `response.done` without the hidden items in `response.output`. */
+  #withoutHiddenOutput(ev: ServerEvent): ServerEvent {
+    const r = ev['response'] as Record<string, unknown> | undefined;
+    const out = r?.['output'];
+    if (!r || !Array.isArray(out)) return ev;
+    const kept = (out as ConversationItem[]).filter((i) => typeof i.id !== 'string' || !this.#hiddenItems.has(i.id));
+    return kept.length === out.length ? ev : { ...ev, response: { ...r, output: kept } };
+  }
+
   #onEngineEvent(ev: ServerEvent, raw: string | undefined): void {
     if (this.#state === 'closed') return;
+    if (this.#hideToolEvents && ev.type !== 'response.output_audio.delta') {
+      const hidden = this.#isHiddenToolEvent(ev);
+      if (ev.type === 'response.output_item.done') this.#onOutputItemDone(ev);
+      if (hidden) {
+        const item = ev['item'] as ConversationItem | undefined;
+        if (item && ev.type.startsWith('conversation.item.')) this.#history.upsert(item);
+        return;
+      }
+      if (ev.type === 'response.done') {
+        this.#onResponseDone(ev);
+        this.#emit(this.#withoutHiddenOutput(ev));
+        return;
+      }
+      if (ev.type === 'response.output_item.done') {
+        this.#emit(ev, raw);
+        return;
+      }
+    }
     switch (ev.type) {
       case 'response.output_audio.delta': {
         const itemId = ev['item_id'] as string;
