@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { ROOT, SERVER_KEY, openDemo, snapshot, startDemoServer, waitFor } from './browser-harness.ts';
+import { ROOT, SERVER_KEY, openDemo, snapshot, startDemoServer } from './browser-harness.ts';
 import type { DemoServer } from './browser-harness.ts';
 
 const servers: DemoServer[] = [];
@@ -141,7 +141,7 @@ describe('the page with PARLEY_DEMO_PASSWORD (headless Chromium)', () => {
     await page.fill('#password', 'open sesame');
     await page.click('#start');
     await expect.poll(async () => (await snapshot(page)).phase, { timeout: 15_000 }).toBe('live');
-    await waitFor(page, 'the engine badge', (x) => x.engine?.engine === 'local', 15_000);
+    await expect.poll(async () => (await snapshot(page)).engine?.engine, { timeout: 15_000 }).toBe('local');
     await page.click('#start');
     await expect.poll(async () => (await snapshot(page)).phase).toBe('idle');
   }, 60_000);
