@@ -113,10 +113,41 @@ function checkSession(s: unknown, eventId: string | null): void {
   if (s['instructions'] !== undefined && typeof s['instructions'] !== 'string') {
     fail('invalid_type', "Invalid type for 'session.instructions': expected a string.", 'session.instructions', eventId);
   }
-  if (s['audio'] !== undefined && !isObject(s['audio'])) fail('invalid_type', "Invalid type for 'session.audio': expected an object.", 'session.audio', eventId);
+  if (s['audio'] !== undefined) {
+    if (!isObject(s['audio'])) fail('invalid_type', "Invalid type for 'session.audio': expected an object.", 'session.audio', eventId);
+    for (const dir of ['input', 'output'] as const) {
+      const d = s['audio'][dir];
+      if (d === undefined) continue;
+      if (!isObject(d)) fail('invalid_type', `Invalid type for 'session.audio.${dir}': expected an object.`, `session.audio.${dir}`, eventId);
+      if (d['format'] !== undefined) checkFormat(d['format'], `session.audio.${dir}.format`, eventId);
+      if (dir === 'input' && d['turn_detection'] !== undefined && d['turn_detection'] !== null) {
+        const td = d['turn_detection'];
+        if (!isObject(td) || (td['type'] !== 'server_vad' && td['type'] !== 'semantic_vad')) {
+          fail('invalid_value', "Invalid value for 'session.audio.input.turn_detection.type': expected 'server_vad' or 'semantic_vad' (or turn_detection: null).", 'session.audio.input.turn_detection.type', eventId);
+        }
+      }
+    }
+  }
+  const om = s['output_modalities'];
+  if (om !== undefined && !(Array.isArray(om) && om.length === 1 && (om[0] === 'audio' || om[0] === 'text'))) {
+    fail('invalid_value', "Invalid value for 'session.output_modalities': expected [\"audio\"] or [\"text\"].", 'session.output_modalities', eventId);
+  }
   const mot = s['max_output_tokens'];
   if (mot !== undefined && mot !== 'inf' && !(Number.isInteger(mot) && (mot as number) >= 1)) {
     fail('invalid_value', "Invalid value for 'session.max_output_tokens': an integer ≥ 1 or 'inf'.", 'session.max_output_tokens', eventId);
+  }
+}
+
+const FORMAT_TYPES = new Set(['audio/pcm', 'audio/pcmu', 'audio/pcma']);
+
+/** GA audio formats are objects: `{type:"audio/pcm", rate:24000}` (24 kHz only), `{type:"audio/pcmu"}`, `{type:"audio/pcma"}`. */
+function checkFormat(f: unknown, param: string, eventId: string | null): void {
+  if (!isObject(f)) fail('invalid_type', `Invalid type for '${param}': expected an object such as {"type":"audio/pcm","rate":24000} (the beta string formats are not supported).`, param, eventId);
+  if (typeof f['type'] !== 'string' || !FORMAT_TYPES.has(f['type'])) {
+    fail('invalid_value', `Invalid value for '${param}.type': expected 'audio/pcm', 'audio/pcmu' or 'audio/pcma'.`, `${param}.type`, eventId);
+  }
+  if (f['type'] === 'audio/pcm' && f['rate'] !== undefined && f['rate'] !== 24000) {
+    fail('invalid_value', `Invalid value for '${param}.rate': only 24000 is supported for audio/pcm.`, `${param}.rate`, eventId);
   }
 }
 

@@ -68,6 +68,12 @@ describe('protocol validation', () => {
     expect(gaCode(() => validateClientEvent({ type: 'response.create', response: 'now' }))).toBe('invalid_type');
     expect(gaCode(() => validateClientEvent({ type: 'response.cancel', event_id: 5 }))).toBe('invalid_type');
     expect(gaCode(() => parseClientEvent('x'.repeat(100), 100, 50))).toBe('message_too_large');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { input: { format: 'pcm16' } } } }))).toBe('invalid_type');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { output: { format: { type: 'audio/pcm', rate: 16000 } } } } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { output: { format: { type: 'audio/opus' } } } } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: { type: 'push_to_talk' } } } } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio', 'text'] } }))).toBe('invalid_value');
+    expect(validateClientEvent({ type: 'session.update', session: { type: 'realtime', output_modalities: ['text'], audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: null }, output: { format: { type: 'audio/pcm', rate: 24000 } } } } })).toBeTruthy();
   });
 
   it('accepts every GA client event type in its minimal valid form', () => {

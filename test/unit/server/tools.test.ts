@@ -50,7 +50,7 @@ describe('tool registry', () => {
   });
 
   it('builds the app registry from PARLEY_TOOLS and refuses unknown names', () => {
-    expect(createToolRegistry({ enabled: ['get_current_time'], timeoutMs: 1000 }).list()).toHaveLength(1);
-    expect(() => createToolRegistry({ enabled: ['teleport'], timeoutMs: 1000 })).toThrow(ConfigError);
+    expect(createToolRegistry({ enabled: ['get_current_time'], timeoutMs: 1000, events: 'relay' }).list()).toHaveLength(1);
+    expect(() => createToolRegistry({ enabled: ['teleport'], timeoutMs: 1000, events: 'relay' })).toThrow(ConfigError);
   });
 });
