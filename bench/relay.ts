@@ -153,6 +153,39 @@ async function main(): Promise<void> {
     }
   }
 
+  // CPU cost per message (less sensitive to the neighbours than tail latency): a burst of
+  // BURST messages through each path, process CPU time (client + relay + upstream, all here)
+  const BURST = Number(process.env['BURST'] ?? 5000);
+  const cpuPerMsg: Record<string, Record<'append' | 'delta', number[]>> = { bare: { append: [], delta: [] }, parley: { append: [], delta: [] } };
+  const burst = async (name: 'bare' | 'parley', dir: 'append' | 'delta'): Promise<void> => {
+    const p = paths[name];
+    let got = 0;
+    const done = new Promise<void>((resolve) => {
+      const f = (): void => {
+        if (++got === BURST) resolve();
+      };
+      if (dir === 'append') up.onAppend(f);
+      else onClientMsg = f;
+    });
+    const c0 = process.cpuUsage();
+    const sender = dir === 'append' ? p.client : p.up;
+    const msg = dir === 'append' ? APPEND : DELTA;
+    for (let i = 0; i < BURST; i++) {
+      sender.send(msg);
+      if (sender.bufferedAmount > 1 << 20) await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    const c = process.cpuUsage(c0);
+    cpuPerMsg[name]![dir].push((c.user + c.system) / BURST);
+  };
+  for (let r = 0; r < 5; r++) {
+    for (const dir of ['append', 'delta'] as const) {
+      await burst(r % 2 === 0 ? 'bare' : 'parley', dir);
+      await burst(r % 2 === 0 ? 'parley' : 'bare', dir);
+    }
+  }
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
   console.log(`# relay latency, one message in flight, ${ROUNDS}×${MSGS} per path/direction; node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}`);
   for (const dir of ['append', 'delta'] as const) {
     const b = summarize(results['bare']![dir]);
@@ -162,6 +195,12 @@ async function main(): Promise<void> {
     console.log(`  bare ws pipe : p50 ${b.p50.toFixed(0).padStart(5)} µs   p99 ${b.p99.toFixed(0).padStart(5)} µs`);
     console.log(`  parley       : p50 ${p.p50.toFixed(0).padStart(5)} µs   p99 ${p.p99.toFixed(0).padStart(5)} µs`);
     console.log(`  ratio        : p50 ${(p.p50 / b.p50).toFixed(2)}×      p99 ${(p.p99 / b.p99).toFixed(2)}×   (added p50 ${(p.p50 - b.p50).toFixed(0)} µs, p99 ${(p.p99 - b.p99).toFixed(0)} µs)`);
+  }
+  console.log(`CPU per message, bursts of ${BURST} (median of 5; client + relay + upstream in this process)`);
+  for (const dir of ['append', 'delta'] as const) {
+    const b = median(cpuPerMsg['bare']![dir]);
+    const p = median(cpuPerMsg['parley']![dir]);
+    console.log(`  ${dir.padEnd(7)}: bare ${b.toFixed(1)} µs, parley ${p.toFixed(1)} µs: ratio ${(p / b).toFixed(2)}× (relay adds ${(p - b).toFixed(1)} µs of CPU)`);
   }
   bareClient.terminate();
   parleyClient.terminate();
