@@ -71,10 +71,12 @@ export class DemoView {
       }
       meta.textContent = e.tool.output === undefined ? 'running…' : '';
     } else {
-      text.textContent = e.text || (e.final ? '' : '…');
+      const shown = e.heardText !== undefined ? e.heardText : e.text;
+      text.textContent = shown || (e.final ? '' : '…');
+      text.title = e.heardText !== undefined ? `Full reply: ${e.text}` : '';
       const bits: string[] = [];
       if (e.latencyMs !== undefined) bits.push(`reply after ${e.latencyMs} ms`);
-      if (e.interrupted) bits.push('interrupted');
+      if (e.interrupted) bits.push(e.heardText !== undefined ? 'interrupted: shown up to where you stopped it' : 'interrupted');
       meta.textContent = bits.join(' · ');
     }
     node.classList.toggle('pending', !e.final);

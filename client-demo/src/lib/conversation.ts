@@ -18,6 +18,11 @@ export interface ChatEntry {
   final: boolean;
   itemId?: string;
   interrupted?: boolean;
+  /**
+   * For an interrupted reply: the part of the transcript the listener heard, estimated from
+   * audio_end_ms / audio generated (the server drops the unheard rest from the model's context).
+   */
+  heardText?: string;
   /** speech_stopped (or push-to-talk release) → first audio of this reply, in ms. */
   latencyMs?: number;
   tool?: { name: string; callId: string; arguments: string; output?: string };
@@ -57,6 +62,15 @@ function contentText(item: Record<string, unknown>): string {
   return text;
 }
 
+/** The first `fraction` of `text`, cut at a word boundary (speech time is roughly proportional to characters). */
+export function heardPart(text: string, fraction: number): string {
+  if (fraction >= 1) return text;
+  const cut = Math.round(text.length * fraction);
+  if (cut <= 0) return '';
+  const space = text.lastIndexOf(' ', cut);
+  return text.slice(0, space > 0 ? space : cut).trimEnd();
+}
+
 export class ConversationModel {
   readonly entries: ChatEntry[] = [];
   readonly latenciesMs: number[] = [];
@@ -66,6 +80,8 @@ export class ConversationModel {
 
   private readonly byItem = new Map<string, ChatEntry>();
   private readonly byCall = new Map<string, ChatEntry>();
+  private readonly generatedMsByItem = new Map<string, number>();
+  private readonly heardFraction = new Map<ChatEntry, number>();
   private turnEndAtMs: number | null = null;
   private seq = 0;
 
@@ -155,6 +171,10 @@ export class ConversationModel {
         break;
       }
       case 'response.output_audio.delta': {
+        const itemId = str(ev.item_id);
+        const b64 = str(ev.delta);
+        const bytes = (b64.length / 4) * 3 - (b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0);
+        this.generatedMsByItem.set(itemId, (this.generatedMsByItem.get(itemId) ?? 0) + (Math.max(0, bytes) / 2 / 24_000) * 1000);
         if (this.turnEndAtMs !== null) {
           const latency = Math.max(0, Math.round(nowMs - this.turnEndAtMs));
           this.turnEndAtMs = null;
@@ -185,6 +205,9 @@ export class ConversationModel {
         if (e) {
           e.interrupted = true;
           e.final = true;
+          const generated = this.generatedMsByItem.get(str(ev.item_id)) ?? 0;
+          const endMs = typeof ev.audio_end_ms === 'number' ? ev.audio_end_ms : 0;
+          if (generated > 0) this.heardFraction.set(e, Math.min(1, Math.max(0, endMs / generated)));
           this.changed(e);
         }
         break;
@@ -285,6 +308,8 @@ export class ConversationModel {
   }
 
   private changed(e: ChatEntry): void {
+    const fraction = this.heardFraction.get(e);
+    if (fraction !== undefined) e.heardText = heardPart(e.text, fraction);
     this.listener.onChange?.(e);
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConversationModel } from '../../../client-demo/src/lib/conversation.ts';
+import { ConversationModel, heardPart } from '../../../client-demo/src/lib/conversation.ts';
 import type { ChatEntry } from '../../../client-demo/src/lib/conversation.ts';
 
 describe('ConversationModel: what the page shows, from GA server events', () => {
@@ -42,6 +42,20 @@ describe('ConversationModel: what the page shows, from GA server events', () => 
     expect(m.entries).toHaveLength(1);
     expect(m.entries[0]?.tool).toEqual({ name: 'get_current_time', callId: 'call_1', arguments: '{"tz":"UTC"}', output: '{"time":"12:00"}' });
     expect(m.entries[0]?.final).toBe(true);
+  });
+
+  it('cuts an interrupted reply at the share of its audio that was heard', () => {
+    const m = new ConversationModel();
+    const half = 'A'.repeat(64000); // 64000 base64 chars = 48000 bytes = 1000 ms of 24 kHz pcm16
+    m.handle({ type: 'response.output_item.added', item: { id: 'a', type: 'message', role: 'assistant' } }, 0);
+    m.handle({ type: 'response.output_audio.delta', item_id: 'a', response_id: 'r', delta: half }, 0);
+    m.handle({ type: 'response.output_audio.delta', item_id: 'a', response_id: 'r', delta: half }, 0);
+    m.handle({ type: 'response.output_audio_transcript.delta', item_id: 'a', delta: 'one two three four five six seven eight' }, 0);
+    m.handle({ type: 'conversation.item.truncated', item_id: 'a', audio_end_ms: 1000 }, 0); // half of 2 s
+    expect(m.entries[0]?.heardText).toBe('one two three four');
+    expect(m.entries[0]?.text).toBe('one two three four five six seven eight');
+    expect(heardPart('hello there', 0)).toBe('');
+    expect(heardPart('hello there', 1)).toBe('hello there');
   });
 
   it('marks an interrupted reply and keeps only what was heard', () => {
