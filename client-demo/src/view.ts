@@ -76,7 +76,7 @@ export class DemoView {
       text.title = e.heardText !== undefined ? `Full reply: ${e.text}` : '';
       const bits: string[] = [];
       if (e.latencyMs !== undefined) bits.push(`reply after ${e.latencyMs} ms`);
-      if (e.interrupted) bits.push(e.heardText !== undefined ? 'interrupted: shown up to where you stopped it' : 'interrupted');
+      if (e.interrupted) bits.push('interrupted');
       meta.textContent = bits.join(' · ');
     }
     node.classList.toggle('pending', !e.final);
