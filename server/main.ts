@@ -63,7 +63,11 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
-    if (stopping) return;
+    if (stopping) {
+      // a second signal: stop waiting for live sessions
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
     stopping = true;
     log.info({ signal, sessions: app.parley.sessions.active, graceMs: config.limits.shutdownGraceMs }, 'shutting down');
     app.parley.sessions.stopAccepting();
