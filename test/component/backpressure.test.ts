@@ -9,10 +9,10 @@ import { startParley, TestClient, until, sleep, type Parley } from './helpers.ts
 describe('relay backpressure', () => {
   let fake: FakeOpenAI;
   let parley: Parley;
-  const DELTAS = 300;
+  const DELTAS = 600;
 
   beforeAll(async () => {
-    // 300 deltas of 1 s of audio (64 KiB of base64 each): ~19 MiB, more than socket buffers hold
+    // 600 deltas of 1 s of audio (64 KiB of base64 each): ~38 MiB, more than socket buffers hold
     fake = await new FakeOpenAI({ replyAudioMs: DELTAS * 1000, deltaMs: 1000, deltaIntervalMs: 0 }).start();
     parley = await startParley({ fake, env: { PARLEY_SEND_HIGH_WATER_BYTES: '65536' } });
   });
@@ -31,10 +31,11 @@ describe('relay backpressure', () => {
     c.send({ type: 'response.create' });
     const m = parley.app.parley.metrics;
     await until(() => m.backpressurePauses.get({ slow: 'client' }) >= 1, 15_000, 'Parley to notice the slow client');
-    // while paused, the fake cannot push everything: its own send buffer backs up
-    await sleep(200);
+    // while paused, the fake cannot push everything: its own send buffer backs up (without the
+    // pause Parley would read on and buffer for the client, and this would never happen)
     const upstream = fake.connections[0]!.ws;
-    expect(upstream.bufferedAmount).toBeGreaterThan(0);
+    await until(() => upstream.bufferedAmount > 0, 15_000, "the upstream's send buffer to back up");
+    await sleep(100);
     c.ws.resume();
     await c.waitFor('response.done', 30_000);
     const deltas = c.of('response.output_audio.delta');
