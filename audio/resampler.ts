@@ -323,6 +323,35 @@ export class Resampler {
       // fused integer upsampling (M = 1): phase is always 0 between calls
       const c = this.coefI as Float32Array;
       if (this.kernel === 3) {
+        // two input positions per pass share the coefficient loads
+        for (; pos + 1 <= last; pos += 2) {
+          let a0 = 0;
+          let a1 = 0;
+          let a2 = 0;
+          let b0 = 0;
+          let b1 = 0;
+          let b2 = 0;
+          let xv = x[pos] as number;
+          for (let k = 0, ci = 0; k < K; k++, ci += 3) {
+            const c0 = c[ci] as number;
+            const c1 = c[ci + 1] as number;
+            const c2 = c[ci + 2] as number;
+            const xw = x[pos + k + 1] as number;
+            a0 += c0 * xv;
+            a1 += c1 * xv;
+            a2 += c2 * xv;
+            b0 += c0 * xw;
+            b1 += c1 * xw;
+            b2 += c2 * xw;
+            xv = xw;
+          }
+          out[j++] = a0;
+          out[j++] = a1;
+          out[j++] = a2;
+          out[j++] = b0;
+          out[j++] = b1;
+          out[j++] = b2;
+        }
         for (; pos <= last; pos++) {
           let a0 = 0;
           let a1 = 0;
@@ -338,28 +367,38 @@ export class Resampler {
           out[j++] = a2;
         }
       } else {
-        for (; pos <= last; pos++) {
+        // two input positions per pass share the coefficient loads
+        for (; pos + 1 <= last; pos += 2) {
           let a0 = 0;
           let a1 = 0;
           let b0 = 0;
           let b1 = 0;
-          let k = 0;
-          let ci = 0;
-          for (; k + 1 < K; k += 2, ci += 4) {
-            const xv = x[pos + k] as number;
+          let xv = x[pos] as number;
+          for (let k = 0, ci = 0; k < K; k++, ci += 2) {
+            const c0 = c[ci] as number;
+            const c1 = c[ci + 1] as number;
             const xw = x[pos + k + 1] as number;
-            a0 += (c[ci] as number) * xv;
-            a1 += (c[ci + 1] as number) * xv;
-            b0 += (c[ci + 2] as number) * xw;
-            b1 += (c[ci + 3] as number) * xw;
+            a0 += c0 * xv;
+            a1 += c1 * xv;
+            b0 += c0 * xw;
+            b1 += c1 * xw;
+            xv = xw;
           }
-          if (k < K) {
+          out[j++] = a0;
+          out[j++] = a1;
+          out[j++] = b0;
+          out[j++] = b1;
+        }
+        for (; pos <= last; pos++) {
+          let a0 = 0;
+          let a1 = 0;
+          for (let k = 0, ci = 0; k < K; k++, ci += 2) {
             const xv = x[pos + k] as number;
             a0 += (c[ci] as number) * xv;
             a1 += (c[ci + 1] as number) * xv;
           }
-          out[j++] = a0 + b0;
-          out[j++] = a1 + b1;
+          out[j++] = a0;
+          out[j++] = a1;
         }
       }
     } else if (this.kernel === 4) {
