@@ -34,10 +34,14 @@ export interface SipBridgeOptions {
   /** Test hook: drop outgoing UDP SIP messages (simulated loss). */
   dropOutgoing?: (firstLine: string) => boolean;
   /**
-   * PCMU calls run the session in audio/pcmu, bytes passed straight through (default true). false: every
-   * call runs the session in audio/pcm 24 kHz (decoded + resampled here), for engines that handle 8 kHz badly.
+   * true: PCMU calls run the session in audio/pcmu, μ-law bytes passed straight through. false: every call runs
+   * the session in audio/pcm 24 kHz (decoded + resampled here). 'auto' (default): passthrough when the session's
+   * engine is `openai` (which takes μ-law natively); the offline cascade's server VAD does not fire on its own
+   * 8 kHz input path yet (zero-insert upsampling, see docs/notes/sip.md), so local/cascade get 24 kHz pcm.
    */
-  pcmuPassthrough?: boolean;
+  pcmuPassthrough?: boolean | 'auto';
+  /** Observer of every server event a call's session sends (tests, metrics); must not throw. */
+  observe?: (call: SipCall, event: ServerEvent) => void;
 }
 
 export interface SipBridge {
@@ -82,8 +86,9 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
         dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
         transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
         dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
-        pcmuPassthrough: opts.pcmuPassthrough ?? true,
+        pcmuPassthrough: resolvePassthrough(opts.pcmuPassthrough ?? 'auto', opts.engine ?? app.parley.config.engine),
         ...(opts.engine ? { engine: opts.engine } : {}),
+        ...(opts.observe ? { observe: opts.observe } : {}),
       });
       bridges.add(b);
       call.once('ended', () => bridges.delete(b));
@@ -99,12 +104,17 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
   };
 }
 
+function resolvePassthrough(setting: boolean | 'auto', engine: EngineName): boolean {
+  return setting === 'auto' ? engine === 'openai' : setting;
+}
+
 interface CallBridgeOptions {
   dtmfMode: 'text' | 'tool';
   transferTarget: string | null;
   dtmfFlushMs: number;
   pcmuPassthrough: boolean;
   engine?: EngineName;
+  observe?: (call: SipCall, event: ServerEvent) => void;
 }
 
 const APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"';
@@ -179,7 +189,10 @@ class CallBridge implements SessionClient {
   // ------------------------------------------------------------------ SessionClient
 
   send(event: ServerEvent): void {
-    if (event.type !== 'response.output_audio.delta') this.log.debug({ type: event.type }, 'session event');
+    this.opts.observe?.(this.call, event);
+    if (event.type !== 'response.output_audio.delta') {
+      this.log.debug({ type: event.type, ...(typeof event['transcript'] === 'string' ? { text: event['transcript'] } : {}) }, 'session event');
+    }
     switch (event.type) {
       case 'response.output_audio.delta': {
         const itemId = event['item_id'] as string | undefined;

@@ -37,7 +37,7 @@ async function setup(s: ScriptedOptions, over: SipBridgeOptions = {}): Promise<{
   parley = await startParley({ env: { LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
   const probe = new ScriptedEngineProbe();
   parley.app.parley.engines.register('cascade', scriptedEngine(s, probe));
-  bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'cascade', ...over });
+  bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'cascade', pcmuPassthrough: true, ...over });
   const uac = new MiniUac(bridge.server.port);
   uacs.push(uac);
   await uac.bind();
