@@ -57,7 +57,7 @@ interface FilterDesign {
   readonly K: number;
   /** coef[p·K + k] = h[p + (K−1−k)·L]: phase p, reversed so the inner loop walks forward in time. */
   readonly coef: Float32Array;
-  /** For integer upsampling by 2 or 3: coefInterleaved[k·L + p] = coef[p·K + k]. */
+  /** For integer upsampling by 2 or 3 and for 2:3: coefInterleaved[k·L + p] = coef[p·K + k]. */
   readonly coefInterleaved: Float32Array | undefined;
   /** Group delay in upsampled samples, (Np−1)/2. */
   readonly delayUp: number;
@@ -102,8 +102,9 @@ function design(inputRateHz: number, outputRateHz: number): FilterDesign {
   for (let p = 0; p < L; p++) {
     for (let k = 0; k < K; k++) coef[p * K + k] = h[p + (K - 1 - k) * L] as number;
   }
-  // integer upsampling by 2 or 3: every input position yields all L phases from the same window,
-  // so the kernel loads each input sample once for L multiply-adds (coefficients interleaved)
+  // integer upsampling by 2 or 3 (and 2:3): each input position yields all L phases (2:3: a pair
+  // of outputs one sample apart) from the same window, so the kernels load each input sample once
+  // for several multiply-adds (coefficients interleaved by phase)
   let coefInterleaved: Float32Array | undefined;
   if ((M === 1 && (L === 2 || L === 3)) || (L === 2 && M === 3)) {
     coefInterleaved = new Float32Array(N);
