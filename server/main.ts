@@ -55,7 +55,14 @@ async function main(): Promise<void> {
     // server/sip-bridge.ts (the SIP work) exports startSipBridge(app): Promise<{ close() }>
     if (existsSync(new URL('./sip-bridge.ts', import.meta.url))) {
       const mod = (await import('./sip-bridge.ts' as string)) as { startSipBridge?: (app: unknown) => Promise<SipBridgeHandle> };
-      if (typeof mod.startSipBridge === 'function') sip = await mod.startSipBridge(app);
+      if (typeof mod.startSipBridge === 'function') {
+        try {
+          sip = await mod.startSipBridge(app);
+        } catch (err) {
+          // e.g. port 5060 taken: keep serving HTTP/WS, say why SIP is off
+          log.error({ err, port: config.sip.port }, 'SIP door could not start (set PARLEY_SIP_PORT, or PARLEY_SIP_ENABLED=off)');
+        }
+      }
     } else {
       log.warn('PARLEY_SIP=on but this build has no SIP bridge');
     }
