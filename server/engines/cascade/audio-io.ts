@@ -30,22 +30,32 @@ export function zeroInsertUpsample(src: Int16Array, dst: Int16Array): Int16Array
   return out;
 }
 
-/** base64 in the session's input format → 16 kHz pcm16 views (valid until the next call). */
+/**
+ * base64 in the session's input format → 16 kHz pcm16 views (valid until the next call).
+ * `decode` returns the stream for the VAD (a clean resample); `sttView` is the stream for STT, which
+ * for 8 kHz G.711 input is upsampled by zero insertion instead (PocketSphinx hears it better, but
+ * Silero does not detect speech in it).
+ */
 export class InputDecoder {
   readonly format: AudioFormat;
   private bytes = Buffer.allocUnsafe(16_384);
   private pcm8k = new Int16Array(8_192);
   private up = new Int16Array(16_384);
-  private readonly resampler: Resampler | null;
+  private readonly resampler: Resampler;
   private readonly g711: 'mulaw' | 'alaw' | null;
   private readonly method: Upsample8kMethod;
+  private stt: Int16Array = new Int16Array(0);
 
   constructor(format: AudioFormat | undefined, method: Upsample8kMethod) {
     this.format = format ?? { type: 'audio/pcm', rate: 24_000 };
     this.method = method;
     this.g711 = this.format.type === 'audio/pcmu' ? 'mulaw' : this.format.type === 'audio/pcma' ? 'alaw' : null;
-    const inRate = formatRateHz(this.format);
-    this.resampler = this.g711 && method === 'zero-insert' ? null : new Resampler({ inputRateHz: inRate, outputRateHz: PIPELINE_RATE_HZ });
+    this.resampler = new Resampler({ inputRateHz: formatRateHz(this.format), outputRateHz: PIPELINE_RATE_HZ });
+  }
+
+  /** The STT stream of the last decode() (a view; same as the VAD stream unless 8 kHz zero insertion). */
+  get sttView(): Int16Array {
+    return this.stt;
   }
 
   /** Returns null when the payload is not whole samples (odd pcm16 byte count). */
@@ -57,14 +67,20 @@ export class InputDecoder {
       if (n > this.pcm8k.length) this.pcm8k = new Int16Array(Math.max(n, this.pcm8k.length * 2));
       const src = this.bytes.subarray(0, n);
       const pcm = this.g711 === 'mulaw' ? mulawDecode(src, this.pcm8k.subarray(0, n)) : alawDecode(src, this.pcm8k.subarray(0, n));
-      if (this.resampler) return this.resampler.process(pcm);
-      if (2 * n > this.up.length) this.up = new Int16Array(Math.max(2 * n, this.up.length * 2));
-      return zeroInsertUpsample(pcm, this.up);
+      const clean = this.resampler.process(pcm);
+      if (this.method === 'zero-insert') {
+        if (2 * n > this.up.length) this.up = new Int16Array(Math.max(2 * n, this.up.length * 2));
+        this.stt = zeroInsertUpsample(pcm, this.up);
+      } else {
+        this.stt = clean;
+      }
+      return clean;
     }
     if ((n & 1) !== 0) return null;
     // allocUnsafe(≥16 KiB) is never pooled, so byteOffset is 0 and the view is aligned.
     const pcm24k = new Int16Array(this.bytes.buffer, this.bytes.byteOffset, n >> 1);
-    return this.resampler!.process(pcm24k);
+    this.stt = this.resampler.process(pcm24k);
+    return this.stt;
   }
 }
 

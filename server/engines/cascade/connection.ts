@@ -124,6 +124,8 @@ export class CascadeConnection implements EngineConnection {
   private speech: { itemId: string; stt: SttStream; startMs: number } | null = null;
 
   private active: Run | null = null;
+  /** A VAD turn ended while a response was active: its automatic response starts after that one. */
+  private pendingAuto: { stoppedAt: number } | null = null;
   private readonly outOfBand = new Set<Run>();
   private closed = false;
   private started = false;
@@ -254,15 +256,17 @@ export class CascadeConnection implements EngineConnection {
   private append(ev: ClientEvent): void {
     const audio = ev.audio;
     if (typeof audio !== 'string') return this.error('invalid_request_error', 'missing_required_parameter', 'input_audio_buffer.append needs audio (base64).', ev.event_id, 'audio');
-    const pcm = this.decoder.decode(audio);
-    if (!pcm) return this.error('invalid_request_error', 'invalid_value', 'audio/pcm input must hold whole 16-bit samples (an even number of bytes).', ev.event_id, 'audio');
+    const vadPcm = this.decoder.decode(audio);
+    if (!vadPcm) return this.error('invalid_request_error', 'invalid_value', 'audio/pcm input must hold whole 16-bit samples (an even number of bytes).', ev.event_id, 'audio');
+    // The STT stream can differ from the VAD stream (8 kHz input: zero insertion, see InputDecoder).
+    const pcm = this.decoder.sttView;
     if (pcm.length === 0) return;
     this.bufferAudio(pcm);
     this.streamSamples += pcm.length;
     if (!this.turn) return;
     const speaking = this.speech;
     if (speaking) speaking.stt.push(pcm);
-    for (const t of this.turn.push(pcm)) {
+    for (const t of this.turn.push(vadPcm)) {
       if (t.type === 'speech_started') this.speechStarted(this.turnBaseMs + t.audioStartMs);
       else this.speechStopped(this.turnBaseMs + t.audioEndMs);
     }
@@ -309,7 +313,10 @@ export class CascadeConnection implements EngineConnection {
     this.commitUtterance(sp.itemId, sp.stt);
     this.dropInput(this.bufLen);
     const td = turnDetection(this.session);
-    if (td?.create_response !== false) this.startResponse({}, undefined, { stoppedAt });
+    if (td?.create_response === false) return;
+    // A reply still playing (interrupt_response false): answer this turn when it is done.
+    if (this.active) this.pendingAuto = { stoppedAt };
+    else this.startResponse({}, undefined, { stoppedAt });
   }
 
   private sttOptions(): { language?: string; prompt?: string } {
@@ -418,8 +425,8 @@ export class CascadeConnection implements EngineConnection {
       delete (audioPart as { audio?: string }).audio;
       (audioPart as { transcript?: string | null }).transcript = null;
       const stt = this.stages.stt.open(this.sttOptions());
-      const pcm = new InputDecoder(this.session.audio?.input?.format, this.upsample8k).decode(b64);
-      if (pcm) stt.push(pcm);
+      const dec = new InputDecoder(this.session.audio?.input?.format, this.upsample8k);
+      if (dec.decode(b64)) stt.push(dec.sttView);
       item.content = [audioPart, ...(item.content ?? []).filter((p) => p !== audioPart)];
       stored.transcript = this.transcribe(stored, stt);
       return;
@@ -745,6 +752,11 @@ export class CascadeConnection implements EngineConnection {
     this.outOfBand.delete(run);
     this.emit({ type: 'response.done', response: this.responseObject(run, status, details) });
     if (status !== 'completed') this.log.debug({ responseId: run.id, status, details }, 'cascade: response ended');
+    const pending = this.pendingAuto;
+    if (pending && !this.active && !this.closed) {
+      this.pendingAuto = null;
+      this.startResponse({}, undefined, pending);
+    }
   }
 }
 

@@ -193,6 +193,35 @@ describe('local cascade engine (PocketSphinx + demo agent + flite), driven with 
     expect((textDone.response as { output: { content: { text: string }[] }[] }).output[0]!.content[0]!.text).toBe('Hello! How can I help you today?');
   });
 
+  it('interrupt_response false: speech during a reply does not cancel it; the new turn is answered after it', async () => {
+    const p = await open({ audio: { input: { turn_detection: { type: 'server_vad', interrupt_response: false } } } });
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'First sentence here. Then a second one follows. And a third sentence ends it' }] } });
+    const mark = p.events.length;
+    p.send({ type: 'response.create' });
+    await p.next('response.output_audio.delta', () => true, mark);
+    await new Promise((r) => setImmediate(r));
+    p.append(toAppendChunks(speech16k('goodbye'), 'pcm'));
+    const first = await p.next('response.done', () => true, mark);
+    expect(first.response).toMatchObject({ status: 'completed' });
+    expect(p.types(mark)).toContain('input_audio_buffer.speech_started');
+    const second = await p.next('response.done', (e) => e !== first, p.events.indexOf(first) + 1);
+    expect(second.response).toMatchObject({ status: 'completed' });
+    expect(p.events.filter((e) => e.type === 'error')).toEqual([]);
+  });
+
+  it('A-law in and out with server VAD', async () => {
+    const p = await open({ audio: { input: { format: { type: 'audio/pcma' } }, output: { format: { type: 'audio/pcma' } } } });
+    p.append(toAppendChunks(speech16k('book-table'), 'pcma'));
+    const done = await p.next('response.done');
+    const r = done.response as { id: string; status: string; audio: { output: { format: { type: string } } } };
+    expect(r.status).toBe('completed');
+    expect(r.audio.output.format.type).toBe('audio/pcma');
+    const started = await p.next('input_audio_buffer.speech_started');
+    expect(started.audio_start_ms as number).toBeLessThan(500);
+    // A-law: 8 bytes per ms, and a "You said: …" reply lasts seconds
+    expect(p.audioOf(r.id).length / 8).toBeGreaterThan(1_000);
+  });
+
   it('session.created and conversation.created come first even when events arrive right after open', async () => {
     const seen: string[] = [];
     const conn = await engine.open({ session: { type: 'realtime' }, log: silentLog, callbacks: { onEvent: (e) => seen.push(e.type), onClose: () => undefined } });

@@ -50,10 +50,12 @@ describe('InputDecoder / OutputEncoder', () => {
     expect(a.decode(Buffer.from([1, 2, 3]).toString('base64'))).toBeNull();
   });
 
-  it('decodes μ-law 8 kHz to 16 kHz by zero insertion', () => {
+  it('decodes μ-law 8 kHz to 16 kHz: clean resample for the VAD, zero insertion for STT', () => {
     const src = tone(8_000, 100);
     const d = new InputDecoder({ type: 'audio/pcmu' }, 'zero-insert');
-    const out = d.decode(Buffer.from(mulawEncode(src)).toString('base64'))!;
+    const vad = d.decode(Buffer.from(mulawEncode(src)).toString('base64'))!;
+    expect(Math.abs(vad.length - src.length * 2)).toBeLessThanOrEqual(8);   // clean resample (filter delay)
+    const out = d.sttView;
     expect(out.length).toBe(src.length * 2);
     const ref = mulawDecode(mulawEncode(src));
     for (let i = 0; i < src.length; i++) { expect(out[2 * i]).toBe(ref[i]); expect(out[2 * i + 1]).toBe(0); }
