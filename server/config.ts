@@ -34,6 +34,12 @@ export interface OpenAIConfig {
   baseUrl: string;
   /** PARLEY_OPENAI_CONNECT_TIMEOUT_MS (default 10000). */
   connectTimeoutMs: number;
+  /**
+   * PARLEY_OPENAI_ROTATE_AFTER_MS (default 3300000 = 55 min; 0 = never): after this long on one
+   * upstream session, move to a fresh one at the next turn boundary (history replayed as text),
+   * before OpenAI's 60-minute cap cuts the call mid-sentence.
+   */
+  rotateAfterMs: number;
 }
 
 export interface SessionConfig {
@@ -152,6 +158,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     apiKey: r.optStr('OPENAI_API_KEY', 'openai.apiKey'),
     baseUrl: r.url('OPENAI_BASE_URL', 'openai.baseUrl', 'https://api.openai.com/v1', ['http:', 'https:', 'ws:', 'wss:']) ?? 'https://api.openai.com/v1',
     connectTimeoutMs: r.int('PARLEY_OPENAI_CONNECT_TIMEOUT_MS', 'openai.connectTimeoutMs', 10_000, { min: 100, max: 120_000 }),
+    rotateAfterMs: r.int('PARLEY_OPENAI_ROTATE_AFTER_MS', 'openai.rotateAfterMs', 55 * 60_000, { min: 0, max: 24 * 3_600_000 }),
   };
 
   const engineSetting = r.oneOf('PARLEY_ENGINE', 'engine', ['auto', 'openai', 'cascade', 'local'] as const, 'auto');

@@ -105,6 +105,7 @@ export class SessionManager {
         },
         fallback: this.#fallback,
         hideServerToolEvents: config.tools.events === 'hide',
+        rotateAfterMs: { openai: config.openai.rotateAfterMs },
         onClosed: (s) => this.#onClosed(s),
       },
       opts.session,

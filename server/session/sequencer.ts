@@ -45,6 +45,11 @@ export class ResponseSequencer {
     return this.#queue.length;
   }
 
+  /** No response active, none asked for and not yet begun, none waiting. */
+  get idle(): boolean {
+    return this.#active === null && this.#awaitingCreated === 0 && this.#queue.length === 0;
+  }
+
   /** A response.create from the client or from Parley (after server tools). */
   enqueue(event: ClientEvent, origin: ResponseOrigin): void {
     const resp = event['response'] as Record<string, unknown> | undefined;

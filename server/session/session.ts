@@ -51,6 +51,8 @@ export interface SessionDeps {
   fallback: FallbackPolicy | null;
   /** Keep server tools' calls and outputs out of what the client sees (PARLEY_SERVER_TOOL_EVENTS=hide). */
   hideServerToolEvents?: boolean;
+  /** Per engine: rotate to a fresh engine session after this long, at a turn boundary (0 = never). */
+  rotateAfterMs?: Partial<Record<EngineName, number>>;
   onClosed: (s: RealtimeSessionHandle) => void;
 }
 
@@ -90,6 +92,9 @@ export class RealtimeSessionHandle implements Session {
   readonly #toolBatches = new Map<string, ToolBatch>();
   readonly #toolCallsSeen = new Set<string>();
   readonly #hideToolEvents: boolean;
+  readonly #rotateAfterMs: Partial<Record<EngineName, number>>;
+  /** When the current engine connection opened (ms, Date.now). */
+  #engineOpenedAt = 0;
   /** Item ids of server-tool calls and their outputs, hidden from the client (when hiding). */
   readonly #hiddenItems = new Set<string>();
   #announce: { reason: 'initial' | SwitchReason; detail?: string } | null = null;
@@ -112,6 +117,7 @@ export class RealtimeSessionHandle implements Session {
     this.#fallback = deps.fallback;
     this.#onClosed = deps.onClosed;
     this.#hideToolEvents = deps.hideServerToolEvents === true;
+    this.#rotateAfterMs = deps.rotateAfterMs ?? {};
     this.#policy = { ...deps.policy, serverTools: this.#tools.realtimeTools() };
     this.#merged = initial ? mergeSession(deps.policy.defaults, initial) : { ...deps.policy.defaults };
     const { session, violations } = enforceSession(this.#merged, this.#policy);
@@ -202,6 +208,7 @@ export class RealtimeSessionHandle implements Session {
     }
     this.#conn = conn;
     this.#state = 'open';
+    this.#engineOpenedAt = Date.now();
     this.#hadInitial = true;
     if (this.#swallowCreated) this.#flushAnnounce();
     else this.#armAnnounceTimer();
@@ -496,7 +503,21 @@ export class RealtimeSessionHandle implements Session {
     queueMicrotask(() => {
       this.#sequencer.onDone(id);
       if (batch) this.#maybeRespondAfterTools(id, batch);
+      this.#maybeRotate();
     });
+  }
+
+  /**
+   * Proactive rotation at a turn boundary: the engine session is old (OpenAI ends sessions at
+   * 60 minutes), no response is active or queued and no server tool is running.
+   */
+  #maybeRotate(): void {
+    const engine = this.#engine;
+    if (!engine || this.#state !== 'open') return;
+    const limit = this.#rotateAfterMs[engine.name] ?? 0;
+    if (limit <= 0 || Date.now() - this.#engineOpenedAt < limit) return;
+    if (!this.#sequencer.idle || this.#toolBatches.size > 0) return;
+    void this.switchEngine(engine, 'rotation', `rotated after ${Math.round((Date.now() - this.#engineOpenedAt) / 1000)} s, before the upstream's session cap`);
   }
 
   #maybeRespondAfterTools(responseId: string, batch: ToolBatch): void {

@@ -136,6 +136,33 @@ describe('upstream lifecycle', () => {
     expect(fake.violations).toEqual([]);
   });
 
+  it('rotates to a fresh upstream session at a turn boundary before the cap (PARLEY_OPENAI_ROTATE_AFTER_MS)', async () => {
+    const { fake, parley } = await setup({ PARLEY_OPENAI_ROTATE_AFTER_MS: '200' });
+    const c = await connect(parley);
+    c.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'remember the number 42' }] } });
+    c.send({ type: 'response.create' });
+    await c.waitFor('response.done', 5000);
+    expect(fake.connections).toHaveLength(1); // too young to rotate
+    await sleep(250);
+    const from = c.events.length;
+    c.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'and now?' }] } });
+    c.send({ type: 'response.create' });
+    const eng = await c.waitFor((e) => e.type === 'parley.engine', 5000, from);
+    expect(eng).toMatchObject({ engine: 'openai', reason: 'rotation' });
+    // at the turn boundary: the response was complete before the switch
+    const doneIdx = c.events.findIndex((e, i) => i >= from && e.type === 'response.done');
+    expect(doneIdx).toBeGreaterThan(-1);
+    expect(doneIdx).toBeLessThan(c.events.indexOf(eng));
+    expect((c.events[doneIdx]!['response'] as Record<string, unknown>)['status']).toBe('completed');
+    expect(fake.connections).toHaveLength(2);
+    await until(() => fake.open === 1, 3000, 'the old upstream to close');
+    const replay = fake.connections[1]!.received.filter((e) => e['type'] === 'conversation.item.create').map((e) => JSON.stringify(e['item']));
+    expect(replay.join('\n')).toContain('remember the number 42');
+    expect(replay.join('\n')).toContain('and now?');
+    expect(c.of('error')).toEqual([]);
+    expect(c.of('session.created')).toHaveLength(1);
+  });
+
   it('falls back to another engine when the upstream refuses at connect, and mid-call when it drops', async () => {
     const second = await new FakeOpenAI().start();
     cleanups.push(() => second.stop());
