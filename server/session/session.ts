@@ -88,7 +88,7 @@ export class RealtimeSessionHandle implements Session {
   readonly #history = new ConversationHistory();
   readonly #sequencer: ResponseSequencer;
   readonly #abort = new AbortController();
-  /** call_id → batch (per response) of server tool calls being run. */
+  /** response id → the server tool calls of that response still running. */
   readonly #toolBatches = new Map<string, ToolBatch>();
   readonly #toolCallsSeen = new Set<string>();
   readonly #hideToolEvents: boolean;
@@ -100,6 +100,8 @@ export class RealtimeSessionHandle implements Session {
   #announce: { reason: 'initial' | SwitchReason; detail?: string } | null = null;
   #announceTimer: NodeJS.Timeout | null = null;
   #swallowCreated = false;
+  /** The client has had its session.created (later engines' session.created become session.updated). */
+  #hadInitial = false;
   #bytesPerMs = 48;
   readonly #playback: PlaybackState = { activeResponseId: null, itemId: null, contentIndex: 0, generatedMs: 0, responseId: null };
   #playbackBytes = 0;
@@ -217,7 +219,6 @@ export class RealtimeSessionHandle implements Session {
     for (const [ev, raw] of queued) this.handleClientEvent(ev, raw);
   }
 
-  #hadInitial = false;
 
   /**
    * Switch to another engine, keeping the conversation: the new engine is opened with the

@@ -287,6 +287,8 @@ class OpenAIConnection implements EngineConnection {
   /** Until our first session.update is answered, hold events; then emit session.created with the effective session. */
   #onInitEvent(ev: ServerEvent, raw: string): void {
     if (ev.type === 'session.created') {
+      const id = (ev['session'] as { id?: unknown } | undefined)?.id;
+      this.#log.info({ upstreamSessionId: typeof id === 'string' ? id : null }, 'realtime upstream session created');
       this.#stashedCreated = ev;
       return;
     }
