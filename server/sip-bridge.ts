@@ -21,6 +21,7 @@ import type { RealtimeSessionHandle, SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
 import type { EngineName } from './engines/index.ts';
 import type { SipConfig } from './config.ts';
+import { Gauge } from './metrics.ts';
 
 export interface SipBridgeOptions {
   /** Overrides of the SIP server config (tests: port 0, an RTP range). */
@@ -95,6 +96,7 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
       await b.open();
     },
   });
+  registerSipMetrics(app, server);
   return {
     server,
     close: async () => {
@@ -102,6 +104,25 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
       for (const b of bridges) b.shutdown('sip server stopping');
     },
   };
+}
+
+/** SIP figures at /metrics (read at scrape time). */
+function registerSipMetrics(app: FastifyInstance, server: SipServer): void {
+  const g = (name: string, help: string, read: (m: ReturnType<SipServer['metrics']>) => number): void => {
+    const gauge = new Gauge(name, help, []);
+    gauge.collect(() => read(server.metrics()));
+    app.parley.metrics.register(gauge);
+  };
+  g('parley_sip_calls_active', 'SIP calls up now', (m) => m.callsActive);
+  g('parley_sip_calls_total', 'SIP calls taken since start', (m) => m.callsTotal);
+  g('parley_sip_calls_rejected_total', 'INVITEs rejected (limit, codec, auth, application)', (m) => m.callsRejected);
+  g('parley_sip_setup_ms_p50', 'Median INVITE-to-200 OK time of recent calls (ms)', (m) => m.setupMsP50 ?? 0);
+  g('parley_sip_rtp_packets_in_total', 'RTP audio packets received', (m) => m.rtpPacketsIn);
+  g('parley_sip_rtp_lost_total', 'RTP packets lost (sequence gaps)', (m) => m.rtpLost);
+  g('parley_sip_rtp_jitter_ms_max', 'Largest RFC 3550 interarrival jitter seen (ms)', (m) => m.rtpJitterMsMax);
+  g('parley_sip_dtmf_in_total', 'DTMF digits received (RFC 4733 and SIP INFO)', (m) => m.dtmfIn);
+  g('parley_sip_dtmf_out_total', 'DTMF digits sent (RFC 4733)', (m) => m.dtmfOut);
+  g('parley_sip_malformed_total', 'Malformed SIP messages (answered 400 when possible)', (m) => m.malformed);
 }
 
 function resolvePassthrough(setting: boolean | 'auto', engine: EngineName): boolean {
@@ -142,6 +163,7 @@ class CallBridge implements SessionClient {
   private dtmfTimer: NodeJS.Timeout | undefined;
   private readonly dtmfWaiters: Array<() => void> = [];
   private closed = false;
+  private deltaBuf = Buffer.allocUnsafe(16_384); // output deltas decoded here (no allocation per delta)
 
   constructor(app: FastifyInstance, call: SipCall, opts: CallBridgeOptions) {
     this.app = app;
@@ -204,7 +226,9 @@ class CallBridge implements SessionClient {
           this.itemStartMs = this.call.playout.enqueuedMs;
           this.itemGeneratedMs = 0;
         }
-        const bytes = Buffer.from(delta, 'base64');
+        const max = (delta.length * 3) >> 2;
+        if (max > this.deltaBuf.length) this.deltaBuf = Buffer.allocUnsafe(Math.max(max, this.deltaBuf.length * 2));
+        const bytes = this.deltaBuf.subarray(0, this.deltaBuf.write(delta, 'base64'));
         this.itemGeneratedMs += bytes.length / this.bytesPerMs;
         this.lastActivityMs = Date.now();
         this.call.play(bytes);
