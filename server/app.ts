@@ -90,6 +90,16 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
 
   app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, log });
 
+  // errors in OpenAI's shape: { error: { type, code, message, param } }
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
+    const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err: { message: err.message, code: err.code } }, 'request failed');
+    const code = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'invalid_json' : status >= 500 ? 'server_error' : (err.code ?? 'invalid_request').toLowerCase();
+    void reply.code(status).send({
+      error: { type: status >= 500 ? 'server_error' : 'invalid_request_error', code, message: status >= 500 ? 'Internal server error.' : err.message, param: null },
+    });
+  });
+
   registerHealthRoutes(app, { sessions, metrics, engine: config.engine });
   registerClientSecretsRoute(app, { keys, secrets: clientSecrets, metrics });
   const realtime = registerRealtimeRoute(app, { config, keys, sessions, metrics, log });

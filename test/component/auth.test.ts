@@ -101,6 +101,18 @@ describe('auth on /v1/realtime and client secrets', () => {
     expect((beta.json['error'] as Record<string, unknown>)['param']).toBe('session.modalities');
   });
 
+  it('answers a malformed body with a 400 in OpenAI\'s error shape', async () => {
+    const res = await fetch(`${parley.httpUrl}/v1/realtime/client_secrets`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
+      body: '{"expires_after":',
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: Record<string, unknown> };
+    expect(body.error['type']).toBe('invalid_request_error');
+    expect(body.error['code']).toBe('invalid_json');
+  });
+
   it('needs a server key to mint (no key, wrong key, or an ephemeral key: 401)', async () => {
     expect((await mint(parley, {}, null)).status).toBe(401);
     expect((await mint(parley, {}, 'pk_wrong_key_that_is_long_enough')).status).toBe(401);
