@@ -10,7 +10,7 @@ import {
   alawDecode, alawEncode, base64ToPcm16, createVad, EnergyVad, FramePacer, JitterBuffer, mulawDecode, mulawEncode, OpusCodec,
   PcmFramer, pcm16ToBase64, readWavFile, Resampler, int16ToFloat32, float32ToInt16,
 } from '../audio/index.ts';
-import { banner, formatNumber, row, timeOps } from './lib/index.ts';
+import { banner, formatNumber, row, timeInterleaved, timeOps } from './lib/index.ts';
 
 const QUICK = process.argv.includes('--quick');
 const SECONDS = 10;
@@ -220,9 +220,10 @@ async function main(): Promise<void> {
     const sp = new Speex(speex, i, o, q, 4096);
     const spSimd = new Speex(speexSimd, i, o, q, 4096);
     const n = fr.length;
-    const tSp = timeOps((k) => sp.processInt(fr[k % n] as Int16Array), { ops: n, rounds: 3 }).usPerOp;
-    const tSimd = timeOps((k) => spSimd.processInt(fr[k % n] as Int16Array), { ops: n, rounds: 3 }).usPerOp;
-    const tOurs = timeOps((k) => r.process(fr[k % n] as Int16Array), { ops: n, rounds: 3 }).usPerOp;
+    const [tOurs, tSp, tSimd] = timeInterleaved(
+      [(k) => r.process(fr[k % n] as Int16Array), (k) => sp.processInt(fr[k % n] as Int16Array), (k) => spSimd.processInt(fr[k % n] as Int16Array)],
+      { ops: Math.min(n, 100), rounds: 25 },
+    ) as [number, number, number];
     ratios.push(tSp / tOurs);
     const perFrame = (fr[0] as Int16Array).length;
     console.log(row([`${i}→${o} (speex ${formatNumber(tSp)} | simd ${formatNumber(tSimd)} µs)`, tOurs, perFrame / tOurs, 20000 / tOurs, `${(tSp / tOurs).toFixed(2)}× | ${(tSimd / tOurs).toFixed(2)}×`], W));
@@ -262,11 +263,15 @@ async function main(): Promise<void> {
   header('Per-frame chain: μ-law decode → 8k→24k → base64 (target ≤ 20 µs)');
   const chainR = new Resampler({ inputRateHz: 8000, outputRateHz: 24000 });
   const pcm8 = new Int16Array(160);
-  const chainUs = measure('PCMU 20 ms → base64 pcm16 24 kHz', n8, 160, 20, (k) => {
-    pcm16ToBase64(chainR.process(mulawDecode(uf[k % n8] as Uint8Array, pcm8)));
-  });
   const spChain = new Speex(speex, 8000, 24000, q, 4096);
-  const spChainUs = timeOps((k) => pcm16ToBase64(spChain.processInt(mulawDecode(uf[k % n8] as Uint8Array, pcm8))), { ops: n8, rounds: 3 }).usPerOp;
+  const [chainUs, spChainUs] = timeInterleaved(
+    [
+      (k) => pcm16ToBase64(chainR.process(mulawDecode(uf[k % n8] as Uint8Array, pcm8))),
+      (k) => pcm16ToBase64(spChain.processInt(mulawDecode(uf[k % n8] as Uint8Array, pcm8))),
+    ],
+    { ops: 100, rounds: 25 },
+  ) as [number, number];
+  console.log(row(['PCMU 20 ms → base64 pcm16 24 kHz', chainUs, 160 / chainUs, 20000 / chainUs, ''], W));
   console.log(row([`  same chain with speex q${q} WASM`, spChainUs, '', '', `${(spChainUs / chainUs).toFixed(2)}×`], W));
   const backR = new Resampler({ inputRateHz: 24000, outputRateHz: 8000 });
   const b64_24 = b64;

@@ -108,3 +108,24 @@ export function formatNumber(n: number): string {
 export function banner(title: string): void {
   console.log(`# ${title} — node ${process.version}, ${process.platform}/${process.arch}`);
 }
+
+/**
+ * Time several functions in interleaved rounds (A, B, C, A, B, C, …) and keep each one's best
+ * round, so a burst of load from other processes hurts all of them alike instead of one.
+ * Returns µs per call for each function, in order.
+ */
+export function timeInterleaved(fns: ReadonlyArray<(i: number) => void>, opts: { ops: number; rounds?: number; warmupOps?: number }): number[] {
+  const warm = opts.warmupOps ?? Math.min(opts.ops, 2000);
+  for (const fn of fns) for (let i = 0; i < warm; i++) fn(i);
+  const best = fns.map(() => Number.POSITIVE_INFINITY);
+  const rounds = opts.rounds ?? 7;
+  for (let r = 0; r < rounds; r++) {
+    fns.forEach((fn, k) => {
+      const t0 = performance.now();
+      for (let i = 0; i < opts.ops; i++) fn(i);
+      const ms = performance.now() - t0;
+      if (ms < (best[k] as number)) best[k] = ms;
+    });
+  }
+  return best.map((ms) => (ms * 1000) / opts.ops);
+}
