@@ -10,16 +10,41 @@ import { CascadeEngine, httpStages } from '../cascade/index.ts';
 import type { CascadeStages, TurnTiming } from '../cascade/index.ts';
 import type { EngineDeps } from '../types.ts';
 import { EspeakTts, FliteTts, LanguageRoutingTts, PocketSphinxStt } from '../providers/index.ts';
+import type { SttProvider, TtsProvider } from '../providers/index.ts';
+
+/**
+ * The worker-backed providers are shared by every local engine in the process (one set of
+ * PocketSphinx decoders and one flite voice, loaded once), so apps built again and again — tests,
+ * embedders — do not pile up worker threads. Their workers are unref'd and end with the process.
+ */
+const sharedStt = new Map<string, PocketSphinxStt>();
+let sharedFlite: FliteTts | null = null;
+
+function pocketSphinx(modelDir: string, workers: number): PocketSphinxStt {
+  const key = `${modelDir}|${workers}`;
+  let stt = sharedStt.get(key);
+  if (!stt) { stt = new PocketSphinxStt({ modelDir, workers }); sharedStt.set(key, stt); }
+  return stt;
+}
+
+/** Shared providers are not closed by one engine (the process owns them): delegate all but close. */
+function sharedSttView(p: PocketSphinxStt): SttProvider {
+  return { name: p.name, open: () => p.open(), warm: () => p.warm() };
+}
+function sharedTtsView(p: FliteTts): TtsProvider {
+  return { name: p.name, synthesize: (r) => p.synthesize(r), warm: () => p.warm() };
+}
 
 export function localStages(config: Pick<ParleyConfig, 'local' | 'cascade'>): CascadeStages {
   const local = config.local;
   const needsHttp = local.stt === 'http' || local.chat === 'http' || local.tts === 'http';
   const http = needsHttp ? httpStages(config.cascade) : null;
   const espeak = new EspeakTts();
+  sharedFlite ??= new FliteTts();
   return {
-    stt: local.stt === 'http' ? http!.stt : new PocketSphinxStt({ modelDir: local.pocketsphinxModelDir, workers: local.sttWorkers }),
+    stt: local.stt === 'http' ? http!.stt : sharedSttView(pocketSphinx(local.pocketsphinxModelDir, local.sttWorkers)),
     chat: local.chat === 'http' ? http!.chat : new DemoAgent(),
-    tts: local.tts === 'http' ? http!.tts : local.tts === 'espeak-ng' ? espeak : new LanguageRoutingTts(new FliteTts(), espeak),
+    tts: local.tts === 'http' ? http!.tts : local.tts === 'espeak-ng' ? espeak : new LanguageRoutingTts(sharedTtsView(sharedFlite), espeak),
   };
 }
 
