@@ -71,7 +71,7 @@ describe('local engine over WebSocket (offline voice turns)', () => {
 
   it('barge-in in the middle of a reply: response.done cancelled / turn_detected, then the new turn is answered', async () => {
     const c = await connect();
-    c.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Here is the first sentence. Here comes the second one. The third one is the last' }] } });
+    c.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Here is the first sentence. Here comes the second one. Then a third one. A fourth follows it. And a fifth. The sixth one is the last' }] } });
     const from = c.events.length;
     c.send({ type: 'response.create' });
     await c.waitFor((e) => e.type === 'response.output_audio.delta', 10_000, from);
