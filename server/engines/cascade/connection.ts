@@ -607,6 +607,7 @@ export class CascadeConnection implements EngineConnection {
   private text(run: Run, delta: string): void {
     let msg = run.msg;
     if (!msg) {
+      if (run.call) this.closeCall(run);   // text after a call: the call item ends first
       const audio = run.encoder !== null;
       const item: ConversationItem = { id: newItemId(), object: 'realtime.item', type: 'message', status: 'in_progress', role: 'assistant', content: [] };
       const { stored, outputIndex } = this.addOutput(run, item);

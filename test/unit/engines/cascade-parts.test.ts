@@ -96,3 +96,29 @@ describe('toChatMessages', () => {
     ]);
   });
 });
+
+describe('cascade item order with a scripted chat stage', () => {
+  it('text after a tool call: the call item is done before the message item starts', async () => {
+    const { CascadeEngine } = await import('../../../server/engines/cascade/index.ts');
+    const { EngineProbe } = await import('./cascade-harness.ts');
+    const chat = {
+      name: 'scripted',
+      async *stream() {
+        yield { type: 'tool_call' as const, index: 0, callId: 'call_a', name: 'get_current_time' };
+        yield { type: 'tool_arguments' as const, index: 0, delta: '{}' };
+        yield { type: 'text' as const, delta: 'One moment.' };
+        yield { type: 'done' as const, finishReason: 'tool_calls' as const };
+      },
+    };
+    const tts = { name: 'silent', async *synthesize() { yield { pcm: new Int16Array(1600), sampleRateHz: 16_000 }; } };
+    const stt = { name: 'none', open: () => ({ push: () => undefined, abort: () => undefined, finish: async () => ({ text: '', audioMs: 0, finaliseMs: 0 }) }) };
+    const engine = new CascadeEngine({ name: 'cascade', stages: { stt, chat, tts }, vad: 'energy' });
+    const p = await EngineProbe.open(engine);
+    p.send({ type: 'response.create' });
+    const done = await p.next('response.done');
+    expect((done.response as { output: { type: string; status: string }[] }).output.map((o) => [o.type, o.status])).toEqual([['function_call', 'completed'], ['message', 'completed']]);
+    const order = p.shape().filter((t) => t.startsWith('response.output_item'));
+    expect(order).toEqual(['response.output_item.added', 'response.output_item.done', 'response.output_item.added', 'response.output_item.done']);
+    p.close();
+  });
+});
