@@ -13,7 +13,9 @@ describe('local engine over WebSocket (offline voice turns)', () => {
   const stt = new PocketSphinxStt();
   const clients: TestClient[] = [];
   beforeAll(async () => {
-    parley = await startParley({ env: { PARLEY_ENGINE: 'local' } });
+    // No OPENAI_API_KEY and PARLEY_ENGINE unset (auto): sessions run on the local engine.
+    parley = await startParley({ env: {} });
+    expect(parley.app.parley.config.engine).toBe('local');
     await stt.warm();
   });
   afterAll(async () => {
