@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
-import { AudioError, createVad, EnergyVad, readWavFile, TurnDetector } from '../../../audio/index.ts';
+import { AudioError, createVad, EnergyVad, mulawDecode, mulawEncode, readWavFile, TurnDetector } from '../../../audio/index.ts';
 import type { TurnEvent, VoiceActivityDetector } from '../../../audio/index.ts';
 
 const SPEECH = join(import.meta.dirname, '../../../fixtures/speech');
@@ -94,6 +94,21 @@ describe.each([16000, 8000] as const)('Silero VAD at %i Hz', (rateHz) => {
     const n = probabilities(vad, x).length;
     const msPerFrame = (performance.now() - t0) / n;
     expect(msPerFrame).toBeLessThan(3); // ~0.1 ms measured; generous for a loaded 2-core box
+  });
+});
+
+describe('Silero on telephone audio', () => {
+  it('finds the turns in G.711 μ-law speech at 8 kHz (the SIP path) and none in μ-law noise', async () => {
+    const vad = await createVad({ sampleRateHz: 8000, strict: true });
+    for (const name of ['book-table', 'transfer', 'goodbye']) {
+      const phone = mulawDecode(mulawEncode(load(name, 8000)));
+      vad.reset();
+      const ev = turns(vad, phone);
+      expect(ev[0]?.type, name).toBe('speech_started');
+      expect(ev.at(-1)?.type, name).toBe('speech_stopped');
+    }
+    vad.reset();
+    expect(turns(vad, mulawDecode(mulawEncode(load('noise', 8000))))).toEqual([]);
   });
 });
 
