@@ -409,7 +409,9 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
         }
       }
       await new Promise((r) => setTimeout(r, 50)); // let the BYEs leave
-      await ua.stop();
+      // SIP.js's stop waits for its own un-REGISTER/BYE transactions: bound it, then close the sockets anyway
+      await Promise.race([ua.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 1500))]);
+      await transport.disconnect();
       if (ownPacer) pacer.stop();
     },
   };

@@ -370,6 +370,10 @@ export class SipServerTransport implements Transport {
     // SIP.js drops responses whose top Via carries a port: strip ours (we added it on the way out)
     const host = escapeRe(this.opts.publicAddress);
     text = text.replace(new RegExp(`^((?:Via|v)[ \\t]*:[ \\t]*SIP\\/2\\.0\\/)([A-Za-z]+)([ \\t]+${host}):${this.boundPort}`, 'im'), '$1UDP$3');
+    if (parsed.method === 'REGISTER') {
+      // the registrar echoes our Contact (with the port we added): SIP.js looks for its own, port-less one
+      text = text.replace(new RegExp(`(<sips?:[^@>]+@${host}):${this.boundPort}([;>])`, 'g'), '$1$2');
+    }
     this.onMessage?.(text);
   }
 
@@ -441,15 +445,17 @@ export class SipServerTransport implements Transport {
   private routeRequest(text: string): SipFlow | undefined {
     const callId = callIdOf(text);
     const known = callId ? this.flows.get(callId) : undefined;
-    if (known && (known.transport === 'udp' || (known.socket && !known.socket.destroyed))) return known;
-    // RFC 3261 §8.1.2: first Route (loose routing), else the Request-URI
+    // RFC 3261 §8.1.2 / §12.2.1.1: a route set (from Record-Route) wins: first Route (loose routing);
+    // otherwise back over the flow the dialog came on (NAT friendly), else the Request-URI
     const route = findHeader(text, 'route');
+    if (!route && known && (known.transport === 'udp' || (known.socket && !known.socket.destroyed))) return known;
     const uri = route ? (/<([^>]+)>/.exec(route)?.[1] ?? route) : (/^[A-Z]+ (\S+) SIP/.exec(text)?.[1] ?? '');
     const m = /^sips?:(?:[^@]+@)?(\[[^\]]+\]|[^;:>]+)(?::(\d+))?(.*)$/i.exec(uri);
     if (!m) return undefined;
     const transport: SipTransportName = /;transport=tcp/i.test(m[3] ?? '') ? 'tcp' : 'udp';
     const address = (m[1] ?? '').replace(/^\[|\]$/g, '');
     const port = m[2] ? Number(m[2]) : 5060;
+    if (known && known.address === address && known.port === port) return known; // the proxy is the flow
     if (transport === 'tcp') {
       const sock = this.findTcp(address, port) ?? this.openTcp(address, port);
       return { transport, address, port, socket: sock };

@@ -73,12 +73,14 @@ export async function runSipp(opts: {
   calls?: number;
   timeoutS?: number;
   extraArgs?: string[];
+  /** Run as a UAS listening on this port (no remote host). */
+  uasPort?: number;
 }): Promise<SippResult> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-sipp-'));
-  const localPort = await freePort(20000, 10000);
+  const localPort = opts.uasPort ?? (await freePort(20000, 10000));
   const mediaPort = await freePort(30000, 8000);
   const args = [
-    `127.0.0.1:${opts.serverPort}`,
+    ...(opts.uasPort ? [] : [`127.0.0.1:${opts.serverPort}`]),
     '-sf',
     join(FIXTURES_SIP, opts.scenario),
     '-s',

@@ -34,6 +34,8 @@ export class MiniUac {
   private readonly ssrc = randomBytes(4).readUInt32BE(0);
   private waiters: Array<{ pred: (m: string) => boolean; resolve: (m: string) => void }> = [];
   answerSdp = '';
+  lastInviteResponse = '';
+  lastInvite = '';
   receivedCount = 0;
 
   constructor(serverPort: number) {
@@ -103,7 +105,7 @@ export class MiniUac {
   }
 
   /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
-  async call(opts: { pts?: number[]; user?: string } = {}): Promise<void> {
+  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[] } = {}): Promise<void> {
     const pts = opts.pts ?? [0, 101];
     const sdp = [
       'v=0',
@@ -117,12 +119,15 @@ export class MiniUac {
       '',
     ].join('\r\n');
     const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
-    const invite = `INVITE sip:${opts.user ?? '1000'}@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', this.cseq, branch)}\r\nContent-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`;
+    const extra = (opts.extraHeaders ?? []).map((h) => `${h}\r\n`).join('');
+    const invite = `INVITE sip:${opts.user ?? '1000'}@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', this.cseq, branch)}\r\n${extra}Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`;
     const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(this.callId) && /CSeq: 1 INVITE/.test(m), 15_000, '200 OK');
     this.sip.send(invite, this.serverPort, '127.0.0.1');
     const resp = await ok;
     this.toTag = /^To:.*;tag=([^;\s]+)/im.exec(resp)?.[1] ?? '';
     this.answerSdp = resp.slice(resp.indexOf('\r\n\r\n') + 4);
+    this.lastInviteResponse = resp;
+    this.lastInvite = invite;
     this.remoteRtpPort = Number(/m=audio (\d+)/.exec(this.answerSdp)?.[1]);
     this.sip.send(`ACK sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('ACK', this.cseq)}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
     this.cseq++;
@@ -167,6 +172,18 @@ export class MiniUac {
     return () => {
       stopped = true;
     };
+  }
+
+  /** Send raw text to the server's SIP port. */
+  raw(text: string): void {
+    this.sip.send(text, this.serverPort, '127.0.0.1');
+  }
+
+  /** SIP INFO with an application/dtmf-relay body. */
+  info(signal: string): void {
+    const cseq = ++this.cseq;
+    const body = `Signal=${signal}\r\nDuration=160\r\n`;
+    this.raw(`INFO sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INFO', cseq)}\r\nContent-Type: application/dtmf-relay\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
   }
 
   async bye(): Promise<void> {

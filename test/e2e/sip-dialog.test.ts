@@ -1,0 +1,125 @@
+/**
+ * Call control details of the SIP door with real sockets: INVITE retransmissions absorbed, Record-Route
+ * honoured for our BYE, RTP inactivity timeout and maximum call duration (BYE), SIP INFO DTMF, OPTIONS,
+ * and REGISTER with digest auth to a registrar (SIPp as the registrar).
+ */
+import dgram from 'node:dgram';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
+import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../../sip/index.ts';
+import { freePort, killAll, rtpRange, runSipp, testLog, waitFor } from '../fakes/sip-harness.ts';
+import { MiniUac } from '../fakes/sip-uac.ts';
+
+const servers: SipServer[] = [];
+const uacs: MiniUac[] = [];
+afterEach(async () => {
+  for (const u of uacs.splice(0)) u.close();
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+});
+afterAll(() => killAll());
+
+async function start(over: Partial<SipServerConfig> = {}, onCall?: (c: SipCall) => void): Promise<{ server: SipServer; calls: SipCall[]; ends: CallEndInfo[] }> {
+  const calls: SipCall[] = [];
+  const ends: CallEndInfo[] = [];
+  const server = await startSipServer(
+    { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange(), ...over },
+    {
+      log: testLog,
+      onCall: (c) => {
+        calls.push(c);
+        c.on('ended', (e) => ends.push(e));
+        onCall?.(c);
+      },
+    },
+  );
+  servers.push(server);
+  return { server, calls, ends };
+}
+
+async function uacFor(server: SipServer): Promise<MiniUac> {
+  const u = new MiniUac(server.port);
+  uacs.push(u);
+  await u.bind();
+  return u;
+}
+
+describe('SIP dialogs', () => {
+  it('absorbs a retransmitted INVITE: one call, the same final response again', async () => {
+    const { server, calls } = await start();
+    const u = await uacFor(server);
+    await u.call();
+    const responses: string[] = [];
+    u.sip.on('message', (m) => responses.push(m.toString()));
+    u.raw(u.lastInvite); // the same INVITE (same branch) again
+    await waitFor(() => responses.some((r) => r.startsWith('SIP/2.0 200')), 3000, 'repeated 200');
+    expect(calls.length).toBe(1);
+    expect(server.activeCalls).toBe(1);
+    await u.bye();
+  });
+
+  it('honours Record-Route: the 200 OK carries it and our BYE goes to the proxy with a Route header', async () => {
+    const proxy = dgram.createSocket('udp4');
+    await new Promise<void>((r) => proxy.bind(0, '127.0.0.1', () => r()));
+    const got: string[] = [];
+    proxy.on('message', (m) => got.push(m.toString()));
+    const { server, calls } = await start();
+    const u = await uacFor(server);
+    const rr = `<sip:127.0.0.1:${proxy.address().port};lr>`;
+    await u.call({ extraHeaders: [`Record-Route: ${rr}`] });
+    expect(u.lastInviteResponse).toContain(`Record-Route: ${rr}`);
+    await waitFor(() => calls[0]?.state === 'active', 2000, 'active');
+    void calls[0]?.hangup();
+    await waitFor(() => got.some((m) => m.startsWith('BYE ')), 3000, 'BYE at the proxy');
+    const bye = got.find((m) => m.startsWith('BYE '))!;
+    expect(bye).toMatch(new RegExp(`^Route: <sip:127\\.0\\.0\\.1:${proxy.address().port};lr>`, 'm'));
+    expect(bye.startsWith('BYE sip:uac@127.0.0.1')).toBe(true); // Request-URI = the caller's Contact
+    proxy.close();
+  });
+
+  it('hangs up a call whose RTP stopped (inactivity timeout), with BYE', async () => {
+    const { server, ends } = await start({ rtpTimeoutS: 1 });
+    const u = await uacFor(server);
+    await u.call();
+    for (let i = 0; i < 5; i++) u.sendRtp(new Uint8Array(160).fill(0xff));
+    const t0 = Date.now();
+    await u.waitSip((m) => m.startsWith('BYE '), 4000, 'BYE on RTP timeout');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    await waitFor(() => ends.length === 1, 2000, 'end');
+    expect(ends[0]).toMatchObject({ reason: 'rtp-timeout', by: 'local' });
+  });
+
+  it('ends a call at the maximum duration, with BYE', async () => {
+    const { server, ends } = await start({ maxCallS: 1 });
+    const u = await uacFor(server);
+    await u.call();
+    const stop = u.stream(() => new Uint8Array(160).fill(0xff));
+    await u.waitSip((m) => m.startsWith('BYE '), 4000, 'BYE at max duration');
+    stop();
+    await waitFor(() => ends.length === 1, 2000, 'end');
+    expect(ends[0]?.reason).toBe('max-duration');
+  });
+
+  it('takes DTMF from SIP INFO (application/dtmf-relay) and answers 200', async () => {
+    const digits: DtmfDigit[] = [];
+    const { server } = await start({}, (c) => c.on('dtmf', (d) => digits.push(d)));
+    const u = await uacFor(server);
+    await u.call();
+    const ok = u.waitSip((m) => m.startsWith('SIP/2.0 200') && /CSeq: \d+ INFO/.test(m), 3000, '200 to INFO');
+    u.info('7');
+    await ok;
+    await waitFor(() => digits.length === 1, 2000, 'digit');
+    expect(digits[0]).toMatchObject({ digit: '7', source: 'info' });
+    await u.bye();
+  });
+
+  it('registers with a registrar using digest auth (SIPp registrar)', async () => {
+    const regPort = await freePort(20000, 10000);
+    const sipp = runSipp({ scenario: 'uas-registrar.xml', serverPort: 0, uasPort: regPort, timeoutS: 15 });
+    await new Promise((r) => setTimeout(r, 500)); // SIPp listening
+    const { server } = await start({ registrar: { uri: `sip:127.0.0.1:${regPort}`, user: 'agent7', password: 's3cret', expiresS: 120 } });
+    await waitFor(() => server.registered, 8000, 'registered');
+    const r = await sipp;
+    expect(r.code).toBe(0);
+    expect(r.messages).toMatch(/Authorization: Digest [^\r\n]*username="agent7"/);
+  });
+});
