@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { alawEncode, mulawDecode, mulawEncode } from '../../../audio/index.ts';
+import { alawEncode, mulawDecode } from '../../../audio/index.ts';
 import { MediaAdapter } from '../../../sip/media-adapter.ts';
 import { FrameQueue } from '../../../sip/frame-queue.ts';
 import { DigestAuthenticator, SourceFilter, parseDigestParams } from '../../../sip/access.ts';
