@@ -106,7 +106,7 @@ function design(inputRateHz: number, outputRateHz: number): FilterDesign {
   // of outputs one sample apart) from the same window, so the kernels load each input sample once
   // for several multiply-adds (coefficients interleaved by phase)
   let coefInterleaved: Float32Array | undefined;
-  if ((M === 1 && (L === 2 || L === 3)) || (L === 2 && M === 3)) {
+  if ((M === 1 && (L === 2 || L === 3)) || (L === 2 && M === 3) || (L === 3 && M === 2)) {
     coefInterleaved = new Float32Array(N);
     for (let p = 0; p < L; p++) for (let k = 0; k < K; k++) coefInterleaved[k * L + p] = coef[p * K + k] as number;
   }
@@ -136,9 +136,10 @@ export class Resampler {
   private readonly coefI: Float32Array | undefined;
   /**
    * Kernel: 0 generic polyphase, 1 symmetric decimation (L = 1), 2 / 3 fused integer upsampling,
-   * 4 = 2:3 (e.g. 24k→16k) in pairs whose windows are one sample apart (shared input loads).
+   * 4 = 2:3 (e.g. 24k→16k) in pairs whose windows are one sample apart (shared input loads),
+   * 5 = 3:2 (e.g. 16k→24k) in groups of three outputs over two input positions.
    */
-  private readonly kernel: 0 | 1 | 2 | 3 | 4;
+  private readonly kernel: 0 | 1 | 2 | 3 | 4 | 5;
   private readonly delayUp: number;
   private readonly nStep: number;
   private readonly pStep: number;
@@ -182,7 +183,7 @@ export class Resampler {
       this.coef = d.coef;
       this.coefI = d.coefInterleaved;
       // L = 1: the prototype has K = Np taps, odd and symmetric
-      this.kernel = d.L === 2 && d.M === 3 ? 4 : d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
+      this.kernel = d.L === 2 && d.M === 3 ? 4 : d.L === 3 && d.M === 2 ? 5 : d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
       this.delayUp = d.delayUp;
       this.delaySamples = d.delayOutputSamples;
     }
@@ -311,6 +312,17 @@ export class Resampler {
     this.inCount += input.length;
   }
 
+  /** One output of phase p whose window starts at hist[at]: a sequential sum over the taps. */
+  private dot(p: number, at: number): number {
+    const K = this.K;
+    const coef = this.coef;
+    const x = this.hist;
+    const cb = p * K;
+    let a = 0;
+    for (let k = 0; k < K; k++) a += (coef[cb + k] as number) * (x[at + k] as number);
+    return a;
+  }
+
   /** Compute every output the buffered input allows into outF32; returns the count. */
   private run(): number {
     const K = this.K;
@@ -400,6 +412,44 @@ export class Resampler {
           }
           out[j++] = a0;
           out[j++] = a1;
+        }
+      }
+    } else if (this.kernel === 5) {
+      // L = 3, M = 2: a group is (pos, phase 0), (pos, phase 2), (pos + 1, phase 1); next at pos + 2.
+      // Every output is the same sequential sum whichever path computes it (chunked == whole).
+      const c = this.coefI as Float32Array;
+      if (phase === 2 && pos <= last) {
+        out[j++] = this.dot(2, pos);
+        phase = 1;
+        pos += 1;
+      }
+      if (phase === 1 && pos <= last) {
+        out[j++] = this.dot(1, pos);
+        phase = 0;
+        pos += 1;
+      }
+      if (phase === 0) {
+        for (; pos + 1 <= last; pos += 2) {
+          let a0 = 0;
+          let a2 = 0;
+          let b1 = 0;
+          let xv = x[pos] as number;
+          for (let k = 0, ci = 0; k < K; k++, ci += 3) {
+            const xw = x[pos + k + 1] as number;
+            a0 += (c[ci] as number) * xv;
+            a2 += (c[ci + 2] as number) * xv;
+            b1 += (c[ci + 1] as number) * xw;
+            xv = xw;
+          }
+          out[j++] = a0;
+          out[j++] = a2;
+          out[j++] = b1;
+        }
+        if (pos <= last) {
+          out[j++] = this.dot(0, pos);
+          out[j++] = this.dot(2, pos);
+          phase = 1;
+          pos += 1;
         }
       }
     } else if (this.kernel === 4) {

@@ -39,6 +39,15 @@ describe('Resampler', () => {
     expect(Math.abs(whole.length - expected)).toBeLessThanOrEqual(1);
   });
 
+  it.each([[16000, 24000], [24000, 16000], [8000, 24000], [8000, 16000], [24000, 8000], [44100, 48000], [48000, 16000]] as const)(
+    '%i → %i Hz: one sample at a time gives exactly the samples of one call (every kernel state)',
+    (inHz, outHz) => {
+      const x = noise(Math.round(inHz * 0.1), 0.5, 7);
+      expect(runChunked(inHz, outHz, x, [1])).toEqual(runChunked(inHz, outHz, x, [x.length]));
+      expect(runChunked(inHz, outHz, x, [2, 3, 1, 5])).toEqual(runChunked(inHz, outHz, x, [x.length]));
+    },
+  );
+
   it('24k → 8k → 24k round trip of a 1 kHz sine keeps ≥ 90 dB SNR', () => {
     const x = sine(24000, 1000, 2, 0.9);
     const down = new Resampler({ inputRateHz: 24000, outputRateHz: 8000 });
