@@ -18,13 +18,18 @@ afterEach(async () => {
 });
 afterAll(() => killAll());
 
-async function start(over: Partial<SipServerConfig> = {}, onCall?: (c: SipCall) => void): Promise<{ server: SipServer; calls: SipCall[]; ends: CallEndInfo[] }> {
+async function start(
+  over: Partial<SipServerConfig> = {},
+  onCall?: (c: SipCall) => void,
+  dropOutgoing?: (line: string) => boolean,
+): Promise<{ server: SipServer; calls: SipCall[]; ends: CallEndInfo[] }> {
   const calls: SipCall[] = [];
   const ends: CallEndInfo[] = [];
   const server = await startSipServer(
     { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange(), ...over },
     {
       log: testLog,
+      ...(dropOutgoing ? { dropOutgoing } : {}),
       onCall: (c) => {
         calls.push(c);
         c.on('ended', (e) => ends.push(e));
@@ -74,6 +79,30 @@ describe('SIP dialogs', () => {
     expect(bye).toMatch(new RegExp(`^Route: <sip:127\\.0\\.0\\.1:${proxy.address().port};lr>`, 'm'));
     expect(bye.startsWith('BYE sip:uac@127.0.0.1')).toBe(true); // Request-URI = the caller's Contact
     proxy.close();
+  });
+
+  it('symmetric RTP: sends to where the caller RTP comes from, not to the (wrong) SDP address', async () => {
+    const { server } = await start();
+    const u = await uacFor(server);
+    await u.call({ sdpAddress: '192.0.2.2' }); // TEST-NET: nothing would ever arrive there
+    const stop = u.stream(() => new Uint8Array(160).fill(0xff));
+    await waitFor(() => u.received.length >= 10, 3000, 'RTP back to the real source');
+    stop();
+    expect(u.received[0]?.pt).toBe(0);
+    await u.bye();
+  });
+
+  it('retransmits its BYE over UDP when the first is lost (Timer E)', async () => {
+    let dropped = 0;
+    const { server, calls } = await start({}, undefined, (line) => (line.startsWith('BYE ') && dropped++ === 0 ? true : false));
+    const u = await uacFor(server);
+    await u.call();
+    await waitFor(() => calls[0]?.state === 'active', 2000, 'active');
+    const t0 = Date.now();
+    void calls[0]?.hangup();
+    await u.waitSip((m) => m.startsWith('BYE '), 3000, 'retransmitted BYE');
+    expect(dropped).toBeGreaterThanOrEqual(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400); // T1 = 500 ms
   });
 
   it('hangs up a call whose RTP stopped (inactivity timeout), with BYE', async () => {

@@ -105,15 +105,16 @@ export class MiniUac {
   }
 
   /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
-  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[] } = {}): Promise<void> {
+  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string } = {}): Promise<void> {
     const pts = opts.pts ?? [0, 101];
+    const addr = opts.sdpAddress ?? '127.0.0.1';
     const sdp = [
       'v=0',
       'o=uac 1 1 IN IP4 127.0.0.1',
       's=-',
-      'c=IN IP4 127.0.0.1',
+      `c=IN IP4 ${addr}`,
       't=0 0',
-      `m=audio ${this.rtp.address().port} RTP/AVP ${pts.join(' ')}`,
+      `m=audio ${opts.sdpAddress ? 40000 : this.rtp.address().port} RTP/AVP ${pts.join(' ')}`,
       ...pts.map((p) => (p === 0 ? 'a=rtpmap:0 PCMU/8000' : p === 8 ? 'a=rtpmap:8 PCMA/8000' : `a=rtpmap:${p} telephone-event/8000`)),
       'a=sendrecv',
       '',
