@@ -4,16 +4,13 @@
  * OpenAI-compatible HTTP one (/v1/audio/transcriptions, /v1/chat/completions, /v1/audio/speech).
  */
 
+import { ParleyError } from '../../errors.ts';
+
 /** Error raised by a provider. Matched by `code`, never by message. */
-export class ProviderError extends Error {
-  readonly code: string;
-  readonly retryable: boolean;
+export class ProviderError extends ParleyError {
   readonly status?: number;
   constructor(code: string, message: string, opts: { retryable?: boolean; status?: number; cause?: unknown } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = 'ProviderError';
-    this.code = code;
-    this.retryable = opts.retryable ?? false;
+    super(code, message, { retryable: opts.retryable ?? false, cause: opts.cause });
     if (opts.status !== undefined) this.status = opts.status;
   }
 }
