@@ -10,7 +10,8 @@ import type { ChatChunk, ChatMessage, ChatProvider, ChatRequest, ChatTool } from
  * - the time ("what time is it") → calls `get_current_time` when the session has it;
  * - goodbye / hang up / end the call → says goodbye and calls `end_call` when available;
  * - transfer / operator / human → calls `transfer_call` (target taken from "to the …");
- * - a greeting → greets back; thanks → "You're welcome";
+ * - a greeting → greets back; thanks → "You're welcome"; nothing heard → "Sorry, I didn't catch
+ *   that." (or "Are you still there?" once it has spoken, e.g. after an idle timeout);
  * - anything else → "You said: …".
  * After a tool result it speaks the result (the time) or acknowledges it.
  */
@@ -59,8 +60,10 @@ function decide(req: ChatRequest): Reply {
   if (forced) return { text: '', calls: [{ name: forced.name, args: argsFor(forced, words) }] };
 
   if (!userText) {
-    if (req.messages.some((m) => m.role === 'user')) return { text: "Sorry, I didn't catch that.", calls: [] };
-    return { text: 'Hello! How can I help you today?', calls: [] };
+    if (!req.messages.some((m) => m.role === 'user')) return { text: 'Hello! How can I help you today?', calls: [] };
+    // nothing heard: after the agent has spoken (e.g. an idle timeout), prompt the caller
+    if (req.messages.some((m) => m.role === 'assistant')) return { text: 'Are you still there?', calls: [] };
+    return { text: "Sorry, I didn't catch that.", calls: [] };
   }
   const time = has('get_current_time');
   if (TIME.test(words) && time) return { text: '', calls: [{ name: time.name, args: argsFor(time, words) }] };

@@ -84,6 +84,9 @@ interface Run {
   call: CallState | null;
   usage: ChatUsage | undefined;
   finishReason: string;
+  /** When the first audio delta went out, and how much audio the response generated (ms). */
+  firstAudioAt: number | null;
+  audioMs: number;
   /** Set for responses created by a VAD turn: timing marks (performance.now()). */
   marks: { stoppedAt: number; sttAt?: number; sentenceAt?: number; firstAudioAt?: number } | null;
 }
@@ -126,6 +129,8 @@ export class CascadeConnection implements EngineConnection {
   private active: Run | null = null;
   /** A VAD turn ended while a response was active: its automatic response starts after that one. */
   private pendingAuto: { stoppedAt: number } | null = null;
+  /** server_vad idle_timeout_ms: armed when a reply ends, for its remaining playout + the timeout. */
+  private idleTimer: NodeJS.Timeout | null = null;
   private readonly outOfBand = new Set<Run>();
   private closed = false;
   private started = false;
@@ -174,6 +179,7 @@ export class CascadeConnection implements EngineConnection {
     if (this.closed) return;
     for (const run of [this.active, ...this.outOfBand]) if (run) { run.ctrl.abort(); run.finished = true; }
     this.closed = true;
+    this.disarmIdle();
     this.speech?.stt.abort();
     this.speech = null;
     this.vad.close();
@@ -233,6 +239,7 @@ export class CascadeConnection implements EngineConnection {
   }
 
   private configureTurns(): void {
+    this.disarmIdle();
     const td = turnDetection(this.session);
     if (!td) {
       if (this.speech) { this.speech.stt.abort(); this.speech = null; }
@@ -299,6 +306,7 @@ export class CascadeConnection implements EngineConnection {
     stt.push(this.buf.subarray(from - this.bufStart, this.bufLen));
     this.dropInput(from - this.bufStart);
     this.speech = { itemId, stt, startMs: audioStartMs };
+    this.disarmIdle();
     this.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(audioStartMs), item_id: itemId });
     const td = turnDetection(this.session);
     if (this.active && td?.interrupt_response !== false) this.finalize(this.active, 'cancelled', { type: 'cancelled', reason: 'turn_detected' });
@@ -327,6 +335,42 @@ export class CascadeConnection implements EngineConnection {
     return o;
   }
 
+  /**
+   * server_vad `idle_timeout_ms`: after the reply's audio has played (estimated from the audio
+   * generated and the time since its first delta) plus the timeout, with no speech, the silent
+   * stretch is committed as an empty user item (`input_audio_buffer.timeout_triggered`) and a
+   * response is created, so the agent prompts the caller.
+   */
+  private armIdle(run: Run): void {
+    this.disarmIdle();
+    const td = turnDetection(this.session);
+    if (td?.type !== 'server_vad' || typeof td.idle_timeout_ms !== 'number' || td.idle_timeout_ms <= 0) return;
+    const timeoutMs = td.idle_timeout_ms;
+    const playingMs = run.firstAudioAt === null ? 0 : Math.max(0, run.audioMs - (performance.now() - run.firstAudioAt));
+    this.idleTimer = setTimeout(() => this.idleTimeout(timeoutMs), playingMs + timeoutMs);
+    this.idleTimer.unref();
+  }
+
+  private disarmIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  private idleTimeout(timeoutMs: number): void {
+    this.idleTimer = null;
+    if (this.closed || this.speech || this.active) return;
+    const endMs = Math.round(this.streamSamples / SAMPLES_PER_MS);
+    const itemId = newItemId();
+    this.emit({ type: 'input_audio_buffer.timeout_triggered', audio_start_ms: Math.max(0, endMs - timeoutMs), audio_end_ms: endMs, item_id: itemId });
+    const item: ConversationItem = { id: itemId, object: 'realtime.item', type: 'message', status: 'completed', role: 'user', content: [{ type: 'input_audio', transcript: '' }] };
+    const prev = this.conv.insert({ item });
+    this.dropInput(this.bufLen);
+    this.emit({ type: 'input_audio_buffer.committed', previous_item_id: prev, item_id: itemId });
+    this.emit({ type: 'conversation.item.added', previous_item_id: prev, item: clone(item) });
+    this.emit({ type: 'conversation.item.done', previous_item_id: prev, item: clone(item) });
+    if (turnDetection(this.session)?.create_response !== false) this.startResponse({}, undefined, null);
+  }
+
   private commit(ev: ClientEvent): void {
     if (this.speech) {
       const sp = this.speech;
@@ -347,6 +391,7 @@ export class CascadeConnection implements EngineConnection {
   }
 
   private clearInput(): void {
+    this.disarmIdle();
     this.speech?.stt.abort();
     this.speech = null;
     this.dropInput(this.bufLen);
@@ -508,9 +553,11 @@ export class CascadeConnection implements EngineConnection {
       call: null,
       usage: undefined,
       finishReason: 'stop',
+      firstAudioAt: null,
+      audioMs: 0,
       marks,
     };
-    if (conversation) this.active = run; else this.outOfBand.add(run);
+    if (conversation) { this.active = run; this.disarmIdle(); } else this.outOfBand.add(run);
     this.emit({ type: 'response.created', response: this.responseObject(run, 'in_progress', null) });
     void this.run(run, params);
   }
@@ -672,6 +719,8 @@ export class CascadeConnection implements EngineConnection {
     if (run.finished || this.closed) return;
     msg.samples += samples;
     msg.stored.audioMs = (msg.samples / run.encoder!.rateHz) * 1000;
+    run.firstAudioAt ??= performance.now();
+    run.audioMs += (samples / run.encoder!.rateHz) * 1000;
     if (run.marks && run.marks.firstAudioAt === undefined) {
       const m = run.marks;
       m.firstAudioAt = performance.now();
@@ -757,6 +806,8 @@ export class CascadeConnection implements EngineConnection {
     if (pending && !this.active && !this.closed) {
       this.pendingAuto = null;
       this.startResponse({}, undefined, pending);
+    } else if (run.conversation && status === 'completed') {
+      this.armIdle(run);
     }
   }
 }

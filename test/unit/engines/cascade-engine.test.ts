@@ -209,6 +209,32 @@ describe('local cascade engine (PocketSphinx + demo agent + flite), driven with 
     expect(p.events.filter((e) => e.type === 'error')).toEqual([]);
   });
 
+  it('idle_timeout_ms: silence after the reply commits an empty turn and the agent prompts; speech disarms it', async () => {
+    const p = await open({ output_modalities: ['text'], audio: { input: { turn_detection: { type: 'server_vad', idle_timeout_ms: 300 } } } });
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hello' }] } });
+    p.send({ type: 'response.create' });
+    const first = await p.next('response.done');
+    const t0 = performance.now();
+    const trig = await p.next('input_audio_buffer.timeout_triggered', () => true, 0, 5_000);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
+    const i = p.events.indexOf(trig);
+    const second = await p.next('response.done', (e) => e !== first, i);
+    expect(p.shape(i, p.events.indexOf(second) + 1).slice(0, 5)).toEqual([
+      'input_audio_buffer.timeout_triggered', 'input_audio_buffer.committed', 'conversation.item.added', 'conversation.item.done', 'response.created',
+    ]);
+    expect(trig.item_id).toBe(p.events[i + 1]!.item_id);
+    expect((second.response as { output: { content: { text: string }[] }[] }).output[0]!.content[0]!.text).toBe('Are you still there?');
+
+    // speech before the timeout disarms it: no timeout_triggered until the speech turn is answered
+    const q = await open({ output_modalities: ['text'], audio: { input: { turn_detection: { type: 'server_vad', idle_timeout_ms: 400 } } } });
+    q.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hello' }] } });
+    q.send({ type: 'response.create' });
+    const r1 = await q.next('response.done');
+    q.append(toAppendChunks(speech16k('goodbye'), 'pcm'));
+    const r2 = await q.next('response.done', (e) => e !== r1, q.events.indexOf(r1) + 1);
+    expect(q.types(0).slice(0, q.events.indexOf(r2))).not.toContain('input_audio_buffer.timeout_triggered');
+  });
+
   it('A-law in and out with server VAD', async () => {
     const p = await open({ audio: { input: { format: { type: 'audio/pcma' } }, output: { format: { type: 'audio/pcma' } } } });
     p.append(toAppendChunks(speech16k('book-table'), 'pcma'));
