@@ -45,7 +45,7 @@ describe('local engine over WebSocket (offline voice turns)', () => {
     expect(r.status).toBe('completed');
     const heardUser = (await c.waitFor('conversation.item.input_audio_transcription.completed', 5_000))['transcript'] as string;
     const expected = ['like', 'table', 'two', 'people', 'tomorrow', 'evening'];
-    expect(words(heardUser).filter((w) => expected.includes(w)).length).toBeGreaterThanOrEqual(4);
+    expect(words(heardUser).filter((w) => expected.includes(w)).length).toBeGreaterThanOrEqual(3);
     const reply = r.output[0]!.content![0]!.transcript!;
     expect(reply).toBe(`You said: ${heardUser}.`);
     const back = words(await recognise(stt, responseAudio(c.events, r.id)));

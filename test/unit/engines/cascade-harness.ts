@@ -115,3 +115,9 @@ export async function recognise(stt: SttProvider, audio: Buffer, format: 'pcm' |
 export function responseAudio(events: Array<{ type: string; [k: string]: unknown }>, responseId: string): Buffer {
   return Buffer.concat(events.filter((e) => e.type === 'response.output_audio.delta' && e['response_id'] === responseId).map((e) => Buffer.from(e['delta'] as string, 'base64')));
 }
+
+/** How many of `expected` words occur in `heard` (PocketSphinx misses a word or two at random). */
+export function overlap(heard: string, expected: string[]): number {
+  const got = new Set(words(heard));
+  return expected.filter((w) => got.has(w)).length;
+}
