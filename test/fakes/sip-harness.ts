@@ -180,6 +180,7 @@ export async function startBaresip(opts: { inputWav: string; uri: string; codecs
       'net_interface\t\t127.0.0.1',
       'module_path\t\t/usr/lib/baresip/modules',
       'module\t\t\tg711.so',
+      'module\t\t\topus.so',
       'module\t\t\taufile.so',
       'module\t\t\taubridge.so',
       'module\t\t\tsndfile.so',
