@@ -9,8 +9,9 @@ PKGS=(
   pocketsphinx-en-us libpocketsphinx3 libsphinxbase3 flite libflite1 espeak-ng
   # real SIP peers and audio tools for the tests
   baresip-core sip-tester sox
-  # real browser for the demo test; openssl for the test certificate
-  chromium openssl
+  # real browsers for the demo tests (Firefox needs a sound server with a null sink to run audio);
+  # openssl for the test certificate
+  chromium firefox-esr pulseaudio openssl
   # native addon build (@discordjs/opus compiles libopus from source)
   python3 make g++
   # system libopus: audio/opus.ts decodes through it (via koffi) for FEC; falls back to the addon

@@ -25,6 +25,8 @@ export class AudioSetupError extends Error {
   }
 }
 
+const RESUME_TIMEOUT_MS = 5000;
+
 const MIC_CONSTRAINTS: MediaTrackConstraints = {
   echoCancellation: true,
   noiseSuppression: true,
@@ -84,7 +86,12 @@ export class AudioIo {
       throw new AudioSetupError(name, 'microphone unavailable');
     }
     this.stream = stream;
-    await resumed;
+    // a browser without a usable audio output never starts the context: say so instead of hanging
+    const started = await Promise.race([resumed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), RESUME_TIMEOUT_MS))]);
+    if (!started) {
+      await this.stop();
+      throw new AudioSetupError('AudioStalled', 'the AudioContext did not start');
+    }
     await ctx.audioWorklet.addModule(MIC_WORKLET_URL);
     await ctx.audioWorklet.addModule(PLAYBACK_WORKLET_URL);
 

@@ -35,6 +35,8 @@ const ui = {
   instructions: el<HTMLTextAreaElement>('instructions'),
   passwordRow: el<HTMLElement>('password-row'),
   password: el<HTMLInputElement>('password'),
+  text: el<HTMLInputElement>('text'),
+  send: el<HTMLButtonElement>('send'),
 };
 
 const stats = {
@@ -262,6 +264,22 @@ function updateButtons(): void {
   const ptt = controls().mode === 'ptt';
   ui.ptt.hidden = !ptt;
   ui.ptt.disabled = !live;
+  ui.text.disabled = !live;
+  ui.send.disabled = !live;
+}
+
+/** A typed message: a user text item, then a response (the agent answers in voice as usual). */
+function sendText(text: string): void {
+  const message = text.trim();
+  if (phase !== 'live' || !message) return;
+  void bargeIn();
+  if (activeResponseId) connection.send({ type: 'response.cancel' });
+  connection.send({
+    type: 'conversation.item.create',
+    item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: message }] },
+  });
+  connection.send({ type: 'response.create' });
+  conversation.markTurnEnd(performance.now());
 }
 
 async function start(): Promise<void> {
@@ -398,6 +416,11 @@ function initControls(): void {
   });
   window.addEventListener('pagehide', () => connection.close());
   el<HTMLFormElement>('settings-form').addEventListener('submit', (e) => e.preventDefault());
+  el<HTMLFormElement>('text-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    sendText(ui.text.value);
+    ui.text.value = '';
+  });
   updateButtons();
   refreshSpeech();
   refreshStats();
@@ -423,6 +446,7 @@ declare global {
       snapshot(): Record<string, unknown>;
       start(): Promise<void>;
       stop(): void;
+      sendText(text: string): void;
     };
   }
 }
@@ -446,6 +470,7 @@ window.parleyDemo = {
     ) as Record<string, unknown>,
   start,
   stop,
+  sendText,
 };
 
 initControls();

@@ -88,6 +88,8 @@ export function describeMediaError(name: string): string {
     case 'SecurityError':
     case 'InsecureContext':
       return 'The microphone needs a secure page: open the demo over https or on localhost.';
+    case 'AudioStalled':
+      return 'The browser could not start audio (is there a sound output device?). Check the sound settings and press Start again.';
     case 'NoAudioWorklet':
       return 'This browser cannot run the audio processing the demo needs (AudioWorklet). Use a current Chromium or Firefox.';
     default:
