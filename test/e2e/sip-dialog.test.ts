@@ -105,6 +105,38 @@ describe('SIP dialogs', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(400); // T1 = 500 ms
   });
 
+  it('hold and resume by re-INVITE: nothing sent on hold, then SSRC, sequence and timestamps continue', async () => {
+    const holds: boolean[] = [];
+    const { server } = await start({}, (c) => c.on('hold', (h) => holds.push(h)));
+    const u = await uacFor(server);
+    await u.call();
+    const stop = u.stream(() => new Uint8Array(160).fill(0xff));
+    await waitFor(() => u.received.length >= 20, 3000, 'media');
+    const held = await u.reinvite('sendonly');
+    expect(held).toMatch(/^a=recvonly$/m);
+    expect(held).toMatch(/^o=parley \S+ 1 /m); // the SDP changed: version bumped once
+    await new Promise((r) => setTimeout(r, 100));
+    const atHold = u.received.length;
+    const tHold = performance.now();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(u.received.length - atHold).toBeLessThanOrEqual(1); // nothing (but a packet in flight) while held
+    const resumed = await u.reinvite('sendrecv');
+    expect(resumed).toMatch(/^a=sendrecv$/m);
+    await waitFor(() => u.received.length >= atHold + 20, 3000, 'media after resume');
+    stop();
+    const before = u.received[atHold - 1]!;
+    const after = u.received.find((p, i) => i >= atHold && p.arrivalMs > tHold + 400)!;
+    expect(new Set(u.received.map((p) => p.ssrc)).size).toBe(1);
+    expect((after.seq - before.seq) & 0xffff).toBe(1); // sequence continues: no packets were sent on hold
+    const gapMs = ((after.ts - before.ts) >>> 0) / 8; // timestamps follow real time across the hold
+    expect(gapMs).toBeGreaterThan(400);
+    expect(Math.abs(gapMs - (after.arrivalMs - before.arrivalMs))).toBeLessThan(60);
+    expect(after.marker).toBe(true); // talkspurt restarts after hold
+    for (let i = 1; i < u.received.length; i++) if (i !== atHold && u.received[i]!.arrivalMs < tHold) expect((u.received[i]!.seq - u.received[i - 1]!.seq) & 0xffff).toBe(1);
+    expect(holds).toEqual([true, false]);
+    await u.bye();
+  });
+
   it('hangs up a call whose RTP stopped (inactivity timeout), with BYE', async () => {
     const { server, ends } = await start({ rtpTimeoutS: 1 });
     const u = await uacFor(server);

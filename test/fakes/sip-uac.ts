@@ -12,6 +12,7 @@ export interface RtpIn {
   ts: number;
   pt: number;
   marker: boolean;
+  ssrc: number;
   payload: Buffer;
 }
 
@@ -44,7 +45,7 @@ export class MiniUac {
     this.rtp.on('message', (m) => {
       this.receivedCount++;
       if (m.length < 12 || (m[1]! >= 200 && m[1]! <= 204)) return;
-      const p: RtpIn = { arrivalMs: performance.now(), seq: m.readUInt16BE(2), ts: m.readUInt32BE(4), pt: m[1]! & 0x7f, marker: (m[1]! & 0x80) !== 0, payload: this.keepPayloads ? Buffer.from(m.subarray(12)) : Buffer.alloc(0) };
+      const p: RtpIn = { arrivalMs: performance.now(), seq: m.readUInt16BE(2), ts: m.readUInt32BE(4), pt: m[1]! & 0x7f, marker: (m[1]! & 0x80) !== 0, ssrc: m.readUInt32BE(8), payload: this.keepPayloads ? Buffer.from(m.subarray(12)) : Buffer.alloc(0) };
       if (this.keepPayloads) this.received.push(p);
       this.onRtp?.(p);
     });
@@ -132,6 +133,17 @@ export class MiniUac {
     this.remoteRtpPort = Number(/m=audio (\d+)/.exec(this.answerSdp)?.[1]);
     this.sip.send(`ACK sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('ACK', this.cseq)}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
     this.cseq++;
+  }
+
+  /** re-INVITE with the same offer and `direction` (hold: sendonly; resume: sendrecv); returns the answer SDP. */
+  async reinvite(direction: 'sendonly' | 'sendrecv' | 'inactive'): Promise<string> {
+    const cseq = ++this.cseq;
+    const sdp = ['v=0', `o=uac 1 ${cseq} IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${this.rtp.address().port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', `a=${direction}`, ''].join('\r\n');
+    const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(`CSeq: ${cseq} INVITE`), 5000, '200 to re-INVITE');
+    this.raw(`INVITE sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', cseq)}\r\nContent-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`);
+    const resp = await ok;
+    this.raw(`ACK sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('ACK', cseq)}\r\nContent-Length: 0\r\n\r\n`);
+    return resp.slice(resp.indexOf('\r\n\r\n') + 4);
   }
 
   private async notify(frag: string): Promise<void> {
