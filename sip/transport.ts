@@ -246,7 +246,7 @@ export class SipServerTransport implements Transport {
         let skip = 0;
         while (skip + 1 < buf.length && buf[skip] === 13 && buf[skip + 1] === 10) skip += 2;
         if (skip) {
-          if (skip === 4 || buf.length === skip) sock.write('\r\n'); // pong to a CRLFCRLF ping
+          if (skip === 4) sock.write('\r\n'); // RFC 5626 §4.4.1: pong (CRLF) to a CRLFCRLF ping, nothing to a lone CRLF
           buf = buf.subarray(skip);
         }
         const sep = buf.indexOf('\r\n\r\n');
