@@ -25,6 +25,8 @@ describe('browser demo at /: a spoken turn (headless Chromium, fake microphone, 
     // settings chosen before Start go out in the first session.update
     await page.fill('#silence', '600');
     await page.locator('#threshold').fill('0.55');
+    await page.selectOption('#voice', 'cedar');
+    await page.fill('#instructions', 'Answer in one short sentence.');
     await page.click('#start');
 
     const s = await waitFor(
@@ -69,6 +71,8 @@ describe('browser demo at /: a spoken turn (headless Chromium, fake microphone, 
     expect(update?.session.audio.input.turn_detection).toMatchObject({ type: 'server_vad', threshold: 0.55, silence_duration_ms: 600 });
     const updated = received.filter((e) => e.type === 'session.updated').at(-1) as { session: { audio: { input: { turn_detection: Record<string, unknown> } } } } | undefined;
     expect(updated?.session.audio.input.turn_detection).toMatchObject({ threshold: 0.55, silence_duration_ms: 600 });
+    expect(update).toMatchObject({ session: { instructions: 'Answer in one short sentence.', audio: { output: { voice: 'cedar' } } } });
+    expect(updated).toMatchObject({ session: { instructions: 'Answer in one short sentence.', audio: { output: { voice: 'cedar' } } } });
     // 5. no console errors or warnings, no errors shown
     expect(s.stats.errors).toEqual([]);
     expect(problems).toEqual([]);
