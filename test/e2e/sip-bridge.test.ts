@@ -152,6 +152,35 @@ describe('SIP bridge', () => {
     await uac.bye();
   });
 
+  it('PARLEY_SIP_DTMF=tool: collect_dtmf waits for the caller keys up to the terminator', async () => {
+    const { probe, uac } = await setup({ greetMs: 100, tool: { name: 'collect_dtmf', args: { max_digits: 8, timeout_s: 5 } } }, { dtmfMode: 'tool' });
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await new Promise((r) => setTimeout(r, 300));
+    let ts = 50_000;
+    for (const digit of [9, 8, 11, 7]) {
+      for (let i = 0; i < 3; i++) uac.sendRtp(Uint8Array.from([digit, 0x80 | 10, 0x02, 0x80]), 101, i === 0, ts);
+      ts += 2000;
+    }
+    await waitFor(() => toolOutputs(probe).length > 0, 5000, 'collect_dtmf output');
+    stop();
+    expect(toolOutputs(probe)[0]).toBe('The caller typed: 98');
+    // in tool mode digits do not become user messages
+    expect(probe.received.some((e) => e.type === 'conversation.item.create' && (e['item'] as { type?: string }).type === 'message')).toBe(false);
+    await uac.bye();
+  });
+
+  it('send_dtmf with bad digits answers the model with an error string, and nothing is sent', async () => {
+    const { probe, uac } = await setup({ greetMs: 100, tool: { name: 'send_dtmf', args: { digits: '12x' } } });
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await waitFor(() => toolOutputs(probe).length > 0, 5000, 'tool output');
+    stop();
+    expect(toolOutputs(probe)[0]).toMatch(/^Error: digits must use only/);
+    expect(uac.received.some((p) => p.pt === 101)).toBe(false);
+    await uac.bye();
+  });
+
   it('caller DTMF reaches the conversation as text (PCMA call, decoded to audio/pcm 24 kHz)', async () => {
     const { probe, uac } = await setup({}, { dtmfFlushMs: 300 });
     await uac.call({ pts: [8, 101] });

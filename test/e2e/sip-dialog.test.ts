@@ -160,6 +160,27 @@ describe('SIP dialogs', () => {
     expect(ends[0]?.reason).toBe('max-duration');
   });
 
+  it('answers 503 when the application cannot take the call, and OPTIONS 200 with Allow', async () => {
+    const server = await startSipServer(
+      { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange() },
+      {
+        log: testLog,
+        onCall: () => {
+          throw new Error('no engine');
+        },
+      },
+    );
+    servers.push(server);
+    const u = await uacFor(server);
+    const got = u.waitSip((m) => m.startsWith('SIP/2.0 503'), 3000, '503');
+    void u.call().catch(() => undefined);
+    await got;
+    const opt = u.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes('CSeq: 9 OPTIONS'), 3000, 'OPTIONS 200');
+    u.raw(`OPTIONS sip:127.0.0.1:${server.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${u.sipPort};branch=z9hG4bKopt1;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:127.0.0.1:${server.port}>\r\nCall-ID: opt1\r\nCSeq: 9 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`);
+    expect(await opt).toMatch(/^Allow: .*INVITE.*BYE/m);
+    expect(server.activeCalls).toBe(0);
+  });
+
   it('takes DTMF from SIP INFO (application/dtmf-relay) and answers 200', async () => {
     const digits: DtmfDigit[] = [];
     const { server } = await start({}, (c) => c.on('dtmf', (d) => digits.push(d)));
