@@ -73,11 +73,15 @@ export class Base64Encoder {
   private scratch: Uint8Array;
   private readonly decoder = new TextDecoder('latin1');
 
-  constructor(initialBytes = 4096) {
+  /** `useNative: false` forces the portable code (tests). */
+  constructor(initialBytes = 4096, private readonly useNative = true) {
     this.scratch = new Uint8Array(base64Length(initialBytes));
   }
 
   encode(bytes: Uint8Array): string {
+    // current browsers have a native encoder (Uint8Array.prototype.toBase64)
+    const native = (bytes as NativeBase64).toBase64;
+    if (this.useNative && typeof native === 'function') return native.call(bytes);
     const outLen = base64Length(bytes.length);
     if (this.scratch.length < outLen) this.scratch = new Uint8Array(outLen * 2);
     const out = this.scratch;
@@ -109,6 +113,12 @@ export class Base64Encoder {
   }
 }
 
+/** The TC39 base64 methods of Uint8Array, where the browser has them (Chromium 140+, Firefox 133+). */
+interface NativeBase64 {
+  toBase64?: (this: Uint8Array) => string;
+  setFromBase64?: (this: Uint8Array, s: string) => { read: number; written: number };
+}
+
 export class Base64Error extends Error {
   readonly code = 'DEMO_ERR_BASE64';
   readonly retryable = false;
@@ -118,7 +128,16 @@ export class Base64Error extends Error {
  * Decode base64 into `dst` (which must hold `base64DecodedMaxBytes(b64.length)` bytes). Returns the
  * number of bytes written. Throws Base64Error on characters outside the alphabet or bad length.
  */
-export function decodeBase64Into(b64: string, dst: Uint8Array): number {
+export function decodeBase64Into(b64: string, dst: Uint8Array, useNative = true): number {
+  const native = (dst as NativeBase64).setFromBase64;
+  if (useNative && typeof native === 'function' && b64.length % 4 === 0) {
+    try {
+      const { read, written } = native.call(dst, b64);
+      if (read === b64.length) return written;
+    } catch {
+      // fall through: the portable decoder says what is wrong
+    }
+  }
   let len = b64.length;
   if (len % 4 !== 0) throw new Base64Error(`base64 length ${len} is not a multiple of 4`);
   if (len === 0) return 0;
