@@ -164,9 +164,11 @@ function onServerEvent(ev: ServerEvent): void {
   const now = performance.now();
   let fromTruncate = false;
   switch (ev.type) {
-    case 'response.created':
-      activeResponseId = typeof (ev.response as { id?: unknown })?.id === 'string' ? String((ev.response as { id: string }).id) : null;
+    case 'response.created': {
+      const id = (ev.response as { id?: unknown } | undefined)?.id;
+      activeResponseId = typeof id === 'string' ? id : null;
       break;
+    }
     case 'response.done': {
       const response = (ev.response ?? {}) as { id?: unknown; output?: unknown };
       if (response.id === activeResponseId) activeResponseId = null;
