@@ -115,22 +115,22 @@ describe('SIP dialogs', () => {
     const held = await u.reinvite('sendonly');
     expect(held).toMatch(/^a=recvonly$/m);
     expect(held).toMatch(/^o=parley \S+ 1 /m); // the SDP changed: version bumped once
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 300)); // packets already in flight (or not yet read under load)
     const atHold = u.received.length;
     const tHold = performance.now();
     await new Promise((r) => setTimeout(r, 500));
-    expect(u.received.length - atHold).toBeLessThanOrEqual(1); // nothing (but a packet in flight) while held
+    expect(u.received.length - atHold).toBe(0); // nothing while held
     const resumed = await u.reinvite('sendrecv');
     expect(resumed).toMatch(/^a=sendrecv$/m);
     await waitFor(() => u.received.length >= atHold + 20, 3000, 'media after resume');
     stop();
     const before = u.received[atHold - 1]!;
-    const after = u.received.find((p, i) => i >= atHold && p.arrivalMs > tHold + 400)!;
+    const after = u.received[atHold]!; // the first packet after the hold
     expect(new Set(u.received.map((p) => p.ssrc)).size).toBe(1);
     expect((after.seq - before.seq) & 0xffff).toBe(1); // sequence continues: no packets were sent on hold
     const gapMs = ((after.ts - before.ts) >>> 0) / 8; // timestamps follow real time across the hold
     expect(gapMs).toBeGreaterThan(400);
-    expect(Math.abs(gapMs - (after.arrivalMs - before.arrivalMs))).toBeLessThan(60);
+    expect(Math.abs(gapMs - (after.arrivalMs - before.arrivalMs))).toBeLessThan(150);
     expect(after.marker).toBe(true); // talkspurt restarts after hold
     for (let i = 1; i < u.received.length; i++) if (i !== atHold && u.received[i]!.arrivalMs < tHold) expect((u.received[i]!.seq - u.received[i - 1]!.seq) & 0xffff).toBe(1);
     expect(holds).toEqual([true, false]);
