@@ -87,6 +87,12 @@ describe('browser demo at /: a spoken turn (headless Chromium, fake microphone, 
     await expect.poll(() => page.isVisible('#start')).toBe(true);
     const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
     expect(widths.scroll).toBeLessThanOrEqual(widths.inner);
+    // the text box sits inside the conversation panel, under the chat
+    const panel = await page.locator('.talk').boundingBox();
+    const form = await page.locator('#text-form').boundingBox();
+    if (!panel || !form) throw new Error('conversation panel or text box missing');
+    expect(form.y + form.height).toBeLessThanOrEqual(panel.y + panel.height + 1);
+    expect(form.y).toBeGreaterThanOrEqual(panel.y);
     const startBox = await page.locator('#start').boundingBox();
     expect(startBox?.height).toBeGreaterThanOrEqual(44); // a comfortable touch target
     await page.screenshot({ path: resolve(OUT, 'demo-phone.png'), fullPage: true });
