@@ -143,6 +143,8 @@ export class RtpSession {
   private remotePort = 0;
   private remoteRtcpPort = 0;
   private latched = false;
+  private sdpAddress = '';
+  private sdpPort = 0;
   private lastLatchMs = 0;
   private localDirection: Direction = 'sendrecv';
   private remoteDirection: Direction = 'sendrecv';
@@ -218,14 +220,19 @@ export class RtpSession {
     }
     this.silence = silence;
     this.te = remote.telephoneEvent;
-    // re-target to the SDP address unless we latched onto the same stream already
-    if (!this.latched || remote.port !== this.remotePort || codecChanged) {
-      if (remote.address !== '0.0.0.0' && remote.port !== 0) {
-        if (!this.latched) {
-          this.remoteAddress = remote.address;
-          this.remotePort = remote.port;
-        }
+    // The SDP address is where we send until the first packet shows where the caller really is (latching).
+    // A re-INVITE that moves the media (another address/port, e.g. a PBX re-anchoring it) starts over.
+    const sdpChanged = remote.address !== this.sdpAddress || remote.port !== this.sdpPort;
+    if (sdpChanged && remote.address !== '0.0.0.0' && remote.port !== 0) {
+      if (this.sdpAddress !== '' && this.sdpAddress !== '0.0.0.0') this.latched = false;
+      if (!this.latched) {
+        this.remoteAddress = remote.address;
+        this.remotePort = remote.port;
       }
+    }
+    if (remote.address !== '0.0.0.0') {
+      this.sdpAddress = remote.address;
+      this.sdpPort = remote.port;
     }
     this.remoteRtcpPort = remote.rtcpMux ? 0 : remote.rtcpPort;
     if (localDirection !== this.localDirection) this.markerNext = true;
