@@ -14,8 +14,6 @@ import type { Browser, Page } from 'playwright-core';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../server/app.ts';
 import { loadConfig } from '../../server/config.ts';
-import { BUILTIN_ENGINES } from '../../server/engines/index.ts';
-import { createLocalEngine } from '../../server/engines/local/index.ts';
 import { readWavFile, writeWavFile } from '../../audio/index.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -77,8 +75,8 @@ export interface DemoServer {
 export async function startDemoServer(env: Record<string, string> = {}): Promise<DemoServer> {
   mkdirSync(OUT, { recursive: true });
   const config = loadConfig({ PORT: '0', PARLEY_API_KEYS: SERVER_KEY, PARLEY_ENGINE: 'local', LOG_LEVEL: 'silent', ...env });
-  // the real offline engine (registered here too in case this build has not listed it yet)
-  const app = await buildApp(config, BUILTIN_ENGINES.local ? {} : { engines: { local: (deps) => createLocalEngine(deps) } });
+  // the real offline engine, as `npm start` runs it
+  const app = await buildApp(config);
   const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
   const browsers: Browser[] = [];
   return {
