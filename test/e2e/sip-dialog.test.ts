@@ -4,6 +4,7 @@
  * and REGISTER with digest auth to a registrar (SIPp as the registrar).
  */
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
 import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../../sip/index.ts';
@@ -179,6 +180,29 @@ describe('SIP dialogs', () => {
     u.raw(`OPTIONS sip:127.0.0.1:${server.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${u.sipPort};branch=z9hG4bKopt1;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:127.0.0.1:${server.port}>\r\nCall-ID: opt1\r\nCSeq: 9 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`);
     expect(await opt).toMatch(/^Allow: .*INVITE.*BYE/m);
     expect(server.activeCalls).toBe(0);
+  });
+
+  it('over TCP: frames by Content-Length, answers malformed requests 400 and CRLFCRLF pings, keeps the connection', async () => {
+    const { server } = await start();
+    const sock = net.connect(server.port, '127.0.0.1');
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    let got = '';
+    sock.on('data', (d: Buffer) => (got += d.toString()));
+    const port = sock.localPort;
+    const opts = (cseq: number): string =>
+      `OPTIONS sip:127.0.0.1:${server.port};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:${port};branch=z9hG4bKt${cseq}\r\nFrom: <sip:probe@127.0.0.1>;tag=t1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: tcp1\r\nCSeq: ${cseq} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+    // a malformed request (no From) and a valid one split across two writes, then a keep-alive ping
+    const bad = `INVITE sip:1@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:${port};branch=z9hG4bKbad\r\nTo: <sip:1@x>\r\nCall-ID: tcpbad\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n`;
+    const good = opts(2);
+    sock.write(bad + good.slice(0, 40));
+    await new Promise((r) => setTimeout(r, 50));
+    sock.write(good.slice(40));
+    sock.write('\r\n\r\n');
+    await waitFor(() => got.includes('CSeq: 2 OPTIONS') && got.includes('Call-ID: tcpbad'), 3000, 'responses over TCP');
+    expect(got).toMatch(/SIP\/2\.0 400 [^\r]*\r\n(?:[^\r]+\r\n)*Call-ID: tcpbad/);
+    expect(got).toMatch(/SIP\/2\.0 200 OK\r\n(?:[^\r]+\r\n)*CSeq: 2 OPTIONS/);
+    await waitFor(() => got.endsWith('\r\n\r\n\r\n') || /\r\n\r\n\r\n$/.test(got), 2000, 'pong');
+    sock.destroy();
   });
 
   it('takes DTMF from SIP INFO (application/dtmf-relay) and answers 200', async () => {
