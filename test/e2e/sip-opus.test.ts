@@ -1,7 +1,7 @@
 /**
  * Opus over RTP with a real peer: baresip offers only opus/48000/2; Parley answers Opus, decodes the
  * caller to 24 kHz pcm16 and the test's onCall echoes it back (encoded to Opus again). What baresip heard
- * must be the speech it sent (normalised cross-correlation over lags up to 400 ms).
+ * must be the speech it sent (median normalised cross-correlation of 0.5 s speech windows > 0.7).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -81,7 +81,20 @@ describe('Opus call with baresip', () => {
     expect(dec).toBeTruthy();
     const heard = readWavFile(dec as string, { sampleRateHz: 8000 }).samples;
     const sent = readWavFile(input, { sampleRateHz: 8000 }).samples;
-    const { corr, lag } = bestCorrelation(sent, heard, 8000 * 0.4);
-    expect(corr, `best correlation at lag ${lag / 8} ms`).toBeGreaterThan(0.8);
+    // windows of 0.5 s where the caller spoke, each aligned on its own (a loaded machine may slip the
+    // delay mid-call): what came back must be that speech
+    const win = 4000;
+    const scores: number[] = [];
+    for (let off = 0; off + win <= sent.length; off += win) {
+      const a = sent.subarray(off, off + win);
+      let energy = 0;
+      for (const v of a) energy += v * v;
+      if (Math.sqrt(energy / win) < 500) continue; // silence
+      scores.push(bestCorrelation(a, heard.subarray(off, Math.min(heard.length, off + win + 8000)), 8000 * 0.8).corr);
+    }
+    scores.sort((x, y) => x - y);
+    expect(scores.length).toBeGreaterThanOrEqual(5);
+    const median = scores[Math.floor(scores.length / 2)]!;
+    expect(median, `window correlations ${scores.map((x) => x.toFixed(2)).join(' ')}`).toBeGreaterThan(0.7);
   }, 60_000);
 });
