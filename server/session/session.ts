@@ -102,6 +102,8 @@ export class RealtimeSessionHandle implements Session {
   #swallowCreated = false;
   /** The client has had its session.created (later engines' session.created become session.updated). */
   #hadInitial = false;
+  /** session.created has gone to the client: parley.engine may follow it, never precede it. */
+  #sentSessionCreated = false;
   #bytesPerMs = 48;
   readonly #playback: PlaybackState = { activeResponseId: null, itemId: null, contentIndex: 0, generatedMs: 0, responseId: null };
   #playbackBytes = 0;
@@ -322,6 +324,8 @@ export class RealtimeSessionHandle implements Session {
     }
     const a = this.#announce;
     if (!a || !this.#engine || this.closed) return;
+    // GA: session.created is always the first event a client sees.
+    if (!this.#sentSessionCreated) return;
     this.#announce = null;
     const ev: ServerEvent = { type: 'parley.engine', event_id: newEventId(), engine: this.#engine.name, reason: a.reason };
     if (a.detail !== undefined) ev['detail'] = a.detail;
@@ -398,7 +402,10 @@ export class RealtimeSessionHandle implements Session {
           this.#emit({ ...ev, type: 'session.updated' });
           return;
         }
-        break;
+        this.#emit(ev, raw);
+        this.#sentSessionCreated = true;
+        if (this.#announce !== null) this.#armAnnounceTimer();
+        return;
       case 'conversation.created':
         if (this.#swallowCreated) return;
         this.#emit(ev, raw);
