@@ -35,12 +35,11 @@ export interface SipBridgeOptions {
   /** Test hook: drop outgoing UDP SIP messages (simulated loss). */
   dropOutgoing?: (firstLine: string) => boolean;
   /**
-   * true: PCMU calls run the session in audio/pcmu, μ-law bytes passed straight through. false: every call runs
-   * the session in audio/pcm 24 kHz (decoded + resampled here). 'auto' (default): passthrough when the session's
-   * engine is `openai` (which takes μ-law natively); the offline cascade's server VAD does not fire on its own
-   * 8 kHz input path yet (zero-insert upsampling, see docs/notes/sip.md), so local/cascade get 24 kHz pcm.
+   * true (default): PCMU calls run the session in audio/pcmu, μ-law bytes passed straight through (every engine
+   * takes it: OpenAI natively, the cascade/local engines decode it themselves). false: every call runs the
+   * session in audio/pcm 24 kHz, decoded and resampled here.
    */
-  pcmuPassthrough?: boolean | 'auto';
+  pcmuPassthrough?: boolean;
   /** Observer of every server event a call's session sends (tests, metrics); must not throw. */
   observe?: (call: SipCall, event: ServerEvent) => void;
 }
@@ -87,7 +86,7 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
         dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
         transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
         dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
-        pcmuPassthrough: resolvePassthrough(opts.pcmuPassthrough ?? 'auto', opts.engine ?? app.parley.config.engine),
+        pcmuPassthrough: opts.pcmuPassthrough ?? true,
         ...(opts.engine ? { engine: opts.engine } : {}),
         ...(opts.observe ? { observe: opts.observe } : {}),
       });
@@ -123,10 +122,6 @@ function registerSipMetrics(app: FastifyInstance, server: SipServer): void {
   g('parley_sip_dtmf_in_total', 'DTMF digits received (RFC 4733 and SIP INFO)', (m) => m.dtmfIn);
   g('parley_sip_dtmf_out_total', 'DTMF digits sent (RFC 4733)', (m) => m.dtmfOut);
   g('parley_sip_malformed_total', 'Malformed SIP messages (answered 400 when possible)', (m) => m.malformed);
-}
-
-function resolvePassthrough(setting: boolean | 'auto', engine: EngineName): boolean {
-  return setting === 'auto' ? engine === 'openai' : setting;
 }
 
 interface CallBridgeOptions {
