@@ -207,9 +207,7 @@ class CallBridge implements SessionClient {
 
   send(event: ServerEvent): void {
     this.opts.observe?.(this.call, event);
-    if (event.type !== 'response.output_audio.delta') {
-      this.log.debug({ type: event.type, ...(typeof event['transcript'] === 'string' ? { text: event['transcript'] } : {}) }, 'session event');
-    }
+    if (event.type !== 'response.output_audio.delta') this.log.trace({ type: event.type }, 'session event');
     switch (event.type) {
       case 'response.output_audio.delta': {
         const itemId = event['item_id'] as string | undefined;

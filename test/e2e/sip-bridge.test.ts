@@ -14,7 +14,7 @@ import { startParley } from '../component/helpers.ts';
 import type { Parley } from '../component/helpers.ts';
 import { ScriptedEngineProbe, scriptedEngine } from '../fakes/sip-engine.ts';
 import type { ScriptedOptions } from '../fakes/sip-engine.ts';
-import { rtpRange, waitFor } from '../fakes/sip-harness.ts';
+import { killAll, rtpRange, runSipp, waitFor } from '../fakes/sip-harness.ts';
 import { MiniUac } from '../fakes/sip-uac.ts';
 
 const SILENCE = new Uint8Array(160).fill(0xff);
@@ -26,6 +26,7 @@ let parley: Parley | undefined;
 let bridge: SipBridge | undefined;
 const uacs: MiniUac[] = [];
 afterEach(async () => {
+  killAll();
   for (const u of uacs.splice(0)) u.close();
   await bridge?.close();
   await parley?.close();
@@ -179,6 +180,19 @@ describe('SIP bridge', () => {
     expect(toolOutputs(probe)[0]).toMatch(/^Error: digits must use only/);
     expect(uac.received.some((p) => p.pt === 101)).toBe(false);
     await uac.bye();
+  });
+
+  it('SIPp PCMA call: its RFC 4733 digits reach the session as user text, its audio as 24 kHz pcm', async () => {
+    const { probe } = await setup({}, { dtmfFlushMs: 500 });
+    const r = await runSipp({ scenario: 'uac-pcma-dtmf.xml', serverPort: bridge!.server.port });
+    expect(r.code, r.errors.slice(-2000)).toBe(0);
+    const texts = probe.received
+      .filter((e) => e.type === 'conversation.item.create' && (e['item'] as { type?: string }).type === 'message')
+      .map((e) => (e['item'] as { content: Array<{ text: string }> }).content[0]!.text);
+    expect(texts.join(' ').match(/keys: ([0-9*# ]+)\]/g)?.map((m) => m.replace(/\D/g, '')).join('')).toBe('15');
+    expect(probe.format).toBe('audio/pcm');
+    expect(probe.appendedBytes.length).toBeGreaterThan(50); // g711a.pcap's speech, decoded
+    expect(probe.received.filter((e) => e.type === 'response.create').length).toBe(texts.length);
   });
 
   it('caller DTMF reaches the conversation as text (PCMA call, decoded to audio/pcm 24 kHz)', async () => {
