@@ -4,7 +4,8 @@
  * This process runs Parley (buildApp + the SIP bridge) with an in-process null engine that echoes every
  * `input_audio_buffer.append` back as `response.output_audio.delta`, in audio/pcmu: μ-law passes straight
  * through both ways. A second process (this file with `--load`) is the RTP generator: it sets up N calls
- * over SIP/UDP on loopback, sends 50 packets/s per call from one deadline timer and records what comes back.
+ * over SIP/UDP on loopback, sends 50 packets/s per call from one deadline timer (calls spread over ten 2 ms
+ * phases of the 20 ms period, as independent callers would be) and records what comes back.
  * Every payload carries its send time (epoch µs in its first 8 bytes), so the null engine measures the
  * server-added latency per frame (RTP send → append delivered to the engine).
  *
@@ -84,13 +85,15 @@ async function load(target: 'sip' | 'echo', port: number, calls: number, seconds
   const payload = Buffer.alloc(160, 0xff);
   const t0 = performance.now();
   let genLate = 0;
-  for (let k = 0; k < frames; k++) {
-    const wait = t0 + k * 20 - performance.now();
+  // real callers are not phase-aligned: call i sends in slot i % 10 of each 20 ms period (2 ms slots)
+  const SLOTS = 10;
+  for (let k = 0; k < frames * SLOTS; k++) {
+    const wait = t0 + k * (20 / SLOTS) - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     else if (wait < -20) genLate++;
-    for (const s of sockets) {
+    for (let i = k % SLOTS; i < sockets.length; i += SLOTS) {
       payload.writeDoubleBE(nowUs(), 0);
-      s.send(payload);
+      (sockets[i] as { send(b: Buffer): void }).send(payload);
     }
   }
   await new Promise((r) => setTimeout(r, 200));

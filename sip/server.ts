@@ -26,7 +26,11 @@ export interface SipServerDeps {
   /** Called for every call before it is answered; the call is answered when this resolves, 503 if it throws. */
   onCall(call: SipCall): Promise<void> | void;
   log: Logger;
-  /** Shared 20 ms pacer (one per process); created if absent. */
+  /**
+   * The 20 ms pacer(s) that send every call's RTP. Default: PACER_PHASES deadline pacers started 5 ms apart,
+   * calls spread over them round-robin, so a tick sends a quarter of the calls' packets (smaller bursts,
+   * less waiting for incoming packets). Pass one to share a pacer with something else.
+   */
   pacer?: FramePacer;
   /** Test hook: drop this outgoing UDP SIP message (simulated loss); return true to drop. */
   dropOutgoing?: (firstLine: string) => boolean;
@@ -58,14 +62,38 @@ export interface SipServer {
 }
 
 const isEnded = (call: SipCall): boolean => call.state === 'ended';
+const PACER_PHASES = 4;
+
+/**
+ * n FramePacers whose 20 ms ticks are spread evenly over the frame (a pacer's phase is set by when its timer
+ * starts: pacer j starts j·20/n ms after the first, kept running by an idle stream — 50 wake-ups/s each).
+ */
+function startPhasedPacers(n: number): { pacers: FramePacer[]; stop(): void } {
+  const pacers = Array.from({ length: n }, () => new FramePacer({ frameMs: 20 }));
+  const starts: NodeJS.Timeout[] = [];
+  pacers.forEach((p, j) => {
+    const t = setTimeout(() => p.add(() => undefined), (j * 20) / n);
+    t.unref();
+    starts.push(t);
+  });
+  return {
+    pacers,
+    stop: () => {
+      for (const t of starts) clearTimeout(t);
+      for (const p of pacers) p.stop();
+    },
+  };
+}
+
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY';
 const LOCAL_USER = 'parley';
 const HEADERS_FOR_APP = ['x-parley-request-uri', 'user-agent', 'p-asserted-identity', 'diversion', 'x-callerid'];
 
 export async function startSipServer(config: SipServerConfig, deps: SipServerDeps): Promise<SipServer> {
   const log = deps.log;
-  const pacer = deps.pacer ?? new FramePacer({ frameMs: 20 });
-  const ownPacer = !deps.pacer;
+  const phased = deps.pacer ? undefined : startPhasedPacers(PACER_PHASES);
+  const pacers = deps.pacer ? [deps.pacer] : (phased?.pacers ?? []);
+  let nextPacer = 0;
   const ports = new RtpPortPool({ host: config.host, minPort: config.rtpPorts.min, maxPort: config.rtpPorts.max });
   const sources = new SourceFilter(config.allowedSources);
   const auth = config.auth ? new DigestAuthenticator({ realm: config.auth.realm, user: config.auth.user, password: config.auth.password }) : undefined;
@@ -205,7 +233,7 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
       releasePort: (p) => ports.release(p),
       publicAddress,
       codecs: config.codecs,
-      pacer,
+      pacer: pacers[nextPacer++ % pacers.length] as FramePacer,
       inactivityTimeoutMs: config.rtpTimeoutS * 1000,
       maxDurationMs: config.maxCallS * 1000,
       receivedAtMs,
@@ -412,7 +440,7 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
       // SIP.js's stop waits for its own un-REGISTER/BYE transactions: bound it, then close the sockets anyway
       await Promise.race([ua.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 1500))]);
       await transport.disconnect();
-      if (ownPacer) pacer.stop();
+      phased?.stop();
     },
   };
 }
