@@ -323,11 +323,6 @@ export class SipCallImpl extends EventEmitter implements SipCall {
 
   // ------------------------------------------------------------- driven by the server / SDH
 
-  /** Check an offer before answering (throws SipError SIP_ERR_NO_CODEC / SIP_ERR_BAD_SDP → 488). */
-  checkOffer(sdp: string): RemoteAudio {
-    return readRemoteAudio(sdp, this.init.codecs);
-  }
-
   /** SDH.setDescription: an offer (initial, re-INVITE) or the answer to our late offer. */
   applyRemoteSdp(sdp: string): void {
     const remote = readRemoteAudio(sdp, this.init.codecs);

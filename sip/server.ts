@@ -12,7 +12,7 @@ import type { Invitation, Session, SessionDescriptionHandler, UserAgentOptions }
 import { FramePacer } from '../audio/index.ts';
 import { DigestAuthenticator, SourceFilter } from './access.ts';
 import { SipCallImpl } from './call.ts';
-import type { CallEndInfo, SipCall } from './call.ts';
+import type { SipCall } from './call.ts';
 import type { SipServerConfig } from './config.ts';
 import { parseDtmfInfo } from './dtmf.ts';
 import { SipError } from './errors.ts';
@@ -253,7 +253,7 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
       },
       refer: (target) => refer(invitation, call, target),
     };
-    call.once('ended', (info: CallEndInfo) => {
+    call.once('ended', () => {
       calls.delete(id);
       transport.forgetCall(sipCallId);
       const s = call.stats();
@@ -262,7 +262,6 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
       m.rtpJitterMsMax = Math.max(m.rtpJitterMsMax, s.rtp.jitterMs);
       m.dtmfIn += s.dtmfIn;
       m.dtmfOut += s.dtmfOut;
-      void info;
     });
     invitation.delegate = {
       onBye: (bye) => {
