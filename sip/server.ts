@@ -201,7 +201,9 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
       if (v) headers[h] = v;
     }
     const receivedAtMs = Date.now();
+    let rejectedWith = 0;
     const reject = async (status: number, why: string, err?: unknown): Promise<void> => {
+      rejectedWith = status;
       m.callsRejected++;
       callLog.warn({ status, why, ...(err ? { err } : {}) }, 'call rejected');
       try {
@@ -279,7 +281,9 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
     };
     invitation.stateChange.addListener((state) => {
       if (state !== SessionState.Terminated) return;
-      if (call.state === 'ringing') call.end({ reason: 'cancelled', by: 'remote' }); // our own rejects end the call first
+      if (call.state === 'ringing') {
+        call.end(rejectedWith ? { reason: 'rejected', by: 'local', detail: String(rejectedWith) } : { reason: 'cancelled', by: 'remote' });
+      }
       else call.end({ reason: remoteEnded ? 'remote-hangup' : 'local-hangup', by: remoteEnded ? 'remote' : 'local' });
     });
 

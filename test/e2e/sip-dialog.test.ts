@@ -180,6 +180,7 @@ describe('SIP dialogs', () => {
     u.raw(`OPTIONS sip:127.0.0.1:${server.port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${u.sipPort};branch=z9hG4bKopt1;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:127.0.0.1:${server.port}>\r\nCall-ID: opt1\r\nCSeq: 9 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`);
     expect(await opt).toMatch(/^Allow: .*INVITE.*BYE/m);
     expect(server.activeCalls).toBe(0);
+    expect(server.metrics().callsRejected).toBe(1);
   });
 
   it('over TCP: frames by Content-Length, answers malformed requests 400 and CRLFCRLF pings, keeps the connection', async () => {
