@@ -36,7 +36,7 @@ async function load(target: 'sip' | 'echo', port: number, calls: number, seconds
   let received = 0;
   // outbound timing per call: arrival offset vs the RTP timestamp grid (anchor = earliest offset)
   const offsets: number[][] = [];
-  let sockets: Array<{ send(b: Buffer): void }> = [];
+  let sockets: Array<{ send(b: Buffer): void }>;
   const uacs: InstanceType<typeof MiniUac>[] = [];
   if (target === 'sip') {
     for (let i = 0; i < calls; i++) {
