@@ -112,6 +112,16 @@ describe('SIP bridge', () => {
     expect(toolOutputs(probe)[0]).toMatch(/call will end/);
   });
 
+  it('when the session ends (engine gone), the caller is not left in dead air: BYE after the queued audio', async () => {
+    const { uac } = await setup({ greetMs: 1000, dieAfterMs: 50 });
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await uac.waitSip((m) => m.startsWith('BYE '), 8000, 'BYE after the session ended');
+    stop();
+    expect(uac.received.filter((p) => isTone(p.payload)).length).toBeGreaterThanOrEqual(45); // what was queued still played
+    await waitFor(() => bridge?.server.activeCalls === 0, 2000, 'call gone');
+  });
+
   it('transfer_call: the peer gets a REFER to the target, then BYE', async () => {
     const { probe, uac } = await setup({ greetMs: 400, tool: { name: 'transfer_call', args: { target: 'sip:billing@127.0.0.1:5999' } } });
     await uac.call();

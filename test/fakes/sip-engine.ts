@@ -16,6 +16,8 @@ export interface ScriptedOptions {
   /** Mean absolute sample value above which input counts as speech. */
   speechLevel?: number;
   onSpeechStarted?: () => void;
+  /** The engine goes away (onClose) this long after its greeting. */
+  dieAfterMs?: number;
 }
 
 export class ScriptedEngineProbe {
@@ -61,6 +63,13 @@ class ScriptedConn implements EngineConnection {
       if (!this.greeted) {
         this.greeted = true;
         if (this.s.greetMs) this.respond(this.s.greetMs, this.s.tool);
+        if (this.s.dieAfterMs !== undefined) {
+          setTimeout(() => {
+            if (this.closed) return;
+            this.closed = true;
+            this.opts.callbacks.onClose({ code: 1000, reason: 'scripted engine ended the conversation' });
+          }, this.s.dieAfterMs);
+        }
       }
       const pcm = this.probe.format === 'audio/pcmu' ? mulawDecode(bytes) : new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
       let sum = 0;
