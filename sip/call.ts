@@ -165,8 +165,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
   private answeredAtMs: number | undefined;
   private endInfo: CallEndInfo | undefined;
   private readonly pushFrame = (frame: Uint8Array): void => {
-    this.rtp.queue.push(frame);
-    this.enqueuedFrames++;
+    if (this.rtp.queue.push(frame)) this.enqueuedFrames++;
   };
   private readonly deliver = (chunk: Uint8Array): void => {
     this.audioHandler?.(chunk);
@@ -329,11 +328,13 @@ export class SipCallImpl extends EventEmitter implements SipCall {
     const prevHeld = this.held;
     this.remote = remote;
     this.localDirection = mirrorDirection(remote.direction);
-    if (remote.codec.name !== this._codec.name || remote.codec.payloadType !== this._codec.payloadType) {
+    const codecChanged = remote.codec.name !== this._codec.name || remote.codec.payloadType !== this._codec.payloadType;
+    if (codecChanged) {
       this._codec = remote.codec;
       this.adapter = new MediaAdapter(remote.codec, this.format);
     }
     this.rtp.update(remote, this.localDirection, this.adapter.silence);
+    if (codecChanged) this.enqueuedFrames = this.playedFrames; // the queue was dropped with the old codec
     const held = this.held;
     if (held !== prevHeld && this._state === 'active') {
       this.log.info({ held, direction: remote.direction }, held ? 'call on hold' : 'call resumed');

@@ -21,13 +21,15 @@ export class FrameQueue {
     return this.count;
   }
 
-  push(frame: Uint8Array): void {
-    if (frame.length > this.slotBytes) throw new RangeError(`frame of ${frame.length} bytes exceeds the slot size ${this.slotBytes}`);
+  /** Queue a copy of `frame`; false (and nothing queued) if it is larger than a slot. */
+  push(frame: Uint8Array): boolean {
+    if (frame.length > this.slotBytes) return false;
     if (this.count === this.capacity) this.grow();
     const idx = (this.head + this.count) % this.capacity;
     this.data.set(frame, idx * this.slotBytes);
     this.lens[idx] = frame.length;
     this.count++;
+    return true;
   }
 
   /** The oldest frame (a view, valid until the next push) or undefined. */

@@ -23,7 +23,8 @@ import type { Direction, NegotiatedCodec, RemoteAudio, TelephoneEvent } from './
 import { MAX_CODEC_FRAME_BYTES } from './media-adapter.ts';
 
 const TX_RING = 8; // packet buffers rotated per tick: a send completes long before its buffer comes round again
-const RX_SLOTS = 64;
+const RX_SLOTS = 32; // > the jitter buffer's maxFrames (16): a slot is never reused while still queued
+const G711_SLOT_BYTES = 480; // up to 60 ms of G.711 per packet (peers may ignore our ptime 20)
 const RTCP_EVERY_TICKS = 250; // 5 s
 const HOUSEKEEPING_EVERY_TICKS = 25; // 0.5 s
 const DTMF_VOLUME = 10; // -10 dBm0
@@ -80,6 +81,15 @@ export class RtpPortPool {
   }
 }
 
+function queueFor(codec: NegotiatedCodec): FrameQueue {
+  return codec.name === 'opus' ? new FrameQueue(MAX_CODEC_FRAME_BYTES, 64) : new FrameQueue(160, 256);
+}
+
+function rxSlotsFor(codec: NegotiatedCodec): Uint8Array[] {
+  const bytes = codec.name === 'opus' ? MAX_CODEC_FRAME_BYTES : G711_SLOT_BYTES;
+  return Array.from({ length: RX_SLOTS }, () => new Uint8Array(bytes));
+}
+
 function bindUdp(host: string, port: number): Promise<dgram.Socket | undefined> {
   return new Promise((resolve) => {
     const s = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4' });
@@ -130,7 +140,8 @@ interface DtmfJob {
 export class RtpSession {
   readonly localPort: number;
   readonly ssrc: number;
-  readonly queue: FrameQueue;
+  /** Encoded frames waiting to be sent (replaced when a re-INVITE changes the codec). */
+  queue: FrameQueue;
   private readonly rtp: dgram.Socket;
   private readonly rtcp: dgram.Socket;
   private readonly events: RtpSessionEvents;
@@ -155,7 +166,7 @@ export class RtpSession {
   private txIdx = 0;
   private readonly rtcpBuf = Buffer.alloc(256);
   private readonly rxHeader = newRtpHeader();
-  private readonly rxSlots: Uint8Array[] = [];
+  private rxSlots: Uint8Array[] = [];
   private rxSlot = 0;
   private jitter: JitterBuffer<number>;
   private readonly dtmfRx: DtmfReceiver;
@@ -199,8 +210,8 @@ export class RtpSession {
     this.seq = rnd.readUInt16BE(4);
     this.ts = rnd.readUInt32BE(6);
     for (let i = 0; i < TX_RING; i++) this.tx.push(Buffer.alloc(RTP_HEADER_BYTES + MAX_CODEC_FRAME_BYTES));
-    for (let i = 0; i < RX_SLOTS; i++) this.rxSlots.push(new Uint8Array(MAX_CODEC_FRAME_BYTES));
-    this.queue = new FrameQueue(opts.codec.name === 'opus' ? MAX_CODEC_FRAME_BYTES : 160);
+    this.rxSlots = rxSlotsFor(opts.codec);
+    this.queue = queueFor(opts.codec);
     this.jitter = new JitterBuffer<number>({ depthFrames: 0, maxFrames: 16, frameTimestampStep: opts.codec.frameTimestampStep });
     this.dtmfRx = new DtmfReceiver(opts.codec.clockRateHz);
     this.lastRxMs = Date.now();
@@ -214,6 +225,10 @@ export class RtpSession {
   update(remote: RemoteAudio, localDirection: Direction, silence: Uint8Array): void {
     const codecChanged = remote.codec.name !== this.codec.name || remote.codec.payloadType !== this.codec.payloadType;
     if (codecChanged) {
+      if ((remote.codec.name === 'opus') !== (this.codec.name === 'opus')) {
+        this.rxSlots = rxSlotsFor(remote.codec);
+        this.queue = queueFor(remote.codec);
+      }
       this.codec = remote.codec;
       this.jitter = new JitterBuffer<number>({ depthFrames: 0, maxFrames: 16, frameTimestampStep: remote.codec.frameTimestampStep });
       this.queue.clear();
