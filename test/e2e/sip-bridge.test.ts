@@ -7,7 +7,7 @@
  * and caller DTMF reaching the conversation (PCMA call: decode + resample path).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mulawEncode } from '../../audio/index.ts';
+import { mulawDecode, mulawEncode } from '../../audio/index.ts';
 import { startSipBridge } from '../../server/sip-bridge.ts';
 import type { SipBridge, SipBridgeOptions } from '../../server/sip-bridge.ts';
 import { startParley } from '../component/helpers.ts';
@@ -110,6 +110,31 @@ describe('SIP bridge', () => {
     const tone = uac.received.filter((p) => isTone(p.payload));
     expect(tone.length).toBeGreaterThanOrEqual(48); // the whole 1 s goodbye (50 frames) played before the BYE
     expect(toolOutputs(probe)[0]).toMatch(/call will end/);
+  });
+
+  it('a re-INVITE that switches PCMU → PCMA keeps the call and the session going (A-law transcoded to the μ-law session)', async () => {
+    const { probe, uac } = await setup({});
+    await uac.call();
+    let pt: 0 | 8 = 0;
+    const stop = uac.stream(() => new Uint8Array(160).fill(pt === 0 ? 0xff : 0xd5), 0);
+    await waitFor(() => probe.appendedBytes.length >= 10, 3000, 'PCMU audio');
+    stop();
+    const answer = await uac.reinvite('sendrecv', 8);
+    expect(answer).toMatch(/^m=audio \d+ RTP\/AVP 8 101/m);
+    pt = 8;
+    const before = probe.appendedBytes.length;
+    const seen = uac.received.length;
+    const stop2 = uac.stream(() => new Uint8Array(160).fill(0xd5), 8); // A-law silence
+    await waitFor(() => probe.appendedBytes.length >= before + 10 && uac.received.length >= seen + 10, 3000, 'PCMA audio both ways');
+    stop2();
+    expect(probe.format).toBe('audio/pcmu'); // the session keeps its format
+    const last = mulawDecode(new Uint8Array(probe.appendedBytes[probe.appendedBytes.length - 1]!));
+    expect(last.length).toBe(160);
+    expect(last.every((v) => Math.abs(v) < 64)).toBe(true); // A-law silence → (near) μ-law silence
+    const after = uac.received.slice(seen + 2);
+    expect(after.every((p) => p.pt === 8)).toBe(true);
+    expect(new Set(uac.received.map((p) => p.ssrc)).size).toBe(1);
+    await uac.bye();
   });
 
   it('when the session ends (engine gone), the caller is not left in dead air: BYE after the queued audio', async () => {

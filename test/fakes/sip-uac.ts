@@ -136,9 +136,10 @@ export class MiniUac {
   }
 
   /** re-INVITE with the same offer and `direction` (hold: sendonly; resume: sendrecv); returns the answer SDP. */
-  async reinvite(direction: 'sendonly' | 'sendrecv' | 'inactive'): Promise<string> {
+  async reinvite(direction: 'sendonly' | 'sendrecv' | 'inactive', pt: 0 | 8 = 0): Promise<string> {
     const cseq = ++this.cseq;
-    const sdp = ['v=0', `o=uac 1 ${cseq} IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${this.rtp.address().port} RTP/AVP 0 101`, 'a=rtpmap:0 PCMU/8000', 'a=rtpmap:101 telephone-event/8000', `a=${direction}`, ''].join('\r\n');
+    const map = pt === 0 ? 'a=rtpmap:0 PCMU/8000' : 'a=rtpmap:8 PCMA/8000';
+    const sdp = ['v=0', `o=uac 1 ${cseq} IN IP4 127.0.0.1`, 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', `m=audio ${this.rtp.address().port} RTP/AVP ${pt} 101`, map, 'a=rtpmap:101 telephone-event/8000', `a=${direction}`, ''].join('\r\n');
     const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(`CSeq: ${cseq} INVITE`), 5000, '200 to re-INVITE');
     this.raw(`INVITE sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', cseq)}\r\nContent-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`);
     const resp = await ok;
