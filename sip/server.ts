@@ -6,6 +6,7 @@
  *   503 if it fails) → 200 OK + SDP (retransmitted by SIP.js until the ACK) → media → BYE either way.
  */
 import { randomBytes } from 'node:crypto';
+import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { Registerer, RegistererState, SessionState, URI, UserAgent } from 'sip.js';
 import type { Invitation, Session, SessionDescriptionHandler, UserAgentOptions } from 'sip.js';
@@ -64,6 +65,15 @@ export interface SipServer {
 const isEnded = (call: SipCall): boolean => call.state === 'ended';
 const PACER_PHASES = 4;
 
+/** What to put in Contact/SDP when PARLEY_SIP_PUBLIC_ADDRESS is unset: the bind address, or for a wildcard bind the first external IPv4. */
+export function advertisedAddress(host: string): string {
+  if (host !== '0.0.0.0' && host !== '::') return host;
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
 /**
  * n FramePacers whose 20 ms ticks are spread evenly over the frame (a pacer's phase is set by when its timer
  * starts: pacer j starts j·20/n ms after the first, kept running by an idle stream — 50 wake-ups/s each).
@@ -101,7 +111,7 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
   const pendingInvites = new Set<string>(); // SIP Call-IDs between the filter and the call object
   let stopping = false;
   const m = { callsTotal: 0, callsRejected: 0, setup: [] as number[], rtpPacketsIn: 0, rtpLost: 0, rtpJitterMsMax: 0, dtmfIn: 0, dtmfOut: 0 };
-  const publicAddress = config.publicAddress ?? config.host;
+  const publicAddress = config.publicAddress ?? advertisedAddress(config.host);
 
   const filter = (msg: ParsedSipMessage, flow: SipFlow): SipFilterResult => {
     const toTag = /;\s*tag=/i.test(msg.headers.find((h) => h.lname === 'to')?.value ?? '');

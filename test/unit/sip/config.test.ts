@@ -91,3 +91,13 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
     expect(settingOf(() => loadConfig({ PARLEY_RTP_PORTS: '5-3' }))).toBe('PARLEY_RTP_PORTS');
   });
 });
+
+describe('advertised address', () => {
+  it('is the bind address, or a real interface address for a wildcard bind (never 0.0.0.0 in SDP)', async () => {
+    const { advertisedAddress } = await import('../../../sip/server.ts');
+    expect(advertisedAddress('192.0.2.10')).toBe('192.0.2.10');
+    const a = advertisedAddress('0.0.0.0');
+    expect(a).not.toBe('0.0.0.0');
+    expect(a).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+  });
+});
