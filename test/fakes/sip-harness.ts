@@ -58,6 +58,10 @@ export interface SippResult {
 }
 
 const children = new Set<ChildProcess>();
+// if the test process goes down without its afterAll, do not leave peers running
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
+});
 
 /** Kill every process the harness started that is still running (by PID). */
 export function killAll(): void {
