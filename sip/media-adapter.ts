@@ -46,6 +46,7 @@ export class MediaAdapter {
   private readonly appRateHz: number;
   private readonly opus: OpusCodec | undefined;
   private readonly pcmIn: Int16Array; // codec decoded to PCM
+  private readonly opusPcm: Int16Array; // Opus decode target: up to 120 ms (RFC 6716 §2.1.4), reused per packet
   private readonly g711Out: Uint8Array;
   private readonly resampleIn: Resampler | undefined;
   private readonly resampleOut: Resampler | undefined;
@@ -72,6 +73,7 @@ export class MediaAdapter {
     }
     const frameSamples = this.codecPcmRateHz / 50;
     this.pcmIn = new Int16Array(frameSamples);
+    this.opusPcm = new Int16Array(this.opus ? (this.codecPcmRateHz * 120) / 1000 : 0);
     this.g711Out = new Uint8Array(Math.max(G711_FRAME_BYTES, (this.appRateHz / 50) * 4));
     this.pcmScratch = new Int16Array(8192);
     this.encodeBuf = new Uint8Array(G711_FRAME_BYTES);
@@ -99,7 +101,7 @@ export class MediaAdapter {
     }
     let pcm: Int16Array;
     if (this.codec.name === 'opus' && this.opus) {
-      pcm = payload ? this.opus.decode(payload) : this.opus.conceal();
+      pcm = payload ? this.opus.decode(payload, this.opusPcm) : this.opus.conceal(this.opusPcm);
     } else if (!payload) {
       pcm = this.pcmIn.fill(0);
     } else if (this.codec.name === 'PCMU') {

@@ -492,28 +492,16 @@ export class SipServerTransport implements Transport {
   private startClientTimer(text: string, flow: SipFlow, invite: boolean): void {
     const branch = branchOf(text);
     if (!branch) return;
-    const key = `c:${branch}`;
-    const prev = this.retrans.get(key);
-    if (prev) clearTimeout(prev.timer);
-    const startMs = Date.now();
-    let intervalMs = T1_MS;
-    const fire = (): void => {
-      if (Date.now() - startMs >= TIMER_B_MS) {
-        this.retrans.delete(key);
-        return;
-      }
-      this.counters.retransmitted++;
-      this.write(text, flow);
-      intervalMs = invite ? intervalMs * 2 : Math.min(intervalMs * 2, T2_MS);
-      const r = this.retrans.get(key);
-      if (r) r.timer = setTimeout(fire, intervalMs);
-    };
-    this.retrans.set(key, { timer: setTimeout(fire, intervalMs), invite, kind: 'client' });
+    this.startRetransmit(`c:${branch}`, text, flow, { invite, capAtT2: !invite, kind: 'client' });
   }
 
   /** Timer G: retransmit a non-2xx final response to INVITE until the ACK (Timer H = 64·T1). */
   private startTimerG(branch: string, text: string, flow: SipFlow): void {
-    const key = `g:${branch}`;
+    this.startRetransmit(`g:${branch}`, text, flow, { invite: true, capAtT2: true, kind: 'timer-g' });
+  }
+
+  /** RFC 3261 §17: resend `text` at T1, 2·T1, 4·T1… (capped at T2 when asked) until 64·T1 or until cancelled. */
+  private startRetransmit(key: string, text: string, flow: SipFlow, opts: { invite: boolean; capAtT2: boolean; kind: 'client' | 'timer-g' }): void {
     const prev = this.retrans.get(key);
     if (prev) clearTimeout(prev.timer);
     const startMs = Date.now();
@@ -525,11 +513,11 @@ export class SipServerTransport implements Transport {
       }
       this.counters.retransmitted++;
       this.write(text, flow);
-      intervalMs = Math.min(intervalMs * 2, T2_MS);
+      intervalMs = opts.capAtT2 ? Math.min(intervalMs * 2, T2_MS) : intervalMs * 2;
       const r = this.retrans.get(key);
       if (r) r.timer = setTimeout(fire, intervalMs);
     };
-    this.retrans.set(key, { timer: setTimeout(fire, intervalMs), invite: true, kind: 'timer-g' });
+    this.retrans.set(key, { timer: setTimeout(fire, intervalMs), invite: opts.invite, kind: opts.kind });
   }
 
   private sweep(): void {
