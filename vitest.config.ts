@@ -8,6 +8,6 @@ export default defineConfig({
     // 2-core machines: real sockets, real SIP peers and a real browser do not like being crowded.
     maxWorkers: 2,
     fileParallelism: true,
-    reporters: ['default'],
+    reporters: ['default', './test/summary-reporter.ts'],
   },
 });
