@@ -191,7 +191,7 @@ class CallBridge implements SessionClient {
     this.call.on('dtmf', (d) => this.onDtmf(d));
     this.call.once('ended', (info) => this.shutdown(`call ended (${info.reason})`));
     this.log.info({ sessionId: session.id, passthrough: this.passthrough, codec: this.call.codec.name }, 'call bridged to a session');
-    this.log.debug({ fmt: JSON.stringify(session.effectiveSession.audio) }, 'session audio config');
+    this.log.debug({ audio: session.effectiveSession.audio }, 'session audio config');
   }
 
   /** The call ended (or the server stops): end the session. */

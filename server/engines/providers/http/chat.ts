@@ -1,6 +1,6 @@
 import { ProviderError } from '../types.ts';
 import type { ChatChunk, ChatProvider, ChatRequest } from '../types.ts';
-import { authHeaders, endpoint, isAbort, request } from './common.ts';
+import { isAbort, postJsonStream } from './common.ts';
 import type { HttpStageOptions } from './common.ts';
 
 interface SseDelta {
@@ -32,19 +32,8 @@ export class HttpChat implements ChatProvider {
       if (req.toolChoice) body.tool_choice = typeof req.toolChoice === 'string' ? req.toolChoice : { type: 'function', function: { name: req.toolChoice.name } };
     }
     if (req.maxOutputTokens !== undefined) body.max_tokens = req.maxOutputTokens;
-    let res: Response;
-    try {
-      res = await request('chat', endpoint(this.opts.baseUrl, 'chat/completions'), {
-        method: 'POST',
-        headers: { ...authHeaders(this.opts.apiKey), 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify(body),
-        signal: req.signal,
-      }, this.opts.timeoutMs);
-    } catch (err) {
-      if (req.signal.aborted && isAbort(err)) return;
-      throw err;
-    }
-    if (!res.body) throw new ProviderError('HTTP_BAD_RESPONSE', 'chat: empty response body');
+    const stream = await postJsonStream('chat', this.opts, 'chat/completions', body, req.signal, 'text/event-stream');
+    if (!stream) return;
 
     const calls = new Map<number, { started: boolean }>();
     let finishReason: 'stop' | 'length' | 'tool_calls' | 'content_filter' = 'stop';
@@ -52,7 +41,7 @@ export class HttpChat implements ChatProvider {
     const decoder = new TextDecoder();
     let pending = '';
     try {
-      for await (const bytes of res.body) {
+      for await (const bytes of stream) {
         pending += decoder.decode(bytes as Uint8Array, { stream: true });
         let nl: number;
         while ((nl = pending.indexOf('\n')) >= 0) {

@@ -45,3 +45,29 @@ export async function request(stage: string, url: string, init: RequestInit & { 
 export function isAbort(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError');
 }
+
+/**
+ * POST a JSON body to `{opts.baseUrl}/{path}` with the stage's key and return the streamed
+ * response body, or `null` when the caller aborted (barge-in). Errors as `request()`; a response
+ * without a body is HTTP_BAD_RESPONSE.
+ */
+export async function postJsonStream(
+  stage: string,
+  opts: HttpStageOptions,
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+  accept?: string,
+): Promise<ReadableStream<Uint8Array> | null> {
+  const headers: Record<string, string> = { ...authHeaders(opts.apiKey), 'content-type': 'application/json' };
+  if (accept) headers['accept'] = accept;
+  let res: Response;
+  try {
+    res = await request(stage, endpoint(opts.baseUrl, path), { method: 'POST', headers, body: JSON.stringify(body), signal }, opts.timeoutMs);
+  } catch (err) {
+    if (signal.aborted && isAbort(err)) return null;
+    throw err;
+  }
+  if (!res.body) throw new ProviderError('HTTP_BAD_RESPONSE', `${stage}: empty response body`);
+  return res.body;
+}

@@ -1,6 +1,6 @@
 import { ProviderError } from '../types.ts';
 import type { TtsChunk, TtsProvider, TtsRequest } from '../types.ts';
-import { authHeaders, endpoint, isAbort, request } from './common.ts';
+import { isAbort, postJsonStream } from './common.ts';
 import type { HttpStageOptions } from './common.ts';
 
 /** `response_format: "pcm"` is raw 24 kHz 16-bit little-endian mono (OpenAI TTS guide). */
@@ -24,22 +24,11 @@ export class HttpTts implements TtsProvider {
       response_format: 'pcm',
     };
     if (req.speed !== undefined && req.speed !== 1) body.speed = req.speed;
-    let res: Response;
-    try {
-      res = await request('tts', endpoint(this.opts.baseUrl, 'audio/speech'), {
-        method: 'POST',
-        headers: { ...authHeaders(this.opts.apiKey), 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-        signal: req.signal,
-      }, this.opts.timeoutMs);
-    } catch (err) {
-      if (req.signal.aborted && isAbort(err)) return;
-      throw err;
-    }
-    if (!res.body) throw new ProviderError('HTTP_BAD_RESPONSE', 'tts: empty response body');
+    const stream = await postJsonStream('tts', this.opts, 'audio/speech', body, req.signal);
+    if (!stream) return;
     let carry: number | null = null as number | null;   // odd trailing byte of the previous chunk
     try {
-      for await (const raw of res.body) {
+      for await (const raw of stream) {
         const bytes = raw as Uint8Array;
         if (bytes.length === 0) continue;
         const start: number = carry === null ? 0 : 1;
