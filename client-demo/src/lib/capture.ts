@@ -82,7 +82,7 @@ export class CapturePipeline {
    */
   push(block: Float32Array, onFrame: (frame: CapturedFrame) => void): void {
     // split oversized blocks so the preallocated resampler output always fits
-    const maxIn = Math.floor(((this.resampled.length - 8) * this.resampler.inputRateHz) / REALTIME_RATE_HZ) - this.resampler.halfTaps - 2;
+    const maxIn = Math.floor(((this.resampled.length - 8) * this.resampler.inputRateHz) / REALTIME_RATE_HZ - this.resampler.halfTaps) - 2;
     for (let off = 0; off < block.length; off += maxIn) {
       const part = block.length <= maxIn ? block : block.subarray(off, Math.min(block.length, off + maxIn));
       const n = this.resampler.process(part, this.resampled);

@@ -99,7 +99,7 @@ export class PlaybackBuffer {
     this.resampler = new StreamingResampler({ inputRateHz: REALTIME_RATE_HZ, outputRateHz: opts.outputRateHz });
     this.maxChunk = opts.maxChunkSamples ?? REALTIME_RATE_HZ;
     this.scratchIn = new Float32Array(this.maxChunk);
-    this.scratchOut = new Float32Array(this.resampler.maxOutputSamples(this.maxChunk) + this.resampler.halfTaps * 4 + 8);
+    this.scratchOut = new Float32Array(this.resampler.maxOutputSamples(this.maxChunk) + Math.ceil(this.resampler.halfTaps * 4) + 8);
   }
 
   get playedMs(): number {
