@@ -3,8 +3,10 @@ import type { Logger } from 'pino';
 import type { EngineError } from '../errors.ts';
 import type { ClientEvent, ConversationItem, RealtimeSession, ServerEvent } from '../protocol/index.ts';
 import type { ParleyConfig } from '../config.ts';
+import type { Conversation } from '../conversation.ts';
 
-export type EngineName = 'openai' | 'cascade' | 'local';
+/** The built-in engines, or any name an embedder registers (server/engines/index.ts). */
+export type EngineName = 'openai' | 'cascade' | 'local' | (string & {});
 
 export interface Engine {
   readonly name: EngineName;
@@ -18,15 +20,20 @@ export interface EngineOpenOptions {
   /** pino child of the session. */
   log: Logger;
   callbacks: EngineCallbacks;
-  /** Items to replay as text (fallback, session rotation). */
+  /** Items to replay as text (fallback, session rotation) into an engine that keeps its own context (an upstream). */
   history?: ConversationItem[];
+  /**
+   * The session's conversation store (server/conversation.ts). An engine that keeps its items in
+   * process (the cascade) uses it instead of a copy of its own; it already holds the history.
+   */
+  conversation?: Conversation;
   /** Aborted when the session gives up on this open (client gone, shutdown). */
   signal?: AbortSignal;
 }
 
 export interface EngineCallbacks {
-  /** Every GA server event, in order; raw = its JSON when already at hand. */
-  onEvent(event: ServerEvent, raw?: string): void;
+  /** Every GA server event, in order (audio as AudioChunk: valid during the call only). */
+  onEvent(event: ServerEvent): void;
   /** The engine ended; error set when abnormal. Never called after a local close(). */
   onClose(info: EngineCloseInfo): void;
   /**
@@ -43,8 +50,8 @@ export interface EngineCloseInfo {
 }
 
 export interface EngineConnection {
-  /** A validated GA client event; raw = its JSON when at hand (sent as is). */
-  send(event: ClientEvent, raw?: string): void;
+  /** A validated GA client event (audio as AudioChunk: valid during the call only; copy to keep). */
+  send(event: ClientEvent): void;
   /** Idempotent; no onClose after a local close. */
   close(reason?: string): void;
   /** Optional: stop / restart reading server events (backpressure from a slow client). */

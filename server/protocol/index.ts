@@ -16,8 +16,22 @@ export type {
   ErrorBody,
   ParleyEngineEvent,
   ClientEventType,
+  ServerEventType,
+  ServerEventOf,
+  ServerEventBody,
+  RealtimeResponse,
+  ResponseParams,
+  ResponseStatus,
+  Usage,
+  PassthroughEvent,
+  ErrorEvent,
+  ResponseAudioDeltaEvent,
+  InputAudioBufferAppendEvent,
+  ConversationItemTruncateEvent,
 } from './types.ts';
-export { CLIENT_EVENT_TYPES, bytesPerMs } from './types.ts';
+export { CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES } from './types.ts';
+export { AudioChunk, bytesPerMs, formatRateHz } from './audio.ts';
+export { serializeServerEvent, serializeClientEvent } from './serialize.ts';
 export {
   newEventId,
   newSessionId,

@@ -3,46 +3,17 @@
  * A failure is a ProtocolError that the door turns into a GA `error` event; the session goes on.
  */
 import { ProtocolError } from '../errors.ts';
-import { CLIENT_EVENT_TYPES, type ClientEvent, type ErrorBody, type ServerEvent } from './types.ts';
+import { CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES, type ClientEvent, type ErrorBody, type ErrorEvent, type ServerEvent } from './types.ts';
+import { AudioChunk } from './audio.ts';
 import { newEventId } from './ids.ts';
+import { base64ByteLength, isBase64, isBase64Range } from './base64.ts';
+
+export { base64ByteLength, isBase64, isBase64Range };
 
 /** Largest client message accepted (bytes): 16 MiB. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 const KNOWN = new Set<string>(CLIENT_EVENT_TYPES);
-
-// Base64 alphabet lookup (RFC 4648 §4), 1 = allowed before padding.
-const B64 = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
-
-/** Canonical base64 check over s[start, end): length multiple of 4, alphabet, ≤ 2 trailing '='. */
-export function isBase64Range(s: string, start: number, end: number): boolean {
-  const len = end - start;
-  if (len % 4 !== 0) return false;
-  let stop = end;
-  if (len > 0 && s.charCodeAt(end - 1) === 61) {
-    stop--;
-    if (s.charCodeAt(end - 2) === 61) stop--;
-  }
-  for (let i = start; i < stop; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 127 || B64[c] === 0) return false;
-  }
-  return true;
-}
-
-export function isBase64(s: string): boolean {
-  return isBase64Range(s, 0, s.length);
-}
-
-/** Decoded byte length of a canonical base64 string slice, without decoding. */
-export function base64ByteLength(s: string, start = 0, end = s.length): number {
-  const len = end - start;
-  if (len === 0) return 0;
-  let pad = 0;
-  if (s.charCodeAt(end - 1) === 61) pad = s.charCodeAt(end - 2) === 61 ? 2 : 1;
-  return (len / 4) * 3 - pad;
-}
 
 const APPEND_PREFIX = '{"type":"input_audio_buffer.append",';
 const EVENT_ID_KEY = '"event_id":"';
@@ -72,9 +43,8 @@ export function fastParseAppend(raw: string): ClientEvent | null {
   const e = raw.length - 2;
   if (raw.charCodeAt(e) !== 34 /* " */ || raw.charCodeAt(e + 1) !== 125 /* } */) return null;
   if (!isBase64Range(raw, s, e)) return null;
-  const ev: ClientEvent = { type: 'input_audio_buffer.append', audio: raw.slice(s, e) };
-  if (eventId !== undefined) ev.event_id = eventId;
-  return ev;
+  const audio = AudioChunk.fromBase64(raw.slice(s, e));
+  return eventId === undefined ? { type: 'input_audio_buffer.append', audio } : { type: 'input_audio_buffer.append', event_id: eventId, audio };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -243,7 +213,9 @@ export function validateClientEvent(ev: unknown): ClientEvent {
     default:
       break;
   }
-  return ev as ClientEvent;
+  // the one place where a checked JSON value becomes a typed event; audio becomes an AudioChunk
+  if (type === 'input_audio_buffer.append') ev['audio'] = AudioChunk.fromBase64(ev['audio'] as string);
+  return ev as unknown as ClientEvent;
 }
 
 /**
@@ -266,7 +238,7 @@ export function parseClientEvent(raw: string, byteLength = raw.length, maxBytes 
 }
 
 /** A GA `error` server event. */
-export function errorEvent(body: Partial<ErrorBody> & { message: string }): ServerEvent {
+export function errorEvent(body: Partial<ErrorBody> & { message: string }): ErrorEvent {
   return {
     type: 'error',
     event_id: newEventId(),
@@ -281,7 +253,7 @@ export function errorEvent(body: Partial<ErrorBody> & { message: string }): Serv
 }
 
 /** The GA `error` event for a ProtocolError. */
-export function protocolErrorEvent(err: ProtocolError): ServerEvent {
+export function protocolErrorEvent(err: ProtocolError): ErrorEvent {
   return errorEvent({ type: 'invalid_request_error', code: err.gaCode, message: err.message, param: err.param, event_id: err.eventId });
 }
 
@@ -337,7 +309,7 @@ export function fastParseAudioDelta(raw: string): ServerEvent | null {
     item_id: itemId,
     output_index: intField(raw, '"output_index":') ?? 0,
     content_index: intField(raw, '"content_index":') ?? 0,
-    delta: raw.slice(ds, de),
+    delta: AudioChunk.fromBase64(raw.slice(ds, de)),
   };
 }
 
@@ -347,6 +319,14 @@ export function parseServerEvent(raw: string): ServerEvent {
   if (fast !== null) return fast;
   const ev = JSON.parse(raw) as unknown;
   if (!isObject(ev) || typeof ev['type'] !== 'string') throw new SyntaxError('not a realtime event');
-  if (typeof ev['event_id'] !== 'string') ev['event_id'] = newEventId();
-  return ev as ServerEvent;
+  const eventId = typeof ev['event_id'] === 'string' ? ev['event_id'] : newEventId();
+  // a type Parley does not know is carried through untouched, never interpreted
+  if (!SERVER_EVENT_TYPES.has(ev['type']) || ev['type'] === 'parley.engine') return { type: 'parley.passthrough', event_id: eventId, event: { ...ev, type: ev['type'] } };
+  ev['event_id'] = eventId;
+  if (ev['type'] === 'response.output_audio.delta') {
+    if (typeof ev['delta'] !== 'string') throw new SyntaxError('response.output_audio.delta without a delta');
+    ev['delta'] = AudioChunk.fromBase64(ev['delta']);
+  }
+  // the upstream is trusted to speak GA for the types it names (the `openai` engine's one edge)
+  return ev as unknown as ServerEvent;
 }

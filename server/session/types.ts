@@ -7,8 +7,8 @@ export type Leg = 'ws' | 'sip' | 'media-stream';
 
 /** Implemented by the door (WS route, SIP bridge, media-stream door). */
 export interface SessionClient {
-  /** Deliver one server event to the client; raw = its JSON when at hand. */
-  send(event: ServerEvent, raw?: string): void;
+  /** Deliver one server event to the client (audio as AudioChunk: valid during the call only). */
+  send(event: ServerEvent): void;
   /** The session ended. */
   close(code: number, reason: string): void;
   /** Optional backpressure: the engine cannot take more; stop reading from the client. */
@@ -49,8 +49,8 @@ export interface Session {
   readonly callId: string | undefined;
   /** The engine serving the session now. */
   readonly engineName: EngineName;
-  /** Validated GA client event from the door. */
-  handleClientEvent(event: ClientEvent, raw?: string): void;
+  /** Validated GA client event from the door (an append's AudioChunk may be reused after the call). */
+  handleClientEvent(event: ClientEvent): void;
   /** Ends the session (closes the engine, aborts tools). Idempotent. */
   close(reason: string): void;
 }

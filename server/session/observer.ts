@@ -1,0 +1,167 @@
+/**
+ * Session observers: anything that watches a session without steering it (metrics, call records,
+ * recordings, webhooks, a live view). The session calls them synchronously on its own path, so an
+ * observer must be quick and must never block: hand slow work (a database, a webhook) to a queue of
+ * its own. An observer that throws is logged once and then ignored for that session; the call goes on.
+ *
+ * Audio handed to an observer (`callerAudio`, `agentAudio`) is valid during the call only: copy what
+ * you keep (`chunk.copy()`, or the bytes).
+ */
+import type { Logger } from 'pino';
+import type { AudioChunk, ClientEvent, ServerEvent, Usage } from '../protocol/index.ts';
+import type { EngineName } from '../engines/index.ts';
+import type { Leg } from './types.ts';
+
+/** Who the session is: what every observer callback can rely on. */
+export interface SessionInfo {
+  readonly id: string;
+  readonly leg: Leg;
+  readonly callId: string | undefined;
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Date.now() when the session was created. */
+  readonly startedAt: number;
+}
+
+export interface SessionEnd {
+  reason: string;
+  /** Close code given to the client (1000 normal, 1001 shutdown, 1011 engine failed), or null when the door ended it. */
+  code: number | null;
+  durationMs: number;
+  /** The engine that served the session last. */
+  engine: EngineName | null;
+}
+
+/** A moment in a turn, measured on the server's clock (Date.now). */
+export type TurnMark =
+  | { kind: 'speech_started'; atMs: number; itemId: string; audioStartMs: number }
+  | { kind: 'speech_stopped'; atMs: number; itemId: string; audioEndMs: number }
+  /** First audio of a response; `sinceSpeechStoppedMs` is the turn latency the caller feels (null without a prior speech_stopped). */
+  | { kind: 'first_audio'; atMs: number; responseId: string; itemId: string; sinceSpeechStoppedMs: number | null }
+  | { kind: 'response_done'; atMs: number; responseId: string; status: string; usage: Usage | null };
+
+export interface ToolCallReport {
+  name: string;
+  callId: string;
+  arguments: string;
+  output: string;
+  ok: boolean;
+  errorCode?: string;
+  durationMs: number;
+}
+
+export interface EngineSwitchReport {
+  from: EngineName;
+  to: EngineName;
+  reason: 'fallback' | 'rotation';
+  detail?: string;
+}
+
+export interface AgentAudioPosition {
+  itemId: string;
+  responseId: string;
+  contentIndex: number;
+  /** Where this chunk starts within the item's audio (ms). */
+  offsetMs: number;
+}
+
+export interface SessionObserver {
+  /** The session's first engine is open. */
+  opened?(s: SessionInfo, engine: EngineName): void;
+  /** The session ended (always called once, also when it failed to open). */
+  closed?(s: SessionInfo, end: SessionEnd): void;
+  /** A client event the session accepted, as it goes to the engine (after the server's enforcement). */
+  clientEvent?(ev: ClientEvent): void;
+  /** A server event, as the client gets it. */
+  serverEvent?(ev: ServerEvent): void;
+  /** The caller's audio, in the session's input format, as it reaches the session. */
+  callerAudio?(chunk: AudioChunk): void;
+  /** The agent's audio, in the session's output format, as generated. */
+  agentAudio?(chunk: AudioChunk, at: AgentAudioPosition): void;
+  /**
+   * The caller did not hear the agent's item past `audioEndMs` (barge-in): audio reported for it
+   * beyond that point was never played. Applying this gives the agent's audio as played.
+   */
+  agentAudioTruncated?(t: { itemId: string; contentIndex: number; audioEndMs: number }): void;
+  turn?(mark: TurnMark): void;
+  toolCall?(r: ToolCallReport): void;
+  engineSwitch?(r: EngineSwitchReport): void;
+}
+
+/** Builds the observers of one session (app-wide: `SessionManager.observe(factory)`); null for none. */
+export type SessionObserverFactory = (s: SessionInfo) => SessionObserver | null;
+
+type Hook = keyof SessionObserver;
+
+/** Fans each callback out to every observer, isolating failures. */
+export class ObserverSet {
+  readonly #list: SessionObserver[] = [];
+  readonly #log: Logger;
+  readonly #failed = new Set<SessionObserver>();
+  /** Per hook: does any observer implement it (skip the loop otherwise). */
+  readonly #has = new Set<Hook>();
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  add(o: SessionObserver): void {
+    this.#list.push(o);
+    for (const k of Object.keys(o) as Hook[]) if (typeof o[k] === 'function') this.#has.add(k);
+    // class instances keep their methods on the prototype
+    let proto = Object.getPrototypeOf(o) as object | null;
+    while (proto && proto !== Object.prototype) {
+      for (const k of Object.getOwnPropertyNames(proto) as Hook[]) if (typeof o[k] === 'function') this.#has.add(k);
+      proto = Object.getPrototypeOf(proto) as object | null;
+    }
+  }
+
+  has(hook: Hook): boolean {
+    return this.#has.has(hook);
+  }
+
+  #fail(o: SessionObserver, hook: Hook, err: unknown): void {
+    if (this.#failed.has(o)) return;
+    this.#failed.add(o);
+    this.#log.error({ hook, err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined } }, 'session observer failed; ignoring it for this session');
+  }
+
+  /** One callback on every observer that has it (rare events; the audio hooks below avoid the rest array). */
+  emit<K extends Exclude<Hook, 'callerAudio' | 'agentAudio'>>(hook: K, ...args: Parameters<NonNullable<SessionObserver[K]>>): void {
+    if (!this.#has.has(hook)) return;
+    for (const o of this.#list) {
+      const f = o[hook] as ((...a: unknown[]) => void) | undefined;
+      if (f === undefined || this.#failed.has(o)) continue;
+      try {
+        f.apply(o, args);
+      } catch (e) {
+        this.#fail(o, hook, e);
+      }
+    }
+  }
+
+  /** Per frame: no allocation. */
+  callerAudio(chunk: AudioChunk): void {
+    if (!this.#has.has('callerAudio')) return;
+    for (const o of this.#list) {
+      if (o.callerAudio === undefined || this.#failed.has(o)) continue;
+      try {
+        o.callerAudio(chunk);
+      } catch (e) {
+        this.#fail(o, 'callerAudio', e);
+      }
+    }
+  }
+
+  /** Per frame: no allocation beyond the caller's position object. */
+  agentAudio(chunk: AudioChunk, at: AgentAudioPosition): void {
+    if (!this.#has.has('agentAudio')) return;
+    for (const o of this.#list) {
+      if (o.agentAudio === undefined || this.#failed.has(o)) continue;
+      try {
+        o.agentAudio(chunk, at);
+      } catch (e) {
+        this.#fail(o, 'agentAudio', e);
+      }
+    }
+  }
+}
