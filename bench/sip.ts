@@ -170,6 +170,7 @@ async function main(): Promise<void> {
   const { buildApp } = await import('../server/app.ts');
   const { startSipBridge } = await import('../server/sip-bridge.ts');
   const pino = (await import('pino')).default;
+  const { AudioChunk } = await import('../server/protocol/index.ts');
   const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: 'pk_bench_key_0123456789abcdef', PARLEY_DEMO: 'off', PARLEY_FALLBACK_ENGINE: 'none', LOG_LEVEL: 'silent', PARLEY_MAX_SESSIONS: '5000' });
   const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -187,22 +188,24 @@ async function main(): Promise<void> {
         emit({ type: 'conversation.created', conversation: { id: 'conv_1' } });
       });
       const item = `item_${Math.random().toString(36).slice(2)}`;
-      const head = `{"type":"response.output_audio.delta","event_id":"evt_x","response_id":"resp_1","item_id":"${item}","output_index":0,"content_index":0,"delta":"`;
+      // one delta event per call, refilled with each frame (the append's chunk is valid during send())
+      const delta = { type: 'response.output_audio.delta' as const, event_id: 'evt_x', response_id: 'resp_1', item_id: item, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(new Uint8Array(0)) };
       return {
         send: (ev) => {
           if (ev.type !== 'input_audio_buffer.append') return;
-          const b64 = ev['audio'] as string;
           if (measuring) {
-            const sentUs = Buffer.from(b64.slice(0, 12), 'base64').readDoubleBE(0);
+            const b = ev.audio.bytes();
+            const sentUs = Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0);
             inLat.push(nowUs() - sentUs);
           }
-          opts.callbacks.onEvent({ type: 'response.output_audio.delta', event_id: 'evt_x', response_id: 'resp_1', item_id: item, output_index: 0, content_index: 0, delta: b64 }, `${head}${b64}"}`);
+          delta.delta = ev.audio;
+          opts.callbacks.onEvent(delta);
         },
         close: () => undefined,
       };
     },
   }));
-  const bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: { min: 41000, max: 45999 }, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade', pcmuPassthrough: true });
+  const bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: { min: 41000, max: 45999 }, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade', g711Passthrough: true });
 
   // baseline: a bare UDP echo socket in this process
   const echo = dgram.createSocket('udp4');

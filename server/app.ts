@@ -8,6 +8,7 @@ import { pino, type Logger } from 'pino';
 import type { ParleyConfig } from './config.ts';
 import { EngineRegistry, type EngineFactory, type EngineName } from './engines/index.ts';
 import { createToolRegistry, type ToolDefinition, type ToolRegistry } from './tools/index.ts';
+import { metricsObserver } from './metrics-observer.ts';
 import { SessionManager, type FallbackPolicy, type SessionPolicy } from './session/index.ts';
 import { Metrics } from './metrics.ts';
 import { KeyStore } from './auth.ts';
@@ -78,6 +79,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   for (const t of deps.tools ?? []) tools.register(t);
   const engines = new EngineRegistry({ config, log }, deps.engines ?? {});
   const sessions = new SessionManager({ config, engines, tools, metrics, log, ...(deps.fallback !== undefined ? { fallback: deps.fallback } : {}) });
+  sessions.observe(metricsObserver(metrics));
   const keys = new KeyStore(config.apiKeys);
   const policy = (): SessionPolicy => ({
     defaults: config.session.defaults,

@@ -4,11 +4,12 @@
  *  caller RTP → SipCall (jitter buffer, codec) → input_audio_buffer.append → session → engine
  *  engine → response.output_audio.delta → SipCall.play (queue, paced at 20 ms) → caller RTP
  *
- * A PCMU call runs the session in `audio/pcmu`: μ-law bytes pass straight through, no decoding or resampling.
- * Other codecs run it in `audio/pcm` at 24 kHz, decoded and resampled by the audio core inside the SipCall.
+ * A PCMU or PCMA call runs the session in `audio/pcmu` / `audio/pcma`: G.711 bytes pass straight through
+ * as bytes (an AudioChunk over the RTP payload: no base64, no decoding, no resampling; an engine that takes
+ * G.711 gets it as is). Opus runs it in `audio/pcm` at 24 kHz, decoded and resampled inside the SipCall.
  * Barge-in: on `input_audio_buffer.speech_started` the playout queue is flushed (nothing more leaves within
- * one frame) and `conversation.item.truncate` carries the ms actually played of the assistant item
- * (clamped to what was generated). Per-session tools: end_call (BYE after the goodbye has played),
+ * one frame) and the call's PlayoutLedger (server/session/playout.ts) gives the `conversation.item.truncate`:
+ * the ms actually played of the assistant item, clamped to what was generated. Per-session tools: end_call (BYE after the goodbye has played),
  * transfer_call (REFER; failures go back to the model as text), send_dtmf (RFC 4733), and collect_dtmf when
  * PARLEY_SIP_DTMF=tool (otherwise digits reach the conversation as a user text message).
  */
@@ -16,8 +17,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DEFAULT_SIP_SERVER_CONFIG, SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
 import type { CodecName, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/index.ts';
-import type { ClientEvent, ServerEvent, SessionPatch } from './protocol/index.ts';
-import type { RealtimeSessionHandle, SessionClient } from './session/index.ts';
+import { AudioChunk, type AudioFormat, type ServerEvent } from './protocol/index.ts';
+import { PlayoutLedger, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
 import type { EngineName } from './engines/index.ts';
 import type { SipConfig } from './config.ts';
@@ -35,11 +36,11 @@ export interface SipBridgeOptions {
   /** Test hook: drop outgoing UDP SIP messages (simulated loss). */
   dropOutgoing?: (firstLine: string) => boolean;
   /**
-   * true (default): PCMU calls run the session in audio/pcmu, μ-law bytes passed straight through (every engine
-   * takes it: OpenAI natively, the cascade/local engines decode it themselves). false: every call runs the
-   * session in audio/pcm 24 kHz, decoded and resampled here.
+   * true (default): PCMU/PCMA calls run the session in audio/pcmu / audio/pcma, G.711 bytes passed straight
+   * through (every engine takes it: OpenAI natively, the cascade/local engines decode it themselves). false:
+   * every call runs the session in audio/pcm 24 kHz, decoded and resampled here.
    */
-  pcmuPassthrough?: boolean;
+  g711Passthrough?: boolean;
   /** Observer of every server event a call's session sends (tests, metrics); must not throw. */
   observe?: (call: SipCall, event: ServerEvent) => void;
 }
@@ -86,12 +87,13 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
         dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
         transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
         dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
-        pcmuPassthrough: opts.pcmuPassthrough ?? true,
+        g711Passthrough: opts.g711Passthrough ?? true,
         ...(opts.engine ? { engine: opts.engine } : {}),
         ...(opts.observe ? { observe: opts.observe } : {}),
       });
       bridges.add(b);
       call.once('ended', () => bridges.delete(b));
+      // b subscribed to 'ended' in its constructor: a CANCEL while the engine opens abandons the open
       await b.open();
     },
   });
@@ -128,12 +130,10 @@ interface CallBridgeOptions {
   dtmfMode: 'text' | 'tool';
   transferTarget: string | null;
   dtmfFlushMs: number;
-  pcmuPassthrough: boolean;
+  g711Passthrough: boolean;
   engine?: EngineName;
   observe?: (call: SipCall, event: ServerEvent) => void;
 }
-
-const APPEND_HEAD = '{"type":"input_audio_buffer.append","audio":"';
 
 /** One call ↔ one session. */
 class CallBridge implements SessionClient {
@@ -142,62 +142,69 @@ class CallBridge implements SessionClient {
   private readonly opts: CallBridgeOptions;
   private readonly log: Logger;
   private session: RealtimeSessionHandle | undefined;
-  private readonly passthrough: boolean;
-  private readonly bytesPerMs: number;
-  // assistant audio being played
-  private itemId: string | null = null;
-  private itemContentIndex = 0;
-  private itemStartMs = 0; // call playout position where this item's audio starts
-  private itemGeneratedMs = 0;
-  private readonly truncated = new Set<string>();
-  private responseActive = false;
+  private readonly format: AudioFormat;
+  private readonly ledger = new PlayoutLedger();
+  /** Refilled with every RTP frame (no allocation per frame; the session copies what it keeps). */
+  private readonly callerChunk: AudioChunk;
   private lastActivityMs = Date.now();
   private endRequested = false;
+  /** The call ended (or the session did): nothing more goes either way. */
+  private readonly gone = new AbortController();
   // DTMF
   private digits = '';
   private dtmfTimer: NodeJS.Timeout | undefined;
   private readonly dtmfWaiters: Array<() => void> = [];
   private closed = false;
-  private deltaBuf = Buffer.allocUnsafe(16_384); // output deltas decoded here (no allocation per delta)
 
   constructor(app: FastifyInstance, call: SipCall, opts: CallBridgeOptions) {
     this.app = app;
     this.call = call;
     this.opts = opts;
     this.log = call.log;
-    this.passthrough = call.codec.name === 'PCMU' && opts.pcmuPassthrough;
-    this.bytesPerMs = this.passthrough ? 8 : (PCM_RATE_HZ / 1000) * 2;
-    call.setAudioFormat(this.passthrough ? { encoding: 'pcmu' } : { encoding: 'pcm16', sampleRateHz: PCM_RATE_HZ });
+    const g711 = opts.g711Passthrough && (call.codec.name === 'PCMU' || call.codec.name === 'PCMA');
+    if (g711 && call.codec.name === 'PCMU') {
+      this.format = { type: 'audio/pcmu' };
+      call.setAudioFormat({ encoding: 'pcmu' });
+    } else if (g711) {
+      this.format = { type: 'audio/pcma' };
+      call.setAudioFormat({ encoding: 'pcma' });
+    } else {
+      this.format = { type: 'audio/pcm', rate: PCM_RATE_HZ };
+      call.setAudioFormat({ encoding: 'pcm16', sampleRateHz: PCM_RATE_HZ });
+    }
+    this.callerChunk = AudioChunk.fromBytes(new Uint8Array(0), this.format);
+    // before any await: a CANCEL (or BYE) while the engine opens must end the session too
+    call.once('ended', (info) => this.shutdown(`call ended (${info.reason})`));
   }
 
   async open(): Promise<void> {
-    const format = this.passthrough ? { type: 'audio/pcmu' } : { type: 'audio/pcm', rate: PCM_RATE_HZ };
-    const patch = { type: 'realtime', audio: { input: { format }, output: { format } } } as unknown as SessionPatch;
+    const format = this.format;
     this.session = await this.app.parley.sessions.open({
       leg: 'sip',
       client: this,
-      session: patch,
+      session: { type: 'realtime', audio: { input: { format }, output: { format } } },
       tools: this.tools(),
       callId: this.call.id,
+      signal: this.gone.signal,
       metadata: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
       ...(this.opts.engine ? { engine: this.opts.engine } : {}),
     });
     const session = this.session;
+    const append = { type: 'input_audio_buffer.append' as const, audio: this.callerChunk };
     this.call.onAudio((chunk) => {
-      // hot path: build the JSON by hand (one string per 20 ms frame)
-      const b64 = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('base64');
-      session.handleClientEvent({ type: 'input_audio_buffer.append', audio: b64 } as ClientEvent, `${APPEND_HEAD}${b64}"}`);
+      // hot path: the RTP payload's bytes, as they are
+      this.callerChunk.setBytes(chunk);
+      session.handleClientEvent(append);
     });
     this.call.on('dtmf', (d) => this.onDtmf(d));
-    this.call.once('ended', (info) => this.shutdown(`call ended (${info.reason})`));
-    this.log.info({ sessionId: session.id, passthrough: this.passthrough, codec: this.call.codec.name }, 'call bridged to a session');
-    this.log.debug({ audio: session.effectiveSession.audio }, 'session audio config');
+    this.log.info({ sessionId: session.id, format: format.type, codec: this.call.codec.name }, 'call bridged to a session');
   }
 
   /** The call ended (or the server stops): end the session. */
   shutdown(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.gone.abort();
     if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
     for (const w of this.dtmfWaiters.splice(0)) w();
     this.session?.close(reason);
@@ -207,41 +214,26 @@ class CallBridge implements SessionClient {
 
   send(event: ServerEvent): void {
     this.opts.observe?.(this.call, event);
-    if (event.type !== 'response.output_audio.delta') this.log.trace({ type: event.type }, 'session event');
+    this.ledger.onEvent(event);
     switch (event.type) {
       case 'response.output_audio.delta': {
-        const itemId = event['item_id'] as string | undefined;
-        const delta = event['delta'];
-        if (typeof delta !== 'string' || !itemId || this.truncated.has(itemId)) return; // late deltas of a cut item
-        if (itemId !== this.itemId) {
-          this.itemId = itemId;
-          this.itemContentIndex = typeof event['content_index'] === 'number' ? event['content_index'] : 0;
-          this.itemStartMs = this.call.playout.enqueuedMs;
-          this.itemGeneratedMs = 0;
-        }
-        const max = (delta.length * 3) >> 2;
-        if (max > this.deltaBuf.length) this.deltaBuf = Buffer.allocUnsafe(Math.max(max, this.deltaBuf.length * 2));
-        const bytes = this.deltaBuf.subarray(0, this.deltaBuf.write(delta, 'base64'));
-        this.itemGeneratedMs += bytes.length / this.bytesPerMs;
+        if (!this.ledger.onAudio(event, this.call.playout.enqueuedMs)) return; // late deltas of a cut item
         this.lastActivityMs = Date.now();
-        this.call.play(bytes);
+        this.call.play(event.delta.bytes());
         return;
       }
       case 'input_audio_buffer.speech_started':
         this.bargeIn();
         return;
       case 'response.created':
-        this.responseActive = true;
-        this.lastActivityMs = Date.now();
-        return;
       case 'response.done':
-        this.responseActive = false;
         this.lastActivityMs = Date.now();
         return;
       case 'error':
-        this.log.warn({ error: event['error'] }, 'session error event');
+        this.log.warn({ error: event.error }, 'session error event');
         return;
       default:
+        this.log.trace({ type: event.type }, 'session event');
         return;
     }
   }
@@ -250,6 +242,7 @@ class CallBridge implements SessionClient {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.gone.abort();
     if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
     for (const w of this.dtmfWaiters.splice(0)) w();
     if (this.call.state === 'ended') return;
@@ -258,15 +251,12 @@ class CallBridge implements SessionClient {
   }
 
   private bargeIn(): void {
-    const itemId = this.itemId;
-    const queuedMs = this.call.playout.queuedMs;
+    const droppedMs = this.call.playout.queuedMs;
     const position = this.call.flushPlayout(); // nothing more of it leaves from the next tick on
-    if (!itemId || this.truncated.has(itemId)) return;
-    const playedMs = Math.max(0, Math.min(position - this.itemStartMs, this.itemGeneratedMs));
-    if (queuedMs === 0 && !this.responseActive && playedMs >= this.itemGeneratedMs - 20) return; // it had finished playing (a partial last frame is never sent)
-    this.truncated.add(itemId);
-    this.log.info({ itemId, audioEndMs: Math.floor(playedMs), droppedMs: queuedMs }, 'barge-in: playout flushed, truncating');
-    this.session?.handleClientEvent({ type: 'conversation.item.truncate', item_id: itemId, content_index: this.itemContentIndex, audio_end_ms: Math.floor(playedMs) } as ClientEvent);
+    const truncate = this.ledger.cut(position, droppedMs);
+    if (!truncate) return;
+    this.log.info({ itemId: truncate.item_id, audioEndMs: truncate.audio_end_ms, droppedMs }, 'barge-in: playout flushed, truncating');
+    this.session?.handleClientEvent(truncate);
   }
 
   // ------------------------------------------------------------------ DTMF
@@ -291,8 +281,8 @@ class CallBridge implements SessionClient {
     this.session.handleClientEvent({
       type: 'conversation.item.create',
       item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: `[The caller pressed the phone keys: ${digits.split('').join(' ')}]` }] },
-    } as ClientEvent);
-    this.session.handleClientEvent({ type: 'response.create' } as ClientEvent);
+    });
+    this.session.handleClientEvent({ type: 'response.create' });
   }
 
   // ------------------------------------------------------------------ tools
@@ -402,7 +392,7 @@ class CallBridge implements SessionClient {
     this.log.info({ reason }, 'end_call: hanging up after the goodbye');
     const check = (): void => {
       if (this.call.state === 'ended') return;
-      const quiet = !this.responseActive && this.call.playout.queuedMs === 0 && Date.now() - this.lastActivityMs >= END_CALL_QUIET_MS;
+      const quiet = !this.ledger.responseActive && this.call.playout.queuedMs === 0 && Date.now() - this.lastActivityMs >= END_CALL_QUIET_MS;
       if (quiet || Date.now() - t0 > END_CALL_MAX_WAIT_MS) {
         void this.call.hangup('local-hangup', `end_call: ${reason}`);
         return;

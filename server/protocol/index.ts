@@ -1,34 +1,5 @@
 /** server/protocol: the OpenAI Realtime GA event types, ids and validation (contracts §2). */
-export type {
-  ClientEvent,
-  ServerEvent,
-  AudioFormat,
-  TurnDetection,
-  TranscriptionConfig,
-  FunctionTool,
-  RealtimeTool,
-  AudioInputConfig,
-  AudioOutputConfig,
-  RealtimeSession,
-  SessionPatch,
-  ContentPart,
-  ConversationItem,
-  ErrorBody,
-  ParleyEngineEvent,
-  ClientEventType,
-  ServerEventType,
-  ServerEventOf,
-  ServerEventBody,
-  RealtimeResponse,
-  ResponseParams,
-  ResponseStatus,
-  Usage,
-  PassthroughEvent,
-  ErrorEvent,
-  ResponseAudioDeltaEvent,
-  InputAudioBufferAppendEvent,
-  ConversationItemTruncateEvent,
-} from './types.ts';
+export type * from './types.ts';
 export { CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES } from './types.ts';
 export { AudioChunk, bytesPerMs, formatRateHz } from './audio.ts';
 export { serializeServerEvent, serializeClientEvent } from './serialize.ts';

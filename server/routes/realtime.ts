@@ -9,7 +9,8 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { ParleyError, ProtocolError } from '../errors.ts';
-import { errorEvent, parseClientEvent, protocolErrorEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
+import { errorEvent, parseClientEvent, protocolErrorEvent, serializeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
+import { SendBackpressure } from '../backpressure.ts';
 import { offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
@@ -18,7 +19,6 @@ import type { ParleyConfig } from '../config.ts';
 export const REALTIME_PATH = '/v1/realtime';
 /** ws closes with 1009 above this; between the configured limit and this, a GA error is sent. */
 const HARD_PAYLOAD_FACTOR = 2;
-const DRAIN_POLL_MS = 10;
 /** Messages held while the engine opens (the socket is paused meanwhile). */
 const MAX_PENDING_MESSAGES = 256;
 
@@ -90,38 +90,19 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     let session: RealtimeSessionHandle | null = null;
     let pending: Array<{ data: RawData; isBinary: boolean }> | null = [];
     let closed = false;
-    let congested = false;
-    let drainTimer: NodeJS.Timeout | null = null;
-
-    const checkDrain = (): void => {
-      drainTimer = null;
-      if (closed || !congested) return;
-      if (ws.bufferedAmount < highWater / 2) {
-        congested = false;
-        session?.setClientCongested(false);
-        return;
-      }
-      drainTimer = setTimeout(checkDrain, DRAIN_POLL_MS);
-    };
-
-    const sendRaw = (data: string): void => {
-      if (ws.readyState !== WebSocket.OPEN) return;
-      ws.send(data);
-      if (!congested && ws.bufferedAmount > highWater) {
-        congested = true;
-        session?.setClientCongested(true);
-        drainTimer = setTimeout(checkDrain, DRAIN_POLL_MS);
-      }
-    };
+    const backpressure = new SendBackpressure(ws, highWater, (congested) => session?.setClientCongested(congested));
 
     const client: SessionClient = {
-      send(event: ServerEvent, raw?: string) {
-        sendRaw(raw ?? JSON.stringify(event));
+      send(event: ServerEvent) {
+        if (ws.readyState !== WebSocket.OPEN) return;
+        // the wire edge: typed event → GA JSON (audio as base64, made once)
+        ws.send(serializeServerEvent(event));
+        backpressure.sent();
       },
       close(code: number, reason: string) {
         if (closed) return;
         closed = true;
-        if (drainTimer) clearTimeout(drainTimer);
+        backpressure.close();
         if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120));
       },
       pause() {
@@ -143,7 +124,7 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       try {
         const raw = buf.byteLength > config.limits.maxMessageBytes ? '' : buf.toString('utf8');
         const ev = parseClientEvent(raw, buf.byteLength, config.limits.maxMessageBytes);
-        session.handleClientEvent(ev, raw);
+        session.handleClientEvent(ev);
       } catch (err) {
         if (err instanceof ProtocolError) {
           metrics.invalidEvents.inc(err.gaCode);
@@ -164,15 +145,17 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       } else handle(data, isBinary);
     });
     ws.on('error', (err) => log.debug({ err: { message: err.message } }, 'client socket error'));
+    const gaveUp = new AbortController();
     ws.on('close', () => {
       closed = true;
-      if (drainTimer) clearTimeout(drainTimer);
+      gaveUp.abort();
+      backpressure.close();
       pending = null;
       session?.close('client disconnected');
     });
 
     sessions
-      .open({ leg: 'ws', client, ...(initial ? { session: initial } : {}), metadata: { credential } })
+      .open({ leg: 'ws', client, signal: gaveUp.signal, ...(initial ? { session: initial } : {}), metadata: { credential } })
       .then((s) => {
         if (closed) {
           s.close('client disconnected');

@@ -84,8 +84,8 @@ export function enforceSession(s: RealtimeSession, policy: SessionPolicy): { ses
 }
 
 /** Per-response overrides in `response.create`: same caps, server tools kept. */
-export function enforceResponse(resp: Record<string, unknown>, policy: SessionPolicy): Record<string, unknown> {
-  const out = { ...resp };
+export function enforceResponse<R extends Record<string, unknown>>(resp: R, policy: SessionPolicy): R {
+  const out: Record<string, unknown> = { ...resp };
   if (policy.maxOutputTokens !== 'inf' || out['max_output_tokens'] !== undefined) {
     out['max_output_tokens'] = capTokens(out['max_output_tokens'], policy.maxOutputTokens);
   }
@@ -101,5 +101,5 @@ export function enforceResponse(resp: Record<string, unknown>, policy: SessionPo
       out['audio'] = { ...audio, output: o };
     }
   }
-  return out;
+  return out as R;
 }

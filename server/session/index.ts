@@ -1,7 +1,9 @@
 /** server/session: sessions (contracts §4). */
-export type { Session, SessionClient, SessionOpenOptions, PlaybackState, Leg } from './types.ts';
+export type { Session, SessionClient, SessionOpenOptions, Leg } from './types.ts';
+export type { SessionObserver, SessionObserverFactory, SessionInfo, SessionEnd, TurnMark, ToolCallReport, EngineSwitchReport, AgentAudioPosition } from './observer.ts';
+export { ObserverSet } from './observer.ts';
+export { PlayoutLedger } from './playout.ts';
 export { RealtimeSessionHandle, type FallbackPolicy, type SwitchReason } from './session.ts';
 export { SessionManager, defaultFallbackPolicy, type SessionManagerDeps } from './manager.ts';
-export { ConversationHistory } from './history.ts';
 export { ResponseSequencer } from './sequencer.ts';
 export { mergeSession, enforceSession, enforceResponse, type SessionPolicy, type Violation } from './config-merge.ts';

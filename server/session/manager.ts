@@ -6,6 +6,7 @@ import type { ToolRegistry } from '../tools/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ParleyConfig } from '../config.ts';
 import { RealtimeSessionHandle, type FallbackPolicy } from './session.ts';
+import { ObserverSet, type SessionObserverFactory } from './observer.ts';
 import type { SessionOpenOptions } from './types.ts';
 
 export interface SessionManagerDeps {
@@ -43,11 +44,17 @@ export class SessionManager {
   readonly #fallback: FallbackPolicy | null;
   #accepting = true;
   #drainWaiters: Array<() => void> = [];
+  readonly #observerFactories: SessionObserverFactory[] = [];
 
   constructor(deps: SessionManagerDeps) {
     this.#deps = deps;
     this.#fallback = deps.fallback === undefined ? defaultFallbackPolicy(deps.config, deps.engines) : deps.fallback;
     deps.metrics.sessionsActive.collect(() => this.#sessions.size);
+  }
+
+  /** Watch every session opened from now on (metrics, records, recordings, webhooks). */
+  observe(factory: SessionObserverFactory): void {
+    this.#observerFactories.push(factory);
   }
 
   get active(): number {
@@ -87,6 +94,7 @@ export class SessionManager {
     if (opts.callId !== undefined) bindings['callId'] = opts.callId;
     const log = this.#deps.log.child(bindings);
     const engineName: EngineName = opts.engine ?? config.engine;
+    const observers = new ObserverSet(log);
     const session = new RealtimeSessionHandle(
       {
         id,
@@ -95,7 +103,7 @@ export class SessionManager {
         metadata: opts.metadata ?? {},
         client: opts.client,
         log,
-        metrics,
+        observers,
         tools: tools.extend(opts.tools ?? []),
         policy: {
           defaults: config.session.defaults,
@@ -110,20 +118,31 @@ export class SessionManager {
       },
       opts.session,
     );
+    for (const f of this.#observerFactories) {
+      const o = f(session);
+      if (o) observers.add(o);
+    }
+    for (const o of opts.observers ?? []) observers.add(o);
     this.#sessions.set(id, session);
     metrics.sessionsTotal.inc(opts.leg, engineName);
     log.info({ engine: engineName, ...(opts.metadata ? { metadata: opts.metadata } : {}) }, 'session opening');
+    const onAbort = (): void => session.close('the door gave up while the engine was opening');
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const engine = engines.get(engineName);
       await session.start(engine);
+      if (session.closed) throw new ParleyError('SESSION_CLOSED', 'The session closed while the engine was opening.');
     } catch (err) {
       this.#sessions.delete(id);
       this.#notifyDrain();
       const e = err instanceof EngineError ? err : ParleyError.is(err) ? err : new EngineError('ENGINE_CONNECT_FAILED', String(err), { cause: err });
-      metrics.upstreamErrors.inc(engineName, (e as EngineError).upstreamCode ?? e.code);
+      if (e.code !== 'SESSION_CLOSED') metrics.upstreamErrors.inc(engineName, e instanceof EngineError ? (e.upstreamCode ?? e.code) : e.code);
       log.warn({ code: e.code }, 'session failed to open');
       session.close('engine failed to open');
       throw e;
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
     }
     return session;
   }

@@ -85,6 +85,10 @@ export interface SessionObserver {
   turn?(mark: TurnMark): void;
   toolCall?(r: ToolCallReport): void;
   engineSwitch?(r: EngineSwitchReport): void;
+  /** An engine failed to open, closed abnormally, or reported an error code. */
+  engineError?(r: { engine: EngineName; code: string }): void;
+  /** One side of the relay could not keep up and the other was paused. */
+  backpressure?(slow: 'client' | 'engine'): void;
 }
 
 /** Builds the observers of one session (app-wide: `SessionManager.observe(factory)`); null for none. */

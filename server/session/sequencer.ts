@@ -2,15 +2,16 @@
  * One active response at a time in the default conversation (realtime.md §1.12).
  * `response.create` is held while a response is active and sent at its `response.done`;
  * `conversation_already_has_active_response` for one we sent is retried, not surfaced.
- * Out-of-band responses (`response.conversation: "none"`) bypass the queue.
+ * Out-of-band responses (`response.conversation: "none"`) bypass the queue, up to
+ * MAX_OUT_OF_BAND_RESPONSES at once.
  */
-import type { ClientEvent } from '../protocol/index.ts';
+import type { ResponseCreateEvent } from '../protocol/index.ts';
 import { newEventId } from '../protocol/index.ts';
 
 export type ResponseOrigin = 'client' | 'server';
 
 interface Pending {
-  event: ClientEvent;
+  event: ResponseCreateEvent & { event_id: string };
   origin: ResponseOrigin;
   attempts: number;
 }
@@ -21,6 +22,12 @@ export const RETRY_DELAY_MS = 250;
 /** A response.create the engine never answered (no response.created, no error): stop waiting. */
 export const CREATED_WATCHDOG_MS = 15_000;
 const RECENT_MAX = 32;
+/** Out-of-band responses running at once on one session; beyond, response.create is refused. */
+export const MAX_OUT_OF_BAND_RESPONSES = 4;
+/** Client response.create events waiting behind the active response; beyond, refused. */
+export const MAX_QUEUED_RESPONSES = 16;
+
+export type EnqueueResult = 'sent' | 'queued' | 'too_many_out_of_band' | 'queue_full';
 
 export class ResponseSequencer {
   #active: string | null = null;
@@ -29,11 +36,13 @@ export class ResponseSequencer {
   readonly #queue: Pending[] = [];
   /** Sent response.create events by event_id (bounded), to recognise collision errors. */
   readonly #recent = new Map<string, Pending>();
-  readonly #send: (ev: ClientEvent) => void;
+  readonly #send: (ev: ResponseCreateEvent) => void;
   #retryTimer: NodeJS.Timeout | null = null;
   #watchdog: NodeJS.Timeout | null = null;
+  /** Out-of-band responses asked for and not yet done. */
+  #outOfBand = 0;
 
-  constructor(send: (ev: ClientEvent) => void) {
+  constructor(send: (ev: ResponseCreateEvent) => void) {
     this.#send = send;
   }
 
@@ -50,15 +59,39 @@ export class ResponseSequencer {
     return this.#active === null && this.#awaitingCreated === 0 && this.#queue.length === 0;
   }
 
+  /** Out-of-band responses running now. */
+  get outOfBand(): number {
+    return this.#outOfBand;
+  }
+
   /** A response.create from the client or from Parley (after server tools). */
-  enqueue(event: ClientEvent, origin: ResponseOrigin): void {
-    const resp = event['response'] as Record<string, unknown> | undefined;
-    if (resp && resp['conversation'] === 'none') {
+  enqueue(event: ResponseCreateEvent, origin: ResponseOrigin): EnqueueResult {
+    if (event.response?.conversation === 'none') {
+      if (this.#outOfBand >= MAX_OUT_OF_BAND_RESPONSES) return 'too_many_out_of_band';
+      this.#outOfBand++;
       this.#send(event);
-      return;
+      return 'sent';
     }
-    if (event.event_id === undefined) event.event_id = newEventId();
-    this.#queue.push({ event, origin, attempts: 0 });
+    if (origin === 'client' && this.#queue.length >= MAX_QUEUED_RESPONSES) return 'queue_full';
+    const withId = { ...event, event_id: event.event_id ?? newEventId() };
+    this.#queue.push({ event: withId, origin, attempts: 0 });
+    this.#pump();
+    return 'queued';
+  }
+
+  /** An out-of-band response ended (response.done with no conversation), or its create failed. */
+  onOutOfBandDone(): void {
+    if (this.#outOfBand > 0) this.#outOfBand--;
+  }
+
+  /**
+   * The response.create with this event_id could not be handed to the engine (it threw): forget it,
+   * free the slot (and the active response it may have started), and go on with the queue.
+   */
+  abandon(eventId: string | undefined, startedResponseId: string | null): void {
+    if (eventId !== undefined && this.#recent.delete(eventId) && this.#awaitingCreated > 0) this.#awaitingCreated--;
+    if (startedResponseId !== null && this.#active === startedResponseId) this.#active = null;
+    this.#disarmWatchdog();
     this.#pump();
   }
 
@@ -69,7 +102,7 @@ export class ResponseSequencer {
     next.attempts++;
     this.#awaitingCreated++;
     this.#armWatchdog();
-    this.#recent.set(next.event.event_id!, next);
+    this.#recent.set(next.event.event_id, next);
     if (this.#recent.size > RECENT_MAX) {
       const oldest = this.#recent.keys().next();
       if (!oldest.done) this.#recent.delete(oldest.value);
@@ -145,6 +178,7 @@ export class ResponseSequencer {
     this.#awaitingCreated = 0;
     this.#queue.length = 0;
     this.#recent.clear();
+    this.#outOfBand = 0;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     if (this.#watchdog) clearTimeout(this.#watchdog);

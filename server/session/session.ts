@@ -1,28 +1,32 @@
 /**
- * One conversation: a door (client) on one side, an engine on the other. Relays GA events both
- * ways; merges and enforces the session config; runs server tools; serialises response.create;
- * keeps the conversation as text; can switch engines mid-call (fallback, rotation).
+ * One conversation: a door (client) on one side, an engine on the other — the typed hub. Relays GA
+ * events both ways; merges and enforces the session config; runs server tools; serialises
+ * response.create; keeps the conversation; can switch engines mid-call (fallback, rotation); tells its
+ * observers (metrics, records, recordings, webhooks) everything, without them steering anything.
  */
 import type { Logger } from 'pino';
 import { EngineError, ParleyError } from '../errors.ts';
 import {
-  base64ByteLength,
-  bytesPerMs,
   errorEvent,
   newEventId,
   type ClientEvent,
   type ConversationItem,
+  type ConversationItemTruncateEvent,
   type RealtimeSession,
+  type ResponseCreateEvent,
+  type ResponseDoneEvent,
   type ServerEvent,
   type SessionPatch,
 } from '../protocol/index.ts';
 import type { Engine, EngineCloseInfo, EngineConnection, EngineName } from '../engines/index.ts';
 import type { ToolRegistry } from '../tools/index.ts';
-import type { Metrics } from '../metrics.ts';
+import { Conversation } from '../conversation.ts';
 import { enforceResponse, enforceSession, mergeSession, type SessionPolicy } from './config-merge.ts';
-import { ConversationHistory } from './history.ts';
 import { ResponseSequencer } from './sequencer.ts';
-import type { Leg, PlaybackState, Session, SessionClient } from './types.ts';
+import { HiddenToolEvents } from './hidden-tools.ts';
+import { TurnClock } from './turn-clock.ts';
+import type { ObserverSet, SessionInfo } from './observer.ts';
+import type { Leg, Session, SessionClient } from './types.ts';
 
 /** Events queued while the engine is (re)opening; beyond this, audio appends are dropped. */
 const MAX_QUEUED_CLIENT_EVENTS = 500;
@@ -45,10 +49,10 @@ export interface SessionDeps {
   metadata: Record<string, string>;
   client: SessionClient;
   log: Logger;
-  metrics: Metrics;
   tools: ToolRegistry;
   policy: Omit<SessionPolicy, 'serverTools'>;
   fallback: FallbackPolicy | null;
+  observers: ObserverSet;
   /** Keep server tools' calls and outputs out of what the client sees (PARLEY_SERVER_TOOL_EVENTS=hide). */
   hideServerToolEvents?: boolean;
   /** Per engine: rotate to a fresh engine session after this long, at a turn boundary (0 = never). */
@@ -58,22 +62,26 @@ export interface SessionDeps {
 
 interface ToolBatch {
   pending: number;
-  responseDone: boolean;
+  /** The response that called the tools completed: ask for the next one when the outputs are in. */
+  respond: boolean;
+  /** Its response.done has arrived. */
+  done: boolean;
 }
 
 type State = 'new' | 'opening' | 'open' | 'switching' | 'closed';
 
-export class RealtimeSessionHandle implements Session {
+export class RealtimeSessionHandle implements Session, SessionInfo {
   readonly id: string;
   readonly leg: Leg;
   readonly callId: string | undefined;
   readonly metadata: Record<string, string>;
   readonly log: Logger;
+  readonly startedAt = Date.now();
   readonly #client: SessionClient;
-  readonly #metrics: Metrics;
   readonly #tools: ToolRegistry;
   readonly #policy: SessionPolicy;
   readonly #fallback: FallbackPolicy | null;
+  readonly #observers: ObserverSet;
   readonly #onClosed: (s: RealtimeSessionHandle) => void;
 
   #state: State = 'new';
@@ -81,22 +89,21 @@ export class RealtimeSessionHandle implements Session {
   #conn: EngineConnection | null = null;
   /** Increments per engine connection; callbacks of older connections are ignored. */
   #generation = 0;
-  #queue: Array<[ClientEvent, string | undefined]> = [];
+  #queue: ClientEvent[] = [];
   /** Merged config before enforcement (defaults ⊕ initial ⊕ client updates). */
   #merged: RealtimeSession;
   #effective: RealtimeSession;
-  readonly #history = new ConversationHistory();
+  readonly #conversation = new Conversation();
   readonly #sequencer: ResponseSequencer;
   readonly #abort = new AbortController();
   /** response id → the server tool calls of that response still running. */
   readonly #toolBatches = new Map<string, ToolBatch>();
   readonly #toolCallsSeen = new Set<string>();
-  readonly #hideToolEvents: boolean;
+  readonly #hidden: HiddenToolEvents | null;
   readonly #rotateAfterMs: Partial<Record<EngineName, number>>;
+  readonly #turns: TurnClock;
   /** When the current engine connection opened (ms, Date.now). */
   #engineOpenedAt = 0;
-  /** Item ids of server-tool calls and their outputs, hidden from the client (when hiding). */
-  readonly #hiddenItems = new Set<string>();
   #announce: { reason: 'initial' | SwitchReason; detail?: string } | null = null;
   #announceTimer: NodeJS.Timeout | null = null;
   #swallowCreated = false;
@@ -104,10 +111,9 @@ export class RealtimeSessionHandle implements Session {
   #hadInitial = false;
   /** session.created has gone to the client: parley.engine may follow it, never precede it. */
   #sentSessionCreated = false;
-  #bytesPerMs = 48;
-  readonly #playback: PlaybackState = { activeResponseId: null, itemId: null, contentIndex: 0, generatedMs: 0, responseId: null };
-  #playbackBytes = 0;
-  readonly startedAt = Date.now();
+  /** While a response.create is being handed to the engine: the response it started, if any. */
+  #sendingCreate: { started: string | null } | null = null;
+  #closeCode: number | null = null;
 
   constructor(deps: SessionDeps, initial: SessionPatch | undefined) {
     this.id = deps.id;
@@ -116,23 +122,24 @@ export class RealtimeSessionHandle implements Session {
     this.metadata = deps.metadata;
     this.log = deps.log;
     this.#client = deps.client;
-    this.#metrics = deps.metrics;
     this.#tools = deps.tools;
     this.#fallback = deps.fallback;
+    this.#observers = deps.observers;
     this.#onClosed = deps.onClosed;
-    this.#hideToolEvents = deps.hideServerToolEvents === true;
+    this.#hidden = deps.hideServerToolEvents === true ? new HiddenToolEvents((n) => this.#tools.has(n), (c) => this.#toolCallsSeen.has(c)) : null;
     this.#rotateAfterMs = deps.rotateAfterMs ?? {};
     this.#policy = { ...deps.policy, serverTools: this.#tools.realtimeTools() };
     this.#merged = initial ? mergeSession(deps.policy.defaults, initial) : { ...deps.policy.defaults };
     const { session, violations } = enforceSession(this.#merged, this.#policy);
     this.#effective = session;
     if (violations.length > 0) this.log.info({ violations: violations.map((v) => v.param) }, 'initial session config adjusted');
-    this.#bytesPerMs = bytesPerMs(session.audio?.output?.format);
+    this.#turns = new TurnClock(this.#observers, session.audio?.output?.format);
     this.#sequencer = new ResponseSequencer((ev) => this.#sendToEngine(ev));
   }
 
-  get engineName(): EngineName {
-    return this.#engine?.name ?? 'openai';
+  /** The engine serving the session now (null before the first one is open). */
+  get engineName(): EngineName | null {
+    return this.#engine?.name ?? null;
   }
 
   get state(): State {
@@ -144,16 +151,14 @@ export class RealtimeSessionHandle implements Session {
     return this.#effective;
   }
 
-  /** The conversation so far, as text items (for replay into another engine). */
+  /** The conversation so far, as text items (what would be replayed into another engine). */
   get history(): ConversationItem[] {
-    return this.#history.items();
+    return this.#conversation.textItems();
   }
 
-  /** For in-server doors (SIP barge-in): the assistant audio being generated now. */
-  get playback(): Readonly<PlaybackState> {
-    this.#playback.activeResponseId = this.#sequencer.activeResponseId;
-    this.#playback.generatedMs = this.#playbackBytes / this.#bytesPerMs;
-    return this.#playback;
+  /** The response being generated now (default conversation), or null. */
+  get activeResponseId(): string | null {
+    return this.#sequencer.activeResponseId;
   }
 
   get closed(): boolean {
@@ -167,31 +172,33 @@ export class RealtimeSessionHandle implements Session {
       await this.#openEngine(engine, 'initial', undefined);
     } catch (err) {
       const e = toEngineError(err);
-      const next = e.fallbackable && this.#fallback ? this.#fallback({ session: this, failed: engine.name, error: e }) : null;
-      if (!next || this.closed) throw e;
+      const next = e.fallbackable && this.#fallback && !this.closed ? this.#fallback({ session: this, failed: engine.name, error: e }) : null;
+      if (!next) throw e;
       this.log.warn({ engine: engine.name, code: e.code, next: next.engine.name }, 'engine failed to open; falling back');
-      this.#metrics.engineSwitches.inc(engine.name, next.engine.name, next.reason);
+      this.#observers.emit('engineError', { engine: engine.name, code: e.upstreamCode ?? e.code });
+      this.#observers.emit('engineSwitch', { from: engine.name, to: next.engine.name, reason: next.reason, detail: e.message });
       await this.#openEngine(next.engine, next.reason, e.message);
     }
+    if (this.#engine) this.#observers.emit('opened', this, this.#engine.name);
   }
 
   async #openEngine(engine: Engine, reason: 'initial' | SwitchReason, detail: string | undefined): Promise<void> {
     const gen = ++this.#generation;
     this.#engine = engine;
     this.#sequencer.reset();
-    this.#resetPlayback(null);
     this.#announce = detail === undefined ? { reason } : { reason, detail };
     // after a switch the client already has session.created / conversation.created
-    this.#swallowCreated = reason !== 'initial' && this.#announce !== null && this.#hadInitial;
-    const history = reason === 'initial' ? undefined : this.#history.items();
+    this.#swallowCreated = reason !== 'initial' && this.#hadInitial;
+    const history = reason === 'initial' ? undefined : this.#conversation.textItems();
     const conn = await engine.open({
       session: this.#effective,
       log: this.log,
       signal: this.#abort.signal,
+      conversation: this.#conversation,
       ...(history ? { history } : {}),
       callbacks: {
-        onEvent: (ev, raw) => {
-          if (gen === this.#generation) this.#onEngineEvent(ev, raw);
+        onEvent: (ev) => {
+          if (gen === this.#generation) this.#onEngineEvent(ev);
         },
         onClose: (info) => {
           if (gen === this.#generation) this.#onEngineClose(info);
@@ -199,7 +206,7 @@ export class RealtimeSessionHandle implements Session {
         onBackpressure: (congested) => {
           if (gen !== this.#generation) return;
           if (congested) {
-            this.#metrics.backpressurePauses.inc('engine');
+            this.#observers.emit('backpressure', 'engine');
             this.#client.pause?.();
           } else this.#client.resume?.();
         },
@@ -218,32 +225,31 @@ export class RealtimeSessionHandle implements Session {
     else this.#armAnnounceTimer();
     const queued = this.#queue;
     this.#queue = [];
-    for (const [ev, raw] of queued) this.handleClientEvent(ev, raw);
+    for (const ev of queued) this.handleClientEvent(ev);
   }
 
-
   /**
-   * Switch to another engine, keeping the conversation: the new engine is opened with the
-   * effective config and the history as text. The client gets `parley.engine`.
-   * A response in progress on the old engine ends with `response.done` status `failed`.
+   * Switch to another engine, keeping the conversation: the new engine gets the effective config and
+   * the conversation. The client gets `parley.engine`. A response in progress on the old engine ends
+   * with `response.done` status `failed`.
    */
   async switchEngine(engine: Engine, reason: SwitchReason, detail?: string): Promise<void> {
     if (this.closed) return;
-    const from = this.#engine?.name ?? 'openai';
+    const from = this.#engine?.name ?? engine.name;
     const old = this.#conn;
     this.#conn = null;
     this.#state = 'switching';
     this.#generation++;
     old?.close(`switching to ${engine.name}`);
-    this.#endActiveResponse(detail ?? reason);
+    this.#failActiveResponse('engine_changed', detail ?? reason);
     this.#toolBatches.clear();
-    this.#metrics.engineSwitches.inc(from, engine.name, reason);
+    this.#observers.emit('engineSwitch', detail === undefined ? { from, to: engine.name, reason } : { from, to: engine.name, reason, detail });
     this.log.info({ from, to: engine.name, reason }, 'switching engine');
     try {
       await this.#openEngine(engine, reason, detail);
     } catch (err) {
       const e = toEngineError(err);
-      this.#metrics.upstreamErrors.inc(engine.name, e.code);
+      this.#observers.emit('engineError', { engine: engine.name, code: e.upstreamCode ?? e.code });
       // The new engine would not open (e.g. the reconnect after the session cap was refused):
       // carry on with the fallback engine when the policy names another one.
       const next = !this.closed && e.fallbackable && this.#fallback ? this.#fallback({ session: this, failed: engine.name, error: e }) : null;
@@ -255,57 +261,115 @@ export class RealtimeSessionHandle implements Session {
     }
   }
 
-  handleClientEvent(event: ClientEvent, raw?: string): void {
+  handleClientEvent(event: ClientEvent): void {
     if (this.#state === 'closed') return;
-    this.#metrics.eventsIn.inc(event.type);
     if (this.#state !== 'open') {
       if (this.#queue.length >= MAX_QUEUED_CLIENT_EVENTS && event.type === 'input_audio_buffer.append') return;
-      this.#queue.push([event, raw]);
+      // the door reuses its chunk: keep a copy while the engine opens
+      this.#queue.push(event.type === 'input_audio_buffer.append' ? { ...event, audio: event.audio.copy() } : event);
       return;
     }
     switch (event.type) {
       case 'session.update':
-        this.#onSessionUpdate(event);
+      case 'transcription_session.update':
+        this.#onSessionUpdate(event.session, event.event_id);
         return;
-      case 'response.create': {
-        const resp = event['response'];
-        const ev: ClientEvent = resp && typeof resp === 'object'
-          ? { ...event, response: enforceResponse(resp as Record<string, unknown>, this.#policy) }
-          : { ...event };
-        this.#sequencer.enqueue(ev, 'client');
+      case 'input_audio_buffer.append':
+        event.audio.format = this.#effective.audio?.input?.format ?? PCM24K;
+        this.#observers.callerAudio(event.audio);
+        break;
+      case 'conversation.item.create':
+        if (this.#conversation.full) {
+          this.#emit(errorEvent({ code: 'conversation_too_large', message: `The conversation holds ${this.#conversation.size} items, the most a session keeps; delete items first.`, param: 'item', event_id: event.event_id ?? null }));
+          return;
+        }
+        break;
+      case 'conversation.item.truncate':
+        this.#onTruncate(event);
+        break;
+      case 'response.create':
+        this.#onResponseCreate(event);
         return;
-      }
       default:
-        this.#sendToEngine(event, raw);
+        break;
     }
+    this.#sendToEngine(event);
   }
 
-  #onSessionUpdate(event: ClientEvent): void {
-    const patch = event['session'] as SessionPatch;
-    this.#merged = mergeSession(this.#merged, patch);
-    const { session, violations } = enforceSession(this.#merged, this.#policy);
-    this.#effective = session;
-    this.#bytesPerMs = bytesPerMs(session.audio?.output?.format);
-    for (const v of violations) {
-      this.#emit(errorEvent({ type: 'invalid_request_error', code: 'invalid_value', message: v.message, param: v.param, event_id: event.event_id ?? null }));
-    }
-    const ev: ClientEvent = { type: 'session.update', session };
-    if (event.event_id !== undefined) ev.event_id = event.event_id;
-    this.#sendToEngine(ev);
-  }
-
-  #sendToEngine(event: ClientEvent, raw?: string): void {
-    const conn = this.#conn;
-    if (!conn) {
-      if (this.#state !== 'closed') this.#queue.push([event, raw]);
+  #onSessionUpdate(patch: SessionPatch, eventId: string | undefined): void {
+    let merged: RealtimeSession;
+    let enforced: ReturnType<typeof enforceSession>;
+    try {
+      merged = mergeSession(this.#merged, patch);
+      enforced = enforceSession(merged, this.#policy);
+    } catch (err) {
+      // a rejected update leaves the config exactly as it was
+      this.log.warn({ err: { message: err instanceof Error ? err.message : String(err) } }, 'session.update could not be applied');
+      this.#emit(errorEvent({ type: 'invalid_request_error', code: 'invalid_value', message: 'The session update could not be applied; the session is unchanged.', param: 'session', event_id: eventId ?? null }));
       return;
     }
-    conn.send(event, raw);
+    this.#merged = merged;
+    this.#effective = enforced.session;
+    this.#turns.setOutputFormat(enforced.session.audio?.output?.format);
+    for (const v of enforced.violations) {
+      this.#emit(errorEvent({ type: 'invalid_request_error', code: 'invalid_value', message: v.message, param: v.param, event_id: eventId ?? null }));
+    }
+    this.#sendToEngine(eventId === undefined ? { type: 'session.update', session: enforced.session } : { type: 'session.update', event_id: eventId, session: enforced.session });
   }
 
-  #emit(event: ServerEvent, raw?: string): void {
-    this.#metrics.eventsOut.inc(event.type);
-    this.#client.send(event, raw);
+  #onTruncate(ev: ConversationItemTruncateEvent): void {
+    this.#observers.emit('agentAudioTruncated', { itemId: ev.item_id, contentIndex: ev.content_index, audioEndMs: ev.audio_end_ms });
+  }
+
+  #onResponseCreate(ev: ResponseCreateEvent): void {
+    const enforced: ResponseCreateEvent = ev.response ? { ...ev, response: enforceResponse(ev.response, this.#policy) } : { ...ev };
+    const r = this.#sequencer.enqueue(enforced, 'client');
+    if (r === 'too_many_out_of_band') {
+      this.#emit(errorEvent({ code: 'too_many_out_of_band_responses', message: 'Too many out-of-band responses (conversation: "none") are running on this session; wait for one to finish.', param: 'response.conversation', event_id: ev.event_id ?? null }));
+    } else if (r === 'queue_full') {
+      this.#emit(errorEvent({ code: 'too_many_queued_responses', message: 'Too many response.create events are waiting behind the active response.', param: null, event_id: ev.event_id ?? null }));
+    }
+  }
+
+  #sendToEngine(event: ClientEvent): void {
+    const conn = this.#conn;
+    if (!conn) {
+      if (this.#state !== 'closed') this.#queue.push(event);
+      return;
+    }
+    this.#observers.emit('clientEvent', event);
+    if (event.type !== 'response.create') {
+      try {
+        conn.send(event);
+      } catch (err) {
+        this.#internalError(err, event.type);
+        this.#emit(errorEvent({ type: 'server_error', code: 'internal_error', message: 'The server failed to handle this event.', event_id: event.event_id ?? null }));
+      }
+      return;
+    }
+    const sending = { started: null as string | null };
+    this.#sendingCreate = sending;
+    try {
+      conn.send(event);
+    } catch (err) {
+      // Never leave a response marked active that will not run: end it (or report the event), free the queue.
+      this.#internalError(err, event.type);
+      if (event.response?.conversation === 'none') this.#sequencer.onOutOfBandDone();
+      if (sending.started !== null) this.#emitFailedResponse(sending.started, 'internal_error', 'The server failed while starting this response.');
+      else this.#emit(errorEvent({ type: 'server_error', code: 'internal_error', message: 'The server failed to start this response.', event_id: event.event_id ?? null }));
+      this.#sequencer.abandon(event.event_id, sending.started);
+    } finally {
+      this.#sendingCreate = null;
+    }
+  }
+
+  #internalError(err: unknown, type: string): void {
+    this.log.error({ type, err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined } }, 'internal error handing an event to the engine');
+  }
+
+  #emit(event: ServerEvent): void {
+    this.#observers.emit('serverEvent', event);
+    this.#client.send(event);
   }
 
   #armAnnounceTimer(): void {
@@ -327,151 +391,98 @@ export class RealtimeSessionHandle implements Session {
     // GA: session.created is always the first event a client sees.
     if (!this.#sentSessionCreated) return;
     this.#announce = null;
-    const ev: ServerEvent = { type: 'parley.engine', event_id: newEventId(), engine: this.#engine.name, reason: a.reason };
-    if (a.detail !== undefined) ev['detail'] = a.detail;
-    this.#emit(ev);
+    const base = { type: 'parley.engine' as const, event_id: newEventId(), engine: this.#engine.name, reason: a.reason };
+    this.#emit(a.detail === undefined ? base : { ...base, detail: a.detail });
   }
 
-  /** True when this event is about a server tool's call/output and must not reach the client. */
-  #isHiddenToolEvent(ev: ServerEvent): boolean {
-    switch (ev.type) {
-      case 'response.output_item.added':
-      case 'response.output_item.done':
-      case 'conversation.item.added':
-      case 'conversation.item.done':
-      case 'conversation.item.created': {
-        const item = ev['item'] as ConversationItem | undefined;
-        if (!item || typeof item.id !== 'string') return false;
-        if (this.#hiddenItems.has(item.id)) return true;
-        const serverCall = item.type === 'function_call' && typeof item.name === 'string' && this.#tools.has(item.name);
-        const serverOutput = item.type === 'function_call_output' && typeof item.call_id === 'string' && this.#toolCallsSeen.has(item.call_id);
-        if (serverCall || serverOutput) {
-          this.#hiddenItems.add(item.id);
-          return true;
-        }
-        return false;
-      }
-      case 'response.function_call_arguments.delta':
-      case 'response.function_call_arguments.done':
-        return this.#hiddenItems.has(ev['item_id'] as string);
-      default:
-        return false;
-    }
-  }
-
-  /** `response.done` without the hidden items in `response.output`. */
-  #withoutHiddenOutput(ev: ServerEvent): ServerEvent {
-    const r = ev['response'] as Record<string, unknown> | undefined;
-    const out = r?.['output'];
-    if (!r || !Array.isArray(out)) return ev;
-    const kept = (out as ConversationItem[]).filter((i) => typeof i.id !== 'string' || !this.#hiddenItems.has(i.id));
-    return kept.length === out.length ? ev : { ...ev, response: { ...r, output: kept } };
-  }
-
-  #onEngineEvent(ev: ServerEvent, raw: string | undefined): void {
+  #onEngineEvent(ev: ServerEvent): void {
     if (this.#state === 'closed') return;
-    if (this.#hideToolEvents && ev.type !== 'response.output_audio.delta') {
-      const hidden = this.#isHiddenToolEvent(ev);
-      if (ev.type === 'response.output_item.done') this.#onOutputItemDone(ev);
-      if (hidden) {
-        const item = ev['item'] as ConversationItem | undefined;
-        if (item && ev.type.startsWith('conversation.item.')) this.#history.upsert(item);
-        return;
-      }
+    this.#track(ev);
+    if (this.#hidden !== null && ev.type !== 'response.output_audio.delta') {
+      if (this.#hidden.hides(ev)) return;
       if (ev.type === 'response.done') {
-        this.#onResponseDone(ev);
-        this.#emit(this.#withoutHiddenOutput(ev));
-        return;
-      }
-      if (ev.type === 'response.output_item.done') {
-        this.#emit(ev, raw);
+        this.#emit(this.#hidden.strip(ev));
         return;
       }
     }
     switch (ev.type) {
-      case 'response.output_audio.delta': {
-        const itemId = ev['item_id'] as string;
-        if (itemId !== this.#playback.itemId) this.#resetPlayback(itemId, ev['response_id'] as string, (ev['content_index'] as number) ?? 0);
-        const d = ev['delta'];
-        if (typeof d === 'string') this.#playbackBytes += base64ByteLength(d);
-        break;
-      }
       case 'session.created':
         if (this.#swallowCreated) {
           // the client already had session.created: tell it the (same) effective session instead
           this.#emit({ ...ev, type: 'session.updated' });
           return;
         }
-        this.#emit(ev, raw);
+        this.#emit(ev);
         this.#sentSessionCreated = true;
         if (this.#announce !== null) this.#armAnnounceTimer();
         return;
       case 'conversation.created':
         if (this.#swallowCreated) return;
-        this.#emit(ev, raw);
+        this.#emit(ev);
         this.#flushAnnounce();
         return;
-      case 'response.created': {
-        const r = ev['response'] as Record<string, unknown> | undefined;
-        if (r && typeof r['id'] === 'string' && r['conversation_id'] !== null) this.#sequencer.onCreated(r['id']);
-        break;
-      }
-      case 'response.output_item.done':
-        this.#onOutputItemDone(ev);
-        break;
-      case 'response.done':
-        this.#onResponseDone(ev);
-        break;
-      case 'conversation.item.added':
-      case 'conversation.item.done':
-      case 'conversation.item.created':
-      case 'conversation.item.retrieved': {
-        const item = ev['item'] as ConversationItem | undefined;
-        if (item) this.#history.upsert(item);
-        break;
-      }
-      case 'conversation.item.input_audio_transcription.completed':
-        if (typeof ev['item_id'] === 'string' && typeof ev['transcript'] === 'string') {
-          this.#history.setTranscript(ev['item_id'], (ev['content_index'] as number) ?? 0, ev['transcript']);
-        }
-        break;
-      case 'conversation.item.deleted':
-        if (typeof ev['item_id'] === 'string') this.#history.remove(ev['item_id']);
-        break;
-      case 'error': {
-        const e = ev['error'] as { code?: string | null; event_id?: string | null } | undefined;
-        if (this.#sequencer.onError(e?.code ?? null, e?.event_id ?? null)) {
+      case 'error':
+        if (this.#sequencer.onError(ev.error.code, ev.error.event_id)) {
           this.log.debug('response.create collided with an active response; retrying after it');
           return;
         }
-        if (e?.code) this.#metrics.upstreamErrors.inc(this.engineName, e.code);
+        if (ev.error.code) this.#observers.emit('engineError', { engine: this.#engine?.name ?? 'unknown', code: ev.error.code });
         break;
-      }
       default:
         break;
     }
-    if (this.#announce !== null && ev.type !== 'session.created' && !this.#swallowCreated) this.#flushAnnounce();
-    this.#emit(ev, raw);
+    if (this.#announce !== null && !this.#swallowCreated) this.#flushAnnounce();
+    this.#emit(ev);
   }
 
-  #resetPlayback(itemId: string | null, responseId: string | null = null, contentIndex = 0): void {
-    this.#playback.itemId = itemId;
-    this.#playback.responseId = responseId;
-    this.#playback.contentIndex = contentIndex;
-    this.#playbackBytes = 0;
+  /** Bookkeeping on every engine event, hidden or not: conversation, responses, tools, turns. */
+  #track(ev: ServerEvent): void {
+    switch (ev.type) {
+      case 'response.output_audio.delta':
+        ev.delta.format = this.#effective.audio?.output?.format ?? PCM24K;
+        this.#turns.agentAudio(ev);
+        return;
+      case 'response.created':
+        if (ev.response.conversation_id !== null) {
+          this.#sequencer.onCreated(ev.response.id);
+          if (this.#sendingCreate !== null) this.#sendingCreate.started = ev.response.id;
+        }
+        return;
+      case 'response.output_item.done':
+        this.#conversation.upsert(ev.item);
+        this.#maybeRunTool(ev.item, ev.response_id);
+        return;
+      case 'response.done':
+        this.#onResponseDone(ev);
+        return;
+      case 'conversation.item.added':
+      case 'conversation.item.done':
+      case 'conversation.item.created':
+      case 'conversation.item.retrieved':
+        this.#conversation.upsert(ev.item);
+        return;
+      case 'conversation.item.input_audio_transcription.completed':
+        this.#conversation.setTranscript(ev.item_id, ev.content_index, ev.transcript);
+        return;
+      case 'conversation.item.deleted':
+        this.#conversation.delete(ev.item_id);
+        return;
+      case 'input_audio_buffer.speech_started':
+      case 'input_audio_buffer.speech_stopped':
+        this.#turns.speech(ev);
+        return;
+      default:
+        return;
+    }
   }
 
-  #onOutputItemDone(ev: ServerEvent): void {
-    const item = ev['item'] as ConversationItem | undefined;
-    if (!item) return;
-    this.#history.upsert(item);
+  #maybeRunTool(item: ConversationItem, responseId: string): void {
     if (item.type !== 'function_call' || typeof item.name !== 'string' || typeof item.call_id !== 'string') return;
     if (!this.#tools.has(item.name) || this.#toolCallsSeen.has(item.call_id)) return;
     this.#toolCallsSeen.add(item.call_id);
-    const responseId = typeof ev['response_id'] === 'string' ? ev['response_id'] : '';
     let batch = this.#toolBatches.get(responseId);
     if (!batch) {
-      batch = { pending: 0, responseDone: false };
+      batch = { pending: 0, respond: false, done: false };
       this.#toolBatches.set(responseId, batch);
     }
     batch.pending++;
@@ -480,37 +491,39 @@ export class RealtimeSessionHandle implements Session {
 
   async #runTool(name: string, callId: string, args: string, responseId: string, batch: ToolBatch): Promise<void> {
     const gen = this.#generation;
-    const ctx: { sessionId: string; log: Logger; signal: AbortSignal; callId?: string } = { sessionId: this.id, log: this.log, signal: this.#abort.signal };
-    if (this.callId !== undefined) ctx.callId = this.callId;
+    const ctx = this.callId === undefined ? { sessionId: this.id, log: this.log, signal: this.#abort.signal } : { sessionId: this.id, callId: this.callId, log: this.log, signal: this.#abort.signal };
     const result = await this.#tools.run(name, args, ctx);
-    this.#metrics.toolCalls.inc(name, result.ok ? 'ok' : (result.errorCode ?? 'error').toLowerCase());
-    this.#metrics.toolLatency.observe(result.durationMs / 1000, name);
+    this.#observers.emit('toolCall', {
+      name,
+      callId,
+      arguments: args,
+      output: result.output,
+      ok: result.ok,
+      durationMs: result.durationMs,
+      ...(result.errorCode ? { errorCode: result.errorCode } : {}),
+    });
     this.log.info({ tool: name, ok: result.ok, durationMs: Math.round(result.durationMs), ...(result.errorCode ? { errorCode: result.errorCode } : {}) }, 'server tool ran');
     if (this.closed || gen !== this.#generation) return;
-    this.#sendToEngine({
-      type: 'conversation.item.create',
-      event_id: newEventId(),
-      item: { type: 'function_call_output', call_id: callId, output: result.output },
-    });
+    this.#sendToEngine({ type: 'conversation.item.create', event_id: newEventId(), item: { type: 'function_call_output', call_id: callId, output: result.output } });
     batch.pending--;
     this.#maybeRespondAfterTools(responseId, batch);
   }
 
-  #onResponseDone(ev: ServerEvent): void {
-    const r = ev['response'] as Record<string, unknown> | undefined;
-    const id = r && typeof r['id'] === 'string' ? r['id'] : '';
-    if (r && Array.isArray(r['output'])) for (const item of r['output'] as ConversationItem[]) this.#history.upsert(item);
-    const batch = this.#toolBatches.get(id);
+  #onResponseDone(ev: ResponseDoneEvent): void {
+    const r = ev.response;
+    for (const item of r.output ?? []) this.#conversation.upsert(item);
+    if (r.conversation_id === null) this.#sequencer.onOutOfBandDone();
+    this.#turns.responseDone(ev);
+    const batch = this.#toolBatches.get(r.id);
     if (batch) {
-      batch.responseDone = true;
-      // cancelled/failed responses: still answer the calls (their outputs are sent), but only
-      // ask for a new response when the original completed.
-      if (r && r['status'] !== 'completed') batch.responseDone = true;
+      batch.done = true;
+      // cancelled/failed responses: their calls still get outputs, but no new response is asked for
+      batch.respond = r.status === 'completed';
     }
     // send queued response.create only after our bookkeeping, so tool outputs go first
     queueMicrotask(() => {
-      this.#sequencer.onDone(id);
-      if (batch) this.#maybeRespondAfterTools(id, batch);
+      this.#sequencer.onDone(r.id);
+      if (batch) this.#maybeRespondAfterTools(r.id, batch);
       this.#maybeRotate();
     });
   }
@@ -529,35 +542,33 @@ export class RealtimeSessionHandle implements Session {
   }
 
   #maybeRespondAfterTools(responseId: string, batch: ToolBatch): void {
-    if (batch.pending > 0 || !batch.responseDone) return;
+    if (batch.pending > 0 || !batch.done) return;
     if (this.#toolBatches.get(responseId) !== batch) return;
     this.#toolBatches.delete(responseId);
-    this.#sequencer.enqueue({ type: 'response.create', event_id: newEventId() }, 'server');
+    if (batch.respond) this.#sequencer.enqueue({ type: 'response.create', event_id: newEventId() }, 'server');
   }
 
-  #endActiveResponse(detail: string): void {
-    const id = this.#sequencer.activeResponseId;
-    if (id === null) return;
+  #emitFailedResponse(id: string, code: string, message: string): void {
     this.#emit({
       type: 'response.done',
       event_id: newEventId(),
-      response: {
-        id,
-        object: 'realtime.response',
-        status: 'failed',
-        status_details: { type: 'failed', error: { type: 'server_error', code: 'engine_changed', message: detail } },
-        output: [],
-      },
+      response: { id, object: 'realtime.response', status: 'failed', status_details: { type: 'failed', error: { type: 'server_error', code, message } }, output: [] },
     });
+  }
+
+  #failActiveResponse(code: string, detail: string): void {
+    const id = this.#sequencer.activeResponseId;
+    if (id === null) return;
+    this.#emitFailedResponse(id, code, detail);
     this.#sequencer.reset();
   }
 
   #onEngineClose(info: EngineCloseInfo): void {
     if (this.closed) return;
     this.#conn = null;
-    const from = this.#engine?.name ?? 'openai';
+    const from = this.#engine?.name ?? 'unknown';
     if (info.error) {
-      this.#metrics.upstreamErrors.inc(from, info.error.upstreamCode ?? info.error.code);
+      this.#observers.emit('engineError', { engine: from, code: info.error.upstreamCode ?? info.error.code });
       this.log.warn({ engine: from, code: info.error.code, closeCode: info.code, reason: info.reason }, 'engine closed abnormally');
       const next = this.#fallback ? this.#fallback({ session: this, failed: from, error: info.error }) : null;
       if (next) {
@@ -580,6 +591,7 @@ export class RealtimeSessionHandle implements Session {
 
   #finish(code: number, reason: string): void {
     if (this.closed) return;
+    this.#closeCode = code;
     this.#teardown(reason);
     this.#client.close(code, reason);
   }
@@ -595,7 +607,9 @@ export class RealtimeSessionHandle implements Session {
     const conn = this.#conn;
     this.#conn = null;
     conn?.close(reason);
-    this.log.info({ reason, durationMs: Date.now() - this.startedAt }, 'session closed');
+    const durationMs = Date.now() - this.startedAt;
+    this.log.info({ reason, durationMs }, 'session closed');
+    this.#observers.emit('closed', this, { reason, code: this.#closeCode, durationMs, engine: this.#engine?.name ?? null });
     this.#onClosed(this);
   }
 
@@ -605,7 +619,7 @@ export class RealtimeSessionHandle implements Session {
    */
   setClientCongested(congested: boolean): void {
     if (congested) {
-      this.#metrics.backpressurePauses.inc('client');
+      this.#observers.emit('backpressure', 'client');
       this.#conn?.pause?.();
     } else this.#conn?.resume?.();
   }
@@ -621,6 +635,8 @@ export class RealtimeSessionHandle implements Session {
     this.#finish(code, reason);
   }
 }
+
+const PCM24K = { type: 'audio/pcm', rate: 24_000 } as const;
 
 function toEngineError(err: unknown): EngineError {
   if (err instanceof EngineError) return err;

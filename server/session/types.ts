@@ -2,6 +2,7 @@
 import type { ClientEvent, ServerEvent, SessionPatch } from '../protocol/index.ts';
 import type { ToolDefinition } from '../tools/index.ts';
 import type { EngineName } from '../engines/index.ts';
+import type { SessionObserver } from './observer.ts';
 
 export type Leg = 'ws' | 'sip' | 'media-stream';
 
@@ -28,27 +29,18 @@ export interface SessionOpenOptions {
   metadata?: Record<string, string>;
   /** Start on this engine instead of the configured one. */
   engine?: EngineName;
-}
-
-/** What an in-server door (SIP) needs for barge-in: the assistant audio being generated. */
-export interface PlaybackState {
-  /** The response in progress (default conversation), or null. */
-  activeResponseId: string | null;
-  /** The assistant item whose audio was last streamed, or null. */
-  itemId: string | null;
-  contentIndex: number;
-  /** Audio generated so far for that item (ms, from the output format's byte rate). */
-  generatedMs: number;
-  /** The response that item belongs to. */
-  responseId: string | null;
+  /** Observers of this session only (besides the app-wide ones). */
+  observers?: SessionObserver[];
+  /** The door gave up (e.g. a SIP CANCEL while the engine opens): the open is abandoned and the session closed. */
+  signal?: AbortSignal;
 }
 
 export interface Session {
   readonly id: string;
   readonly leg: Leg;
   readonly callId: string | undefined;
-  /** The engine serving the session now. */
-  readonly engineName: EngineName;
+  /** The engine serving the session now (null before the first one is open). */
+  readonly engineName: EngineName | null;
   /** Validated GA client event from the door (an append's AudioChunk may be reused after the call). */
   handleClientEvent(event: ClientEvent): void;
   /** Ends the session (closes the engine, aborts tools). Idempotent. */

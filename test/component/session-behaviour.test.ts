@@ -162,9 +162,8 @@ describe('session behaviour', () => {
     c.send({ type: 'response.create' });
     const first = await c.waitFor('response.output_audio.delta', 5000);
     const session = parley.app.parley.sessions.list()[0]!;
-    await until(() => session.playback.generatedMs >= 200, 3000, 'some audio generated');
-    expect(session.playback.itemId).toBe(first['item_id']);
-    expect(session.playback.activeResponseId).toBe(first['response_id']);
+    await c.waitFor('response.output_audio.delta', 3000);
+    expect(session.activeResponseId).toBe(first['response_id']);
     // the caller speaks: the fake's VAD cancels the response (turn_detected)
     speak((ev) => c.send(ev), pcmChunkB64, 100, 0);
     const done = await c.waitFor('response.done', 5000);

@@ -38,7 +38,7 @@ async function setup(s: ScriptedOptions, over: SipBridgeOptions = {}): Promise<{
   parley = await startParley({ env: { LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
   const probe = new ScriptedEngineProbe();
   parley.app.parley.engines.register('cascade', scriptedEngine(s, probe));
-  bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'cascade', pcmuPassthrough: true, ...over });
+  bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'cascade', g711Passthrough: true, ...over });
   const uac = new MiniUac(bridge.server.port);
   uacs.push(uac);
   await uac.bind();
@@ -217,7 +217,7 @@ describe('SIP bridge', () => {
     await uac.bye();
   });
 
-  it('SIPp PCMA call: its RFC 4733 digits reach the session as user text, its audio as 24 kHz pcm', async () => {
+  it('SIPp PCMA call: its RFC 4733 digits reach the session as user text, its audio as A-law bytes, untouched', async () => {
     const { probe } = await setup({}, { dtmfFlushMs: 500 });
     const r = await runSipp({ scenario: 'uac-pcma-dtmf.xml', serverPort: bridge!.server.port });
     expect(r.code, r.errors.slice(-2000)).toBe(0);
@@ -225,18 +225,19 @@ describe('SIP bridge', () => {
       .filter((e) => e.type === 'conversation.item.create' && (e['item'] as { type?: string }).type === 'message')
       .map((e) => (e['item'] as { content: Array<{ text: string }> }).content[0]!.text);
     expect(texts.join(' ').match(/keys: ([0-9*# ]+)\]/g)?.map((m) => m.replace(/\D/g, '')).join('')).toBe('15');
-    expect(probe.format).toBe('audio/pcm');
-    expect(probe.appendedBytes.length).toBeGreaterThan(50); // g711a.pcap's speech, decoded
+    expect(probe.format).toBe('audio/pcma');
+    expect(probe.appendedBytes.length).toBeGreaterThan(50); // g711a.pcap's speech, A-law as sent
     expect(probe.received.filter((e) => e.type === 'response.create').length).toBe(texts.length);
   });
 
-  it('caller DTMF reaches the conversation as text (PCMA call, decoded to audio/pcm 24 kHz)', async () => {
+  it('caller DTMF reaches the conversation as text (PCMA call, A-law passed straight through)', async () => {
     const { probe, uac } = await setup({}, { dtmfFlushMs: 300 });
     await uac.call({ pts: [8, 101] });
     const stop = uac.stream(() => new Uint8Array(160).fill(0xd5), 8);
     await waitFor(() => probe.appendedBytes.length > 5, 3000, 'audio');
-    expect(probe.format).toBe('audio/pcm');
-    expect(probe.appendedBytes[1]?.length).toBe(960); // 20 ms at 24 kHz pcm16
+    expect(probe.format).toBe('audio/pcma');
+    expect(probe.appendedBytes[1]?.length).toBe(160); // 20 ms of A-law at 8 kHz, no resample
+    expect(probe.appendedBytes[1]!.every((b) => b === 0xd5)).toBe(true); // the caller's bytes, as sent
     let ts = 100_000;
     for (const digit of [4, 2, 11]) {
       for (let i = 1; i <= 3; i++) uac.sendRtp(Uint8Array.from([digit, 10, 0, i * 160]), 101, i === 1, ts);

@@ -4,9 +4,9 @@
  * real engines), detects the caller's speech by energy and emits `input_audio_buffer.speech_started`,
  * can call a server tool in a response, and records every client event it gets.
  */
-import { mulawDecode, mulawEncode } from '../../audio/index.ts';
+import { alawDecode, alawEncode, mulawDecode, mulawEncode } from '../../audio/index.ts';
 import type { Engine, EngineConnection, EngineFactory, EngineOpenOptions } from '../../server/engines/index.ts';
-import type { ClientEvent, ServerEvent } from '../../server/protocol/index.ts';
+import { AudioChunk, type ClientEvent, type ServerEvent } from '../../server/protocol/index.ts';
 
 export interface ScriptedOptions {
   /** Speak this many ms of tone when the first audio arrives. */
@@ -56,9 +56,10 @@ class ScriptedConn implements EngineConnection {
   }
 
   send(event: ClientEvent): void {
-    this.probe.received.push(event);
+    // an append's chunk is the door's, refilled every frame: keep a copy
+    this.probe.received.push(event.type === 'input_audio_buffer.append' ? { ...event, audio: event.audio.copy() } : event);
     if (event.type === 'input_audio_buffer.append') {
-      const bytes = Buffer.from(String(event['audio']), 'base64');
+      const bytes = Buffer.from(event.audio.bytes());
       this.probe.appendedBytes.push(bytes);
       if (!this.greeted) {
         this.greeted = true;
@@ -71,7 +72,7 @@ class ScriptedConn implements EngineConnection {
           }, this.s.dieAfterMs);
         }
       }
-      const pcm = this.probe.format === 'audio/pcmu' ? mulawDecode(bytes) : new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
+      const pcm = this.probe.format === 'audio/pcmu' ? mulawDecode(bytes) : this.probe.format === 'audio/pcma' ? alawDecode(bytes) : new Int16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
       let sum = 0;
       for (const v of pcm) sum += Math.abs(v);
       const level = pcm.length ? sum / pcm.length : 0;
@@ -81,7 +82,7 @@ class ScriptedConn implements EngineConnection {
         this.s.onSpeechStarted?.();
       }
     } else if (event.type === 'conversation.item.truncate') {
-      this.emit({ type: 'conversation.item.truncated', item_id: event['item_id'], content_index: 0, audio_end_ms: event['audio_end_ms'] });
+      this.emit({ type: 'conversation.item.truncated', item_id: event.item_id, content_index: 0, audio_end_ms: event.audio_end_ms });
     } else if (event.type === 'response.create') {
       this.respond(300);
     }
@@ -92,15 +93,16 @@ class ScriptedConn implements EngineConnection {
     const responseId = id('resp');
     const itemId = id('item');
     this.emit({ type: 'response.created', response: { id: responseId, object: 'realtime.response', status: 'in_progress', output: [] } });
-    const rate = this.probe.format === 'audio/pcmu' ? 8000 : 24000;
+    const g711 = this.probe.format === 'audio/pcmu' || this.probe.format === 'audio/pcma';
+    const rate = g711 ? 8000 : 24000;
     const chunkMs = 200;
     const output: Record<string, unknown>[] = [];
     let phase = 0;
     for (let t = 0; t < ms; t += chunkMs) {
       const samples = new Int16Array((rate * Math.min(chunkMs, ms - t)) / 1000);
       for (let i = 0; i < samples.length; i++) samples[i] = Math.round(8000 * Math.sin((phase += (2 * Math.PI * 440) / rate)));
-      const bytes = this.probe.format === 'audio/pcmu' ? Buffer.from(mulawEncode(samples)) : Buffer.from(samples.buffer);
-      this.emit({ type: 'response.output_audio.delta', response_id: responseId, item_id: itemId, output_index: 0, content_index: 0, delta: bytes.toString('base64') });
+      const bytes = this.probe.format === 'audio/pcmu' ? mulawEncode(samples) : this.probe.format === 'audio/pcma' ? alawEncode(samples) : new Uint8Array(samples.buffer);
+      this.emit({ type: 'response.output_audio.delta', response_id: responseId, item_id: itemId, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(bytes) });
     }
     output.push({ id: itemId, type: 'message', role: 'assistant', status: 'completed', content: [{ type: 'output_audio', transcript: 'tone' }] });
     if (tool) {

@@ -10,7 +10,8 @@ import WebSocket from 'ws';
 import type { ClientOptions, RawData } from 'ws';
 import type { IncomingMessage, ClientRequest } from 'node:http';
 import { EngineError } from '../../errors.ts';
-import { newEventId, newItemId, parseServerEvent, type ClientEvent, type ConversationItem, type ServerEvent } from '../../protocol/index.ts';
+import { newEventId, newItemId, parseServerEvent, serializeClientEvent, type ClientEvent, type ServerEvent } from '../../protocol/index.ts';
+import { SendBackpressure } from '../../backpressure.ts';
 import type { Engine, EngineCallbacks, EngineConnection, EngineDeps, EngineOpenOptions } from '../types.ts';
 
 export interface OpenAIEngineOptions {
@@ -41,7 +42,6 @@ export function isAzureHost(url: string): boolean {
 
 const FALLBACK_STATUSES = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
 const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
-const DRAIN_POLL_MS = 10;
 
 export function createOpenAIEngine(deps: EngineDeps): Engine {
   return new OpenAIEngine({
@@ -154,65 +154,42 @@ class OpenAIConnection implements EngineConnection {
   readonly #ws: WebSocket;
   readonly #cb: EngineCallbacks;
   readonly #log: EngineOpenOptions['log'];
-  readonly #highWater: number;
+  readonly #backpressure: SendBackpressure;
   #closedLocally = false;
   #ended = false;
-  #congested = false;
   #state: InitState = 'init';
   #initUpdateId: string;
   #stashedCreated: ServerEvent | null = null;
-  #buffered: Array<[ServerEvent, string]> = [];
+  #buffered: ServerEvent[] = [];
   /** Items replayed from history: their added/done events are not relayed. */
   readonly #replayed = new Set<string>();
   #lastUpstreamErrorCode: string | null = null;
-  #drainTimer: NodeJS.Timeout | null = null;
-  /** While congested, poll the outbound buffer (no per-message callback on the hot path). */
-  readonly #checkDrain = (): void => {
-    this.#drainTimer = null;
-    if (this.#ended || !this.#congested) return;
-    if (this.#ws.bufferedAmount < this.#highWater / 2) {
-      this.#congested = false;
-      this.#cb.onBackpressure?.(false);
-      return;
-    }
-    this.#drainTimer = setTimeout(this.#checkDrain, DRAIN_POLL_MS);
-  };
 
   constructor(ws: WebSocket, opts: EngineOpenOptions, highWater: number) {
     this.#ws = ws;
     this.#cb = opts.callbacks;
     this.#log = opts.log;
-    this.#highWater = highWater;
+    this.#backpressure = new SendBackpressure(ws, highWater, (congested) => this.#cb.onBackpressure?.(congested));
     ws.on('message', this.#onMessage);
     ws.on('close', this.#onClose);
     ws.on('error', this.#onError);
     // the effective session first, then the history as text items
     this.#initUpdateId = newEventId();
-    this.#sendObj({ type: 'session.update', event_id: this.#initUpdateId, session: opts.session });
+    this.send({ type: 'session.update', event_id: this.#initUpdateId, session: opts.session });
     let prev: string | null = null;
     for (const item of opts.history ?? []) {
       const id = newItemId();
       this.#replayed.add(id);
-      const copy: ConversationItem = { ...item, id };
-      const ev: ClientEvent = { type: 'conversation.item.create', event_id: newEventId(), item: copy };
-      if (prev !== null) ev['previous_item_id'] = prev;
-      this.#sendObj(ev);
+      this.send({ type: 'conversation.item.create', event_id: newEventId(), item: { ...item, id }, ...(prev !== null ? { previous_item_id: prev } : {}) });
       prev = id;
     }
   }
 
-  #sendObj(ev: ClientEvent): void {
-    this.send(ev);
-  }
-
-  send(event: ClientEvent, raw?: string): void {
+  send(event: ClientEvent): void {
     if (this.#ended || this.#ws.readyState !== WebSocket.OPEN) return;
-    this.#ws.send(raw ?? JSON.stringify(event));
-    if (!this.#congested && this.#ws.bufferedAmount > this.#highWater) {
-      this.#congested = true;
-      this.#cb.onBackpressure?.(true);
-      this.#drainTimer = setTimeout(this.#checkDrain, DRAIN_POLL_MS);
-    }
+    // the wire edge: typed event → GA JSON (an append's base64 is made here, once, or relayed as it came)
+    this.#ws.send(serializeClientEvent(event));
+    this.#backpressure.sent();
   }
 
   pause(): void {
@@ -244,8 +221,7 @@ class OpenAIConnection implements EngineConnection {
   }
 
   #detach(): void {
-    if (this.#drainTimer) clearTimeout(this.#drainTimer);
-    this.#drainTimer = null;
+    this.#backpressure.close();
     this.#ws.off('message', this.#onMessage);
     this.#ws.off('close', this.#onClose);
     // keep a no-op error listener so a late socket error is not an uncaught exception
@@ -265,19 +241,19 @@ class OpenAIConnection implements EngineConnection {
       return;
     }
     if (ev.type === 'error') {
-      const code = (ev['error'] as { code?: unknown } | undefined)?.code;
-      this.#lastUpstreamErrorCode = typeof code === 'string' ? code : null;
+      const code = ev.error.code;
+      this.#lastUpstreamErrorCode = code;
       // the 60-minute cap: the close (1001) follows; the session decides (rotation), so the
       // client does not see this error
       if (code === 'session_expired') return;
     }
     if (this.#state === 'init') {
-      this.#onInitEvent(ev, raw);
+      this.#onInitEvent(ev);
       return;
     }
     if (this.#replayed.size > 0 && isReplayEcho(ev, this.#replayed)) return;
     try {
-      this.#cb.onEvent(ev, raw);
+      this.#cb.onEvent(ev);
     } catch (err) {
       // never let a bug downstream escape into the socket's event emitter (process crash)
       this.#log.error({ err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }, type: ev.type }, 'internal error handling an upstream event');
@@ -285,33 +261,32 @@ class OpenAIConnection implements EngineConnection {
   };
 
   /** Until our first session.update is answered, hold events; then emit session.created with the effective session. */
-  #onInitEvent(ev: ServerEvent, raw: string): void {
+  #onInitEvent(ev: ServerEvent): void {
     if (ev.type === 'session.created') {
-      const id = (ev['session'] as { id?: unknown } | undefined)?.id;
-      this.#log.info({ upstreamSessionId: typeof id === 'string' ? id : null }, 'realtime upstream session created');
+      this.#log.info({ upstreamSessionId: ev.session.id ?? null }, 'realtime upstream session created');
       this.#stashedCreated = ev;
       return;
     }
-    const errEventId = ev.type === 'error' ? (ev['error'] as { event_id?: unknown } | undefined)?.event_id : undefined;
-    if (ev.type === 'session.updated' || errEventId === this.#initUpdateId) {
+    if (ev.type === 'session.updated' || (ev.type === 'error' && ev.error.event_id === this.#initUpdateId)) {
       this.#state = 'live';
       const created = this.#stashedCreated;
       this.#stashedCreated = null;
       if (ev.type === 'session.updated') {
-        this.#cb.onEvent({ type: 'session.created', event_id: created?.event_id ?? newEventId(), session: ev['session'] });
+        this.#cb.onEvent({ ...ev, type: 'session.created', event_id: created?.event_id ?? newEventId() });
       } else if (created) {
         this.#cb.onEvent(created);
       }
       const buffered = this.#buffered;
       this.#buffered = [];
-      for (const [b, r] of buffered) {
+      for (const b of buffered) {
         if (this.#ended) return;
-        if (!(this.#replayed.size > 0 && isReplayEcho(b, this.#replayed))) this.#cb.onEvent(b, r);
+        if (!(this.#replayed.size > 0 && isReplayEcho(b, this.#replayed))) this.#cb.onEvent(b);
       }
-      if (ev.type === 'error' && !this.#ended) this.#cb.onEvent(ev, raw);
+      if (ev.type === 'error' && !this.#ended) this.#cb.onEvent(ev);
       return;
     }
-    this.#buffered.push([ev, raw]);
+    // a delta's chunk is only valid now: keep a copy while waiting
+    this.#buffered.push(ev.type === 'response.output_audio.delta' ? { ...ev, delta: ev.delta.copy() } : ev);
   }
 
   readonly #onError = (err: Error): void => {
@@ -350,8 +325,7 @@ const FATAL_UPSTREAM_CODES = new Set(['invalid_api_key', 'account_deactivated'])
 
 function isReplayEcho(ev: ServerEvent, replayed: Set<string>): boolean {
   if (ev.type !== 'conversation.item.added' && ev.type !== 'conversation.item.done' && ev.type !== 'conversation.item.created') return false;
-  const id = (ev['item'] as { id?: unknown } | undefined)?.id;
-  return typeof id === 'string' && replayed.has(id);
+  return typeof ev.item.id === 'string' && replayed.has(ev.item.id);
 }
 
 function truncateReason(reason: string): string {

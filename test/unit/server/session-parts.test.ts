@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConversationHistory, ResponseSequencer, enforceSession, mergeSession, type SessionPolicy } from '../../../server/session/index.ts';
-import type { ClientEvent, RealtimeSession } from '../../../server/protocol/index.ts';
+import { ResponseSequencer, enforceSession, mergeSession, type SessionPolicy } from '../../../server/session/index.ts';
+import type { ClientEvent, ConversationItem, RealtimeSession } from '../../../server/protocol/index.ts';
+import { Conversation } from '../../../server/conversation.ts';
 
 const defaults: RealtimeSession = {
   type: 'realtime',
@@ -83,19 +84,19 @@ describe('response sequencer', () => {
 
 describe('conversation history', () => {
   it('keeps the conversation as text items, with transcripts filled in later', () => {
-    const h = new ConversationHistory(3);
+    const h = new Conversation(3);
     h.upsert({ id: 'u1', type: 'message', role: 'user', content: [{ type: 'input_audio', transcript: null }] });
     h.setTranscript('u1', 0, 'hello');
     h.upsert({ id: 'a1', type: 'message', role: 'assistant', content: [{ type: 'output_audio', transcript: 'hi there' }] });
     h.upsert({ id: 'f1', type: 'function_call', call_id: 'c1', name: 'srv', arguments: '{}' });
-    expect(h.items()).toEqual([
+    expect(h.textItems()).toEqual([
       { id: 'u1', type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hello' }] },
       { id: 'a1', type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'hi there' }] },
       { id: 'f1', type: 'function_call', call_id: 'c1', name: 'srv', arguments: '{}' },
     ]);
     h.upsert({ id: 'o1', type: 'function_call_output', call_id: 'c1', output: 'x' });
-    expect(h.items().map((i) => i.id)).toEqual(['a1', 'f1', 'o1']); // bounded
-    h.remove('a1');
-    expect(h.items().map((i) => i.id)).toEqual(['f1', 'o1']);
+    expect(h.textItems().map((i: ConversationItem) => i.id)).toEqual(['a1', 'f1', 'o1']); // bounded
+    h.delete('a1');
+    expect(h.textItems().map((i: ConversationItem) => i.id)).toEqual(['f1', 'o1']);
   });
 });
