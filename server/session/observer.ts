@@ -65,7 +65,7 @@ export interface AgentAudioPosition {
 }
 
 export interface SessionObserver {
-  /** The session's first engine is open. */
+  /** The session starts, opening `engine` (before any event; a fallback at open follows as engineSwitch). */
   opened?(s: SessionInfo, engine: EngineName): void;
   /** The session ended (always called once, also when it failed to open). */
   closed?(s: SessionInfo, end: SessionEnd): void;

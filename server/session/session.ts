@@ -114,6 +114,8 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   /** While a response.create is being handed to the engine: the response it started, if any. */
   #sendingCreate: { started: string | null } | null = null;
   #closeCode: number | null = null;
+  /** The engine whose connection is (or last was) open. */
+  #serving: EngineName | null = null;
 
   constructor(deps: SessionDeps, initial: SessionPatch | undefined) {
     this.id = deps.id;
@@ -139,7 +141,7 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
 
   /** The engine serving the session now (null before the first one is open). */
   get engineName(): EngineName | null {
-    return this.#engine?.name ?? null;
+    return this.#serving;
   }
 
   get state(): State {
@@ -168,6 +170,7 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   /** Opens the first engine. Rejects with EngineError when it (and any fallback) fails. */
   async start(engine: Engine): Promise<void> {
     this.#state = 'opening';
+    this.#observers.emit('opened', this, engine.name);
     try {
       await this.#openEngine(engine, 'initial', undefined);
     } catch (err) {
@@ -179,7 +182,6 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
       this.#observers.emit('engineSwitch', { from: engine.name, to: next.engine.name, reason: next.reason, detail: e.message });
       await this.#openEngine(next.engine, next.reason, e.message);
     }
-    if (this.#engine) this.#observers.emit('opened', this, this.#engine.name);
   }
 
   async #openEngine(engine: Engine, reason: 'initial' | SwitchReason, detail: string | undefined): Promise<void> {
@@ -218,6 +220,7 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
       return;
     }
     this.#conn = conn;
+    this.#serving = engine.name;
     this.#state = 'open';
     this.#engineOpenedAt = Date.now();
     this.#hadInitial = true;

@@ -105,8 +105,8 @@ export class MiniUac {
     });
   }
 
-  /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
-  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string } = {}): Promise<void> {
+  /** An INVITE offering `pts` (PT list) with this UAC's RTP port, on a fresh branch. */
+  private invite(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string }, branch: string): string {
     const pts = opts.pts ?? [0, 101];
     const addr = opts.sdpAddress ?? '127.0.0.1';
     const sdp = [
@@ -120,9 +120,34 @@ export class MiniUac {
       'a=sendrecv',
       '',
     ].join('\r\n');
-    const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
     const extra = (opts.extraHeaders ?? []).map((h) => `${h}\r\n`).join('');
-    const invite = `INVITE sip:${opts.user ?? '1000'}@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', this.cseq, branch)}\r\n${extra}Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`;
+    return `INVITE sip:${opts.user ?? '1000'}@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('INVITE', this.cseq, branch)}\r\n${extra}Content-Type: application/sdp\r\nContent-Length: ${Buffer.byteLength(sdp)}\r\n\r\n${sdp}`;
+  }
+
+  /**
+   * INVITE, then CANCEL (RFC 3261 §9.1: same branch, CSeq number and Request-URI) once the server has
+   * answered 180 Ringing and `afterMs` has passed; resolves with the INVITE's final response (487 expected).
+   */
+  async inviteAndCancel(afterMs = 0): Promise<string> {
+    const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
+    const ringing = this.waitSip((m) => m.startsWith('SIP/2.0 180') && m.includes(this.callId), 15_000, '180 Ringing');
+    const final = this.waitSip((m) => /^SIP\/2\.0 [2-6]\d\d/.test(m) && m.includes(this.callId) && /CSeq: 1 INVITE/.test(m), 15_000, 'final INVITE response');
+    this.sip.send(this.invite({}, branch), this.serverPort, '127.0.0.1');
+    await ringing;
+    if (afterMs > 0) await new Promise((r) => setTimeout(r, afterMs));
+    this.sip.send(`CANCEL sip:1000@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('CANCEL', this.cseq, branch)}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
+    const resp = await final;
+    // ACK the non-2xx final response (same branch, RFC 3261 §17.1.1.3)
+    const toTag = /^To:.*;tag=([^;\s]+)/im.exec(resp)?.[1] ?? '';
+    this.toTag = toTag;
+    this.sip.send(`ACK sip:1000@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('ACK', this.cseq, branch)}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
+    return resp;
+  }
+
+  /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
+  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string } = {}): Promise<void> {
+    const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
+    const invite = this.invite(opts, branch);
     const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(this.callId) && /CSeq: 1 INVITE/.test(m), 15_000, '200 OK');
     this.sip.send(invite, this.serverPort, '127.0.0.1');
     const resp = await ok;
