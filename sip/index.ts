@@ -12,5 +12,5 @@ export type { CallAudioFormat } from './media-adapter.ts';
 export type { DtmfDigit } from './dtmf.ts';
 export { isValidDtmf } from './dtmf.ts';
 export type { CodecName, NegotiatedCodec } from './sdp.ts';
-export { SipError } from './errors.ts';
+export { SipError, SIP_ERROR_CODES } from './errors.ts';
 export type { SipErrorCode } from './errors.ts';
