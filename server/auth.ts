@@ -100,6 +100,18 @@ export function subprotocolKey(protocols: readonly string[]): string | null {
   return null;
 }
 
+/**
+ * The subprotocol the server answers with (ws `handleProtocols`): `realtime` when offered, else the
+ * first offered one that is not a key, else none. `openai-insecure-api-key.<key>` is never chosen:
+ * the 101 response would carry the key back (README.md, Auth). A browser that offers only the key
+ * fails the handshake when none comes back: offer `realtime` with it, as OpenAI's clients do.
+ */
+export function chooseSubprotocol(protocols: ReadonlySet<string>): string | false {
+  if (protocols.has('realtime')) return 'realtime';
+  for (const p of protocols) if (!p.startsWith(SUBPROTOCOL_KEY_PREFIX)) return p;
+  return false;
+}
+
 /** The credential of an upgrade request: header first, then subprotocol. */
 export function upgradeKey(headers: IncomingHttpHeaders): string | null {
   return bearerKey(headers) ?? subprotocolKey(offeredSubprotocols(headers));

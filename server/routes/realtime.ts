@@ -10,7 +10,7 @@ import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { ParleyError, ProtocolError } from '../errors.ts';
 import { errorEvent, parseClientEvent, protocolErrorEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
-import { offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
+import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ParleyConfig } from '../config.ts';
@@ -45,9 +45,8 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     perMessageDeflate: false,
     clientTracking: true,
     maxPayload: config.limits.maxMessageBytes * HARD_PAYLOAD_FACTOR,
-    // a browser that offers subprotocols fails the handshake unless one comes back: prefer
-    // `realtime` (what OpenAI's clients offer), else echo the first offered one
-    handleProtocols: (protocols) => (protocols.has('realtime') ? 'realtime' : (protocols.values().next().value ?? false)),
+    // `realtime` when offered; never the key subprotocol (server/auth.ts)
+    handleProtocols: chooseSubprotocol,
   });
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
