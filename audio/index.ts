@@ -12,6 +12,7 @@ export {
   int16ToBytes,
   pcm16ToBase64,
   base64ToPcm16,
+  base64ToPcm16Into,
   isValidBase64,
   rmsDbfs,
   peakDbfs,
