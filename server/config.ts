@@ -79,6 +79,35 @@ export interface LimitsConfig {
   sendHighWaterBytes: number;
 }
 
+export interface MetricsConfig {
+  /**
+   * PARLEY_METRICS_AUTH=auto|none|bearer (default auto), resolved: `none` serves `/metrics` to
+   * anyone; `bearer` asks for `Authorization: Bearer <a PARLEY_API_KEYS key or PARLEY_METRICS_TOKEN>`.
+   * auto = none when HOST is a loopback address, bearer when the server listens beyond it.
+   */
+  auth: 'none' | 'bearer';
+  /** PARLEY_METRICS_TOKEN: a scrape-only token (≥ 16 chars) accepted besides the server keys. */
+  token: string | null;
+}
+
+/** True for hosts only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (/^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+function readMetricsConfig(r: ConfigReader, host: string): MetricsConfig {
+  const auth = r.oneOf('PARLEY_METRICS_AUTH', 'metrics.auth', ['auto', 'none', 'bearer'] as const, 'auto');
+  const token = r.optStr('PARLEY_METRICS_TOKEN', 'metrics.token');
+  if (token !== null && (token.length < 16 || /\s/.test(token))) {
+    throw new ConfigError('PARLEY_METRICS_TOKEN', 'must be at least 16 characters, without spaces');
+  }
+  return { auth: auth === 'auto' ? (isLoopbackHost(host) ? 'none' : 'bearer') : auth, token };
+}
+
 export interface ParleyConfig {
   /** HOST (default 127.0.0.1). */
   host: string;
@@ -104,6 +133,7 @@ export interface ParleyConfig {
   cascade: CascadeConfig;
   local: LocalConfig;
   demo: DemoConfig;
+  metrics: MetricsConfig;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -226,6 +256,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     cascade: readCascadeConfig(r, { baseUrl: openai.baseUrl, apiKey: openai.apiKey }),
     local: readLocalConfig(r),
     demo: readDemoConfig(r),
+    metrics: readMetricsConfig(r, host),
   };
   return config;
 }
