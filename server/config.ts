@@ -77,6 +77,19 @@ export interface LimitsConfig {
   ephemeralTtlDefaultS: number;
   /** PARLEY_SEND_HIGH_WATER_BYTES: outbound buffer above which the other side is paused (default 1 MiB). */
   sendHighWaterBytes: number;
+  /**
+   * PARLEY_EPHEMERAL_MAX_SESSIONS: sessions all ephemeral (`ek_…`) keys together may hold, so keys
+   * handed to browsers never take every slot from server-key clients (default 90% of
+   * PARLEY_MAX_SESSIONS, at least 1; 0 = no separate cap).
+   */
+  ephemeralMaxSessions: number;
+  /** PARLEY_EPHEMERAL_MAX_SESSIONS_PER_KEY: sessions one ephemeral key may hold at once (default 0 = no cap). */
+  ephemeralMaxSessionsPerKey: number;
+  /**
+   * PARLEY_WS_PING_INTERVAL_MS: a WS ping this often; a client that has not answered (pong or any
+   * message) by the next one is cut and its session closed (default 20000; 0 = off).
+   */
+  wsPingIntervalMs: number;
 }
 
 export interface MetricsConfig {
@@ -227,6 +240,8 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     max_output_tokens: maxOutputTokens,
   };
 
+  const maxSessions = r.int('PARLEY_MAX_SESSIONS', 'limits.maxSessions', 200, { min: 1, max: 100_000 });
+
   const toolsEnabled = r.list('PARLEY_TOOLS', 'tools.enabled', ['get_current_time']).filter((t) => t !== 'none');
 
   const config: ParleyConfig = {
@@ -246,10 +261,13 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     },
     limits: {
       maxMessageBytes: r.int('PARLEY_MAX_MESSAGE_BYTES', 'limits.maxMessageBytes', 16 * 1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
-      maxSessions: r.int('PARLEY_MAX_SESSIONS', 'limits.maxSessions', 200, { min: 1, max: 100_000 }),
+      maxSessions,
       shutdownGraceMs: r.int('PARLEY_SHUTDOWN_GRACE_MS', 'limits.shutdownGraceMs', 10_000, { min: 0, max: 3_600_000 }),
       ephemeralTtlDefaultS: r.int('PARLEY_EPHEMERAL_TTL_S', 'limits.ephemeralTtlDefaultS', 600, { min: 10, max: 7200 }),
       sendHighWaterBytes: r.int('PARLEY_SEND_HIGH_WATER_BYTES', 'limits.sendHighWaterBytes', 1024 * 1024, { min: 16 * 1024, max: 256 * 1024 * 1024 }),
+      ephemeralMaxSessions: r.int('PARLEY_EPHEMERAL_MAX_SESSIONS', 'limits.ephemeralMaxSessions', Math.max(1, Math.floor(maxSessions * 0.9)), { min: 0, max: 100_000 }),
+      ephemeralMaxSessionsPerKey: r.int('PARLEY_EPHEMERAL_MAX_SESSIONS_PER_KEY', 'limits.ephemeralMaxSessionsPerKey', 0, { min: 0, max: 100_000 }),
+      wsPingIntervalMs: r.int('PARLEY_WS_PING_INTERVAL_MS', 'limits.wsPingIntervalMs', 20_000, { min: 0, max: 3_600_000 }),
     },
     logLevel: r.oneOf('LOG_LEVEL', 'logLevel', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     sip: readSipConfig(r, host),

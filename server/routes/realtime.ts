@@ -14,6 +14,7 @@ import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } fro
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ParleyConfig } from '../config.ts';
+import { startWsKeepalive } from './ws-keepalive.ts';
 
 export const REALTIME_PATH = '/v1/realtime';
 /** ws closes with 1009 above this; between the configured limit and this, a GA error is sent. */
@@ -78,6 +79,10 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       reject(socket, 503, 'Service Unavailable', ParleyError.is(err) && err.code === 'SESSION_LIMIT' ? 'session_limit' : 'shutting_down', err instanceof Error ? err.message : 'unavailable');
       return;
     }
+    // per-key and all-ephemeral-keys session caps (server/auth.ts); the slot is freed when the socket closes
+    const slot = keys.admit(auth.credential, config.limits);
+    if (!slot.ok) return reject(socket, slot.status, slot.status === 429 ? 'Too Many Requests' : 'Service Unavailable', slot.code, slot.message);
+    socket.once('close', slot.release);
     let initial: SessionPatch | undefined;
     if (auth.credential.kind === 'ephemeral' && auth.credential.session) initial = { ...auth.credential.session };
     const model = url.searchParams.get('model');
@@ -193,8 +198,10 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
   };
 
   app.server.on('upgrade', onUpgrade);
+  const keepalive = startWsKeepalive(wss, config.limits.wsPingIntervalMs);
   return {
     close() {
+      keepalive.stop();
       app.server.off('upgrade', onUpgrade);
       for (const c of wss.clients) c.terminate();
       wss.close();
