@@ -14,7 +14,7 @@ import { FramePacer } from '../audio/index.ts';
 import { DigestAuthenticator, SourceFilter } from './access.ts';
 import { SipCallImpl } from './call.ts';
 import type { SipCall } from './call.ts';
-import type { SipServerConfig } from './config.ts';
+import type { SipConfig } from './config.ts';
 import { parseDtmfInfo } from './dtmf.ts';
 import { SipError } from './errors.ts';
 import { uasChecks, unmaskUris, uriUser } from './message.ts';
@@ -101,7 +101,7 @@ const SUPPORTED_OPTION_TAGS = ['outbound'];
 const LOCAL_USER = 'parley';
 const HEADERS_FOR_APP = ['x-parley-request-uri', 'user-agent', 'p-asserted-identity', 'diversion', 'x-callerid'];
 
-export async function startSipServer(config: SipServerConfig, deps: SipServerDeps): Promise<SipServer> {
+export async function startSipServer(config: SipConfig, deps: SipServerDeps): Promise<SipServer> {
   const log = deps.log;
   const phased = deps.pacer ? undefined : startPhasedPacers(PACER_PHASES);
   const pacers = deps.pacer ? [deps.pacer] : (phased?.pacers ?? []);
