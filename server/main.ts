@@ -3,12 +3,13 @@
  * named by PARLEY_CONFIG), builds the app, listens, starts the SIP door when enabled, and on
  * SIGTERM/SIGINT stops accepting, lets live sessions finish (PARLEY_SHUTDOWN_GRACE_MS), exits.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ConfigError, ParleyError } from './errors.ts';
 import { loadConfig, type ParleyConfig } from './config.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, createLogger } from './app.ts';
 import { newServerKey } from './protocol/index.ts';
+import { startSipBridge, type SipBridge } from './sip-bridge.ts';
 
 function readConfigFile(path: string | undefined): unknown {
   if (path === undefined || path === '') return undefined;
@@ -23,10 +24,6 @@ function readConfigFile(path: string | undefined): unknown {
   } catch {
     throw new ConfigError('PARLEY_CONFIG', `${JSON.stringify(path)} is not valid JSON`);
   }
-}
-
-interface SipBridgeHandle {
-  close(): Promise<void> | void;
 }
 
 async function main(): Promise<void> {
@@ -45,7 +42,7 @@ async function main(): Promise<void> {
   // The signal handlers go in before anything else starts: a SIGTERM/SIGINT while the key is
   // printed, the app is built, HTTP already answers or SIP is still starting drains like any other.
   let app: FastifyInstance | null = null;
-  let sip: SipBridgeHandle | null = null;
+  let sip: SipBridge | null = null;
   let starting: Promise<void> = Promise.resolve();
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -84,19 +81,11 @@ async function main(): Promise<void> {
     await built.listen({ host: cfg.host, port: cfg.port });
     log.info({ engine: cfg.engine, tls: cfg.tls !== null }, 'parley listening');
     if (stopping || !cfg.sip.enabled) return;
-    // server/sip-bridge.ts (the SIP work) exports startSipBridge(app): Promise<{ close() }>
-    if (existsSync(new URL('./sip-bridge.ts', import.meta.url))) {
-      const mod = (await import('./sip-bridge.ts' as string)) as { startSipBridge?: (app: unknown) => Promise<SipBridgeHandle> };
-      if (typeof mod.startSipBridge === 'function') {
-        try {
-          sip = await mod.startSipBridge(built);
-        } catch (err) {
-          // e.g. port 5060 taken: keep serving HTTP/WS, say why SIP is off
-          log.error({ err, port: cfg.sip.port }, 'SIP door could not start (set PARLEY_SIP_PORT, or PARLEY_SIP_ENABLED=off)');
-        }
-      }
-    } else {
-      log.warn('PARLEY_SIP=on but this build has no SIP bridge');
+    try {
+      sip = await startSipBridge(built);
+    } catch (err) {
+      // e.g. port 5060 taken: keep serving HTTP/WS, say why SIP is off
+      log.error({ err, port: cfg.sip.port }, 'SIP door could not start (set PARLEY_SIP_PORT, or PARLEY_SIP_ENABLED=off)');
     }
   })();
   await starting;

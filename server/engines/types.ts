@@ -4,7 +4,7 @@ import type { EngineError } from '../errors.ts';
 import type { ClientEvent, ConversationItem, RealtimeSession, ServerEvent } from '../protocol/index.ts';
 import type { ParleyConfig } from '../config.ts';
 
-export type EngineName = 'openai' | 'cascade' | 'local';
+export type EngineName = 'openai' | 'cascade' | 'local' | (string & {});
 
 export interface Engine {
   readonly name: EngineName;
