@@ -39,6 +39,11 @@ export class MiniUac {
   lastInvite = '';
   receivedCount = 0;
 
+  /** Parley's RTP port for this call (from its SDP answer). */
+  get serverRtpPort(): number {
+    return this.remoteRtpPort;
+  }
+
   constructor(serverPort: number) {
     this.serverPort = serverPort;
     this.sip.on('message', (m) => this.onSip(m.toString()));
@@ -106,7 +111,7 @@ export class MiniUac {
   }
 
   /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
-  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string } = {}): Promise<void> {
+  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string; /** extra media-level SDP lines, e.g. `a=rtcp:…` */ sdpLines?: string[] } = {}): Promise<void> {
     const pts = opts.pts ?? [0, 101];
     const addr = opts.sdpAddress ?? '127.0.0.1';
     const sdp = [
@@ -118,6 +123,7 @@ export class MiniUac {
       `m=audio ${opts.sdpAddress ? 40000 : this.rtp.address().port} RTP/AVP ${pts.join(' ')}`,
       ...pts.map((p) => (p === 0 ? 'a=rtpmap:0 PCMU/8000' : p === 8 ? 'a=rtpmap:8 PCMA/8000' : `a=rtpmap:${p} telephone-event/8000`)),
       'a=sendrecv',
+      ...(opts.sdpLines ?? []),
       '',
     ].join('\r\n');
     const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
