@@ -8,7 +8,7 @@
 import { ProtocolError } from '../errors.ts';
 import type { ClientEvent, ErrorBody, ServerEvent } from './types.ts';
 import { newEventId } from './ids.ts';
-import { MAX_ID_CHARS, SchemaChecker, formatParam, isBase64Range, isObject } from './schema.ts';
+import { MAX_AUDIO_BASE64_CHARS, MAX_ID_CHARS, SchemaChecker, formatParam, isBase64Range, isObject } from './schema.ts';
 import { BETA_SESSION_FIELDS, CLIENT_EVENTS, SESSION } from './client-event-schema.ts';
 
 export { isBase64Range } from './schema.ts';
@@ -41,7 +41,8 @@ const AUDIO_KEY = '"audio":"';
  * with JSON.stringify: `{"type":"input_audio_buffer.append"[,"event_id":"…"],"audio":"<b64>"}`.
  * Returns the event (audio as a V8 sliced string, no copy) or null when the message is not in
  * that shape (the caller then takes the general path). Never accepts an invalid message: an
- * event_id with an escape or a control character, or longer than MAX_ID_CHARS, goes the general way.
+ * event_id with an escape or a control character, or longer than MAX_ID_CHARS, and audio over
+ * MAX_AUDIO_BASE64_CHARS go the general way.
  */
 export function fastParseAppend(raw: string): ClientEvent | null {
   if (!raw.startsWith(APPEND_PREFIX)) return null;
@@ -65,7 +66,7 @@ export function fastParseAppend(raw: string): ClientEvent | null {
   const s = p + AUDIO_KEY.length;
   const e = raw.length - 2;
   if (raw.charCodeAt(e) !== 34 /* " */ || raw.charCodeAt(e + 1) !== 125 /* } */) return null;
-  if (!isBase64Range(raw, s, e)) return null;
+  if (e - s > MAX_AUDIO_BASE64_CHARS || !isBase64Range(raw, s, e)) return null;
   const ev: ClientEvent = { type: 'input_audio_buffer.append', audio: raw.slice(s, e) };
   if (eventId !== undefined) ev.event_id = eventId;
   return ev;

@@ -13,7 +13,7 @@ import type { RealtimeClientEvent } from 'openai/resources/realtime/realtime';
 import { validateClientEvent, parseClientEvent, fastParseAppend } from '../../../server/protocol/index.ts';
 import { ProtocolError } from '../../../server/errors.ts';
 import { CLIENT_EVENTS, MAX_TOOLS } from '../../../server/protocol/client-event-schema.ts';
-import { MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, formatParam, type ObjectSchema, type Schema, type TaggedSchema } from '../../../server/protocol/schema.ts';
+import { MAX_AUDIO_BASE64_CHARS, MAX_ID_CHARS, MAX_JSON_DEPTH, MAX_TEXT_CHARS, formatParam, type ObjectSchema, type Schema, type TaggedSchema } from '../../../server/protocol/schema.ts';
 import { DEFAULT_CONTROLS, buildSessionUpdate } from '../../../client-demo/src/lib/session-config.ts';
 
 interface Refusal { code: string; param: string | null; eventId: string | null }
@@ -470,6 +470,9 @@ describe('bounds on nesting, strings and arrays', () => {
     const long = `{"type":"input_audio_buffer.append","event_id":"${'e'.repeat(MAX_ID_CHARS + 1)}","audio":"${audio}"}`;
     expect(fastParseAppend(long)).toBeNull();
     expect(code(long)).toMatchObject({ code: 'string_above_max_length', param: 'event_id' });
+    const huge = `{"type":"input_audio_buffer.append","audio":"${'A'.repeat(MAX_AUDIO_BASE64_CHARS + 4)}"}`;
+    expect(fastParseAppend(huge)).toBeNull();
+    expect(() => parseClientEvent(huge, huge.length, huge.length)).toThrow(expect.objectContaining({ gaCode: 'string_above_max_length', param: 'audio' }));
     const ctl = `{"type":"input_audio_buffer.append","event_id":"a\u0001b","audio":"${audio}"}`;
     expect(fastParseAppend(ctl)).toBeNull();
     expect(code(ctl)?.code).toBe('invalid_json');
