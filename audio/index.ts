@@ -2,8 +2,8 @@
  * The audio core: pure, synchronous DSP on mono pcm16 frames (docs/contracts.md §1).
  * No sockets; the only timer is the FramePacer's.
  */
-export { AudioError } from './errors.ts';
-export type { AudioErrorCode } from './errors.ts';
+export { ParleyError, AudioError, AUDIO_ERROR_CODES } from './errors.ts';
+export type { ParleyErrorOptions, AudioErrorCode } from './errors.ts';
 export {
   int16ToFloat32,
   float32ToInt16,
@@ -12,6 +12,7 @@ export {
   int16ToBytes,
   pcm16ToBase64,
   base64ToPcm16,
+  base64ToPcm16Into,
   isValidBase64,
   rmsDbfs,
   peakDbfs,

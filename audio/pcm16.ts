@@ -58,19 +58,82 @@ export function pcm16ToBase64(pcm: Int16Array): string {
 }
 
 /**
- * base64 → pcm16. Throws AUDIO_ERR_BAD_INPUT when the string is not base64 or decodes to an odd
- * number of bytes. With `dst` the samples are written there (no allocation) and a view of the
- * filled part is returned; otherwise the result owns fresh, aligned memory.
+ * base64 → pcm16. Throws AUDIO_ERR_BAD_INPUT when the string is not base64 (see `isValidBase64`)
+ * or decodes to an odd number of bytes. With `dst` the samples are written there and a view of the
+ * filled part is returned; otherwise the result owns fresh, aligned memory. For a decode that
+ * allocates nothing at all, use `base64ToPcm16Into`.
  */
 export function base64ToPcm16(b64: string, dst?: Int16Array): Int16Array {
-  if (!isValidBase64(b64)) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'audio is not valid base64');
+  const samples = checkedSampleCount(b64);
+  if (dst === undefined) {
+    // decode into a reused scratch buffer, then one allocation that copies (cheaper than a fresh
+    // zero-filled array plus a Buffer view over it)
+    if (scratch.length < samples) scratch = new Int16Array(Math.max(samples, scratch.length * 2));
+    decodeInto(b64, scratch, samples);
+    return scratch.slice(0, samples);
+  }
+  decodeInto(b64, dst, samples);
+  return dst.length === samples ? dst : dst.subarray(0, samples);
+}
+
+let scratch = new Int16Array(2048);
+
+/**
+ * base64 → pcm16 into `dst` (reused frame buffers: no allocation per call). Returns the number of
+ * samples written at the start of `dst`. Same validation and errors as `base64ToPcm16`.
+ */
+export function base64ToPcm16Into(b64: string, dst: Int16Array): number {
+  const samples = checkedSampleCount(b64);
+  decodeInto(b64, dst, samples);
+  return samples;
+}
+
+/**
+ * Sample count of a base64 pcm16 string, after the checks that do not need its decoded bytes:
+ * length (a lone last character), padding only on a full last quantum, ASCII only, none of the
+ * URL-safe characters (Node's decoder takes them), an even byte count. The characters themselves
+ * are checked by `decodeInto` (Node's decoder skips what is not base64, so fewer bytes come out).
+ */
+function checkedSampleCount(b64: string): number {
+  const n = b64.length;
+  if (n === 0) return 0;
+  if (
+    n % 4 === 1 ||
+    (b64.charCodeAt(n - 1) === 61 && n % 4 !== 0) ||
+    Buffer.byteLength(b64, 'utf8') !== n ||
+    b64.indexOf('-') >= 0 ||
+    b64.indexOf('_') >= 0
+  ) {
+    throw new AudioError('AUDIO_ERR_BAD_INPUT', 'audio is not valid base64');
+  }
   const bytes = base64ByteLength(b64);
   if ((bytes & 1) !== 0) throw new AudioError('AUDIO_ERR_BAD_INPUT', `pcm16 needs an even byte count, got ${bytes}`);
-  const out = dst ?? new Int16Array(bytes >> 1);
-  if (out.length < bytes >> 1) throw new AudioError('AUDIO_ERR_BAD_INPUT', `dst holds ${out.length} samples, need ${bytes >> 1}`);
-  const view = Buffer.from(out.buffer, out.byteOffset, bytes);
-  view.write(b64, 'base64');
-  return out.length === bytes >> 1 ? out : out.subarray(0, bytes >> 1);
+  return bytes >> 1;
+}
+
+// One Buffer over the last destination's memory, so a reused dst costs no Buffer object per call.
+let lastArrayBuffer: ArrayBufferLike | undefined;
+let lastBuffer: Buffer | undefined;
+
+/**
+ * Decodes `samples` samples into `dst`. Node's base64 decoder skips characters outside the
+ * alphabet and stops at a '=' inside the string, so a string with any such character yields fewer
+ * bytes than its length promises: that is the character check (tests compare it with
+ * `isValidBase64` on random strings).
+ */
+function decodeInto(b64: string, dst: Int16Array, samples: number): void {
+  if (dst.length < samples) throw new AudioError('AUDIO_ERR_BAD_INPUT', `dst holds ${dst.length} samples, need ${samples}`);
+  if (samples === 0) return;
+  if (!LITTLE_ENDIAN) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'big-endian hosts are not supported');
+  const bytes = samples * 2;
+  let buf = lastBuffer;
+  if (dst.buffer !== lastArrayBuffer || buf === undefined || buf.byteLength < dst.byteOffset + bytes) {
+    buf = Buffer.from(dst.buffer, 0, dst.buffer.byteLength);
+    lastArrayBuffer = dst.buffer;
+    lastBuffer = buf;
+  }
+  const written = buf.write(b64, dst.byteOffset, bytes, 'base64');
+  if (written !== bytes) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'audio is not valid base64');
 }
 
 /** Decoded size of a valid base64 string. */

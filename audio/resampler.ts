@@ -15,6 +15,7 @@
  * - Kaiser window for ATTENUATION_DB of stopband attenuation.
  */
 import { AudioError } from './errors.ts';
+import { simdRuntime, type SimdRuntime } from './resampler-simd.ts';
 
 /** Stopband attenuation the Kaiser window is designed for (the tests assert ≥ 80 dB). */
 export const RESAMPLER_ATTENUATION_DB = 85;
@@ -23,10 +24,18 @@ export const RESAMPLER_PASSBAND_FRACTION = 0.85;
 /** Largest number of polyphase branches accepted (44.1 kHz → 48 kHz needs 160). */
 const MAX_PHASES = 1024;
 const INITIAL_CHUNK_SAMPLES = 4096;
+/** The SIMD path takes long inputs in blocks of this many samples (bounded scratch). */
+const SIMD_BLOCK = 4096;
 
 export interface ResamplerOptions {
   inputRateHz: number;
   outputRateHz: number;
+  /**
+   * Which kernels run the filter: 'auto' (default) = WebAssembly SIMD where the host has it, else
+   * JavaScript; 'wasm' requires SIMD (AUDIO_ERR_BAD_INPUT when the host lacks it); 'js' forces the
+   * JavaScript kernels (tests and the benchmark compare the two). Same filter either way.
+   */
+  kernel?: 'auto' | 'wasm' | 'js';
 }
 
 function gcd(a: number, b: number): number {
@@ -63,6 +72,8 @@ interface FilterDesign {
   readonly delayUp: number;
   /** The same delay in output samples (an integer by construction). */
   readonly delayOutputSamples: number;
+  /** Byte address of the SIMD coefficient table (K8 floats per phase, zero-padded) once built. */
+  simdCoef?: number;
 }
 
 const designCache = new Map<string, FilterDesign>();
@@ -128,6 +139,8 @@ export class Resampler {
   readonly delayMs: number;
   /** The group delay in whole output samples (exact: the filter is designed for it). */
   readonly delaySamples: number;
+  /** Which kernels run: 'wasm' (WebAssembly SIMD), 'js', or 'copy' (equal rates). */
+  readonly kernel: 'wasm' | 'js' | 'copy';
   private readonly passthrough: boolean;
   private readonly L: number;
   private readonly M: number;
@@ -139,7 +152,7 @@ export class Resampler {
    * 4 = 2:3 (e.g. 24k→16k) in pairs whose windows are one sample apart (shared input loads),
    * 5 = 3:2 (e.g. 16k→24k) in groups of three outputs over two input positions.
    */
-  private readonly kernel: 0 | 1 | 2 | 3 | 4 | 5;
+  private readonly jsKernel: 0 | 1 | 2 | 3 | 4 | 5;
   private readonly delayUp: number;
   private readonly nStep: number;
   private readonly pStep: number;
@@ -155,6 +168,16 @@ export class Resampler {
   private inCount = 0;
   private outCount = 0;
   private zeros: Float32Array | undefined;
+  /** WebAssembly SIMD kernels (null: the JavaScript kernels run). */
+  private readonly simd: SimdRuntime | null = null;
+  private readonly simdCoef: number = 0;
+  /** Taps per phase rounded up to a multiple of 8 (the SIMD loop's step). */
+  private readonly K8: number = 0;
+  /** SIMD path: the history (K−1 samples at most), copied into the shared scratch for each call. */
+  private readonly wHist: Float32Array;
+  private wHistLen: number;
+  private retI16: Int16Array[] = [];
+  private retF32: Float32Array[] = [];
 
   constructor(opts: ResamplerOptions) {
     checkRate('inputRateHz', opts.inputRateHz);
@@ -168,7 +191,7 @@ export class Resampler {
       this.K = 1;
       this.coef = new Float32Array([1]);
       this.coefI = undefined;
-      this.kernel = 0;
+      this.jsKernel = 0;
       this.delayUp = 0;
       this.delaySamples = 0;
     } else {
@@ -183,12 +206,35 @@ export class Resampler {
       this.coef = d.coef;
       this.coefI = d.coefInterleaved;
       // L = 1: the prototype has K = Np taps, odd and symmetric
-      this.kernel = d.L === 2 && d.M === 3 ? 4 : d.L === 3 && d.M === 2 ? 5 : d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
+      this.jsKernel = d.L === 2 && d.M === 3 ? 4 : d.L === 3 && d.M === 2 ? 5 : d.coefInterleaved ? (d.L as 2 | 3) : d.L === 1 ? 1 : 0;
       this.delayUp = d.delayUp;
       this.delaySamples = d.delayOutputSamples;
     }
     this.nStep = Math.floor(this.M / this.L);
     this.pStep = this.M % this.L;
+    const kernel = opts.kernel ?? 'auto';
+    const rt = this.passthrough || kernel === 'js' ? null : simdRuntime();
+    if (kernel === 'wasm' && rt === null && !this.passthrough) {
+      throw new AudioError('AUDIO_ERR_BAD_INPUT', 'this host has no WebAssembly SIMD for the resampler');
+    }
+    this.wHist = new Float32Array(Math.max(1, this.K - 1));
+    this.wHistLen = this.K - 1;
+    if (rt !== null) {
+      const d = design(opts.inputRateHz, opts.outputRateHz);
+      const K8 = (this.K + 7) & ~7;
+      if (d.simdCoef === undefined) {
+        const at = rt.alloc(K8 * this.L * 4);
+        const f = rt.f32;
+        const base = at >> 2;
+        f.fill(0, base, base + K8 * this.L);
+        for (let p = 0; p < this.L; p++) f.set(d.coef.subarray(p * this.K, (p + 1) * this.K), base + p * K8);
+        d.simdCoef = at;
+      }
+      this.simd = rt;
+      this.simdCoef = d.simdCoef;
+      this.K8 = K8;
+    }
+    this.kernel = this.passthrough ? 'copy' : rt !== null ? 'wasm' : 'js';
     this.delayMs = (this.delayUp / (this.L * this.inputRateHz)) * 1000;
     this.hist = new Float32Array(this.K - 1 + INITIAL_CHUNK_SAMPLES);
     this.histLen = this.K - 1;
@@ -211,6 +257,7 @@ export class Resampler {
       this.outCount += input.length;
       return this.outI16.subarray(0, input.length);
     }
+    if (this.simd !== null) return this.viewI16(this.simdRun(input, 1, 1, 1));
     this.append(input, 1);
     const n = this.run();
     const out = this.outI16;
@@ -219,7 +266,7 @@ export class Resampler {
       const v = Math.round(f[i] as number);
       out[i] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
     }
-    return out.subarray(0, n);
+    return this.viewI16(n);
   }
 
   /**
@@ -234,11 +281,86 @@ export class Resampler {
       this.outCount += input.length;
       return this.outF32.subarray(0, input.length);
     }
+    if (this.simd !== null) return this.viewF32(this.simdRun(input, 32768, 0, 1 / 32768));
     this.append(input, 32768);
     const n = this.run();
     const f = this.outF32;
     for (let i = 0; i < n; i++) f[i] = (f[i] as number) / 32768;
-    return f.subarray(0, n);
+    return this.viewF32(n);
+  }
+
+  /** outI16[0, n) as a view, cached by length (no allocation per frame in steady state). */
+  private viewI16(n: number): Int16Array {
+    if (n > 16384) return this.outI16.subarray(0, n);
+    return (this.retI16[n] ??= this.outI16.subarray(0, n));
+  }
+
+  private viewF32(n: number): Float32Array {
+    if (n > 16384) return this.outF32.subarray(0, n);
+    return (this.retF32[n] ??= this.outF32.subarray(0, n));
+  }
+
+  /**
+   * SIMD path: appends `input` (× inScale) to the history in the shared scratch, computes every
+   * output it allows there (mode 1: rounded int16 into outI16; mode 0: f32 × outScale into
+   * outF32), and keeps the history for the next call. Long inputs go in blocks (the same samples
+   * as one call: chunked == whole). Returns the number of outputs.
+   */
+  private simdRun(input: Int16Array | Float32Array, inScale: number, mode: 0 | 1, outScale: number): number {
+    const rt = this.simd as SimdRuntime;
+    const K = this.K;
+    const L = this.L;
+    const M = this.M;
+    const ex = rt.exports;
+    const pad = 5 * M + 16;
+    let produced = 0;
+    this.ensureOut(this.maxOutputFor(input.length));
+    for (let off = 0; off < input.length; off += SIMD_BLOCK) {
+      const n = Math.min(SIMD_BLOCK, input.length - off);
+      const part = n === input.length ? input : input.subarray(off, off + n);
+      rt.ensureScratch(K - 1 + n + pad + 8, n + 8, this.maxOutputFor(n) + 4 * L + 8);
+      const X = rt.scratchX;
+      const x4 = X >> 2;
+      const f32 = rt.f32;
+      f32.set(this.wHist, x4);
+      const histLen = this.wHistLen;
+      if (part instanceof Int16Array) {
+        rt.i16.set(part, rt.scratchIn >> 1);
+        ex.cvt(rt.scratchIn, X + histLen * 4, n);
+      } else {
+        f32.set(part, x4 + histLen);
+        if (inScale !== 1) ex.scale(X + histLen * 4, n, inScale);
+      }
+      const total = histLen + n;
+      f32.fill(0, x4 + total, x4 + total + pad);
+      this.inCount += n;
+      let pos = this.pos;
+      let phase = this.phase;
+      const last = total - K;
+      const nOut = pos <= last ? Math.floor(((last - pos + 1) * L - phase + M - 1) / M) : 0;
+      if (nOut > 0) {
+        if (L <= 8) {
+          ex.runA(this.simdCoef, this.K8 * 4, X, rt.scratchOut, Math.ceil(nOut / (4 * L)), phase, pos, L, M, this.nStep, this.pStep, mode, outScale);
+        } else {
+          ex.runB(this.simdCoef, this.K8 * 4, X, rt.scratchOut, Math.ceil(nOut / 4), phase, pos, L, this.nStep, this.pStep, mode, outScale);
+        }
+        if (mode === 1) this.outI16.set(rt.outView16(nOut), produced);
+        else this.outF32.set(rt.outViewF32(nOut), produced);
+        produced += nOut;
+        const adv = phase + nOut * M;
+        phase = adv % L;
+        pos += Math.floor(adv / L);
+      }
+      // keep what the next windows need: the last K−1 samples at most
+      const drop = Math.min(pos, total);
+      f32.copyWithin(x4, x4 + drop, x4 + total);
+      this.wHistLen = total - drop;
+      this.wHist.set(rt.xView(this.wHist.length));
+      this.pos = pos - drop;
+      this.phase = phase;
+    }
+    this.outCount += produced;
+    return produced;
   }
 
   /**
@@ -257,8 +379,13 @@ export class Resampler {
     const acc = new Int16Array(need);
     let got = 0;
     while (need > 0) {
-      this.append(zeros, 1);
-      const n = this.run();
+      let n: number;
+      if (this.simd !== null) {
+        n = this.simdRun(zeros, 1, 0, 1);
+      } else {
+        this.append(zeros, 1);
+        n = this.run();
+      }
       const take = Math.min(n, need);
       for (let i = 0; i < take; i++) {
         const v = Math.round(this.outF32[i] as number);
@@ -277,6 +404,8 @@ export class Resampler {
   reset(): void {
     this.hist.fill(0, 0, this.K - 1);
     this.histLen = this.K - 1;
+    this.wHist.fill(0);
+    this.wHistLen = this.K - 1;
     this.pos = 0;
     this.phase = 0;
     this.inCount = 0;
@@ -288,6 +417,8 @@ export class Resampler {
       const cap = Math.max(n, this.outI16.length * 2);
       this.outI16 = new Int16Array(cap);
       this.outF32 = new Float32Array(cap);
+      this.retI16 = [];
+      this.retF32 = [];
     }
   }
 
@@ -332,10 +463,10 @@ export class Resampler {
     let pos = this.pos;
     let phase = this.phase;
     let j = 0;
-    if (this.kernel === 3 || this.kernel === 2) {
+    if (this.jsKernel === 3 || this.jsKernel === 2) {
       // fused integer upsampling (M = 1): phase is always 0 between calls
       const c = this.coefI as Float32Array;
-      if (this.kernel === 3) {
+      if (this.jsKernel === 3) {
         // two input positions per pass share the coefficient loads
         for (; pos + 1 <= last; pos += 2) {
           let a0 = 0;
@@ -414,7 +545,7 @@ export class Resampler {
           out[j++] = a1;
         }
       }
-    } else if (this.kernel === 5) {
+    } else if (this.jsKernel === 5) {
       // L = 3, M = 2: a group is (pos, phase 0), (pos, phase 2), (pos + 1, phase 1); next at pos + 2.
       // Every output is the same sequential sum whichever path computes it (chunked == whole).
       const c = this.coefI as Float32Array;
@@ -452,7 +583,7 @@ export class Resampler {
           pos += 1;
         }
       }
-    } else if (this.kernel === 4) {
+    } else if (this.jsKernel === 4) {
       // L = 2, M = 3: outputs alternate phase 0 at pos and phase 1 at pos + 1, then pos += 3
       const c = this.coefI as Float32Array;
       const coef = this.coef;
@@ -508,7 +639,7 @@ export class Resampler {
         pos += 1;
         phase = 1;
       }
-    } else if (this.kernel === 1) {
+    } else if (this.jsKernel === 1) {
       // decimation by M with a symmetric, odd-length filter: fold the window around its centre,
       // two outputs per pass sharing the coefficient loads. Both paths sum in the same order, so
       // an output does not depend on whether it was computed in a pair (chunked == whole).

@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  alawDecode, alawEncode, base64ToPcm16, createVad, EnergyVad, FramePacer, JitterBuffer, mulawDecode, mulawEncode, OpusCodec,
+  alawDecode, alawEncode, base64ToPcm16, base64ToPcm16Into, createVad, EnergyVad, FramePacer, JitterBuffer, mulawDecode, mulawEncode, OpusCodec,
   PcmFramer, pcm16ToBase64, readWavFile, Resampler, int16ToFloat32, float32ToInt16,
 } from '../audio/index.ts';
 import { banner, formatNumber, row, timeInterleaved, timeOps } from './lib/index.ts';
@@ -253,9 +253,20 @@ async function main(): Promise<void> {
   const b64 = f24.map((f) => pcm16ToBase64(f));
   const fdst = new Float32Array(480);
   const idst = new Int16Array(480);
-  measure('pcm16 → base64, 480 samples', n24, 480, 20, (k) => pcm16ToBase64(f24[k % n24] as Int16Array));
-  measure('base64 → pcm16, 480 samples (new array)', n24, 480, 20, (k) => base64ToPcm16(b64[k % n24] as string));
-  measure('base64 → pcm16, 480 samples (into dst)', n24, 480, 20, (k) => base64ToPcm16(b64[k % n24] as string, idst));
+  {
+    // encode and the decodes interleaved in the same rounds: the ratio is the figure (target ≤ 2×)
+    const [enc, decNew, decInto] = timeInterleaved(
+      [
+        (k) => pcm16ToBase64(f24[k % n24] as Int16Array),
+        (k) => base64ToPcm16(b64[k % n24] as string),
+        (k) => base64ToPcm16Into(b64[k % n24] as string, idst),
+      ],
+      { ops: n24, rounds: 15 },
+    ) as [number, number, number];
+    console.log(row(['pcm16 → base64, 480 samples', enc, 480 / enc, 20000 / enc, '1.00×'], W));
+    console.log(row(['base64 → pcm16, 480 samples (new array)', decNew, 480 / decNew, 20000 / decNew, `${(decNew / enc).toFixed(2)}× enc`], W));
+    console.log(row(['base64 → pcm16, 480 samples (into dst)', decInto, 480 / decInto, 20000 / decInto, `${(decInto / enc).toFixed(2)}× enc`], W));
+  }
   measure('int16 → float32, 480', n24, 480, 20, (k) => int16ToFloat32(f24[k % n24] as Int16Array, fdst));
   measure('float32 → int16, 480', n24, 480, 20, (_k) => float32ToInt16(fdst, idst));
 

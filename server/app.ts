@@ -2,8 +2,8 @@
  * buildApp(config, deps): the Fastify app with every Parley route. Never listens (main.ts and
  * tests do). Decorates the instance with `parley` (contracts §4).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback } from 'fastify';
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import type { ParleyConfig } from './config.ts';
 import { EngineRegistry, type EngineFactory, type EngineName } from './engines/index.ts';
@@ -16,6 +16,7 @@ import { ClientSecrets } from './client-secrets.ts';
 import { registerRealtimeRoute } from './routes/realtime.ts';
 import { registerClientSecretsRoute } from './routes/client-secrets.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import demoRoutes from './routes/demo.ts';
 
 export interface AppDeps {
   /** A pino logger (default: one at config.logLevel on stdout). */
@@ -111,13 +112,8 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
     realtime.close();
   });
 
-  // The browser demo (server/routes/demo.ts, written by the demo work): registered when present.
-  // It exports a Fastify plugin as default (or `demoRoutes`) and reads app.parley.
-  if (config.demo.enabled && existsSync(new URL('./routes/demo.ts', import.meta.url))) {
-    const mod = (await import('./routes/demo.ts' as string)) as { default?: unknown; demoRoutes?: unknown };
-    const plugin = (mod.default ?? mod.demoRoutes) as FastifyPluginAsync | FastifyPluginCallback | undefined;
-    if (typeof plugin === 'function') await app.register(plugin);
-  }
+  // The browser demo (server/routes/demo.ts): the page at / and POST /demo/session.
+  if (config.demo.enabled) await app.register(demoRoutes);
 
   return app;
 }

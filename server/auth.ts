@@ -15,44 +15,100 @@ import { newEphemeralKey } from './protocol/index.ts';
 export const SUBPROTOCOL_KEY_PREFIX = 'openai-insecure-api-key.';
 export const EPHEMERAL_MIN_TTL_S = 10;
 export const EPHEMERAL_MAX_TTL_S = 7200;
-/** Expired keys are remembered this long (to answer "expired" rather than "invalid"). */
-const EXPIRED_MEMORY_MS = 60 * 60 * 1000;
+/** Expired keys are remembered this long (to answer "expired" rather than "invalid"), then dropped. */
+const EXPIRED_MEMORY_MS = 10 * 60 * 1000;
+/** How often the store drops keys past that memory (a timer that runs only while keys are stored). */
+const PURGE_INTERVAL_MS = 60 * 1000;
 
 function digest(key: string): string {
   return createHash('sha256').update(key).digest('base64');
 }
 
-export type Credential = { kind: 'server' } | { kind: 'ephemeral'; session: SessionPatch | null; expiresAtMs: number };
+export type Credential =
+  | { kind: 'server' }
+  | {
+      kind: 'ephemeral';
+      session: SessionPatch | null;
+      expiresAtMs: number;
+      /** The key's digest: what its live sessions are counted under. */
+      keyId: string;
+      /** Sessions this key may hold at once (set at mint, e.g. by the demo); null: only the server-wide caps. */
+      maxSessions: number | null;
+    };
 
 export type AuthResult =
   | { ok: true; credential: Credential }
   | { ok: false; reason: 'missing' | 'invalid' | 'expired'; message: string };
 
+/** The session caps for ephemeral keys (config.limits). 0 = no cap. */
+export interface EphemeralSessionLimits {
+  /** PARLEY_EPHEMERAL_MAX_SESSIONS: sessions all ephemeral keys together may hold. */
+  ephemeralMaxSessions: number;
+  /** PARLEY_EPHEMERAL_MAX_SESSIONS_PER_KEY: sessions one ephemeral key may hold. */
+  ephemeralMaxSessionsPerKey: number;
+}
+
+/** A session slot taken at admission; `release()` (idempotent) gives it back when the session's socket closes. */
+export type Admission =
+  | { ok: true; release: () => void }
+  | { ok: false; status: 429 | 503; code: 'key_session_limit' | 'ephemeral_session_limit'; message: string };
+
+export interface KeyStoreOptions {
+  now?: () => number;
+  /** How long an expired key still answers "expired" (default 10 min). */
+  expiredMemoryMs?: number;
+  /** How often expired keys are swept (default 60 s). */
+  purgeIntervalMs?: number;
+}
+
 interface EphemeralEntry {
   expiresAtMs: number;
   session: SessionPatch | null;
+  maxSessions: number | null;
 }
+
+const NOTHING_TO_RELEASE = (): void => undefined;
 
 export class KeyStore {
   readonly #server = new Set<string>();
   readonly #ephemeral = new Map<string, EphemeralEntry>();
+  /** Live sessions per ephemeral key digest, and all of them together. */
+  readonly #live = new Map<string, number>();
+  #ephemeralLive = 0;
   readonly #now: () => number;
+  readonly #expiredMemoryMs: number;
+  readonly #purgeIntervalMs: number;
+  #purgeTimer: NodeJS.Timeout | null = null;
 
-  constructor(serverKeys: readonly string[], now: () => number = () => Date.now()) {
+  constructor(serverKeys: readonly string[], opts: KeyStoreOptions | (() => number) = {}) {
     for (const k of serverKeys) this.#server.add(digest(k));
-    this.#now = now;
+    const o = typeof opts === 'function' ? { now: opts } : opts;
+    this.#now = o.now ?? (() => Date.now());
+    this.#expiredMemoryMs = o.expiredMemoryMs ?? EXPIRED_MEMORY_MS;
+    this.#purgeIntervalMs = o.purgeIntervalMs ?? PURGE_INTERVAL_MS;
   }
 
+  /** Ephemeral keys held (live ones, and expired ones still remembered). */
   get ephemeralCount(): number {
     return this.#ephemeral.size;
   }
 
-  /** Mints an ephemeral key valid for ttlS seconds, optionally bound to a session config. */
-  mintEphemeral(ttlS: number, session: SessionPatch | null): { value: string; expiresAtMs: number } {
-    this.#purge();
+  /** Sessions open on ephemeral keys right now (admitted, socket not yet closed). */
+  get ephemeralSessions(): number {
+    return this.#ephemeralLive;
+  }
+
+  /**
+   * Mints an ephemeral key valid for ttlS seconds, optionally bound to a session config and to a
+   * cap on the sessions it may hold at once.
+   */
+  mintEphemeral(ttlS: number, session: SessionPatch | null, opts: { maxSessions?: number } = {}): { value: string; expiresAtMs: number } {
+    this.purge();
     const value = newEphemeralKey();
     const expiresAtMs = this.#now() + ttlS * 1000;
-    this.#ephemeral.set(digest(value), { expiresAtMs, session });
+    const maxSessions = opts.maxSessions !== undefined && opts.maxSessions > 0 ? opts.maxSessions : null;
+    this.#ephemeral.set(digest(value), { expiresAtMs, session, maxSessions });
+    this.#schedulePurge();
     return { value, expiresAtMs };
   }
 
@@ -67,15 +123,67 @@ export class KeyStore {
     if (this.#server.has(d)) return { ok: true, credential: { kind: 'server' } };
     const e = this.#ephemeral.get(d);
     if (e) {
-      if (e.expiresAtMs <= this.#now()) return { ok: false, reason: 'expired', message: 'The ephemeral key has expired.' };
-      return { ok: true, credential: { kind: 'ephemeral', session: e.session, expiresAtMs: e.expiresAtMs } };
+      const now = this.#now();
+      if (e.expiresAtMs <= now) {
+        // purged on lookup too: a key past its memory is forgotten now, not at the next sweep
+        if (e.expiresAtMs < now - this.#expiredMemoryMs) this.#ephemeral.delete(d);
+        else return { ok: false, reason: 'expired', message: 'The ephemeral key has expired.' };
+      } else return { ok: true, credential: { kind: 'ephemeral', session: e.session, expiresAtMs: e.expiresAtMs, keyId: d, maxSessions: e.maxSessions } };
     }
     return { ok: false, reason: 'invalid', message: 'Incorrect API key provided.' };
   }
 
-  #purge(): void {
-    const limit = this.#now() - EXPIRED_MEMORY_MS;
+  /**
+   * Takes a session slot for a credential that passed `check`, or says why not. Server keys are
+   * never limited here (only by PARLEY_MAX_SESSIONS); ephemeral keys are held to their own cap
+   * (the smaller of the key's and PARLEY_EPHEMERAL_MAX_SESSIONS_PER_KEY) and, together, to
+   * PARLEY_EPHEMERAL_MAX_SESSIONS, so keys handed to browsers can never take every slot.
+   */
+  admit(credential: Credential, limits: EphemeralSessionLimits): Admission {
+    if (credential.kind === 'server') return { ok: true, release: NOTHING_TO_RELEASE };
+    const perKey = Math.min(credential.maxSessions ?? Infinity, limits.ephemeralMaxSessionsPerKey > 0 ? limits.ephemeralMaxSessionsPerKey : Infinity);
+    const held = this.#live.get(credential.keyId) ?? 0;
+    if (held >= perKey) {
+      return { ok: false, status: 429, code: 'key_session_limit', message: `This key already holds ${held} session(s), its limit; close one first.` };
+    }
+    if (limits.ephemeralMaxSessions > 0 && this.#ephemeralLive >= limits.ephemeralMaxSessions) {
+      return { ok: false, status: 503, code: 'ephemeral_session_limit', message: 'All session slots for ephemeral keys are in use; try again later.' };
+    }
+    this.#live.set(credential.keyId, held + 1);
+    this.#ephemeralLive++;
+    let released = false;
+    return {
+      ok: true,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#ephemeralLive--;
+        const n = (this.#live.get(credential.keyId) ?? 1) - 1;
+        if (n > 0) this.#live.set(credential.keyId, n);
+        else this.#live.delete(credential.keyId);
+      },
+    };
+  }
+
+  /** Drops keys expired longer ago than the memory. Runs on a timer while keys are held, and on mint. */
+  purge(): void {
+    const limit = this.#now() - this.#expiredMemoryMs;
     for (const [k, e] of this.#ephemeral) if (e.expiresAtMs < limit) this.#ephemeral.delete(k);
+  }
+
+  /** Stops the purge timer (the app's close). */
+  close(): void {
+    if (this.#purgeTimer) clearInterval(this.#purgeTimer);
+    this.#purgeTimer = null;
+  }
+
+  #schedulePurge(): void {
+    if (this.#purgeTimer) return;
+    this.#purgeTimer = setInterval(() => {
+      this.purge();
+      if (this.#ephemeral.size === 0) this.close();
+    }, this.#purgeIntervalMs);
+    this.#purgeTimer.unref();
   }
 }
 
@@ -98,6 +206,18 @@ export function offeredSubprotocols(headers: IncomingHttpHeaders): string[] {
 export function subprotocolKey(protocols: readonly string[]): string | null {
   for (const p of protocols) if (p.startsWith(SUBPROTOCOL_KEY_PREFIX)) return p.slice(SUBPROTOCOL_KEY_PREFIX.length);
   return null;
+}
+
+/**
+ * The subprotocol the server answers with (ws `handleProtocols`): `realtime` when offered, else the
+ * first offered one that is not a key, else none. `openai-insecure-api-key.<key>` is never chosen:
+ * the 101 response would carry the key back (README.md, Auth). A browser that offers only the key
+ * fails the handshake when none comes back: offer `realtime` with it, as OpenAI's clients do.
+ */
+export function chooseSubprotocol(protocols: ReadonlySet<string>): string | false {
+  if (protocols.has('realtime')) return 'realtime';
+  for (const p of protocols) if (!p.startsWith(SUBPROTOCOL_KEY_PREFIX)) return p;
+  return false;
 }
 
 /** The credential of an upgrade request: header first, then subprotocol. */

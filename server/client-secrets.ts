@@ -21,6 +21,8 @@ export interface MintOptions {
   ttlS?: number;
   /** Session config bound to the key (GA shape, `type: "realtime"`). */
   session?: SessionPatch;
+  /** Sessions the key may hold at once (in-process only, e.g. the demo's keys); default: no own cap. */
+  maxSessions?: number;
 }
 
 export class ClientSecrets {
@@ -44,7 +46,7 @@ export class ClientSecrets {
     }
     if (opts.session !== undefined) validateClientEvent({ type: 'session.update', session: opts.session });
     const bound = opts.session ?? null;
-    const { value, expiresAtMs } = this.#keys.mintEphemeral(ttlS, bound);
+    const { value, expiresAtMs } = this.#keys.mintEphemeral(ttlS, bound, opts.maxSessions !== undefined ? { maxSessions: opts.maxSessions } : {});
     const policy = this.#policy();
     const { session } = enforceSession(bound ? mergeSession(policy.defaults, bound) : { ...policy.defaults }, policy);
     this.#metrics.clientSecretsMinted.inc();

@@ -77,6 +77,48 @@ export interface LimitsConfig {
   ephemeralTtlDefaultS: number;
   /** PARLEY_SEND_HIGH_WATER_BYTES: outbound buffer above which the other side is paused (default 1 MiB). */
   sendHighWaterBytes: number;
+  /**
+   * PARLEY_EPHEMERAL_MAX_SESSIONS: sessions all ephemeral (`ek_…`) keys together may hold, so keys
+   * handed to browsers never take every slot from server-key clients (default 90% of
+   * PARLEY_MAX_SESSIONS, at least 1; 0 = no separate cap).
+   */
+  ephemeralMaxSessions: number;
+  /** PARLEY_EPHEMERAL_MAX_SESSIONS_PER_KEY: sessions one ephemeral key may hold at once (default 0 = no cap). */
+  ephemeralMaxSessionsPerKey: number;
+  /**
+   * PARLEY_WS_PING_INTERVAL_MS: a WS ping this often; a client that has not answered (pong or any
+   * message) by the next one is cut and its session closed (default 20000; 0 = off).
+   */
+  wsPingIntervalMs: number;
+}
+
+export interface MetricsConfig {
+  /**
+   * PARLEY_METRICS_AUTH=auto|none|bearer (default auto), resolved: `none` serves `/metrics` to
+   * anyone; `bearer` asks for `Authorization: Bearer <a PARLEY_API_KEYS key or PARLEY_METRICS_TOKEN>`.
+   * auto = none when HOST is a loopback address, bearer when the server listens beyond it.
+   */
+  auth: 'none' | 'bearer';
+  /** PARLEY_METRICS_TOKEN: a scrape-only token (≥ 16 chars) accepted besides the server keys. */
+  token: string | null;
+}
+
+/** True for hosts only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  if (/^::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h)) return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+function readMetricsConfig(r: ConfigReader, host: string): MetricsConfig {
+  const auth = r.oneOf('PARLEY_METRICS_AUTH', 'metrics.auth', ['auto', 'none', 'bearer'] as const, 'auto');
+  const token = r.optStr('PARLEY_METRICS_TOKEN', 'metrics.token');
+  if (token !== null && (token.length < 16 || /\s/.test(token))) {
+    throw new ConfigError('PARLEY_METRICS_TOKEN', 'must be at least 16 characters, without spaces');
+  }
+  return { auth: auth === 'auto' ? (isLoopbackHost(host) ? 'none' : 'bearer') : auth, token };
 }
 
 export interface ParleyConfig {
@@ -104,6 +146,7 @@ export interface ParleyConfig {
   cascade: CascadeConfig;
   local: LocalConfig;
   demo: DemoConfig;
+  metrics: MetricsConfig;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -197,6 +240,8 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     max_output_tokens: maxOutputTokens,
   };
 
+  const maxSessions = r.int('PARLEY_MAX_SESSIONS', 'limits.maxSessions', 200, { min: 1, max: 100_000 });
+
   const toolsEnabled = r.list('PARLEY_TOOLS', 'tools.enabled', ['get_current_time']).filter((t) => t !== 'none');
 
   const config: ParleyConfig = {
@@ -216,16 +261,20 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     },
     limits: {
       maxMessageBytes: r.int('PARLEY_MAX_MESSAGE_BYTES', 'limits.maxMessageBytes', 16 * 1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
-      maxSessions: r.int('PARLEY_MAX_SESSIONS', 'limits.maxSessions', 200, { min: 1, max: 100_000 }),
+      maxSessions,
       shutdownGraceMs: r.int('PARLEY_SHUTDOWN_GRACE_MS', 'limits.shutdownGraceMs', 10_000, { min: 0, max: 3_600_000 }),
       ephemeralTtlDefaultS: r.int('PARLEY_EPHEMERAL_TTL_S', 'limits.ephemeralTtlDefaultS', 600, { min: 10, max: 7200 }),
       sendHighWaterBytes: r.int('PARLEY_SEND_HIGH_WATER_BYTES', 'limits.sendHighWaterBytes', 1024 * 1024, { min: 16 * 1024, max: 256 * 1024 * 1024 }),
+      ephemeralMaxSessions: r.int('PARLEY_EPHEMERAL_MAX_SESSIONS', 'limits.ephemeralMaxSessions', Math.max(1, Math.floor(maxSessions * 0.9)), { min: 0, max: 100_000 }),
+      ephemeralMaxSessionsPerKey: r.int('PARLEY_EPHEMERAL_MAX_SESSIONS_PER_KEY', 'limits.ephemeralMaxSessionsPerKey', 0, { min: 0, max: 100_000 }),
+      wsPingIntervalMs: r.int('PARLEY_WS_PING_INTERVAL_MS', 'limits.wsPingIntervalMs', 20_000, { min: 0, max: 3_600_000 }),
     },
     logLevel: r.oneOf('LOG_LEVEL', 'logLevel', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     sip: readSipConfig(r, host),
     cascade: readCascadeConfig(r, { baseUrl: openai.baseUrl, apiKey: openai.apiKey }),
     local: readLocalConfig(r),
     demo: readDemoConfig(r),
+    metrics: readMetricsConfig(r, host),
   };
   return config;
 }

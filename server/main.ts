@@ -3,11 +3,13 @@
  * named by PARLEY_CONFIG), builds the app, listens, starts the SIP door when enabled, and on
  * SIGTERM/SIGINT stops accepting, lets live sessions finish (PARLEY_SHUTDOWN_GRACE_MS), exits.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ConfigError, ParleyError } from './errors.ts';
 import { loadConfig, type ParleyConfig } from './config.ts';
+import type { FastifyInstance } from 'fastify';
 import { buildApp, createLogger } from './app.ts';
 import { newServerKey } from './protocol/index.ts';
+import { startSipBridge, type SipBridge } from './sip-bridge.ts';
 
 function readConfigFile(path: string | undefined): unknown {
   if (path === undefined || path === '') return undefined;
@@ -24,10 +26,6 @@ function readConfigFile(path: string | undefined): unknown {
   }
 }
 
-interface SipBridgeHandle {
-  close(): Promise<void> | void;
-}
-
 async function main(): Promise<void> {
   let config: ParleyConfig;
   try {
@@ -39,35 +37,13 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  if (config.apiKeys.length === 0) {
-    const key = newServerKey();
-    config = { ...config, apiKeys: [key] };
-    // printed once, to the terminal, never to the log
-    process.stdout.write(`\nparley: no PARLEY_API_KEYS set; this run's API key is:\n\n    ${key}\n\n`);
-  }
   const log = createLogger(config);
-  const app = await buildApp(config, { logger: log });
-  await app.listen({ host: config.host, port: config.port });
-  log.info({ engine: config.engine, tls: config.tls !== null }, 'parley listening');
 
-  let sip: SipBridgeHandle | null = null;
-  if (config.sip.enabled) {
-    // server/sip-bridge.ts (the SIP work) exports startSipBridge(app): Promise<{ close() }>
-    if (existsSync(new URL('./sip-bridge.ts', import.meta.url))) {
-      const mod = (await import('./sip-bridge.ts' as string)) as { startSipBridge?: (app: unknown) => Promise<SipBridgeHandle> };
-      if (typeof mod.startSipBridge === 'function') {
-        try {
-          sip = await mod.startSipBridge(app);
-        } catch (err) {
-          // e.g. port 5060 taken: keep serving HTTP/WS, say why SIP is off
-          log.error({ err, port: config.sip.port }, 'SIP door could not start (set PARLEY_SIP_PORT, or PARLEY_SIP_ENABLED=off)');
-        }
-      }
-    } else {
-      log.warn('PARLEY_SIP=on but this build has no SIP bridge');
-    }
-  }
-
+  // The signal handlers go in before anything else starts: a SIGTERM/SIGINT while the key is
+  // printed, the app is built, HTTP already answers or SIP is still starting drains like any other.
+  let app: FastifyInstance | null = null;
+  let sip: SipBridge | null = null;
+  let starting: Promise<void> = Promise.resolve();
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) {
@@ -76,16 +52,43 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal, sessions: app.parley.sessions.active, graceMs: config.limits.shutdownGraceMs }, 'shutting down');
-    app.parley.sessions.stopAccepting();
-    await sip?.close();
-    await app.parley.sessions.closeAll(config.limits.shutdownGraceMs);
-    await app.close();
+    log.info({ signal, sessions: app?.parley.sessions.active ?? 0, graceMs: config.limits.shutdownGraceMs }, 'shutting down');
+    // a start in progress finishes its current step, then sees `stopping` and goes no further
+    await starting.catch(() => undefined);
+    if (app) {
+      app.parley.sessions.stopAccepting();
+      await sip?.close();
+      await app.parley.sessions.closeAll(config.limits.shutdownGraceMs);
+      await app.close();
+    }
     log.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  if (config.apiKeys.length === 0) {
+    const key = newServerKey();
+    config = { ...config, apiKeys: [key] };
+    // printed once, to the terminal, never to the log
+    process.stdout.write(`\nparley: no PARLEY_API_KEYS set; this run's API key is:\n\n    ${key}\n\n`);
+  }
+  const cfg = config;
+  starting = (async () => {
+    const built = await buildApp(cfg, { logger: log });
+    app = built;
+    if (stopping) return;
+    await built.listen({ host: cfg.host, port: cfg.port });
+    log.info({ engine: cfg.engine, tls: cfg.tls !== null }, 'parley listening');
+    if (stopping || !cfg.sip.enabled) return;
+    try {
+      sip = await startSipBridge(built);
+    } catch (err) {
+      // e.g. port 5060 taken: keep serving HTTP/WS, say why SIP is off
+      log.error({ err, port: cfg.sip.port }, 'SIP door could not start (set PARLEY_SIP_PORT, or PARLEY_SIP_ENABLED=off)');
+    }
+  })();
+  await starting;
 }
 
 main().catch((err: unknown) => {

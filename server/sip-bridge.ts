@@ -15,13 +15,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { DEFAULT_SIP_SERVER_CONFIG, SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
-import type { CodecName, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/index.ts';
+import { SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
+import type { DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/index.ts';
 import { AudioChunk, type AudioFormat, type ServerEvent } from './protocol/index.ts';
 import { PlayoutLedger, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
 import type { EngineName } from './engines/index.ts';
-import type { SipConfig } from './config.ts';
 import { Gauge } from './metrics.ts';
 
 export interface SipBridgeOptions {
@@ -50,36 +49,15 @@ export interface SipBridge {
   close(): Promise<void>;
 }
 
-const CODEC_NAMES: Record<'pcmu' | 'pcma' | 'opus', CodecName> = { pcmu: 'PCMU', pcma: 'PCMA', opus: 'opus' };
 const PCM_RATE_HZ = 24000;
 const END_CALL_QUIET_MS = 700;
 const END_CALL_MAX_WAIT_MS = 30_000;
-
-/** The SIP server config from Parley's config section. */
-export function sipServerConfigFrom(c: SipConfig, over: Partial<SipServerConfig> = {}): SipServerConfig {
-  return {
-    ...DEFAULT_SIP_SERVER_CONFIG,
-    host: c.host,
-    port: c.port,
-    transports: c.transports,
-    publicAddress: c.publicHost,
-    rtpPorts: c.rtpPorts,
-    codecs: c.codecs.map((x) => CODEC_NAMES[x]),
-    maxCalls: c.maxCalls,
-    maxCallS: c.maxCallS,
-    rtpTimeoutS: c.rtpTimeoutS,
-    allowedSources: c.allowedSources,
-    auth: c.auth,
-    registrar: c.registrar,
-    ...over,
-  };
-}
 
 export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOptions = {}): Promise<SipBridge> {
   const cfg = app.parley.config.sip;
   const log = app.parley.log.child({ leg: 'sip' });
   const bridges = new Set<CallBridge>();
-  const server = await startSipServer(sipServerConfigFrom(cfg, opts.sip), {
+  const server = await startSipServer({ ...cfg, ...opts.sip }, {
     log,
     ...(opts.dropOutgoing ? { dropOutgoing: opts.dropOutgoing } : {}),
     onCall: async (call) => {

@@ -1,23 +1,50 @@
-/** The SIP door's configuration (server/config/sip.ts reads it from env and hands it down). */
+/**
+ * The SIP door's configuration: the one shape. server/config/sip.ts reads it from env and the config file
+ * (PARLEY_SIP_*, defaults from DEFAULT_SIP_CONFIG below) and the server hands it to startSipServer as it is.
+ * `enabled`, `transferTarget` and `dtmfMode` are read by the server's SIP bridge; the rest by sip/server.ts.
+ */
 import type { CodecName } from './sdp.ts';
 
-export interface SipServerConfig {
-  host: string; // bind address
-  port: number; // 0 = ephemeral
+export interface SipConfig {
+  /** PARLEY_SIP_ENABLED (alias PARLEY_SIP) = on|off: whether the server starts the SIP door. */
+  enabled: boolean;
+  /** PARLEY_SIP_HOST: address to bind (default: the HTTP HOST). */
+  host: string;
+  /** PARLEY_SIP_PORT (0 = ephemeral). */
+  port: number;
+  /** PARLEY_SIP_TRANSPORTS: udp,tcp. */
   transports: Array<'udp' | 'tcp'>;
-  publicAddress: string | null; // in Via, Contact and SDP; default host
+  /** PARLEY_SIP_PUBLIC_ADDRESS (alias PARLEY_SIP_PUBLIC_HOST): address in Via, Contact and SDP, e.g. the public IP behind 1:1 NAT; null = host. */
+  publicAddress: string | null;
+  /** PARLEY_RTP_PORTS: 'min-max'; one even port (+1 for RTCP) per call. */
   rtpPorts: { min: number; max: number };
-  codecs: CodecName[]; // preference order
-  maxCalls: number; // beyond: 486 Busy Here
-  maxCallS: number; // 0 = unlimited
-  rtpTimeoutS: number; // no RTP for this long → BYE (0 = never)
-  allowedSources: string[]; // CIDRs; empty = any
-  auth: { user: string; password: string; realm: string } | null; // digest challenge on INVITE
+  /** PARLEY_SIP_CODECS (pcmu,pcma,opus): preference order. */
+  codecs: CodecName[];
+  /** PARLEY_SIP_MAX_CALLS: concurrent calls; beyond: 486 Busy Here. */
+  maxCalls: number;
+  /** PARLEY_SIP_MAX_CALL_S: longest call in seconds (0 = unlimited); then BYE. */
+  maxCallS: number;
+  /** PARLEY_RTP_TIMEOUT_S: no RTP from the caller for this long (not on hold) → BYE (0 = never). */
+  rtpTimeoutS: number;
+  /** PARLEY_SIP_ALLOWED_SOURCES: CIDRs allowed to call; empty = any. */
+  allowedSources: string[];
+  /** PARLEY_SIP_AUTH_USER + PARLEY_SIP_AUTH_PASSWORD (+ PARLEY_SIP_AUTH_REALM): digest challenge on INVITE. */
+  auth: { user: string; password: string; realm: string } | null;
+  /** PARLEY_SIP_REGISTRAR (sip:host[:port]) + PARLEY_SIP_USER + PARLEY_SIP_PASSWORD + PARLEY_SIP_EXPIRES_S. */
   registrar: { uri: string; user: string; password: string; expiresS: number } | null;
-  answerTimeoutMs: number; // onCall must resolve within this, else 503
+  /** PARLEY_SIP_ANSWER_TIMEOUT_MS: the application must take a call within this, else 503. */
+  answerTimeoutMs: number;
+  /** PARLEY_SIP_TRANSFER_TARGET: default target of the transfer_call tool (sip:…); null = the agent must give one. */
+  transferTarget: string | null;
+  /** PARLEY_SIP_DTMF: text (digits become a user message) | tool (the agent calls collect_dtmf). */
+  dtmfMode: 'text' | 'tool';
 }
 
-export const DEFAULT_SIP_SERVER_CONFIG: SipServerConfig = {
+/** @deprecated the same shape under its old name: use SipConfig. */
+export type SipServerConfig = SipConfig;
+
+export const DEFAULT_SIP_CONFIG: SipConfig = {
+  enabled: true,
   host: '127.0.0.1',
   port: 5060,
   transports: ['udp', 'tcp'],
@@ -31,4 +58,9 @@ export const DEFAULT_SIP_SERVER_CONFIG: SipServerConfig = {
   auth: null,
   registrar: null,
   answerTimeoutMs: 10_000,
+  transferTarget: null,
+  dtmfMode: 'text',
 };
+
+/** @deprecated the old name of DEFAULT_SIP_CONFIG. */
+export const DEFAULT_SIP_SERVER_CONFIG = DEFAULT_SIP_CONFIG;

@@ -5,12 +5,12 @@
  */
 export { startSipServer } from './server.ts';
 export type { SipServer, SipServerDeps, SipMetrics } from './server.ts';
-export { DEFAULT_SIP_SERVER_CONFIG } from './config.ts';
-export type { SipServerConfig } from './config.ts';
+export { DEFAULT_SIP_CONFIG, DEFAULT_SIP_SERVER_CONFIG } from './config.ts';
+export type { SipConfig, SipServerConfig } from './config.ts';
 export type { SipCall, SipCallStats, CallEndInfo, CallEndReason, PlayoutState, SipCallEventMap } from './call.ts';
 export type { CallAudioFormat } from './media-adapter.ts';
 export type { DtmfDigit } from './dtmf.ts';
 export { isValidDtmf } from './dtmf.ts';
 export type { CodecName, NegotiatedCodec } from './sdp.ts';
-export { SipError } from './errors.ts';
+export { SipError, SIP_ERROR_CODES } from './errors.ts';
 export type { SipErrorCode } from './errors.ts';

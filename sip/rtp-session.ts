@@ -184,6 +184,10 @@ export class RtpSession {
   private lastSrAtMs = 0;
   private firstSeq = -1;
   private maxExtSeq = -1;
+  private rxCount = 0; // packets of the current source (RFC 3550 A.3 "received")
+  private expectedPrior = 0;
+  private receivedPrior = 0;
+  private lostBefore = 0; // lost by earlier sources (SSRC changes)
   private readonly stats_: RtpStats = { packetsIn: 0, packetsOut: 0, bytesOut: 0, lost: 0, late: 0, duplicate: 0, jitterMs: 0, dtmfIn: 0, dtmfOut: 0, rtcpIn: 0, rtcpOut: 0 };
   private hadAudioQueued = false;
 
@@ -338,6 +342,12 @@ export class RtpSession {
     }
     if (address === this.remoteAddress && port === this.remotePort) this.lastLatchMs = nowMs;
     this.lastRxMs = nowMs;
+    // reception statistics (RFC 3550 §6.4.1, A.1, A.3) cover every packet of the stream: telephone-event
+    // and comfort-noise packets take sequence numbers too, and are not lost audio
+    if (h.ssrc !== this.remoteSsrc && this.firstSeq >= 0) this.resetReception(); // a new source (§8.2)
+    this.remoteSsrc = h.ssrc;
+    this.trackSequence(h.sequence);
+    this.rxCount++;
     const payload = pkt.subarray(h.payloadOffset, h.payloadEnd);
     if (this.te && h.payloadType === this.te.payloadType) {
       const d = this.dtmfRx.push(payload, h.timestamp, nowMs);
@@ -349,8 +359,6 @@ export class RtpSession {
     }
     if (h.payloadType !== this.codec.payloadType) return; // CN (13) and anything not negotiated
     this.stats_.packetsIn++;
-    this.trackSequence(h.sequence);
-    this.remoteSsrc = h.ssrc;
     // RFC 3550 A.8: interarrival jitter in timestamp units
     const arrival = (nowMs * this.codec.clockRateHz) / 1000;
     const transit = arrival - h.timestamp;
@@ -390,9 +398,40 @@ export class RtpSession {
     if (ext > this.maxExtSeq) this.maxExtSeq = ext;
   }
 
-  private expectedLost(): number {
+  /** RFC 3550 A.3: packets expected (extended highest − first + 1) minus received; negative with duplicates. */
+  private cumulativeLost(): number {
     if (this.firstSeq < 0) return 0;
-    return Math.max(0, this.maxExtSeq - this.firstSeq + 1 - this.stats_.packetsIn);
+    return this.maxExtSeq - this.firstSeq + 1 - this.rxCount;
+  }
+
+  private expectedLost(): number {
+    return Math.max(0, this.cumulativeLost()) + this.lostBefore;
+  }
+
+  /** Another SSRC: its sequence space starts over (what the old source lost stays counted). */
+  private resetReception(): void {
+    this.lostBefore += Math.max(0, this.cumulativeLost());
+    this.firstSeq = -1;
+    this.maxExtSeq = -1;
+    this.rxCount = 0;
+    this.expectedPrior = 0;
+    this.receivedPrior = 0;
+    this.transitPrev = Number.NaN;
+  }
+
+  /**
+   * RFC 3550 §6.4.1 / A.3 fraction lost: of the packets expected since the previous report, the share lost,
+   * in 1/256 (0 when none were lost or duplicates outnumber the losses). Advances the interval.
+   */
+  private fractionLostSinceLastReport(): number {
+    const expected = this.maxExtSeq - this.firstSeq + 1;
+    const expectedInterval = expected - this.expectedPrior;
+    const receivedInterval = this.rxCount - this.receivedPrior;
+    this.expectedPrior = expected;
+    this.receivedPrior = this.rxCount;
+    const lostInterval = expectedInterval - receivedInterval;
+    if (expectedInterval <= 0 || lostInterval <= 0) return 0;
+    return Math.min(255, Math.floor((lostInterval * 256) / expectedInterval));
   }
 
   private onRtcp(pkt: Buffer): void {
@@ -516,8 +555,8 @@ export class RtpSession {
       this.firstSeq >= 0
         ? {
             ssrc: this.remoteSsrc,
-            fractionLost: 0,
-            cumulativeLost: this.expectedLost(),
+            fractionLost: this.fractionLostSinceLastReport(),
+            cumulativeLost: this.cumulativeLost(),
             highestSeq: this.maxExtSeq >>> 0,
             jitter: this.jitterTs,
             lsr: this.lastSrNtpMiddle,

@@ -14,10 +14,10 @@ import { FramePacer } from '../audio/index.ts';
 import { DigestAuthenticator, SourceFilter } from './access.ts';
 import { SipCallImpl } from './call.ts';
 import type { SipCall } from './call.ts';
-import type { SipServerConfig } from './config.ts';
+import type { SipConfig } from './config.ts';
 import { parseDtmfInfo } from './dtmf.ts';
 import { SipError } from './errors.ts';
-import { uriUser } from './message.ts';
+import { uasChecks, unmaskUris, uriUser } from './message.ts';
 import type { ParsedSipMessage } from './message.ts';
 import { RtpPortPool } from './rtp-session.ts';
 import { ORIGINAL_URI_HEADER, SipServerTransport } from './transport.ts';
@@ -95,11 +95,13 @@ function startPhasedPacers(n: number): { pacers: FramePacer[]; stop(): void } {
   };
 }
 
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY';
+const ALLOW = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'];
+/** Option tags a `Require` may name (what SIP.js advertises in `Supported`); any other gets 420 (RFC 3261 §8.2.2.3). */
+const SUPPORTED_OPTION_TAGS = ['outbound'];
 const LOCAL_USER = 'parley';
 const HEADERS_FOR_APP = ['x-parley-request-uri', 'user-agent', 'p-asserted-identity', 'diversion', 'x-callerid'];
 
-export async function startSipServer(config: SipServerConfig, deps: SipServerDeps): Promise<SipServer> {
+export async function startSipServer(config: SipConfig, deps: SipServerDeps): Promise<SipServer> {
   const log = deps.log;
   const phased = deps.pacer ? undefined : startPhasedPacers(PACER_PHASES);
   const pacers = deps.pacer ? [deps.pacer] : (phased?.pacers ?? []);
@@ -113,24 +115,34 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
   const m = { callsTotal: 0, callsRejected: 0, setup: [] as number[], rtpPacketsIn: 0, rtpLost: 0, rtpJitterMsMax: 0, dtmfIn: 0, dtmfOut: 0 };
   const publicAddress = config.publicAddress ?? advertisedAddress(config.host);
 
+  // RFC 3261 §8.2 order: authentication, then the method, the Request-URI scheme, Require and the body type
+  const checks = (msg: ParsedSipMessage): SipFilterResult | undefined => {
+    const r = uasChecks(msg, { allow: ALLOW, supported: SUPPORTED_OPTION_TAGS });
+    if (!r) return undefined;
+    log.info({ method: msg.method, status: r.status, reason: r.reason }, 'SIP request refused');
+    return { action: 'reply', ...r };
+  };
+
   const filter = (msg: ParsedSipMessage, flow: SipFlow): SipFilterResult => {
-    const toTag = /;\s*tag=/i.test(msg.headers.find((h) => h.lname === 'to')?.value ?? '');
-    if (toTag) return { action: 'pass' }; // in-dialog: SIP.js matches it to a dialog or answers 481
+    const toTag = /;\s*tag\s*=/i.test(msg.headers.find((h) => h.lname === 'to')?.value ?? '');
+    if (toTag) return checks(msg) ?? { action: 'pass' }; // in-dialog: SIP.js matches it to a dialog or answers 481
     if (!sources.allows(flow.address)) {
       log.warn({ from: flow.address, method: msg.method }, 'SIP request from a source not in PARLEY_SIP_ALLOWED_SOURCES');
       return msg.method === 'INVITE' ? { action: 'reply', status: 403, reason: 'Forbidden' } : { action: 'drop' };
     }
-    if (msg.method === 'OPTIONS') {
-      return { action: 'reply', status: stopping ? 503 : 200, reason: stopping ? 'Service Unavailable' : 'OK', headers: [`Allow: ${ALLOW}`, 'Accept: application/sdp'] };
-    }
-    if (msg.method !== 'INVITE') return { action: 'pass' };
-    if (auth) {
+    if (msg.method === 'INVITE' && auth) {
       const v = auth.verify(msg.headers.find((h) => h.lname === 'authorization')?.value, 'INVITE');
       if (v !== 'ok') {
         if (v === 'bad') log.warn({ from: flow.address }, 'INVITE with bad digest credentials');
         return { action: 'reply', status: 401, reason: 'Unauthorized', headers: [auth.challenge(v === 'stale')] };
       }
     }
+    const refused = checks(msg);
+    if (refused) return refused;
+    if (msg.method === 'OPTIONS') {
+      return { action: 'reply', status: stopping ? 503 : 200, reason: stopping ? 'Service Unavailable' : 'OK', headers: [`Allow: ${ALLOW.join(', ')}`, 'Accept: application/sdp'] };
+    }
+    if (msg.method !== 'INVITE') return { action: 'pass' };
     if (stopping) return { action: 'reply', status: 503, reason: 'Service Unavailable', headers: ['Retry-After: 5'] };
     const callId = msg.headers.find((h) => h.lname === 'call-id')?.value ?? '';
     if (calls.size + pendingInvites.size >= config.maxCalls) {
@@ -233,9 +245,9 @@ export async function startSipServer(config: SipServerConfig, deps: SipServerDep
     const call = new SipCallImpl({
       id,
       sipCallId,
-      from: req.from.uri.toString(),
-      to: req.to.uri.toString(),
-      dialled: uriUser(requestUri) || req.to.uri.user || '',
+      from: unmaskUris(req.from.uri.toString()),
+      to: unmaskUris(req.to.uri.toString()),
+      dialled: uriUser(requestUri) || uriUser(unmaskUris(req.to.uri.toString())),
       requestUri,
       transport: flow?.transport ?? 'udp',
       remoteAddress: flow?.address ?? '',

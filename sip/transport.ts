@@ -24,18 +24,22 @@ import {
   branchOf,
   buildStatelessResponse,
   callIdOf,
+  contentLengths,
   cseqOf,
   escapeRe,
   findHeader,
   isParseError,
   mapRequestUriUser,
+  maskForeignUris,
   methodOf,
   parseSipMessage,
   parseVia,
   responseDestination,
   stampTopVia,
+  serializeSipMessage,
   startLine,
   statusOf,
+  unmaskUris,
 } from './message.ts';
 import type { ParsedSipMessage } from './message.ts';
 
@@ -239,7 +243,9 @@ export class SipServerTransport implements Transport {
     sock.setNoDelay(true);
     const flow: SipFlow = { transport: 'tcp', address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0, socket: sock };
     let buf = Buffer.alloc(0);
+    let framingLost = false;
     sock.on('data', (chunk) => {
+      if (framingLost) return;
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       // RFC 3261 §18.3: framing by Content-Length; RFC 5626 §3.5.1: CRLF keep-alives
       for (;;) {
@@ -254,9 +260,17 @@ export class SipServerTransport implements Transport {
           if (buf.length > MAX_TCP_HEADER_BYTES) sock.destroy();
           return;
         }
-        const head = buf.subarray(0, sep).toString('utf8');
-        const clMatch = /^(?:content-length|l)[ \t]*:[ \t]*(\d+)/im.exec(head);
-        const cl = clMatch ? Number(clMatch[1]) : 0;
+        const cls = contentLengths(buf.subarray(0, sep).toString('utf8'));
+        if (cls.length > 1 || (cls.length === 1 && !/^\d+$/.test(cls[0] ?? ''))) {
+          // two Content-Lengths, or one that is not a number (RFC 4475 mcl01, scalar02): where this message ends
+          // is unknown, so the stream cannot be read on: a request gets its 400, then the connection is closed
+          this.receive(buf.subarray(0, sep + 4), flow);
+          framingLost = true;
+          buf = Buffer.alloc(0);
+          sock.end();
+          return;
+        }
+        const cl = cls.length ? Number(cls[0]) : 0;
         if (cl > MAX_MESSAGE_BYTES) {
           sock.destroy();
           return;
@@ -275,27 +289,50 @@ export class SipServerTransport implements Transport {
     });
   }
 
-  private receive(buf: Buffer, flow: SipFlow): void {
-    if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) {
-      if (flow.transport === 'udp' && buf.length === 4) this.udp?.send('\r\n', flow.port, flow.address);
+  private receive(input: Buffer, flow: SipFlow): void {
+    if (input.length <= 4 && input.every((b) => b === 13 || b === 10)) {
+      if (flow.transport === 'udp' && input.length === 4) this.udp?.send('\r\n', flow.port, flow.address);
       return; // keep-alive
     }
     this.counters.received++;
+    // RFC 3261 §7.5: CRLFs before the start line are ignored
+    let off = 0;
+    while (off + 1 < input.length && input[off] === 13 && input[off + 1] === 10) off += 2;
+    let buf = off ? input.subarray(off) : input;
+    // RFC 3261 §18.3 over UDP: the body is Content-Length bytes; what follows it in the datagram is discarded
+    // (RFC 4475 dblreq), a body shorter than that is an error (clerr)
+    let shortBody = false;
+    if (flow.transport === 'udp') {
+      const sep = buf.indexOf('\r\n\r\n');
+      const cls = sep >= 0 ? contentLengths(buf.toString('utf8', 0, sep)) : [];
+      if (sep >= 0 && cls.length === 1 && /^\d+$/.test(cls[0] ?? '')) {
+        const cl = Number(cls[0]);
+        const have = buf.length - sep - 4;
+        if (have > cl) buf = buf.subarray(0, sep + 4 + cl);
+        else if (have < cl) shortBody = true;
+      }
+    }
     let text = buf.toString('utf8');
     this.opts.log.debug({ line: startLine(text), from: `${flow.transport}:${flow.address}:${flow.port}` }, 'sip in');
-    const parsed = parseSipMessage(text);
+    let parsed = parseSipMessage(text);
+    if (shortBody && !isParseError(parsed)) parsed = { error: 'body shorter than its Content-Length', status: 400, partial: parsed };
     if (isParseError(parsed)) {
       this.counters.malformed++;
       const p = parsed.partial;
-      const looksLikeRequest = p?.kind === 'request' || /^[A-Za-z]+ \S+ SIP\/2\.0\r\n/.test(text) || !text.startsWith('SIP/2.0');
       this.opts.log.warn({ reason: parsed.error, from: `${flow.address}:${flow.port}`, transport: flow.transport }, 'malformed SIP message');
-      if (looksLikeRequest && p?.method !== 'ACK') {
-        const resp = buildStatelessResponse(p?.headers ?? [], 400, `Bad Request (${parsed.error})`);
-        this.write(resp, this.routeStatelessResponse(p?.headers ?? [], flow));
+      // a malformed response is discarded, never answered (RFC 3261 §18.1.2, §18.3); so is an ACK (§17.2.1)
+      if (p?.kind === 'request' && p.method !== 'ACK') {
+        const reason = parsed.status === 505 ? 'Version Not Supported' : `Bad Request (${parsed.error.replace(/[^\x20-\x7e]/g, '?')})`;
+        const resp = buildStatelessResponse(p.headers ?? [], parsed.status, reason);
+        this.write(resp, this.routeStatelessResponse(p.headers ?? [], flow));
       }
       return;
     }
+    // SIP.js gets the message with its folding undone and any URI it cannot parse replaced (maskForeignUris)
+    const firstLine = parsed.kind === 'request' ? `${parsed.method} ${parsed.requestUri} SIP/2.0` : `SIP/2.0 ${parsed.status} ${parsed.reason}`;
+    text = serializeSipMessage(parsed, firstLine);
     if (parsed.kind === 'response') {
+      if (maskForeignUris(parsed.headers)) text = serializeSipMessage(parsed, firstLine);
       this.onResponse(text, parsed);
       return;
     }
@@ -342,6 +379,7 @@ export class SipServerTransport implements Transport {
         return;
       }
     }
+    if (maskForeignUris(parsed.headers)) text = serializeSipMessage(parsed, firstLine);
     text = stampTopVia(text, flow.address, flow.port);
     const hasToTag = /;\s*tag=/i.test(parsed.headers.find((h) => h.lname === 'to')?.value ?? '');
     const mapped = mapRequestUriUser(text, this.opts.localUser);
@@ -380,7 +418,7 @@ export class SipServerTransport implements Transport {
   // ---------------------------------------------------------------- send
 
   send(message: string): Promise<void> {
-    let text = message;
+    let text = unmaskUris(message);
     const status = statusOf(text);
     if (status) {
       const flow = this.routeResponse(text);

@@ -8,8 +8,19 @@ import { Base64Encoder } from './lib/pcm.ts';
 
 export class KeyRequestError extends Error {
   readonly code = 'DEMO_ERR_KEY';
-  constructor(readonly status: number, readonly retryable: boolean) {
+  /** `status`: HTTP status (0: unreachable); `errorCode`: the `error.code` of the server's answer, if any. */
+  constructor(readonly status: number, readonly retryable: boolean, readonly errorCode?: string) {
     super(`key endpoint answered HTTP ${status}`);
+  }
+}
+
+/** The `error.code` of an error answer, or undefined. */
+async function errorCodeOf(res: Response): Promise<string | undefined> {
+  try {
+    const body = (await res.json()) as { error?: { code?: unknown } };
+    return typeof body.error?.code === 'string' ? body.error.code : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -36,7 +47,7 @@ export async function fetchEphemeralKey(password: string): Promise<{ value: stri
   } catch {
     throw new KeyRequestError(0, true);
   }
-  if (!res.ok) throw new KeyRequestError(res.status, res.status === 429 || res.status >= 500);
+  if (!res.ok) throw new KeyRequestError(res.status, res.status === 429 || res.status >= 500, await errorCodeOf(res));
   const body = (await res.json()) as { value?: unknown; model?: unknown };
   if (typeof body.value !== 'string' || !body.value) throw new KeyRequestError(502, true);
   return { value: body.value, model: typeof body.model === 'string' ? body.model : 'gpt-realtime' };

@@ -306,7 +306,7 @@ async function start(): Promise<void> {
     connection.connect(key.value, model);
   } catch (err) {
     if (err instanceof AudioSetupError) conversation.addError(describeMediaError(err.mediaErrorName));
-    else if (err instanceof KeyRequestError) conversation.addError(err.status === 0 ? 'The server cannot be reached.' : describeKeyStatus(err.status));
+    else if (err instanceof KeyRequestError) conversation.addError(err.status === 0 ? 'The server cannot be reached.' : describeKeyStatus(err.status, err.errorCode));
     else conversation.addError('The demo could not start.');
     await teardown('error');
   }

@@ -2,8 +2,10 @@
  * server/engines: the Engine seam and the registry of engines.
  *
  * To add an engine: write `server/engines/<name>/index.ts` exporting a factory
- * `(deps: EngineDeps) => Engine`, and put it in BUILTIN_ENGINES below (one line).
- * Tests and embedders can also `registry.register(name, factory)` at runtime.
+ * `(deps: EngineDeps) => Engine`, and put it in BUILTIN_ENGINES below (one line). Embedders and tests
+ * add engines without touching Parley: `registerEngine(name, factory)` (process-wide), `buildApp(config,
+ * { engines: { name: factory } })` or `registry.register(name, factory)`; a session opens on it with
+ * `sessions.open({ engine: name, … })`. `EngineName` is open (any string) for that reason.
  */
 import { EngineError } from '../errors.ts';
 import type { Engine, EngineDeps, EngineFactory, EngineName } from './types.ts';
@@ -26,11 +28,8 @@ export { createOpenAIEngine } from './openai/index.ts';
 export { createCascadeEngine, CascadeEngine } from './cascade/index.ts';
 export { createLocalEngine } from './local/index.ts';
 
-/**
- * The engines shipped with Parley. `cascade` and `local` are added by their module
- * (server/engines/cascade/, server/engines/local/): replace `undefined` with the factory.
- */
-export const BUILTIN_ENGINES: Record<EngineName, EngineFactory | undefined> = {
+/** The engines shipped with Parley. */
+export const BUILTIN_ENGINES: Readonly<Record<'openai' | 'cascade' | 'local', EngineFactory>> = {
   openai: createOpenAIEngine,
   cascade: createCascadeEngine,
   local: (deps) => createLocalEngine(deps),
@@ -51,11 +50,9 @@ export class EngineRegistry {
 
   constructor(deps: EngineDeps, overrides: Partial<Record<EngineName, EngineFactory>> = {}) {
     this.#deps = deps;
-    for (const [name, f] of Object.entries(BUILTIN_ENGINES) as Array<[EngineName, EngineFactory | undefined]>) {
-      if (f) this.#factories.set(name, f);
-    }
+    for (const [name, f] of Object.entries(BUILTIN_ENGINES)) this.#factories.set(name, f);
     for (const [name, f] of extraEngines) this.#factories.set(name, f);
-    for (const [name, f] of Object.entries(overrides) as Array<[EngineName, EngineFactory | undefined]>) {
+    for (const [name, f] of Object.entries(overrides)) {
       if (f) this.#factories.set(name, f);
     }
   }

@@ -1,19 +1,31 @@
 /**
- * Client event validation (issue 2 §9): JSON, known type, required fields, size, base64 audio.
- * A failure is a ProtocolError that the door turns into a GA `error` event; the session goes on.
+ * Client event validation (issue 2 §9, issue 10): JSON, known type, then every field of the event
+ * against the declarative GA tables (client-event-schema.ts): types, ranges, closed objects
+ * (unknown fields refused), bounded strings, arrays and nesting. A failure is a ProtocolError that
+ * the door turns into a GA `error` event (`invalid_request_error` with `code`, `param`, `event_id`);
+ * the session goes on, and nothing invalid reaches the session or an engine.
  */
 import { ProtocolError } from '../errors.ts';
-import { CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES, type ClientEvent, type ErrorBody, type ErrorEvent, type ServerEvent } from './types.ts';
+import { SERVER_EVENT_TYPES, type ClientEvent, type ErrorBody, type ErrorEvent, type ServerEvent } from './types.ts';
 import { AudioChunk } from './audio.ts';
+import { base64ByteLength } from './base64.ts';
 import { newEventId } from './ids.ts';
-import { base64ByteLength, isBase64, isBase64Range } from './base64.ts';
+import { MAX_AUDIO_BASE64_CHARS, MAX_ID_CHARS, SchemaChecker, formatParam, isBase64Range, isObject } from './schema.ts';
+import { BETA_SESSION_FIELDS, CLIENT_EVENTS, SESSION } from './client-event-schema.ts';
 
-export { base64ByteLength, isBase64, isBase64Range };
+export { isBase64Range } from './schema.ts';
 
 /** Largest client message accepted (bytes): 16 MiB. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
-const KNOWN = new Set<string>(CLIENT_EVENT_TYPES);
+/** Keys every event may carry besides its own fields. */
+const EVENT_KEYS: ReadonlySet<string> = new Set(['type', 'event_id']);
+
+export function isBase64(s: string): boolean {
+  return isBase64Range(s, 0, s.length);
+}
+
+export { base64ByteLength };
 
 const APPEND_PREFIX = '{"type":"input_audio_buffer.append",';
 const EVENT_ID_KEY = '"event_id":"';
@@ -23,7 +35,9 @@ const AUDIO_KEY = '"audio":"';
  * Fast path for the hot event, `input_audio_buffer.append`, in the exact shape clients produce
  * with JSON.stringify: `{"type":"input_audio_buffer.append"[,"event_id":"…"],"audio":"<b64>"}`.
  * Returns the event (audio as a V8 sliced string, no copy) or null when the message is not in
- * that shape (the caller then takes the general path). Never accepts an invalid message.
+ * that shape (the caller then takes the general path). Never accepts an invalid message: an
+ * event_id with an escape or a control character, or longer than MAX_ID_CHARS, and audio over
+ * MAX_AUDIO_BASE64_CHARS go the general way.
  */
 export function fastParseAppend(raw: string): ClientEvent | null {
   if (!raw.startsWith(APPEND_PREFIX)) return null;
@@ -31,10 +45,15 @@ export function fastParseAppend(raw: string): ClientEvent | null {
   let eventId: string | undefined;
   if (raw.startsWith(EVENT_ID_KEY, p)) {
     const s = p + EVENT_ID_KEY.length;
-    const e = raw.indexOf('"', s);
-    if (e < 0) return null;
+    const limit = Math.min(raw.length, s + MAX_ID_CHARS + 1);
+    let e = s;
+    for (; e < limit; e++) {
+      const c = raw.charCodeAt(e);
+      if (c === 34 /* " */) break;
+      if (c === 92 /* \ */ || c < 32) return null;
+    }
+    if (e === limit) return null;
     eventId = raw.slice(s, e);
-    if (eventId.indexOf('\\') >= 0) return null;
     if (raw.charCodeAt(e + 1) !== 44 /* , */) return null;
     p = e + 2;
   }
@@ -42,13 +61,9 @@ export function fastParseAppend(raw: string): ClientEvent | null {
   const s = p + AUDIO_KEY.length;
   const e = raw.length - 2;
   if (raw.charCodeAt(e) !== 34 /* " */ || raw.charCodeAt(e + 1) !== 125 /* } */) return null;
-  if (!isBase64Range(raw, s, e)) return null;
+  if (e - s > MAX_AUDIO_BASE64_CHARS || !isBase64Range(raw, s, e)) return null;
   const audio = AudioChunk.fromBase64(raw.slice(s, e));
   return eventId === undefined ? { type: 'input_audio_buffer.append', audio } : { type: 'input_audio_buffer.append', event_id: eventId, audio };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function fail(gaCode: string, message: string, param: string | null, eventId: string | null): never {
@@ -56,165 +71,31 @@ function fail(gaCode: string, message: string, param: string | null, eventId: st
   throw new ProtocolError(code, gaCode, message, { param, eventId });
 }
 
-const BETA_SESSION_FIELDS = [
-  'modalities',
-  'voice',
-  'input_audio_format',
-  'output_audio_format',
-  'turn_detection',
-  'input_audio_transcription',
-  'input_audio_noise_reduction',
-  'temperature',
-  'max_response_output_tokens',
-];
-
-function checkSession(s: unknown, eventId: string | null): void {
-  if (!isObject(s)) fail('missing_required_parameter', "Missing required parameter: 'session'.", 'session', eventId);
-  if (s['type'] !== undefined && s['type'] !== 'realtime') {
-    fail('invalid_value', `Invalid value: '${String(s['type'])}'. Supported values are: 'realtime'.`, 'session.type', eventId);
-  }
-  for (const f of BETA_SESSION_FIELDS) {
-    if (f in s) fail('unknown_parameter', `Unknown parameter: 'session.${f}' (a beta-API field; see the GA session shape).`, `session.${f}`, eventId);
-  }
-  if (s['tools'] !== undefined) {
-    if (!Array.isArray(s['tools'])) fail('invalid_type', "Invalid type for 'session.tools': expected an array.", 'session.tools', eventId);
-    s['tools'].forEach((t: unknown, i: number) => checkTool(t, `session.tools[${i}]`, eventId));
-  }
-  if (s['instructions'] !== undefined && typeof s['instructions'] !== 'string') {
-    fail('invalid_type', "Invalid type for 'session.instructions': expected a string.", 'session.instructions', eventId);
-  }
-  if (s['audio'] !== undefined) {
-    if (!isObject(s['audio'])) fail('invalid_type', "Invalid type for 'session.audio': expected an object.", 'session.audio', eventId);
-    for (const dir of ['input', 'output'] as const) {
-      const d = s['audio'][dir];
-      if (d === undefined) continue;
-      if (!isObject(d)) fail('invalid_type', `Invalid type for 'session.audio.${dir}': expected an object.`, `session.audio.${dir}`, eventId);
-      if (d['format'] !== undefined) checkFormat(d['format'], `session.audio.${dir}.format`, eventId);
-      if (dir === 'input' && d['turn_detection'] !== undefined && d['turn_detection'] !== null) {
-        const td = d['turn_detection'];
-        if (!isObject(td) || (td['type'] !== 'server_vad' && td['type'] !== 'semantic_vad')) {
-          fail('invalid_value', "Invalid value for 'session.audio.input.turn_detection.type': expected 'server_vad' or 'semantic_vad' (or turn_detection: null).", 'session.audio.input.turn_detection.type', eventId);
-        }
-      }
-    }
-  }
-  const om = s['output_modalities'];
-  if (om !== undefined && !(Array.isArray(om) && om.length === 1 && (om[0] === 'audio' || om[0] === 'text'))) {
-    fail('invalid_value', "Invalid value for 'session.output_modalities': expected [\"audio\"] or [\"text\"].", 'session.output_modalities', eventId);
-  }
-  const mot = s['max_output_tokens'];
-  if (mot !== undefined && mot !== 'inf' && !(Number.isInteger(mot) && (mot as number) >= 1)) {
-    fail('invalid_value', "Invalid value for 'session.max_output_tokens': an integer ≥ 1 or 'inf'.", 'session.max_output_tokens', eventId);
-  }
-}
-
-const FORMAT_TYPES = new Set(['audio/pcm', 'audio/pcmu', 'audio/pcma']);
-
-/** GA audio formats are objects: `{type:"audio/pcm", rate:24000}` (24 kHz only), `{type:"audio/pcmu"}`, `{type:"audio/pcma"}`. */
-function checkFormat(f: unknown, param: string, eventId: string | null): void {
-  if (!isObject(f)) fail('invalid_type', `Invalid type for '${param}': expected an object such as {"type":"audio/pcm","rate":24000} (the beta string formats are not supported).`, param, eventId);
-  if (typeof f['type'] !== 'string' || !FORMAT_TYPES.has(f['type'])) {
-    fail('invalid_value', `Invalid value for '${param}.type': expected 'audio/pcm', 'audio/pcmu' or 'audio/pcma'.`, `${param}.type`, eventId);
-  }
-  if (f['type'] === 'audio/pcm' && f['rate'] !== undefined && f['rate'] !== 24000) {
-    fail('invalid_value', `Invalid value for '${param}.rate': only 24000 is supported for audio/pcm.`, `${param}.rate`, eventId);
-  }
-}
-
-function checkTool(t: unknown, param: string, eventId: string | null): void {
-  if (!isObject(t) || typeof t['type'] !== 'string') fail('invalid_type', `Invalid tool at '${param}': expected an object with 'type'.`, param, eventId);
-  if (t['type'] === 'function' && (typeof t['name'] !== 'string' || t['name'] === '')) {
-    fail('missing_required_parameter', `Missing required parameter: '${param}.name'.`, `${param}.name`, eventId);
-  }
-}
-
-const ITEM_TYPES = new Set(['message', 'function_call', 'function_call_output', 'mcp_call', 'mcp_list_tools', 'mcp_approval_request', 'mcp_approval_response']);
-const ROLES = new Set(['user', 'assistant', 'system']);
-
-function checkItem(item: unknown, eventId: string | null): void {
-  if (!isObject(item)) fail('missing_required_parameter', "Missing required parameter: 'item'.", 'item', eventId);
-  const type = item['type'];
-  if (typeof type !== 'string' || !ITEM_TYPES.has(type)) {
-    fail('invalid_value', `Invalid value for 'item.type': ${JSON.stringify(type ?? null)}.`, 'item.type', eventId);
-  }
-  if (type === 'message') {
-    if (typeof item['role'] !== 'string' || !ROLES.has(item['role'])) fail('invalid_value', "Invalid value for 'item.role': expected 'user', 'assistant' or 'system'.", 'item.role', eventId);
-    if (!Array.isArray(item['content'])) fail('missing_required_parameter', "Missing required parameter: 'item.content'.", 'item.content', eventId);
-    item['content'].forEach((c: unknown, i: number) => {
-      if (!isObject(c) || typeof c['type'] !== 'string') fail('invalid_type', `Invalid content part at 'item.content[${i}]'.`, `item.content[${i}]`, eventId);
-      if (c['type'] === 'input_audio' && c['audio'] !== undefined && (typeof c['audio'] !== 'string' || !isBase64(c['audio']))) {
-        fail('invalid_value', `Invalid base64 audio at 'item.content[${i}].audio'.`, `item.content[${i}].audio`, eventId);
-      }
-    });
-  } else if (type === 'function_call_output') {
-    if (typeof item['call_id'] !== 'string') fail('missing_required_parameter', "Missing required parameter: 'item.call_id'.", 'item.call_id', eventId);
-    if (typeof item['output'] !== 'string') fail('missing_required_parameter', "Missing required parameter: 'item.output' (a string).", 'item.output', eventId);
-  } else if (type === 'function_call') {
-    if (typeof item['name'] !== 'string') fail('missing_required_parameter', "Missing required parameter: 'item.name'.", 'item.name', eventId);
-    if (typeof item['arguments'] !== 'string') fail('missing_required_parameter', "Missing required parameter: 'item.arguments'.", 'item.arguments', eventId);
-  }
-}
-
-function requireString(ev: Record<string, unknown>, key: string, eventId: string | null): void {
-  if (typeof ev[key] !== 'string' || ev[key] === '') fail('missing_required_parameter', `Missing required parameter: '${key}'.`, key, eventId);
-}
-function requireNonNegInt(ev: Record<string, unknown>, key: string, eventId: string | null): void {
-  const v = ev[key];
-  if (v === undefined) fail('missing_required_parameter', `Missing required parameter: '${key}'.`, key, eventId);
-  if (!Number.isInteger(v) || (v as number) < 0) fail('invalid_value', `Invalid value for '${key}': expected an integer ≥ 0.`, key, eventId);
-}
-
 /** Checks a parsed value is an acceptable GA client event; throws ProtocolError otherwise. */
 export function validateClientEvent(ev: unknown): ClientEvent {
   if (!isObject(ev)) fail('invalid_event', 'The event must be a JSON object.', null, null);
-  const eventId = typeof ev['event_id'] === 'string' ? ev['event_id'] : null;
-  if (ev['event_id'] !== undefined && typeof ev['event_id'] !== 'string') fail('invalid_type', "Invalid type for 'event_id': expected a string.", 'event_id', null);
-  const type = ev['type'];
-  if (typeof type !== 'string') fail('missing_required_parameter', "Missing required parameter: 'type'.", 'type', eventId);
-  if (!KNOWN.has(type)) fail('unknown_event', `Invalid value: '${type}'. Not a known client event type.`, 'type', eventId);
-  switch (type) {
-    case 'session.update':
-    case 'transcription_session.update':
-      checkSession(ev['session'], eventId);
-      break;
-    case 'input_audio_buffer.append': {
-      const audio = ev['audio'];
-      if (typeof audio !== 'string') fail('missing_required_parameter', "Missing required parameter: 'audio'.", 'audio', eventId);
-      if (!isBase64(audio)) fail('invalid_value', "Invalid value for 'audio': not valid base64.", 'audio', eventId);
-      break;
-    }
-    case 'conversation.item.create':
-      checkItem(ev['item'], eventId);
-      if (ev['previous_item_id'] !== undefined && ev['previous_item_id'] !== null && typeof ev['previous_item_id'] !== 'string') {
-        fail('invalid_type', "Invalid type for 'previous_item_id'.", 'previous_item_id', eventId);
-      }
-      break;
-    case 'conversation.item.retrieve':
-    case 'conversation.item.delete':
-      requireString(ev, 'item_id', eventId);
-      break;
-    case 'conversation.item.truncate':
-      requireString(ev, 'item_id', eventId);
-      requireNonNegInt(ev, 'content_index', eventId);
-      requireNonNegInt(ev, 'audio_end_ms', eventId);
-      break;
-    case 'response.create': {
-      const r = ev['response'];
-      if (r !== undefined && !isObject(r)) fail('invalid_type', "Invalid type for 'response': expected an object.", 'response', eventId);
-      if (r !== undefined && r['tools'] !== undefined) {
-        if (!Array.isArray(r['tools'])) fail('invalid_type', "Invalid type for 'response.tools'.", 'response.tools', eventId);
-        r['tools'].forEach((t: unknown, i: number) => checkTool(t, `response.tools[${i}]`, eventId));
-      }
-      break;
-    }
-    case 'response.cancel':
-      if (ev['response_id'] !== undefined && typeof ev['response_id'] !== 'string') fail('invalid_type', "Invalid type for 'response_id'.", 'response_id', eventId);
-      break;
-    default:
-      break;
+  const rawId = ev['event_id'];
+  if (rawId !== undefined && typeof rawId !== 'string') fail('invalid_type', "Invalid type for 'event_id': expected a string.", 'event_id', null);
+  if (typeof rawId === 'string' && rawId.length > MAX_ID_CHARS) {
+    fail('string_above_max_length', `Invalid 'event_id': string too long. Expected a string with maximum length ${MAX_ID_CHARS}, but got a string with length ${rawId.length} instead.`, 'event_id', null);
   }
+  const eventId = rawId ?? null;
+  const type = ev['type'];
+  if (type === undefined) fail('missing_required_parameter', "Missing required parameter: 'type'.", 'type', eventId);
+  if (typeof type !== 'string') fail('invalid_type', "Invalid type for 'type': expected a string.", 'type', eventId);
+  const schema = Object.hasOwn(CLIENT_EVENTS, type) ? CLIENT_EVENTS[type as keyof typeof CLIENT_EVENTS] : undefined;
+  if (schema === undefined) fail('unknown_event', `Invalid value: '${type.length > 64 ? `${type.slice(0, 64)}…` : type}'. Not a known client event type.`, 'type', eventId);
+  if (type === 'session.update' && isObject(ev['session'])) {
+    for (const key of Object.keys(ev['session'])) {
+      if (BETA_SESSION_FIELDS.has(key) && !SESSION.byName.has(key)) {
+        const param = formatParam(['session', key]);
+        fail('unknown_parameter', `Unknown parameter: '${param}' (a beta-API field; see the GA session shape).`, param, eventId);
+      }
+    }
+  }
+  new SchemaChecker(eventId).checkObject(schema, ev, [], EVENT_KEYS);
   // the one place where a checked JSON value becomes a typed event; audio becomes an AudioChunk
-  if (type === 'input_audio_buffer.append') ev['audio'] = AudioChunk.fromBase64(ev['audio'] as string);
+  if (type === 'input_audio_buffer.append' && typeof ev['audio'] === 'string') ev['audio'] = AudioChunk.fromBase64(ev['audio']);
   return ev as unknown as ClientEvent;
 }
 

@@ -6,6 +6,8 @@ import type { ClientSecrets } from '../client-secrets.ts';
 import type { Metrics } from '../metrics.ts';
 
 export function registerClientSecretsRoute(app: FastifyInstance, deps: { keys: KeyStore; secrets: ClientSecrets; metrics: Metrics }): void {
+  // the key store sweeps expired keys on a timer: stop it with the app
+  app.addHook('onClose', async () => deps.keys.close());
   app.post('/v1/realtime/client_secrets', async (req, reply) => {
     const key = bearerKey(req.headers);
     if (key === null || !deps.keys.isServerKey(key)) {

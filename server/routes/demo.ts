@@ -11,20 +11,36 @@
  *
  * The page never sees the server's keys: it gets a short-lived ephemeral key minted in-process
  * (`app.parley.clientSecrets.mint`) and opens `/v1/realtime` with it as a WebSocket subprotocol.
- * The key endpoint is same-origin only (an `Origin` of another host gets 403; JSON bodies only, so
- * a cross-site form cannot post), checks the optional PARLEY_DEMO_PASSWORD in constant time, and is
- * rate-limited per client address. Demo off: none of these routes exist (404).
+ *
+ * Who gets a key (README.md, "Talk to it from the browser"):
+ * - a browser's `Origin` is required (curl and other non-browser clients send none: 403);
+ * - with PARLEY_DEMO_ORIGINS, the Origin must be one of them; without, it must be this server's own
+ *   host (`Origin` = `Host`) and, unless a password is set, a loopback one (127.0.0.1, localhost,
+ *   [::1]): a DNS-rebinding page (`evil.example` resolving to 127.0.0.1) has neither;
+ * - when HOST is beyond loopback and neither PARLEY_DEMO_ORIGINS nor PARLEY_DEMO_PASSWORD is set,
+ *   nobody: a forged Origin is easy outside a browser, so such a server mints no demo key
+ *   (403 `demo_locked`, and a warning at start);
+ * - JSON bodies only (a cross-site form cannot post), the optional PARLEY_DEMO_PASSWORD checked in
+ *   constant time, a rate limit per client address.
+ * A demo key lives PARLEY_DEMO_KEY_TTL_S (120 s) and holds at most PARLEY_DEMO_MAX_SESSIONS_PER_KEY
+ * (1) sessions; all ephemeral keys together are held to PARLEY_EPHEMERAL_MAX_SESSIONS (server/auth.ts).
+ * Demo off: none of these routes exist (404).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DemoConfig } from '../config/demo.ts';
+import { isLoopbackHost } from '../config.ts';
 
 const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
 
-/** Lifetime of the page's key: long enough to connect; the session may outlive it. */
+/** Default lifetime of the page's key (PARLEY_DEMO_KEY_TTL_S): long enough to connect; the session may outlive it. */
 export const DEMO_KEY_TTL_S = 120;
+
+const DEFAULT_DEMO: DemoConfig = { enabled: true, password: null, origins: [], keyTtlS: DEMO_KEY_TTL_S, maxSessionsPerKey: 1 };
+
+type MintFn = (opts: { ttlS: number; maxSessions?: number }) => { value: string; expires_at: number };
 /** Keys a client address may get per minute, and wrong passwords it may try per minute. */
 const MINTS_PER_MINUTE = 30;
 const BAD_PASSWORDS_PER_MINUTE = 10;
@@ -41,14 +57,16 @@ const SECURITY_HEADERS = {
 export interface DemoRouteOptions {
   demo?: DemoConfig;
   /** Mints an ephemeral key (default: `app.parley.clientSecrets.mint`). */
-  mint?: (opts: { ttlS: number }) => { value: string; expires_at: number };
+  mint?: MintFn;
   /** Model the page asks for (default: the server's default session model). */
   model?: string;
+  /** The address the server listens on (default: `app.parley.config.host`, else 127.0.0.1). */
+  host?: string;
 }
 
 interface ParleyDecoration {
-  config?: { demo?: DemoConfig; session?: { defaults?: { model?: unknown } } };
-  clientSecrets?: { mint(opts: { ttlS: number }): { value: string; expires_at: number } };
+  config?: { host?: string; demo?: DemoConfig; session?: { defaults?: { model?: unknown } } };
+  clientSecrets?: { mint: MintFn };
 }
 
 interface Asset {
@@ -128,15 +146,33 @@ function passwordMatches(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-/** The `Origin` (when a browser sends one) must be this server's own host. */
-function sameOrigin(req: FastifyRequest): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === req.headers.host;
-  } catch {
-    return false;
+interface Refusal {
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** Why a key request's `Origin` is refused, or null when it may have a key (the rules at the top). */
+function originRefusal(req: FastifyRequest, origins: readonly string[], passwordSet: boolean): Refusal | null {
+  const header = req.headers.origin;
+  if (header === undefined || header === '' || header === 'null') {
+    return { status: 403, code: 'origin_required', message: 'The demo key endpoint answers browsers only (no Origin header was sent).' };
   }
+  let origin: URL;
+  try {
+    origin = new URL(header);
+  } catch {
+    return { status: 403, code: 'cross_origin', message: 'The demo key endpoint is same-origin only.' };
+  }
+  if (origins.length > 0) {
+    if (origins.includes(origin.origin)) return null;
+    return { status: 403, code: 'cross_origin', message: 'This page\'s origin is not one of PARLEY_DEMO_ORIGINS.' };
+  }
+  if (origin.host !== req.headers.host) return { status: 403, code: 'cross_origin', message: 'The demo key endpoint is same-origin only.' };
+  if (!passwordSet && !isLoopbackHost(origin.hostname)) {
+    return { status: 403, code: 'cross_origin', message: 'Without PARLEY_DEMO_ORIGINS or PARLEY_DEMO_PASSWORD, the demo serves pages opened at a loopback address only (e.g. http://127.0.0.1:8080/).' };
+  }
+  return null;
 }
 
 function demoError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -145,17 +181,27 @@ function demoError(reply: FastifyReply, status: number, code: string, message: s
 
 export default async function demoRoutes(app: FastifyInstance, opts: DemoRouteOptions = {}): Promise<void> {
   const parley = (app as unknown as { parley?: ParleyDecoration }).parley;
-  const demo = opts.demo ?? parley?.config?.demo ?? { enabled: true, password: null };
+  const demo = { ...DEFAULT_DEMO, ...(opts.demo ?? parley?.config?.demo) };
   if (!demo.enabled) return; // demo off: nothing is served (404)
+  const host = opts.host ?? parley?.config?.host ?? '127.0.0.1';
   const defaultModel = parley?.config?.session?.defaults?.model;
   const model = opts.model ?? (typeof defaultModel === 'string' ? defaultModel : 'gpt-realtime');
   const mint =
     opts.mint ??
-    ((o: { ttlS: number }) => {
+    ((o: { ttlS: number; maxSessions?: number }) => {
       if (!parley?.clientSecrets) throw new Error('app.parley.clientSecrets is not available');
       return parley.clientSecrets.mint(o);
     });
   const password = demo.password && demo.password.length > 0 ? demo.password : null;
+  // beyond loopback with neither an origin list nor a password, anyone who can reach the port could
+  // forge an Origin: mint nothing, and say so now rather than at the first refused click
+  const locked = !isLoopbackHost(host) && demo.origins.length === 0 && password === null;
+  if (locked) {
+    app.log.warn(
+      { host },
+      'PARLEY_DEMO is on and HOST is beyond loopback, but neither PARLEY_DEMO_ORIGINS nor PARLEY_DEMO_PASSWORD is set: the demo page will not get session keys (set one of them, or PARLEY_DEMO=off)',
+    );
+  }
   const mints = new RateLimiter(MINTS_PER_MINUTE);
   const badPasswords = new RateLimiter(BAD_PASSWORDS_PER_MINUTE);
 
@@ -196,7 +242,11 @@ export default async function demoRoutes(app: FastifyInstance, opts: DemoRouteOp
   );
 
   app.post('/demo/session', async (req, reply) => {
-    if (!sameOrigin(req)) return demoError(reply, 403, 'cross_origin', 'The demo key endpoint is same-origin only.');
+    if (locked) {
+      return demoError(reply, 403, 'demo_locked', 'This server listens beyond loopback: its demo gives out session keys only when PARLEY_DEMO_ORIGINS or PARLEY_DEMO_PASSWORD is set.');
+    }
+    const refusal = originRefusal(req, demo.origins, password !== null);
+    if (refusal) return demoError(reply, refusal.status, refusal.code, refusal.message);
     // JSON only: a cross-site HTML form cannot send application/json without a CORS preflight
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       return demoError(reply, 415, 'unsupported_media_type', 'Send the request as application/json.');
@@ -213,7 +263,7 @@ export default async function demoRoutes(app: FastifyInstance, opts: DemoRouteOp
       }
     }
     if (!mints.hit(ip)) return demoError(reply, 429, 'rate_limited', 'Too many session keys; wait a minute.');
-    const secret = mint({ ttlS: DEMO_KEY_TTL_S });
+    const secret = mint({ ttlS: demo.keyTtlS, maxSessions: demo.maxSessionsPerKey });
     req.log.info({ demo: true }, 'demo key minted');
     return reply.header('cache-control', 'no-store').send({ value: secret.value, expires_at: secret.expires_at, model });
   });

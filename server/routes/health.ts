@@ -1,15 +1,40 @@
-/** `/healthz` (process alive), `/readyz` (accepting sessions), `/metrics` (Prometheus text). */
+/**
+ * `/healthz` (process alive), `/readyz` (accepting sessions), `/metrics` (Prometheus text).
+ * `/metrics` asks for a bearer token when `config.metrics.auth` is `bearer` (PARLEY_METRICS_AUTH;
+ * by default when HOST is beyond loopback): a server key or PARLEY_METRICS_TOKEN. The probes stay open.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { bearerKey } from '../auth.ts';
 import type { SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
 
+const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
+
 export function registerHealthRoutes(app: FastifyInstance, deps: { sessions: SessionManager; metrics: Metrics; engine: string }): void {
+  // the config and key store from app.parley (decorated before the routes are registered)
+  const parley = (app as Partial<Pick<FastifyInstance, 'parley'>>).parley;
+  const metricsAuth = parley?.config.metrics?.auth ?? 'none';
+  const tokenDigest = parley?.config.metrics?.token ? sha256(parley.config.metrics.token) : null;
+  const mayScrape = (key: string): boolean =>
+    (parley?.keys.isServerKey(key) ?? false) || (tokenDigest !== null && timingSafeEqual(sha256(key), tokenDigest));
+
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     if (!deps.sessions.accepting) return reply.code(503).send({ status: 'shutting_down', sessions: deps.sessions.active });
     return { status: 'ready', engine: deps.engine, sessions: deps.sessions.active };
   });
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', async (req, reply) => {
+    if (metricsAuth === 'bearer') {
+      const key = bearerKey(req.headers);
+      if (key === null || !mayScrape(key)) {
+        deps.metrics.authFailures.inc(key === null ? 'missing' : 'invalid');
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer realm="parley-metrics"')
+          .send({ error: { type: 'invalid_request_error', code: key === null ? 'missing_api_key' : 'invalid_api_key', message: '/metrics needs Authorization: Bearer <a server key or PARLEY_METRICS_TOKEN>.', param: null } });
+      }
+    }
     reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8');
     return deps.metrics.render();
   });

@@ -11,10 +11,11 @@ import type { Logger } from 'pino';
 import { ParleyError, ProtocolError } from '../errors.ts';
 import { errorEvent, parseClientEvent, protocolErrorEvent, serializeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
 import { SendBackpressure } from '../backpressure.ts';
-import { offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
+import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ParleyConfig } from '../config.ts';
+import { startWsKeepalive } from './ws-keepalive.ts';
 
 export const REALTIME_PATH = '/v1/realtime';
 /** ws closes with 1009 above this; between the configured limit and this, a GA error is sent. */
@@ -45,9 +46,8 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     perMessageDeflate: false,
     clientTracking: true,
     maxPayload: config.limits.maxMessageBytes * HARD_PAYLOAD_FACTOR,
-    // a browser that offers subprotocols fails the handshake unless one comes back: prefer
-    // `realtime` (what OpenAI's clients offer), else echo the first offered one
-    handleProtocols: (protocols) => (protocols.has('realtime') ? 'realtime' : (protocols.values().next().value ?? false)),
+    // `realtime` when offered; never the key subprotocol (server/auth.ts)
+    handleProtocols: chooseSubprotocol,
   });
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -79,6 +79,10 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       reject(socket, 503, 'Service Unavailable', ParleyError.is(err) && err.code === 'SESSION_LIMIT' ? 'session_limit' : 'shutting_down', err instanceof Error ? err.message : 'unavailable');
       return;
     }
+    // per-key and all-ephemeral-keys session caps (server/auth.ts); the slot is freed when the socket closes
+    const slot = keys.admit(auth.credential, config.limits);
+    if (!slot.ok) return reject(socket, slot.status, slot.status === 429 ? 'Too Many Requests' : 'Service Unavailable', slot.code, slot.message);
+    socket.once('close', slot.release);
     let initial: SessionPatch | undefined;
     if (auth.credential.kind === 'ephemeral' && auth.credential.session) initial = { ...auth.credential.session };
     const model = url.searchParams.get('model');
@@ -177,8 +181,10 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
   };
 
   app.server.on('upgrade', onUpgrade);
+  const keepalive = startWsKeepalive(wss, config.limits.wsPingIntervalMs);
   return {
     close() {
+      keepalive.stop();
       app.server.off('upgrade', onUpgrade);
       for (const c of wss.clients) c.terminate();
       wss.close();

@@ -23,24 +23,72 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** GA merge: top-level fields replace; `audio.input` / `audio.output` merge one level deep. */
-export function mergeSession(base: RealtimeSession, patch: SessionPatch): RealtimeSession {
-  const out: RealtimeSession = { ...base };
+/**
+ * A deep copy of a JSON value (plain objects, arrays, primitives). Iterative, so no nesting can
+ * overflow the stack; client values reach it validated (bounded depth, server/protocol/schema.ts).
+ */
+function copyJson<T>(value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  const root: unknown = Array.isArray(value) ? new Array<unknown>(value.length) : {};
+  const stack: Array<[unknown, Record<string | number, unknown>]> = [[value, root as Record<string | number, unknown>]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [from, to] = top;
+    if (Array.isArray(from)) {
+      for (let i = 0; i < from.length; i++) to[i] = child(from[i], stack);
+    } else {
+      for (const [k, v] of Object.entries(from as Record<string, unknown>)) {
+        if (v !== undefined) setOwn(to, k, child(v, stack));
+      }
+    }
+  }
+  return root as T;
+}
+
+/** `o[k] = v` as an own property, also for the key `__proto__` (JSON.parse makes it an own key). */
+function setOwn(o: Record<string | number, unknown>, k: string, v: unknown): void {
+  if (k === '__proto__') Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
+}
+
+function child(v: unknown, stack: Array<[unknown, Record<string | number, unknown>]>): unknown {
+  if (typeof v !== 'object' || v === null) return v;
+  const to: unknown = Array.isArray(v) ? new Array<unknown>(v.length) : {};
+  stack.push([v, to as Record<string | number, unknown>]);
+  return to;
+}
+
+/** `audio.input` / `audio.output`: the patch's fields replace the base's, one level deep. `own`: our copy. */
+function mergeAudio(own: RealtimeSession['audio'], patch: unknown): NonNullable<RealtimeSession['audio']> {
+  const out: NonNullable<RealtimeSession['audio']> = own ?? {};
+  if (!isPlainObject(patch)) return out;
+  for (const dir of ['input', 'output'] as const) {
+    const p = patch[dir];
+    if (p === undefined) continue;
+    const merged: Record<string, unknown> = { ...(out[dir] ?? {}) };
+    if (isPlainObject(p)) {
+      for (const [k, v] of Object.entries(p)) if (v !== undefined) setOwn(merged, k, copyJson(v));
+    }
+    out[dir] = merged;
+  }
+  return out;
+}
+
+/**
+ * GA merge: top-level fields replace; `audio.input` / `audio.output` merge one level deep.
+ * Pure: returns a new session that shares nothing with `base` or `patch` (a deep copy), and
+ * mutates neither, so a caller can compute the next config, check it, and keep `base` if the
+ * update is refused.
+ */
+export function mergeSession(base: Readonly<RealtimeSession>, patch: Readonly<SessionPatch>): RealtimeSession {
+  const out: RealtimeSession = { ...copyJson(base as RealtimeSession), type: 'realtime' };
   for (const [k, v] of Object.entries(patch)) {
-    if (v === undefined) continue;
-    if (k === 'audio' && isPlainObject(v)) {
-      const a = v as { input?: Record<string, unknown>; output?: Record<string, unknown> };
-      const baseAudio = base.audio ?? {};
-      out.audio = {
-        ...baseAudio,
-        ...(a.input !== undefined ? { input: { ...(baseAudio.input ?? {}), ...(a.input ?? {}) } } : {}),
-        ...(a.output !== undefined ? { output: { ...(baseAudio.output ?? {}), ...(a.output ?? {}) } } : {}),
-      };
+    if (v === undefined || k === 'type') continue;
+    if (k === 'audio') {
+      out.audio = mergeAudio(out.audio, v);
       continue;
     }
-    (out as Record<string, unknown>)[k] = v;
+    setOwn(out as Record<string, unknown>, k, copyJson(v));
   }
-  out.type = 'realtime';
   return out;
 }
 

@@ -1,4 +1,6 @@
 /** Authentication before the upgrade: server keys, ephemeral keys, the browser subprotocol. */
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/index.ts';
 import { startParley, TEST_KEY, TestClient, until, type Parley } from './helpers.ts';
@@ -10,6 +12,37 @@ async function mint(parley: Parley, body: unknown, key: string | null = TEST_KEY
     body: JSON.stringify(body),
   });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+/**
+ * A WebSocket upgrade over a raw TCP socket offering `protocols` (and no Authorization header):
+ * returns the response head exactly as sent, then drops the connection.
+ */
+function rawUpgrade(parley: Parley, protocols: string[]): Promise<string> {
+  const { hostname, port } = new URL(parley.httpUrl);
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: hostname, port: Number(port) });
+    let buf = '';
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no response head; got ${JSON.stringify(buf)}`));
+    }, 5000);
+    sock.on('error', reject);
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end >= 0) {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(buf.slice(0, end + 2));
+      }
+    });
+    sock.write(
+      `GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n` +
+        `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n\r\n`,
+    );
+  });
 }
 
 async function rejectedStatus(c: TestClient): Promise<number> {
@@ -58,12 +91,27 @@ describe('auth on /v1/realtime and client secrets', () => {
     c.close();
   });
 
-  it('selects a subprotocol even when the client does not offer "realtime" (browsers require one back)', async () => {
-    const c = new TestClient(parley.wsUrl, { key: null, protocols: [`openai-insecure-api-key.${TEST_KEY}`] });
-    await c.opened;
-    expect(c.ws.protocol).toBe(`openai-insecure-api-key.${TEST_KEY}`);
-    await c.waitFor('session.created');
-    c.close();
+  it('never echoes openai-insecure-api-key.<key> as the chosen subprotocol: the 101 response does not carry the key', async () => {
+    // only the key offered: no subprotocol is chosen (the key is never sent back)
+    const head = await rawUpgrade(parley, [`openai-insecure-api-key.${TEST_KEY}`]);
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(head).not.toContain(TEST_KEY);
+    expect(head.toLowerCase()).not.toContain('sec-websocket-protocol');
+    // the key first and another protocol after it: the other one is chosen
+    const other = await rawUpgrade(parley, [`openai-insecure-api-key.${TEST_KEY}`, 'x-parley-test']);
+    expect(other).toMatch(/^HTTP\/1\.1 101 /);
+    expect(other).not.toContain(TEST_KEY);
+    expect(other).toMatch(/\r\nsec-websocket-protocol: x-parley-test\r\n/i);
+    // the beta door (accepted, then closed with 4000) does not echo it either
+    const beta = await rawUpgrade(parley, [`openai-insecure-api-key.${TEST_KEY}`, 'openai-beta.realtime-v1']);
+    expect(beta).toMatch(/^HTTP\/1\.1 101 /);
+    expect(beta).not.toContain(TEST_KEY);
+    // an ephemeral key is not echoed either
+    const ek = (await mint(parley, {})).json['value'] as string;
+    const withEk = await rawUpgrade(parley, [`openai-insecure-api-key.${ek}`]);
+    expect(withEk).toMatch(/^HTTP\/1\.1 101 /);
+    expect(withEk).not.toContain(ek);
+    await until(() => parley.app.parley.sessions.active === 0, 5000, 'raw sessions closed');
   });
 
   it('mints ephemeral keys shaped like OpenAI, bound to a session config, usable as a subprotocol', async () => {

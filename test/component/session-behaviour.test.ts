@@ -92,7 +92,7 @@ describe('session behaviour', () => {
     expect(tools.find((t) => t['name'] === 'get_current_time')!['description']).not.toBe('hijacked');
     expect(tools.map((t) => t['name'])).toContain('my_client_tool');
     // per-response overrides are capped too
-    c.send({ type: 'response.create', response: { max_output_tokens: 9999 } });
+    c.send({ type: 'response.create', response: { max_output_tokens: 4000 } }); // GA range 1..4096, above the cap
     await until(() => fake.received('response.create').some((e) => (e['response'] as Record<string, unknown> | undefined)?.['max_output_tokens'] === 500), 3000, 'capped response.create');
     await c.waitFor('response.done', 5000);
     c.close();

@@ -21,10 +21,11 @@ async function start(env: Record<string, string> = {}): Promise<DemoServer> {
   return s;
 }
 
+/** POST /demo/session as the page at `base` does (a browser sends its Origin; Node's fetch does not). */
 function postKey(base: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${base}/demo/session`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', origin: base, ...headers },
     body: JSON.stringify(body),
   });
 }
@@ -104,7 +105,7 @@ describe('demo routes: page, assets, ephemeral key (demo on, no password)', () =
     expect(foreign.status).toBe(403);
     const own = await postKey(s.baseUrl, {}, { origin: s.baseUrl });
     expect(own.status).toBe(200);
-    const form = await fetch(`${s.baseUrl}/demo/session`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'x' });
+    const form = await fetch(`${s.baseUrl}/demo/session`, { method: 'POST', headers: { 'content-type': 'text/plain', origin: s.baseUrl }, body: 'x' });
     expect(form.status).toBe(415);
   });
 });

@@ -6,8 +6,8 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
-import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../../sip/index.ts';
+import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
+import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipConfig } from '../../sip/index.ts';
 import { freePort, killAll, rtpRange, runSipp, testLog, waitFor } from '../fakes/sip-harness.ts';
 import { MiniUac } from '../fakes/sip-uac.ts';
 
@@ -20,14 +20,14 @@ afterEach(async () => {
 afterAll(() => killAll());
 
 async function start(
-  over: Partial<SipServerConfig> = {},
+  over: Partial<SipConfig> = {},
   onCall?: (c: SipCall) => void,
   dropOutgoing?: (line: string) => boolean,
 ): Promise<{ server: SipServer; calls: SipCall[]; ends: CallEndInfo[] }> {
   const calls: SipCall[] = [];
   const ends: CallEndInfo[] = [];
   const server = await startSipServer(
-    { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange(), ...over },
+    { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange(), ...over },
     {
       log: testLog,
       ...(dropOutgoing ? { dropOutgoing } : {}),
@@ -163,7 +163,7 @@ describe('SIP dialogs', () => {
 
   it('answers 503 when the application cannot take the call, and OPTIONS 200 with Allow', async () => {
     const server = await startSipServer(
-      { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange() },
+      { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange() },
       {
         log: testLog,
         onCall: () => {

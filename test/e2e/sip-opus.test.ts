@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readWavFile, writeWav } from '../../audio/index.ts';
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
+import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
 import type { SipCall } from '../../sip/index.ts';
 import { killAll, rtpRange, startBaresip, testLog, waitFor } from '../fakes/sip-harness.ts';
 
@@ -57,7 +57,7 @@ describe('Opus call with baresip', () => {
 
     const calls: SipCall[] = [];
     const server = await startSipServer(
-      { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange() },
+      { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange() },
       {
         log: testLog,
         onCall: (call) => {

@@ -5,8 +5,8 @@
  */
 import dgram from 'node:dgram';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
-import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipServerConfig } from '../../sip/index.ts';
+import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
+import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipConfig } from '../../sip/index.ts';
 import { killAll, rtpRange, runSipp, testLog, waitFor } from '../fakes/sip-harness.ts';
 
 interface Seen {
@@ -19,12 +19,12 @@ interface Seen {
 }
 
 async function start(
-  over: Partial<SipServerConfig> = {},
+  over: Partial<SipConfig> = {},
   hooks: { onCall?: (call: SipCall) => Promise<void> | void; dropOutgoing?: (line: string) => boolean } = {},
 ): Promise<{ server: SipServer; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = await startSipServer(
-    { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange(), ...over },
+    { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange(), ...over },
     {
       log: testLog,
       ...(hooks.dropOutgoing ? { dropOutgoing: hooks.dropOutgoing } : {}),

@@ -16,6 +16,15 @@ export interface RtpIn {
   payload: Buffer;
 }
 
+export interface CallOptions {
+  pts?: number[];
+  user?: string;
+  extraHeaders?: string[];
+  sdpAddress?: string;
+  /** extra media-level SDP lines, e.g. `a=rtcp:…` */
+  sdpLines?: string[];
+}
+
 export class MiniUac {
   readonly sip = dgram.createSocket('udp4');
   readonly rtp = dgram.createSocket('udp4');
@@ -38,6 +47,11 @@ export class MiniUac {
   lastInviteResponse = '';
   lastInvite = '';
   receivedCount = 0;
+
+  /** Parley's RTP port for this call (from its SDP answer). */
+  get serverRtpPort(): number {
+    return this.remoteRtpPort;
+  }
 
   constructor(serverPort: number) {
     this.serverPort = serverPort;
@@ -106,7 +120,7 @@ export class MiniUac {
   }
 
   /** An INVITE offering `pts` (PT list) with this UAC's RTP port, on a fresh branch. */
-  private invite(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string }, branch: string): string {
+  private invite(opts: CallOptions, branch: string): string {
     const pts = opts.pts ?? [0, 101];
     const addr = opts.sdpAddress ?? '127.0.0.1';
     const sdp = [
@@ -118,6 +132,7 @@ export class MiniUac {
       `m=audio ${opts.sdpAddress ? 40000 : this.rtp.address().port} RTP/AVP ${pts.join(' ')}`,
       ...pts.map((p) => (p === 0 ? 'a=rtpmap:0 PCMU/8000' : p === 8 ? 'a=rtpmap:8 PCMA/8000' : `a=rtpmap:${p} telephone-event/8000`)),
       'a=sendrecv',
+      ...(opts.sdpLines ?? []),
       '',
     ].join('\r\n');
     const extra = (opts.extraHeaders ?? []).map((h) => `${h}\r\n`).join('');
@@ -145,7 +160,7 @@ export class MiniUac {
   }
 
   /** INVITE with an offer of `codecs` (PT list), wait for 200, ACK. */
-  async call(opts: { pts?: number[]; user?: string; extraHeaders?: string[]; sdpAddress?: string } = {}): Promise<void> {
+  async call(opts: CallOptions = {}): Promise<void> {
     const branch = `z9hG4bK${randomBytes(5).toString('hex')}`;
     const invite = this.invite(opts, branch);
     const ok = this.waitSip((m) => m.startsWith('SIP/2.0 200') && m.includes(this.callId) && /CSeq: 1 INVITE/.test(m), 15_000, '200 OK');

@@ -62,8 +62,10 @@ export function describeClose(code: number, userInitiated: boolean): string | nu
   }
 }
 
-/** The same-origin key endpoint answered `status`. */
-export function describeKeyStatus(status: number): string {
+/** The same-origin key endpoint answered `status`, with the error `code` of its body when it had one. */
+export function describeKeyStatus(status: number, code?: string): string {
+  if (code === 'demo_locked') return 'This server does not hand out demo keys: it is reachable beyond this computer and has no demo password or allowed page address set.';
+  if (code === 'cross_origin' || code === 'origin_required') return 'This page\'s address may not start the demo. Open it at the address the server allows (e.g. http://127.0.0.1:8080/).';
   if (status === 401 || status === 403) return 'Wrong or missing demo password.';
   if (status === 404) return 'The voice demo is turned off on this server.';
   if (status === 429) return 'Too many attempts. Wait a minute and try again.';

@@ -10,8 +10,13 @@ const PAIRS: Array<[number, number]> = [
   [44100, 8000], [44100, 16000], [44100, 24000], [44100, 48000],
 ];
 
-function runChunked(inHz: number, outHz: number, x: Int16Array, sizes: readonly number[]): Int16Array {
-  const r = new Resampler({ inputRateHz: inHz, outputRateHz: outHz });
+/** Both kernels: WebAssembly SIMD (the default on this host) and the JavaScript fallback. */
+const KERNELS = ['wasm', 'js'] as const;
+type Kernel = (typeof KERNELS)[number];
+
+function runChunked(inHz: number, outHz: number, x: Int16Array, sizes: readonly number[], kernel: Kernel = 'wasm'): Int16Array {
+  const r = new Resampler({ inputRateHz: inHz, outputRateHz: outHz, kernel });
+  expect(r.kernel).toBe(kernel);
   const parts: Int16Array[] = [];
   let off = 0;
   let k = 0;
@@ -25,26 +30,66 @@ function runChunked(inHz: number, outHz: number, x: Int16Array, sizes: readonly 
 }
 
 describe('Resampler', () => {
-  it.each(PAIRS)('%i → %i Hz: 20 ms chunks and odd chunks give exactly the samples of one call', (inHz, outHz) => {
+  it.each(PAIRS)('%i → %i Hz: 20 ms chunks and odd chunks give exactly the samples of one call (both kernels)', (inHz, outHz) => {
     const x = noise(Math.round(inHz * 0.5), 0.5, inHz + outHz);
-    const whole = runChunked(inHz, outHz, x, [x.length]);
-    const frames = runChunked(inHz, outHz, x, [inHz / 50]);
-    const odd = runChunked(inHz, outHz, x, [1, 7, 333, 2, 1000, 13]);
-    expect(whole.length).toBeGreaterThan(0);
-    expect(frames).toEqual(whole);
-    expect(odd).toEqual(whole);
-    // total length: every output up to the last input sample plus the filter delay
-    const r = new Resampler({ inputRateHz: inHz, outputRateHz: outHz });
-    const expected = ((x.length - 1) * outHz) / inHz + (r.delayMs * outHz) / 1000 + 1;
-    expect(Math.abs(whole.length - expected)).toBeLessThanOrEqual(1);
+    for (const kernel of KERNELS) {
+      const whole = runChunked(inHz, outHz, x, [x.length], kernel);
+      const frames = runChunked(inHz, outHz, x, [inHz / 50], kernel);
+      const odd = runChunked(inHz, outHz, x, [1, 7, 333, 2, 1000, 13], kernel);
+      expect(whole.length).toBeGreaterThan(0);
+      expect(frames).toEqual(whole);
+      expect(odd).toEqual(whole);
+      // total length: every output up to the last input sample plus the filter delay
+      const r = new Resampler({ inputRateHz: inHz, outputRateHz: outHz, kernel });
+      const expected = ((x.length - 1) * outHz) / inHz + (r.delayMs * outHz) / 1000 + 1;
+      expect(Math.abs(whole.length - expected)).toBeLessThanOrEqual(1);
+    }
   });
 
-  it.each([[16000, 24000], [24000, 16000], [8000, 24000], [8000, 16000], [24000, 8000], [44100, 48000], [48000, 16000]] as const)(
-    '%i → %i Hz: one sample at a time gives exactly the samples of one call (every kernel state)',
+  it.each([[16000, 24000], [24000, 16000], [8000, 24000], [8000, 16000], [24000, 8000], [44100, 48000], [48000, 16000], [8000, 48000], [48000, 44100]] as const)(
+    '%i → %i Hz: one sample at a time gives exactly the samples of one call (every kernel state, both kernels)',
     (inHz, outHz) => {
       const x = noise(Math.round(inHz * 0.1), 0.5, 7);
-      expect(runChunked(inHz, outHz, x, [1])).toEqual(runChunked(inHz, outHz, x, [x.length]));
-      expect(runChunked(inHz, outHz, x, [2, 3, 1, 5])).toEqual(runChunked(inHz, outHz, x, [x.length]));
+      for (const kernel of KERNELS) {
+        const whole = runChunked(inHz, outHz, x, [x.length], kernel);
+        expect(runChunked(inHz, outHz, x, [1], kernel)).toEqual(whole);
+        expect(runChunked(inHz, outHz, x, [2, 3, 1, 5], kernel)).toEqual(whole);
+      }
+    },
+  );
+
+  it('a long input (several SIMD blocks) gives exactly the samples of 20 ms chunks', () => {
+    const x = noise(48000 * 3, 0.5, 3);
+    expect(runChunked(48000, 16000, x, [x.length])).toEqual(runChunked(48000, 16000, x, [960]));
+    expect(runChunked(44100, 48000, x, [x.length])).toEqual(runChunked(44100, 48000, x, [441, 9000]));
+  });
+
+  it.each(PAIRS)('%i → %i Hz: the SIMD and JavaScript kernels agree to within one int16 step', (inHz, outHz) => {
+    const x = noise(Math.round(inHz * 0.2), 0.9, 11);
+    const a = runChunked(inHz, outHz, x, [inHz / 50], 'wasm');
+    const b = runChunked(inHz, outHz, x, [inHz / 50], 'js');
+    expect(a.length).toBe(b.length);
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+    expect(worst).toBeLessThanOrEqual(1);
+  });
+
+  it.each([[8000, 24000], [24000, 8000], [16000, 24000], [24000, 16000], [8000, 16000], [48000, 24000]] as const)(
+    '%i → %i Hz → back: a 1 kHz sine keeps ≥ 100 dB SNR on the float path, 20 ms chunks (both kernels)',
+    (aHz, bHz) => {
+      const x = new Float32Array(aHz * 2);
+      for (let i = 0; i < x.length; i++) x[i] = 0.9 * Math.sin((2 * Math.PI * 1000 * i) / aHz);
+      for (const kernel of KERNELS) {
+        const there = new Resampler({ inputRateHz: aHz, outputRateHz: bHz, kernel });
+        const back = new Resampler({ inputRateHz: bHz, outputRateHz: aHz, kernel });
+        const y: number[] = [];
+        for (let o = 0; o < x.length; o += aHz / 50) {
+          for (const v of back.processFloat32(there.processFloat32(x.subarray(o, o + aHz / 50)).slice())) y.push(v);
+        }
+        const fit = fitSine(y, aHz, 1000, Math.floor(y.length * 0.1), Math.floor(y.length * 0.9));
+        expect(fit.snrDb, kernel).toBeGreaterThanOrEqual(100);
+        expect(Math.abs(20 * Math.log10(fit.amplitude / 0.9)), kernel).toBeLessThan(0.01);
+      }
     },
   );
 
@@ -60,12 +105,14 @@ describe('Resampler', () => {
     expect(fit.amplitude / (0.9 * 32767)).toBeCloseTo(1, 3); // passband gain within 0.01 dB
   });
 
-  it.each(PAIRS)('%i → %i Hz: a 1 kHz sine comes out clean (≥ 90 dB SNR) and at unity gain', (inHz, outHz) => {
-    const r = new Resampler({ inputRateHz: inHz, outputRateHz: outHz });
-    const y = r.process(sine(inHz, 1000, 1, 0.9)).slice();
-    const fit = fitSine(y, outHz, 1000, Math.floor(y.length * 0.1), Math.floor(y.length * 0.9));
-    expect(fit.snrDb).toBeGreaterThanOrEqual(90);
-    expect(Math.abs(20 * Math.log10(fit.amplitude / (0.9 * 32767)))).toBeLessThan(0.01);
+  it.each(PAIRS)('%i → %i Hz: a 1 kHz sine comes out clean (≥ 90 dB SNR) and at unity gain (both kernels)', (inHz, outHz) => {
+    for (const kernel of KERNELS) {
+      const r = new Resampler({ inputRateHz: inHz, outputRateHz: outHz, kernel });
+      const y = r.process(sine(inHz, 1000, 1, 0.9)).slice();
+      const fit = fitSine(y, outHz, 1000, Math.floor(y.length * 0.1), Math.floor(y.length * 0.9));
+      expect(fit.snrDb, kernel).toBeGreaterThanOrEqual(90);
+      expect(Math.abs(20 * Math.log10(fit.amplitude / (0.9 * 32767))), kernel).toBeLessThan(0.01);
+    }
   });
 
   it('passband is flat to 0.85 of the lower Nyquist (300–3400 Hz at 8 kHz within ±0.05 dB)', () => {
@@ -83,11 +130,13 @@ describe('Resampler', () => {
   ] as const)('downsampling %i → %i Hz: every tone above the output Nyquist is ≥ 80 dB down (nothing aliases)', (inHz, outHz) => {
     const nyq = outHz / 2;
     const tones = [nyq * 1.0125, nyq * 1.1, nyq * 1.3, nyq * 1.7, nyq * 2, inHz / 2 - 100].filter((f) => f < inHz / 2);
-    for (const f of tones) {
-      const amp = 0.9 * 32767;
-      const y = new Resampler({ inputRateHz: inHz, outputRateHz: outHz }).process(sine(inHz, f, 0.5, 0.9)).slice();
-      const level = rms(y, Math.floor(y.length * 0.1), Math.floor(y.length * 0.9)) / (amp / Math.SQRT2);
-      expect(20 * Math.log10(level), `${f.toFixed(0)} Hz`).toBeLessThanOrEqual(-80);
+    for (const kernel of KERNELS) {
+      for (const f of tones) {
+        const amp = 0.9 * 32767;
+        const y = new Resampler({ inputRateHz: inHz, outputRateHz: outHz, kernel }).process(sine(inHz, f, 0.5, 0.9)).slice();
+        const level = rms(y, Math.floor(y.length * 0.1), Math.floor(y.length * 0.9)) / (amp / Math.SQRT2);
+        expect(20 * Math.log10(level), `${kernel} ${f.toFixed(0)} Hz`).toBeLessThanOrEqual(-80);
+      }
     }
   });
 
@@ -145,14 +194,22 @@ describe('Resampler', () => {
     expect(r.delayMs).toBe(0);
   });
 
-  it('processFloat32 shares the stream with process', () => {
+  it('processFloat32 shares the stream with process (both kernels)', () => {
     const x = noise(2400);
-    const viaInt = new Resampler({ inputRateHz: 24000, outputRateHz: 16000 }).process(x).slice();
     const f = new Float32Array(x.length);
     for (let i = 0; i < x.length; i++) f[i] = (x[i] as number) / 32768;
-    const viaFloat = new Resampler({ inputRateHz: 24000, outputRateHz: 16000 }).processFloat32(f);
-    expect(viaFloat.length).toBe(viaInt.length);
-    for (let i = 0; i < viaInt.length; i++) expect(Math.abs((viaFloat[i] as number) * 32768 - (viaInt[i] as number))).toBeLessThanOrEqual(0.5 + 1e-6);
+    for (const kernel of KERNELS) {
+      const viaInt = new Resampler({ inputRateHz: 24000, outputRateHz: 16000, kernel }).process(x).slice();
+      const viaFloat = new Resampler({ inputRateHz: 24000, outputRateHz: 16000, kernel }).processFloat32(f);
+      expect(viaFloat.length).toBe(viaInt.length);
+      for (let i = 0; i < viaInt.length; i++) expect(Math.abs((viaFloat[i] as number) * 32768 - (viaInt[i] as number))).toBeLessThanOrEqual(0.5 + 1e-6);
+      // mixed in one stream: the float half continues the int half's history
+      const mixed = new Resampler({ inputRateHz: 24000, outputRateHz: 16000, kernel });
+      const a = mixed.process(x.subarray(0, 1200)).slice();
+      const b = mixed.processFloat32(f.subarray(1200));
+      expect(a.length + b.length).toBe(viaInt.length);
+      for (let i = 0; i < b.length; i++) expect(Math.abs((b[i] as number) * 32768 - (viaInt[a.length + i] as number))).toBeLessThanOrEqual(0.5 + 1e-6);
+    }
   });
 
   it('rejects unusable rates with a coded error', () => {

@@ -63,9 +63,9 @@ describe('protocol validation', () => {
     expect(gaCode(() => validateClientEvent({ type: 'nope' }))).toBe('unknown_event');
     expect(gaCode(() => validateClientEvent({ type: 'session.update' }))).toBe('missing_required_parameter');
     expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', modalities: ['text'] } }))).toBe('unknown_parameter');
-    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', max_output_tokens: 0 } }))).toBe('invalid_value');
-    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { tools: [{ type: 'function' }] } }))).toBe('missing_required_parameter');
-    expect(gaCode(() => validateClientEvent({ type: 'conversation.item.truncate', item_id: 'i', content_index: -1, audio_end_ms: 0 }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', max_output_tokens: 0 } }))).toBe('integer_below_min_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', tools: [{ type: 'function' }] } }))).toBe('missing_required_parameter');
+    expect(gaCode(() => validateClientEvent({ type: 'conversation.item.truncate', item_id: 'i', content_index: -1, audio_end_ms: 0 }))).toBe('integer_below_min_value');
     expect(gaCode(() => validateClientEvent({ type: 'conversation.item.create', item: { type: 'message', role: 'robot', content: [] } }))).toBe('invalid_value');
     expect(gaCode(() => validateClientEvent({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_audio', audio: '!!' }] } }))).toBe('invalid_value');
     expect(gaCode(() => validateClientEvent({ type: 'response.create', response: 'now' }))).toBe('invalid_type');
@@ -75,7 +75,7 @@ describe('protocol validation', () => {
     expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { output: { format: { type: 'audio/pcm', rate: 16000 } } } } }))).toBe('invalid_value');
     expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { output: { format: { type: 'audio/opus' } } } } }))).toBe('invalid_value');
     expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', audio: { input: { turn_detection: { type: 'push_to_talk' } } } } }))).toBe('invalid_value');
-    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio', 'text'] } }))).toBe('invalid_value');
+    expect(gaCode(() => validateClientEvent({ type: 'session.update', session: { type: 'realtime', output_modalities: ['audio', 'text'] } }))).toBe('array_above_max_length');
     expect(validateClientEvent({ type: 'session.update', session: { type: 'realtime', output_modalities: ['text'], audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: null }, output: { format: { type: 'audio/pcm', rate: 24000 } } } } })).toBeTruthy();
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../server/config.ts';
 import { ConfigError } from '../../../server/errors.ts';
-import { sipServerConfigFrom } from '../../../server/sip-bridge.ts';
+import { DEFAULT_SIP_CONFIG, type SipConfig } from '../../../sip/index.ts';
 
 function settingOf(fn: () => unknown): string | null {
   try {
@@ -14,27 +14,32 @@ function settingOf(fn: () => unknown): string | null {
 }
 
 describe('SIP config section (PARLEY_SIP_*)', () => {
-  it('has the documented defaults and maps to the SIP server config', () => {
-    const c = loadConfig({}).sip;
-    expect(c).toMatchObject({
+  it('has the documented defaults, in the one shape the SIP server takes (no mapping)', () => {
+    const c: SipConfig = loadConfig({}).sip;
+    expect(c).toEqual({
       enabled: true,
       host: '127.0.0.1',
       port: 5060,
       transports: ['udp', 'tcp'],
-      publicHost: null,
+      publicAddress: null,
       rtpPorts: { min: 40000, max: 40999 },
-      codecs: ['pcmu', 'pcma', 'opus'],
+      codecs: ['PCMU', 'PCMA', 'opus'],
       maxCalls: 100,
       maxCallS: 3600,
       rtpTimeoutS: 30,
       allowedSources: [],
       auth: null,
       registrar: null,
+      answerTimeoutMs: 10_000,
       transferTarget: null,
       dtmfMode: 'text',
     });
-    const s = sipServerConfigFrom(c, { port: 0 });
-    expect(s).toMatchObject({ port: 0, codecs: ['PCMU', 'PCMA', 'opus'], publicAddress: null, rtpTimeoutS: 30 });
+    // the defaults are sip/config.ts's own (the server's HTTP host is the SIP host by default)
+    expect(c).toEqual({ ...DEFAULT_SIP_CONFIG, host: '127.0.0.1' });
+    expect(loadConfig({ HOST: '0.0.0.0' }).sip.host).toBe('0.0.0.0');
+    // the config is not shared with the defaults
+    expect(c.transports).not.toBe(DEFAULT_SIP_CONFIG.transports);
+    expect(c.rtpPorts).not.toBe(DEFAULT_SIP_CONFIG.rtpPorts);
   });
 
   it('reads every setting, with the PARLEY_SIP / PARLEY_SIP_PUBLIC_HOST aliases', () => {
@@ -45,7 +50,7 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       PARLEY_SIP_TRANSPORTS: 'udp',
       PARLEY_SIP_PUBLIC_HOST: '203.0.113.5',
       PARLEY_RTP_PORTS: '20000-20099',
-      PARLEY_SIP_CODECS: 'pcma,pcmu',
+      PARLEY_SIP_CODECS: 'pcma,PCMU',
       PARLEY_SIP_MAX_CALLS: '5',
       PARLEY_SIP_MAX_CALL_S: '60',
       PARLEY_RTP_TIMEOUT_S: '10',
@@ -58,26 +63,28 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       PARLEY_SIP_EXPIRES_S: '300',
       PARLEY_SIP_TRANSFER_TARGET: 'sip:operator@pbx.example.com',
       PARLEY_SIP_DTMF: 'tool',
+      PARLEY_SIP_ANSWER_TIMEOUT_MS: '5000',
     }).sip;
     expect(c).toEqual({
       enabled: false,
       host: '0.0.0.0',
       port: 5080,
       transports: ['udp'],
-      publicHost: '203.0.113.5',
+      publicAddress: '203.0.113.5',
       rtpPorts: { min: 20000, max: 20099 },
-      codecs: ['pcma', 'pcmu'],
+      codecs: ['PCMA', 'PCMU'],
       maxCalls: 5,
       maxCallS: 60,
       rtpTimeoutS: 10,
       allowedSources: ['10.0.0.0/8', '192.0.2.1'],
       auth: { user: 'pbx', password: 'pw', realm: 'parley' },
       registrar: { uri: 'sip:pbx.example.com:5060', user: '2001', password: 'secret', expiresS: 300 },
+      answerTimeoutMs: 5000,
       transferTarget: 'sip:operator@pbx.example.com',
       dtmfMode: 'tool',
     });
     expect(loadConfig({ PARLEY_SIP: 'off', PARLEY_SIP_ENABLED: 'on' }).sip.enabled).toBe(true);
-    expect(loadConfig({ PARLEY_SIP_PUBLIC_ADDRESS: '198.51.100.7' }).sip.publicHost).toBe('198.51.100.7');
+    expect(loadConfig({ PARLEY_SIP_PUBLIC_ADDRESS: '198.51.100.7' }).sip.publicAddress).toBe('198.51.100.7');
   });
 
   it('names the bad setting', () => {
@@ -89,6 +96,8 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
     expect(settingOf(() => loadConfig({ PARLEY_SIP_DTMF: 'voice' }))).toBe('PARLEY_SIP_DTMF');
     expect(settingOf(() => loadConfig({ PARLEY_SIP_PORT: '70000' }))).toBe('PARLEY_SIP_PORT');
     expect(settingOf(() => loadConfig({ PARLEY_RTP_PORTS: '5-3' }))).toBe('PARLEY_RTP_PORTS');
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_CODECS: 'pcmu,g729' }))).toBe('PARLEY_SIP_CODECS');
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_TRANSPORTS: 'udp,tls' }))).toBe('PARLEY_SIP_TRANSPORTS');
   });
 });
 
