@@ -95,8 +95,8 @@ export function validateClientEvent(ev: unknown): ClientEvent {
   }
   new SchemaChecker(eventId).checkObject(schema, ev, [], EVENT_KEYS);
   // the one place where a checked JSON value becomes a typed event; audio becomes an AudioChunk
-  if (type === 'input_audio_buffer.append' && typeof ev['audio'] === 'string') ev['audio'] = AudioChunk.fromBase64(ev['audio']);
-  return ev as unknown as ClientEvent;
+  const typed = type === 'input_audio_buffer.append' && typeof ev['audio'] === 'string' ? { ...ev, audio: AudioChunk.fromBase64(ev['audio']) } : ev;
+  return typed as unknown as ClientEvent;
 }
 
 /**

@@ -113,7 +113,8 @@ describe('GA events written against the official openai types are accepted', () 
   for (const ev of events) {
     it(`${ev.type}${'event_id' in ev && ev.event_id ? ` (${ev.event_id})` : ''} ${JSON.stringify(ev).slice(0, 90)}`, () => {
       expect(refusal(ev)).toBeNull();
-      expect(validateClientEvent(ev)).toBe(ev);
+      // accepted as sent (an append's base64 becomes an AudioChunk, which writes itself back as that base64)
+      expect(JSON.parse(JSON.stringify(validateClientEvent(ev)))).toEqual(ev);
     });
   }
 
