@@ -21,6 +21,8 @@ export class AudioChunk {
   /** The GA format of the bytes (the session's input or output format). */
   format: AudioFormat;
   #b64: string | null;
+  /** The base64 as ASCII bytes, as it arrived in a wire message (no string made unless asked). */
+  #b64Ascii: Buffer | null = null;
   #bytes: Uint8Array | null;
   /** Decode target, reused across refills. */
   #scratch: Buffer | null = null;
@@ -36,6 +38,13 @@ export class AudioChunk {
     return new AudioChunk(format, b64, null);
   }
 
+  /** Over canonical base64 held as ASCII bytes (a slice of a received wire message; no copy). */
+  static fromBase64Ascii(ascii: Buffer, format: AudioFormat = PCM24K): AudioChunk {
+    const c = new AudioChunk(format, null, null);
+    c.#b64Ascii = ascii;
+    return c;
+  }
+
   /** Over these bytes (no copy: valid as long as they are). */
   static fromBytes(bytes: Uint8Array, format: AudioFormat = PCM24K): AudioChunk {
     return new AudioChunk(format, null, bytes);
@@ -45,6 +54,7 @@ export class AudioChunk {
   setBytes(bytes: Uint8Array): this {
     this.#bytes = bytes;
     this.#b64 = null;
+    this.#b64Ascii = null;
     return this;
   }
 
@@ -52,12 +62,22 @@ export class AudioChunk {
   setBase64(b64: string): this {
     this.#b64 = b64;
     this.#bytes = null;
+    this.#b64Ascii = null;
     return this;
   }
 
   get byteLength(): number {
     if (this.#bytes !== null) return this.#bytes.byteLength;
-    return this.#b64 === null ? 0 : base64ByteLength(this.#b64);
+    if (this.#b64 !== null) return base64ByteLength(this.#b64);
+    const a = this.#b64Ascii;
+    if (a === null || a.length === 0) return 0;
+    const pad = a[a.length - 1] === 61 ? (a[a.length - 2] === 61 ? 2 : 1) : 0;
+    return (a.length / 4) * 3 - pad;
+  }
+
+  /** The base64 as ASCII bytes when that is how it arrived (a wire edge can send it as is), else null. */
+  base64Ascii(): Buffer | null {
+    return this.#b64Ascii;
   }
 
   /** Bytes per ms of this chunk's format: pcm16 @ 24 kHz = 48, G.711 @ 8 kHz = 8. */
@@ -72,7 +92,7 @@ export class AudioChunk {
   /** The bytes (decoded from base64 on first use, into a buffer this chunk reuses). */
   bytes(): Uint8Array {
     if (this.#bytes !== null) return this.#bytes;
-    const b64 = this.#b64 ?? '';
+    const b64 = this.base64();
     const max = (b64.length * 3) >> 2;
     if (this.#scratch === null || this.#scratch.length < max) this.#scratch = Buffer.allocUnsafe(Math.max(max, 4096));
     const n = this.#scratch.write(b64, 0, 'base64');
@@ -83,6 +103,10 @@ export class AudioChunk {
   /** The canonical base64 (encoded on first use). */
   base64(): string {
     if (this.#b64 !== null) return this.#b64;
+    if (this.#b64Ascii !== null) {
+      this.#b64 = this.#b64Ascii.toString('latin1');
+      return this.#b64;
+    }
     const b = this.#bytes ?? new Uint8Array(0);
     this.#b64 = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
     return this.#b64;
@@ -91,6 +115,7 @@ export class AudioChunk {
   /** An independent chunk with its own copy of the audio (to keep beyond the current call). */
   copy(): AudioChunk {
     if (this.#b64 !== null) return new AudioChunk(this.format, this.#b64, null);
+    if (this.#b64Ascii !== null) return AudioChunk.fromBase64Ascii(Buffer.from(this.#b64Ascii), this.format);
     return new AudioChunk(this.format, null, Uint8Array.from(this.#bytes ?? new Uint8Array(0)));
   }
 

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { ParleyError, ProtocolError } from '../errors.ts';
-import { errorEvent, parseClientEvent, protocolErrorEvent, serializeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
+import { errorEvent, parseClientEvent, protocolErrorEvent, encodeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
 import { SendBackpressure } from '../backpressure.ts';
 import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
@@ -18,6 +18,7 @@ import type { ParleyConfig } from '../config.ts';
 import { startWsKeepalive } from './ws-keepalive.ts';
 
 export const REALTIME_PATH = '/v1/realtime';
+const TEXT_FRAME = { binary: false } as const;
 /** ws closes with 1009 above this; between the configured limit and this, a GA error is sent. */
 const HARD_PAYLOAD_FACTOR = 2;
 /** Messages held while the engine opens (the socket is paused meanwhile). */
@@ -99,8 +100,8 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     const client: SessionClient = {
       send(event: ServerEvent) {
         if (ws.readyState !== WebSocket.OPEN) return;
-        // the wire edge: typed event → GA JSON (audio as base64, made once)
-        ws.send(serializeServerEvent(event));
+        // the wire edge: typed event → GA JSON (audio as base64, made once, or relayed as the bytes it came in)
+        ws.send(encodeServerEvent(event), TEXT_FRAME);
         backpressure.sent();
       },
       close(code: number, reason: string) {

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import type { ClientOptions, RawData } from 'ws';
 import type { IncomingMessage, ClientRequest } from 'node:http';
 import { EngineError } from '../../errors.ts';
-import { newEventId, newItemId, parseServerEvent, serializeClientEvent, type ClientEvent, type ServerEvent } from '../../protocol/index.ts';
+import { fastParseAudioDeltaBytes, newEventId, newItemId, parseServerEvent, serializeClientEvent, type ClientEvent, type ServerEvent } from '../../protocol/index.ts';
 import { SendBackpressure } from '../../backpressure.ts';
 import type { Engine, EngineCallbacks, EngineConnection, EngineDeps, EngineOpenOptions } from '../types.ts';
 
@@ -232,10 +232,11 @@ class OpenAIConnection implements EngineConnection {
   readonly #onMessage = (data: RawData, isBinary: boolean): void => {
     if (this.#ended) return;
     if (isBinary) return;
-    const raw = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8');
-    let ev: ServerEvent;
+    const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    // the hot event straight from the bytes; anything else parsed as JSON
+    let ev: ServerEvent | null = fastParseAudioDeltaBytes(buf);
     try {
-      ev = parseServerEvent(raw);
+      ev ??= parseServerEvent(buf.toString('utf8'));
     } catch {
       this.#log.warn('dropping an upstream message that is not a realtime event');
       return;

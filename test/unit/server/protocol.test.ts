@@ -95,7 +95,7 @@ describe('protocol validation', () => {
       { type: 'response.create', response: { conversation: 'none', output_modalities: ['text'] } },
       { type: 'response.cancel' },
     ];
-    for (const ev of ok) expect(validateClientEvent(ev)).toBe(ev);
+    for (const ev of ok) expect(wire(validateClientEvent(ev))).toEqual(ev);
   });
 
   it('the audio-delta fast path agrees with JSON.parse', () => {

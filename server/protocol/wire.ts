@@ -1,0 +1,144 @@
+/**
+ * The wire edges (the WS door, the `openai` engine's upstream, media-stream doors): typed events ↔ GA
+ * JSON. The two hot events (an audio append, an audio delta) are written by hand around the chunk's
+ * base64 (no JSON.stringify over the audio); an upstream audio delta is read straight from the
+ * received bytes, and a WS client gets the very bytes it came in (no string made, no decode, no
+ * encode); its audio is there for anyone in between who wants it (`AudioChunk`).
+ * Everything else is JSON.stringify, where an `AudioChunk` writes itself as base64 (`toJSON`).
+ */
+import { AudioChunk } from './audio.ts';
+import type { ClientEvent, ResponseAudioDeltaEvent, ServerEvent } from './types.ts';
+
+/** A JSON string literal; ids are plain ASCII, so this is usually the fast branch. */
+function str(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(s);
+  }
+  return `"${s}"`;
+}
+
+const DELTA_TAIL = Buffer.from('"}', 'latin1');
+
+function deltaHead(ev: ResponseAudioDeltaEvent): string {
+  // keep any extra fields a newer upstream added
+  let extra = '';
+  for (const k in ev) {
+    if (k === 'type' || k === 'event_id' || k === 'response_id' || k === 'item_id' || k === 'output_index' || k === 'content_index' || k === 'delta') continue;
+    extra += `,${str(k)}:${JSON.stringify(ev[k])}`;
+  }
+  return `{"type":"response.output_audio.delta","event_id":${str(ev.event_id)},"response_id":${str(ev.response_id)},"item_id":${str(ev.item_id)},"output_index":${ev.output_index},"content_index":${ev.content_index}${extra},"delta":"`;
+}
+
+export function serializeServerEvent(ev: ServerEvent): string {
+  switch (ev.type) {
+    case 'response.output_audio.delta':
+      return `${deltaHead(ev)}${ev.delta.base64()}"}`;
+    case 'parley.passthrough':
+      return JSON.stringify(ev.event);
+    default:
+      return JSON.stringify(ev);
+  }
+}
+
+/**
+ * The GA JSON of a server event as a WebSocket text payload: an audio delta whose base64 arrived as
+ * bytes goes out as bytes around them (send it with `{ binary: false }`); anything else as a string.
+ */
+export function encodeServerEvent(ev: ServerEvent): string | Buffer {
+  if (ev.type === 'response.output_audio.delta') {
+    // relayed untouched (nothing on the way changes a delta's JSON): the very bytes it came in
+    const wire = receivedAs.get(ev);
+    if (wire !== undefined) return wire;
+    const ascii = ev.delta.base64Ascii();
+    if (ascii !== null) {
+      const head = deltaHead(ev);
+      const out = Buffer.allocUnsafe(head.length + ascii.length + 2);
+      out.write(head, 0, 'latin1');
+      ascii.copy(out, head.length);
+      DELTA_TAIL.copy(out, head.length + ascii.length);
+      return out;
+    }
+  }
+  return serializeServerEvent(ev);
+}
+
+/** Deltas read by fastParseAudioDeltaBytes → the message they were read from (kept only as long as the event). */
+const receivedAs = new WeakMap<ResponseAudioDeltaEvent, Buffer>();
+
+const DELTA_PREFIX = Buffer.from('{"type":"response.output_audio.delta",', 'latin1');
+const DELTA_KEY = Buffer.from('"delta":"', 'latin1');
+const QUOTE = 0x22;
+const EVENT_ID_KEY = Buffer.from('"event_id":"', 'latin1');
+const RESPONSE_ID_KEY = Buffer.from('"response_id":"', 'latin1');
+const ITEM_ID_KEY = Buffer.from('"item_id":"', 'latin1');
+const OUTPUT_INDEX_KEY = Buffer.from('"output_index":', 'latin1');
+const CONTENT_INDEX_KEY = Buffer.from('"content_index":', 'latin1');
+
+/** The ASCII string value of `"key":"…"` in buf[0, end), or undefined (absent, escaped or not ASCII). */
+function asciiField(buf: Buffer, key: Buffer, end: number): string | undefined {
+  const k = buf.indexOf(key);
+  if (k < 0 || k >= end) return undefined;
+  const s = k + key.length;
+  const e = buf.indexOf(QUOTE, s);
+  if (e < 0 || e > end) return undefined;
+  for (let i = s; i < e; i++) {
+    const c = buf[i]!;
+    if (c === 0x5c || c > 0x7e || c < 0x20) return undefined;
+  }
+  return buf.toString('latin1', s, e);
+}
+
+function intFieldBytes(buf: Buffer, key: Buffer, end: number): number | undefined {
+  const k = buf.indexOf(key);
+  if (k < 0 || k >= end) return undefined;
+  let n = 0;
+  let digits = 0;
+  for (let i = k + key.length; i < end; i++) {
+    const c = buf[i]!;
+    if (c < 48 || c > 57) break;
+    n = n * 10 + (c - 48);
+    digits++;
+  }
+  return digits > 0 && digits < 10 ? n : undefined;
+}
+
+/**
+ * Fast path for the hot upstream event, read from the received bytes: `response.output_audio.delta`
+ * with `type` first and `delta` last (as OpenAI and our engines write it). The base64 stays a slice of
+ * `buf` (no copy). Returns null when the message is not in that shape (the caller then parses it).
+ * Base64 never contains '"', so a key cannot match inside the delta itself.
+ */
+export function fastParseAudioDeltaBytes(buf: Buffer): ResponseAudioDeltaEvent | null {
+  const n = buf.length;
+  if (n < DELTA_PREFIX.length + 2 || buf[n - 1] !== 0x7d || buf[n - 2] !== QUOTE) return null;
+  for (let i = 0; i < DELTA_PREFIX.length; i++) if (buf[i] !== DELTA_PREFIX[i]) return null;
+  const dk = buf.indexOf(DELTA_KEY);
+  if (dk < 0) return null;
+  const ds = dk + DELTA_KEY.length;
+  const de = n - 2;
+  if (buf.indexOf(QUOTE, ds) !== de) return null;
+  const eventId = asciiField(buf, EVENT_ID_KEY, dk);
+  const responseId = asciiField(buf, RESPONSE_ID_KEY, dk);
+  const itemId = asciiField(buf, ITEM_ID_KEY, dk);
+  if (eventId === undefined || responseId === undefined || itemId === undefined) return null;
+  const ev: ResponseAudioDeltaEvent = {
+    type: 'response.output_audio.delta',
+    event_id: eventId,
+    response_id: responseId,
+    item_id: itemId,
+    output_index: intFieldBytes(buf, OUTPUT_INDEX_KEY, dk) ?? 0,
+    content_index: intFieldBytes(buf, CONTENT_INDEX_KEY, dk) ?? 0,
+    delta: AudioChunk.fromBase64Ascii(buf.subarray(ds, de)),
+  };
+  receivedAs.set(ev, buf);
+  return ev;
+}
+
+export function serializeClientEvent(ev: ClientEvent): string {
+  if (ev.type === 'input_audio_buffer.append') {
+    const head = ev.event_id === undefined ? '{"type":"input_audio_buffer.append"' : `{"type":"input_audio_buffer.append","event_id":${str(ev.event_id)}`;
+    return `${head},"audio":"${ev.audio.base64()}"}`;
+  }
+  return JSON.stringify(ev);
+}
