@@ -5,7 +5,7 @@
  * the SIMD kernels), the encode for the base64 decode, and the regex-checked decode it replaced.
  * Baselines and ours alternate in rotating rounds; figures are medians with their interquartile
  * range, ratios taken round by round. Not a test. Run: `npx tsx bench/audio.ts` (add `--quick` for
- * fewer rounds and no 60 s pacer drift run).
+ * fewer rounds and no 60 s pacer drift run, `--core` for the resampler, pcm16 and chain tables only).
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +16,8 @@ import {
 import { banner, formatSpread, row, roundRatios, spread, timeOps, timeRounds } from './lib/index.ts';
 
 const QUICK = process.argv.includes('--quick');
+/** --core: only the resampler, G.711/pcm16 and the per-frame chains (the figures of docs/notes/audio.md's first tables). */
+const CORE = process.argv.includes('--core');
 const SECONDS = 10;
 const W = [52, 10, 11, 11, 16];
 
@@ -305,7 +307,7 @@ async function main(): Promise<void> {
         (k) => base64ToPcm16(b64[k % n24] as string, idst),
         (k) => regexBase64ToPcm16(b64[k % n24] as string, idst),
       ],
-      { ops: n24, rounds: QUICK ? 9 : 21 },
+      { ops: 20, rounds: QUICK ? 101 : 401, warmupOps: 1000 },
     ) as [number[], number[], number[], number[], number[]];
     const enc = t[0];
     const names = ['pcm16 → base64 (encode)', 'base64 → pcm16, new array', 'base64 → pcm16, base64ToPcm16Into(dst)', 'base64 → pcm16, base64ToPcm16(b64, dst)', '  before: regex check + decode into dst'];
@@ -338,7 +340,7 @@ async function main(): Promise<void> {
         mulawEncode(spBack.processInt(n === idst.length ? idst : idst.subarray(0, n)), dst8);
       },
     ],
-    { ops: 100, rounds: QUICK ? 9 : 21 },
+    { ops: 10, rounds: QUICK ? 61 : 201, warmupOps: 300 },
   ) as [number[], number[], number[], number[]];
   const chainRow = (name: string, ours: number[], base: number[]): void => {
     const sp = spread(ours);
@@ -347,6 +349,8 @@ async function main(): Promise<void> {
   chainRow('PCMU 20 ms → 8k→24k → base64 (SIP → OpenAI)', chainUs, spChainUs);
   chainRow('base64 24k → 24k→8k → μ-law (the way back)', backUs, spBackUs);
   console.log(`  (the same chains with speex q${q} SIMD: ${formatSpread(spread(spChainUs))} and ${formatSpread(spread(spBackUs))} µs)`);
+
+  if (CORE) return;
 
   // ---------------- framing, jitter buffer
   header('Framing and jitter buffer (per 20 ms frame)');
