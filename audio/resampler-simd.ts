@@ -270,28 +270,33 @@ function toInt16Lanes(c: Code): void {
 }
 
 /**
- * Inner product loop over kb bytes of taps for four windows: acc_i += coef(ci) · x(xi), eight taps
- * per pass (two vectors), kb a multiple of 32.
+ * Inner product loop over kb bytes of taps for four windows, eight taps per pass: the first four
+ * taps of each pass go to accs, the last four to accs2 (two dependency chains per window), summed
+ * at the end. The pointers (cs, xs) walk forward and are left past the end. kb a multiple of 32.
  */
-function macLoop(c: Code, kb: number, k: number, cs: readonly number[], xs: readonly number[], accs: readonly number[], cv?: number): void {
-  for (const a of accs) c.vzero().set(a);
-  c.i32(0).set(k);
+function macLoop(c: Code, kb: number, end: number, cs: readonly number[], xs: readonly number[], accs: readonly number[], accs2: readonly number[], cv?: number, cv2?: number): void {
+  for (const a of [...accs, ...accs2]) c.vzero().set(a);
+  c.get(cs[0] as number).get(kb).add().set(end);
   c.loop();
-  for (const half of [0, 16]) {
-    // one coefficient vector for the four windows when they share the branch (cv given)
-    if (cv !== undefined) c.get(cs[0] as number).get(k).add().vload(half).set(cv);
+  if (cv !== undefined && cv2 !== undefined) {
+    // one coefficient vector for the four windows (they share the branch)
+    c.get(cs[0] as number).vload(0).set(cv);
+    c.get(cs[0] as number).vload(16).set(cv2);
+  }
+  for (const [half, acc] of [[0, accs], [16, accs2]] as const) {
     for (let i = 0; i < 4; i++) {
-      const ci = cs[i] as number;
-      const xi = xs[i] as number;
-      const a = accs[i] as number;
+      const a = acc[i] as number;
       c.get(a);
-      if (cv !== undefined) c.get(cv);
-      else c.get(ci).get(k).add().vload(half);
-      c.get(xi).get(k).add().vload(half).f32x4Mul().f32x4Add().set(a);
+      if (cv !== undefined && cv2 !== undefined) c.get(half === 0 ? cv : cv2);
+      else c.get(cs[i] as number).vload(half);
+      c.get(xs[i] as number).vload(half).f32x4Mul().f32x4Add().set(a);
     }
   }
-  c.get(k).i32(32).add().tee(k).get(kb).ltS().brIf(0);
+  const ptrs = cv !== undefined ? [cs[0] as number, ...xs] : [...cs, ...xs];
+  for (const p of ptrs) c.get(p).i32(32).add().set(p);
+  c.get(cs[0] as number).get(end).ltS().brIf(0);
   c.end();
+  for (let i = 0; i < 4; i++) c.get(accs[i] as number).get(accs2[i] as number).f32x4Add().set(accs[i] as number);
 }
 
 /** ph += pStep; pos += nStep; if (ph >= L) { ph -= L; pos += 1 } */
@@ -304,12 +309,24 @@ function advance(c: Code, ph: number, pos: number, pStep: number, nStep: number,
   c.end();
 }
 
+/**
+ * runA: four outputs of the same branch per pass (outputs t, t + L, t + 2L, t + 3L: windows M
+ * samples apart), one coefficient load per four multiply-adds. A period is 4L outputs (L passes);
+ * the caller asks for whole periods and keeps the outputs it needs.
+ */
 function buildRunA(): FuncDef {
-  // params
+  const params = [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32];
   const coef = 0, kb = 1, x = 2, out = 3, periods = 4, ph0 = 5, pos0 = 6, L = 7, M = 8, nStep = 9, pStep = 10, mode = 11, scale = 12;
-  // locals
-  const ph = 13, pos = 14, r = 15, cp = 16, x0 = 17, x1 = 18, x2 = 19, x3 = 20, k = 21, t = 22, mb = 23, ls = 24, addr = 25;
-  const a0 = 26, a1 = 27, a2 = 28, a3 = 29, u = 30, cv = 31;
+  const locals: number[] = [];
+  const local = (t: number): number => {
+    locals.push(t);
+    return params.length + locals.length - 1;
+  };
+  const ph = local(I32), pos = local(I32), r = local(I32), cp = local(I32), end = local(I32), t = local(I32), mb = local(I32), ls = local(I32), addr = local(I32);
+  const xs = Array.from({ length: 4 }, () => local(I32));
+  const accs = Array.from({ length: 4 }, () => local(V128));
+  const accs2 = Array.from({ length: 4 }, () => local(V128));
+  const cv = local(V128), cv2 = local(V128), u = local(V128);
   const c = new Code();
   c.get(M).i32(4).mul().set(mb);
   c.i32(0).set(t); // index of the first output of the period
@@ -319,9 +336,10 @@ function buildRunA(): FuncDef {
   c.loop();
   // coefficient row and the four windows
   c.get(coef).get(ph).get(kb).mul().add().set(cp);
-  c.get(x).get(pos).i32(4).mul().add().tee(x0).get(mb).add().tee(x1).get(mb).add().tee(x2).get(mb).add().set(x3);
-  macLoop(c, kb, k, [cp, cp, cp, cp], [x0, x1, x2, x3], [a0, a1, a2, a3], cv);
-  reduce4(c, a0, a1, a2, a3, u);
+  c.get(x).get(pos).i32(4).mul().add().set(xs[0] as number);
+  for (let l = 1; l < 4; l++) c.get(xs[l - 1] as number).get(mb).add().set(xs[l] as number);
+  macLoop(c, kb, end, [cp, cp, cp, cp], xs, accs, accs2, cv, cv2);
+  reduce4(c, accs[0] as number, accs[1] as number, accs[2] as number, accs[3] as number, u);
   c.get(scale).f32x4Splat().f32x4Mul().set(u);
   // lane l is output t + r + l·L
   c.get(mode).if();
@@ -330,17 +348,11 @@ function buildRunA(): FuncDef {
   c.get(u);
   toInt16Lanes(c);
   c.set(u);
-  for (let l = 0; l < 4; l++) {
-    c.get(addr).get(u).i32x4ExtractLane(l).store16();
-    if (l < 3) c.get(addr).get(ls).add().set(addr);
-  }
+  for (let l = 0; l < 4; l++) c.get(addr).get(u).i32x4ExtractLane(l).store16().get(addr).get(ls).add().set(addr);
   c.else();
   c.get(L).i32(4).mul().set(ls);
   c.get(out).get(t).get(r).add().i32(4).mul().add().set(addr);
-  for (let l = 0; l < 4; l++) {
-    c.get(addr).get(u).f32x4ExtractLane(l).f32store();
-    if (l < 3) c.get(addr).get(ls).add().set(addr);
-  }
+  for (let l = 0; l < 4; l++) c.get(addr).get(u).f32x4ExtractLane(l).f32store().get(addr).get(ls).add().set(addr);
   c.end();
   advance(c, ph, pos, pStep, nStep, L);
   c.get(r).i32(1).add().tee(r).get(L).ltS().brIf(0);
@@ -350,19 +362,13 @@ function buildRunA(): FuncDef {
   c.get(periods).i32(1).sub().set(periods);
   c.br(0);
   c.end().end();
-  return {
-    name: 'runA',
-    params: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32],
-    results: [],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128],
-    code: c,
-  };
+  return { name: 'runA', params, results: [], locals, code: c };
 }
 
 function buildRunB(): FuncDef {
   const coef = 0, kb = 1, x = 2, out = 3, groups = 4, ph = 5, pos = 6, L = 7, nStep = 8, pStep = 9, mode = 10, scale = 11;
   const c0 = 12, c1 = 13, c2 = 14, c3 = 15, x0 = 16, x1 = 17, x2 = 18, x3 = 19, k = 20;
-  const a0 = 21, a1 = 22, a2 = 23, a3 = 24, u = 25;
+  const a0 = 21, a1 = 22, a2 = 23, a3 = 24, u = 25, b0 = 26, b1 = 27, b2 = 28, b3 = 29;
   const c = new Code();
   c.block().loop();
   c.get(groups).eqz().brIf(1);
@@ -371,7 +377,7 @@ function buildRunB(): FuncDef {
     c.get(x).get(pos).i32(4).mul().add().set(xi);
     advance(c, ph, pos, pStep, nStep, L);
   }
-  macLoop(c, kb, k, [c0, c1, c2, c3], [x0, x1, x2, x3], [a0, a1, a2, a3]);
+  macLoop(c, kb, k, [c0, c1, c2, c3], [x0, x1, x2, x3], [a0, a1, a2, a3], [b0, b1, b2, b3]);
   reduce4(c, a0, a1, a2, a3, u);
   c.get(scale).f32x4Splat().f32x4Mul().set(u);
   c.get(mode).if();
@@ -391,7 +397,7 @@ function buildRunB(): FuncDef {
     name: 'runB',
     params: [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, F32],
     results: [],
-    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
+    locals: [I32, I32, I32, I32, I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, V128, V128, V128, V128],
     code: c,
   };
 }

@@ -16,10 +16,18 @@
  *  - server-added latency per frame, p50/p99 (RTP send → engine), vs the bare echo's one-way (RTT/2);
  *  - CPU µs per call-second (this process only) and the calls per core it implies.
  *
- * Run: npx tsx bench/sip.ts [maxCalls=400] [seconds=8]
+ * Noise: the machine is shared, so one run proves little. Each row is measured in N rounds; in each round the
+ * bare echo and Parley run back to back (their order alternating between rounds), ratios pair the two runs of
+ * a round, and every figure is reported as the median with its min–max over the rounds (IQR from 8 rounds).
+ * An uncounted warm-up run comes first (JIT, first-call costs). The load average is printed with the figures.
+ *
+ * Run: npx tsx bench/sip.ts [--rounds 5] [--seconds 5] [--calls 100,200] [--warmup 2]
+ *      (or the old form [maxCalls] [seconds]: rows 25…800 up to maxCalls);
+ *      node --expose-gc --import tsx bench/sip.ts … collects the heap before each run.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { percentileSorted, ratio } from './lib/index.ts';
 
@@ -163,9 +171,77 @@ function runGenerator(target: 'sip' | 'echo', port: number, calls: number, secon
   });
 }
 
+interface BenchArgs {
+  rows: number[];
+  rounds: number;
+  seconds: number;
+  warmupS: number;
+}
+
+const ALL_ROWS = [25, 50, 100, 200, 400, 800];
+
+/**
+ * `--rounds N` (default 5), `--seconds S` per run (default 5), `--calls 100,200` (the rows; default 100 and 200),
+ * `--warmup S` (an uncounted Parley run first, default 2; 0 = none). The old positional form still works:
+ * `[maxCalls] [seconds]` runs every row of 25, 50, 100, 200, 400, 800 up to maxCalls.
+ */
+function parseArgs(argv: string[]): BenchArgs {
+  const a: BenchArgs = { rows: [100, 200], rounds: 5, seconds: 5, warmupS: 2 };
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') ? (eq > 0 ? arg.slice(2, eq) : arg.slice(2)) : '';
+    if (!name) {
+      positional.push(arg);
+      continue;
+    }
+    const value = eq > 0 ? arg.slice(eq + 1) : (argv[++i] ?? '');
+    if (name === 'rounds') a.rounds = Number(value);
+    else if (name === 'seconds') a.seconds = Number(value);
+    else if (name === 'warmup') a.warmupS = Number(value);
+    else if (name === 'calls') a.rows = value.split(',').map(Number);
+    else throw new Error(`unknown option --${name} (want --rounds N, --seconds S, --calls 100,200, --warmup S)`);
+  }
+  if (positional[0] !== undefined) a.rows = ALL_ROWS.filter((c) => c <= Number(positional[0]));
+  if (positional[1] !== undefined) a.seconds = Number(positional[1]);
+  const bad = !Number.isInteger(a.rounds) || a.rounds < 1 || !(a.seconds > 0) || !(a.warmupS >= 0) || a.rows.length === 0 || a.rows.some((r) => !Number.isInteger(r) || r < 1);
+  if (bad) throw new Error('usage: npx tsx bench/sip.ts [--rounds N] [--seconds S] [--calls 100,200] [--warmup S]  (or the old [maxCalls] [seconds])');
+  return a;
+}
+
+/** Median and spread of one figure over the rounds. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  q1: number;
+  q3: number;
+}
+
+function spread(xs: number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q: number): number => {
+    // linear interpolation between closest ranks
+    const pos = (s.length - 1) * q;
+    const lo = Math.floor(pos);
+    const hi = Math.ceil(pos);
+    return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
+  };
+  return { median: at(0.5), min: s[0] as number, max: s[s.length - 1] as number, q1: at(0.25), q3: at(0.75) };
+}
+
+/** "median [min–max]" (and the IQR once there are enough rounds for it to mean something). */
+function fmt(xs: number[], digits: number, unit = ''): string {
+  const sp = spread(xs);
+  const f = (x: number): string => x.toFixed(digits);
+  const iqr = xs.length >= 8 ? `, IQR ${f(sp.q1)}–${f(sp.q3)}` : '';
+  return `${f(sp.median)}${unit} [${f(sp.min)}–${f(sp.max)}${iqr}]`;
+}
+
 async function main(): Promise<void> {
-  const maxCalls = Number(process.argv[2] ?? 400);
-  const seconds = Number(process.argv[3] ?? 8);
+  const args = parseArgs(process.argv.slice(2));
+  const seconds = args.seconds;
   const { loadConfig } = await import('../server/config.ts');
   const { buildApp } = await import('../server/app.ts');
   const { startSipBridge } = await import('../server/sip-bridge.ts');
@@ -212,6 +288,7 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
   echo.on('message', (m, r) => echo.send(m, r.port, r.address));
 
+  let curSeconds = seconds;
   const measure = async (target: 'sip' | 'echo', calls: number): Promise<RunResult> => {
     inLat = [];
     let cpu0 = process.cpuUsage();
@@ -222,7 +299,7 @@ async function main(): Promise<void> {
       target,
       target === 'sip' ? bridge.server.port : (echo.address().port as number),
       calls,
-      seconds,
+      curSeconds,
       () => {
         measuring = true;
         cpu0 = process.cpuUsage();
@@ -252,27 +329,81 @@ async function main(): Promise<void> {
     };
   };
 
-  process.stdout.write(`SIP media benchmark: ${seconds} s per run, 50 packets/s each way per call, μ-law passthrough, null echo engine\n`);
-  process.stdout.write('baseline per row: a bare UDP echo socket in this process fed by the same generator with as many streams\n\n');
-  process.stdout.write('calls | CPU µs/call-s (× echo) | calls/core | in latency p50 / p99 | added vs echo one-way p50 / p99 | late in / out | out lateness p99 | loss\n');
-  const counts = [25, 50, 100, 200, 400, 800].filter((c) => c <= maxCalls);
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const run = async (target: 'sip' | 'echo', calls: number, runSeconds = seconds): Promise<RunResult> => {
+    gc?.(); // with --expose-gc: start every run from a collected heap
+    const saved = seconds;
+    curSeconds = runSeconds;
+    try {
+      return await measure(target, calls);
+    } finally {
+      curSeconds = saved;
+    }
+  };
+
+  const load0 = loadavg()[0] ?? 0;
+  process.stdout.write(
+    `SIP media benchmark: rows ${args.rows.join(', ')} calls, ${args.rounds} rounds, ${seconds} s per run, 50 packets/s each way per call, μ-law passthrough, null echo engine\n` +
+      'each round runs, per row, a bare UDP echo socket (baseline: this process, same generator, as many streams) and Parley back to back,\n' +
+      'echo first in even rounds and Parley first in odd ones; ratios pair the two runs of one round; figures are medians [min–max] over the rounds\n',
+  );
+  if (args.warmupS > 0) {
+    await run('sip', Math.max(...args.rows), args.warmupS); // JIT and the first-call costs, not counted
+    await run('echo', Math.max(...args.rows), args.warmupS);
+  }
+  const results = new Map<number, Array<{ echo: RunResult; sip: RunResult }>>(args.rows.map((n) => [n, []]));
+  for (let round = 0; round < args.rounds; round++) {
+    for (const n of args.rows) {
+      let echoRun: RunResult;
+      let sipRun: RunResult;
+      if (round % 2 === 0) {
+        echoRun = await run('echo', n);
+        sipRun = await run('sip', n);
+      } else {
+        sipRun = await run('sip', n);
+        echoRun = await run('echo', n);
+      }
+      results.get(n)?.push({ echo: echoRun, sip: sipRun });
+      process.stderr.write(`round ${round + 1}/${args.rounds}, ${n} calls: ${ratio(sipRun.cpuUsPerCallS, echoRun.cpuUsPerCallS)} (Parley ${sipRun.cpuUsPerCallS.toFixed(0)} µs/call-s, echo ${echoRun.cpuUsPerCallS.toFixed(0)})\n`);
+    }
+  }
+  const load1 = loadavg()[0] ?? 0;
+  process.stdout.write(`load average (1 min) at start ${load0.toFixed(2)}, at end ${load1.toFixed(2)} (2 cores; above ~1.5 the neighbours are in the figures)\n\n`);
+
   let best = 0;
-  for (const n of counts) {
-    const base = await measure('echo', n);
-    const r = await measure('sip', n);
-    const perCore = 1e6 / r.cpuUsPerCallS;
-    const ok = r.inLatePct < 1 && r.outLatePct < 1 && r.lossPct < 1;
+  const table: string[] = [];
+  for (const n of args.rows) {
+    const rs = results.get(n) ?? [];
+    const col = (f: (x: { echo: RunResult; sip: RunResult }) => number): number[] => rs.map(f);
+    const ratios = col((x) => x.sip.cpuUsPerCallS / x.echo.cpuUsPerCallS);
+    const perCore = col((x) => 1e6 / x.sip.cpuUsPerCallS);
+    const addP50 = col((x) => (x.sip.inP50Us - x.echo.rttP50Us / 2) / 1000);
+    const addP99 = col((x) => (x.sip.inP99Us - x.echo.rttP99Us / 2) / 1000);
+    const lateIn = col((x) => x.sip.inLatePct);
+    const lateOut = col((x) => x.sip.outLatePct);
+    const loss = col((x) => x.sip.lossPct);
+    const genLate = rs.reduce((t, x) => t + x.sip.generatorLateTicks + x.echo.generatorLateTicks, 0);
+    const ok = spread(lateIn).median < 1 && spread(lateOut).median < 1 && spread(loss).median < 1;
     if (ok) best = n;
-    const addP50 = r.inP50Us - base.rttP50Us / 2;
-    const addP99 = r.inP99Us - base.rttP99Us / 2;
     process.stdout.write(
-      `${String(n).padStart(5)} | ${r.cpuUsPerCallS.toFixed(1).padStart(7)} (${ratio(r.cpuUsPerCallS, base.cpuUsPerCallS)}) | ${Math.round(perCore).toString().padStart(5)} | ` +
-        `${(r.inP50Us / 1000).toFixed(3)} / ${(r.inP99Us / 1000).toFixed(3)} ms (echo one-way ${(base.rttP50Us / 2000).toFixed(3)} / ${(base.rttP99Us / 2000).toFixed(3)}) | ` +
-        `${(addP50 / 1000).toFixed(3)} / ${(addP99 / 1000).toFixed(3)} ms | ` +
-        `${r.inLatePct.toFixed(2)} % / ${r.outLatePct.toFixed(2)} % | ${r.outLatenessP99Ms.toFixed(2)} ms | ${r.lossPct.toFixed(2)} %${r.generatorLateTicks ? ` (generator late ticks: ${r.generatorLateTicks})` : ''}${ok ? '' : '  <- over 1 %'}\n`,
+      `${n} calls, ${rs.length} rounds:\n` +
+        `  CPU µs per call-second     Parley ${fmt(col((x) => x.sip.cpuUsPerCallS), 1)}   bare echo ${fmt(col((x) => x.echo.cpuUsPerCallS), 1)}\n` +
+        `  Parley / echo (per round)  ${fmt(ratios, 2, '×')}   rounds: ${ratios.map((r) => r.toFixed(2)).join(' ')}\n` +
+        `  calls per core (CPU)       ${fmt(perCore, 0)}\n` +
+        `  in latency p50 / p99       ${fmt(col((x) => x.sip.inP50Us / 1000), 3)} / ${fmt(col((x) => x.sip.inP99Us / 1000), 3)} ms   (echo one-way ${fmt(col((x) => x.echo.rttP50Us / 2000), 3)} / ${fmt(col((x) => x.echo.rttP99Us / 2000), 3)} ms)\n` +
+        `  added vs echo p50 / p99    ${fmt(addP50, 3)} / ${fmt(addP99, 3)} ms\n` +
+        `  late frames in / out       ${fmt(lateIn, 2, ' %')} / ${fmt(lateOut, 2, ' %')}   out lateness p99 ${fmt(col((x) => x.sip.outLatenessP99Ms), 2, ' ms')}\n` +
+        `  loss                       ${fmt(loss, 2, ' %')}${genLate ? `   (generator late ticks: ${genLate})` : ''}${ok ? '' : '   <- over 1 % late'}\n\n`,
+    );
+    const m = (xs: number[]): Spread => spread(xs);
+    table.push(
+      `| ${n} | ${m(col((x) => x.sip.cpuUsPerCallS)).median.toFixed(0)} µs (${m(ratios).median.toFixed(2)}× [${m(ratios).min.toFixed(2)}–${m(ratios).max.toFixed(2)}]) | ${m(perCore).median.toFixed(0)} [${m(perCore).min.toFixed(0)}–${m(perCore).max.toFixed(0)}] | ` +
+        `${m(addP50).median.toFixed(2)} / ${m(addP99).median.toFixed(2)} ms | ${m(lateIn).median.toFixed(1)} % / ${m(lateOut).median.toFixed(1)} % |`,
     );
   }
-  process.stdout.write(`\nmost simultaneous calls with < 1 % late frames here (2 shared cores, generator on the same machine): ${best}\n`);
+  process.stdout.write('summary (medians; [min–max] over rounds):\n| calls | CPU per call-second (× bare echo) | calls per core (CPU) | latency added p50 / p99 | late frames in / out |\n|---|---|---|---|---|\n');
+  process.stdout.write(`${table.join('\n')}\n`);
+  process.stdout.write(`\nmost simultaneous calls with < 1 % late frames (median) among these rows (2 shared cores, generator on the same machine): ${best}\n`);
   await bridge.close();
   echo.close();
   await app.close();

@@ -129,3 +129,58 @@ export function timeInterleaved(fns: ReadonlyArray<(i: number) => void>, opts: {
   }
   return best.map((ms) => (ms * 1000) / opts.ops);
 }
+
+/** Median and spread of a sample: the interquartile range and the extremes. */
+export interface Spread {
+  readonly median: number;
+  readonly p25: number;
+  readonly p75: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+export function spread(values: ArrayLike<number>): Spread {
+  const s = Float64Array.from(values as ArrayLike<number>).sort();
+  const at = (q: number): number => {
+    if (s.length === 0) return Number.NaN;
+    const i = q * (s.length - 1);
+    const lo = Math.floor(i);
+    const hi = Math.min(s.length - 1, lo + 1);
+    return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (i - lo);
+  };
+  return { median: at(0.5), p25: at(0.25), p75: at(0.75), min: s[0] ?? Number.NaN, max: s[s.length - 1] ?? Number.NaN };
+}
+
+/** "12.3 [11.9–13.0]": median and interquartile range. */
+export function formatSpread(x: Spread, digits?: number): string {
+  const f = (n: number): string => (digits === undefined ? formatNumber(n) : n.toFixed(digits));
+  return `${f(x.median)} [${f(x.p25)}–${f(x.p75)}]`;
+}
+
+/**
+ * Time several functions in interleaved rounds, the order rotating from round to round (A B C,
+ * B C A, C A B, …), and keep every round: µs per call for each function and round. Ratios taken
+ * round by round (`roundRatios`) compare runs made under the same load, so their median is far
+ * steadier on a shared machine than a ratio of two separately measured figures.
+ */
+export function timeRounds(fns: ReadonlyArray<(i: number) => void>, opts: { ops: number; rounds?: number; warmupOps?: number }): number[][] {
+  const warm = opts.warmupOps ?? Math.min(opts.ops, 2000);
+  for (const fn of fns) for (let i = 0; i < warm; i++) fn(i);
+  const rounds = opts.rounds ?? 21;
+  const us: number[][] = fns.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let j = 0; j < fns.length; j++) {
+      const k = (r + j) % fns.length;
+      const fn = fns[k] as (i: number) => void;
+      const t0 = performance.now();
+      for (let i = 0; i < opts.ops; i++) fn(i);
+      (us[k] as number[]).push(((performance.now() - t0) * 1000) / opts.ops);
+    }
+  }
+  return us;
+}
+
+/** Per-round ratios a[r] / b[r] of two rows of `timeRounds`. */
+export function roundRatios(a: readonly number[], b: readonly number[]): number[] {
+  return a.map((x, r) => x / (b[r] as number));
+}

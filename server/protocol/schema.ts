@@ -165,8 +165,8 @@ export function formatParam(path: readonly (string | number)[]): string {
   return out;
 }
 
-function show(v: unknown): string {
-  const s = typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+/** A client's string, cut for an error message. */
+function show(s: string): string {
   return s.length > SHOWN_KEY_CHARS ? `${s.slice(0, SHOWN_KEY_CHARS)}…` : s;
 }
 

@@ -16,7 +16,13 @@ export function startWsKeepalive(wss: WebSocketServer, intervalMs: number): WsKe
   /** Sockets pinged and not heard from since. */
   const waiting = new WeakSet<WebSocket>();
   const watched = new WeakSet<WebSocket>();
+  let lastTickMs = Date.now();
   const timer = setInterval(() => {
+    const nowMs = Date.now();
+    // a late tick means this process was stalled: pongs may sit unread behind this timer (timers run
+    // before socket reads), so this round pings but judges no one
+    const judge = nowMs - lastTickMs < intervalMs * 1.5;
+    lastTickMs = nowMs;
     for (const ws of wss.clients) {
       if (ws.isPaused) {
         // not reading (engine still opening, or backpressure): its pong could not be seen; skip a round
@@ -28,7 +34,7 @@ export function startWsKeepalive(wss: WebSocketServer, intervalMs: number): WsKe
         const alive = (): void => void waiting.delete(ws);
         ws.on('pong', alive);
         ws.on('message', alive);
-      } else if (waiting.has(ws)) {
+      } else if (judge && waiting.has(ws)) {
         ws.terminate();
         continue;
       }

@@ -153,7 +153,7 @@ describe('WS keepalive: a peer that stops answering pings is cut and its session
   let parley: Parley;
   beforeAll(async () => {
     fake = await new FakeOpenAI().start();
-    parley = await startParley({ fake, env: { PARLEY_WS_PING_INTERVAL_MS: '150' } });
+    parley = await startParley({ fake, env: { PARLEY_WS_PING_INTERVAL_MS: '200' } });
   });
   afterAll(async () => {
     await parley?.close();

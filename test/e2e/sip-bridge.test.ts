@@ -249,7 +249,7 @@ describe('SIP bridge', () => {
     const item = probe.received.find((e) => e.type === 'conversation.item.create')?.['item'] as { content: Array<{ text: string }> };
     expect(item.content[0]?.text).toBe('[The caller pressed the phone keys: 4 2 #]');
     expect(bridge?.server.metrics().dtmfIn).toBe(3);
-    const prom = parley!.app.parley.metrics.render();
+    const prom = await parley!.app.parley.metrics.render();
     expect(prom).toContain('parley_sip_dtmf_in_total 3');
     expect(prom).toContain('parley_sip_calls_active 1');
     await uac.bye();
