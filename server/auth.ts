@@ -3,7 +3,7 @@
  * minted at POST /v1/realtime/client_secrets. Keys are kept only as SHA-256 digests and are
  * never logged.
  *
- * Credentials on a WebSocket upgrade (realtime.md §1.2):
+ * Credentials on a WebSocket upgrade (docs/protocol.md §1.2):
  * - `Authorization: Bearer <key>` (servers, the official `openai` client);
  * - subprotocol `openai-insecure-api-key.<key>` (browsers cannot set headers).
  */

@@ -1,6 +1,6 @@
 /**
  * Ephemeral client keys shaped like OpenAI's `POST /v1/realtime/client_secrets`
- * (realtime.md §1.3): `{ value: "ek_…", expires_at, session }`, TTL 10–7200 s (default 600),
+ * (docs/protocol.md §1.3): `{ value: "ek_…", expires_at, session }`, TTL 10–7200 s (default 600),
  * optionally bound to a session config that applies to sessions opened with the key.
  */
 import { ProtocolError } from './errors.ts';

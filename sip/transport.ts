@@ -3,7 +3,7 @@
  *
  * SIP.js's Transport is "one connection to one proxy": `send(message)` has no destination, it never writes
  * a port into Via/Contact, it drops responses whose Via carries a port, it 404s Request-URIs whose user is
- * not its own, and over UDP it has no Timer A/E/G. This class fills those gaps (research sip.md §1.1.5):
+ * not its own, and over UDP it has no Timer A/E/G. This class fills those gaps (docs/notes/sip.md):
  *
  *  - receive: validate (a malformed request gets a stateless 400, the server keeps serving), stamp
  *    `received`/`rport` into the top Via (RFC 3261 §18.2.1, RFC 3581), remember the flow per Call-ID,

@@ -1,7 +1,7 @@
 /**
  * The page's side of the wire: an ephemeral key from the same-origin endpoint, then the GA Realtime
  * WebSocket with the key as a subprotocol (`realtime`, `openai-insecure-api-key.<key>`: browsers
- * cannot set headers; realtime.md §1.2). The server's own keys never reach the page.
+ * cannot set headers; docs/protocol.md §1.2). The server's own keys never reach the page.
  */
 import { DEMO_CONFIG_URL, DEMO_KEY_URL, realtimeUrl } from './urls.ts';
 import { Base64Encoder } from './lib/pcm.ts';

@@ -1,5 +1,5 @@
 /**
- * One active response at a time in the default conversation (realtime.md §1.12).
+ * One active response at a time in the default conversation (docs/protocol.md §1.12).
  * `response.create` is held while a response is active and sent at its `response.done`;
  * `conversation_already_has_active_response` for one we sent is retried, not surfaced.
  * Out-of-band responses (`response.conversation: "none"`) bypass the queue, up to

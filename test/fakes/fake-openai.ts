@@ -1,6 +1,6 @@
 /**
- * A GA-faithful fake of the OpenAI Realtime WebSocket server (realtime.md §1.8–1.13), for tests.
- * It plays the golden sequences of realtime.md §1.10 (connect, VAD turn, audio reply,
+ * A GA-faithful fake of the OpenAI Realtime WebSocket server (docs/protocol.md §1.8–1.13), for tests.
+ * It plays the golden sequences of docs/protocol.md §1.10 (connect, VAD turn, audio reply,
  * interruption, tool call), checks every client event against the GA shapes (violations are
  * recorded AND answered with a GA `error`), and rejects beta shapes (`OpenAI-Beta` header or
  * beta session fields → `error` `beta_api_shape_disabled` + close 4000).

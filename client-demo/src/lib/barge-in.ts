@@ -1,6 +1,6 @@
 /**
  * Barge-in bookkeeping on the page (OpenAI Realtime over WebSocket leaves it to the client, and
- * Parley does not truncate for relayed WebSocket clients; realtime.md §1.11):
+ * Parley does not truncate for relayed WebSocket clients; docs/protocol.md §1.11):
  *
  * 1. When the user starts speaking (`input_audio_buffer.speech_started`, or push-to-talk pressed),
  *    `interrupt()` says whether playback must stop, and from then on late deltas of the interrupted

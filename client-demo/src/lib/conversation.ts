@@ -1,5 +1,5 @@
 /**
- * What the page shows, as a pure model fed with GA server events (realtime.md §1.9–1.10): the chat of
+ * What the page shows, as a pure model fed with GA server events (docs/protocol.md §1.9–1.10): the chat of
  * user and assistant transcripts (ordered by item, not by arrival: transcripts of user audio come
  * late, §1.7), tool calls with their arguments and results, errors in plain words, the speech
  * indicator, each turn's latency (speech_stopped → first audio delta) and the engine in use

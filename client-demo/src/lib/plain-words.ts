@@ -11,7 +11,7 @@ export interface RealtimeErrorBody {
   event_id?: unknown;
 }
 
-/** Error codes that are part of normal operation and need no message (realtime.md §1.13). */
+/** Error codes that are part of normal operation and need no message (docs/protocol.md §1.13). */
 const BENIGN_CODES = new Set(['conversation_already_has_active_response', 'response_cancel_not_active']);
 
 const BY_CODE: Record<string, string> = {

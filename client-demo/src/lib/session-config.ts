@@ -1,5 +1,5 @@
 /**
- * The page's controls → a GA `session.update` (realtime.md §1.4, §1.6). Values are checked and
+ * The page's controls → a GA `session.update` (docs/protocol.md §1.4, §1.6). Values are checked and
  * clamped here so the server never sees an out-of-range threshold or silence window from the page.
  */
 

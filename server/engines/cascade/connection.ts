@@ -1,5 +1,5 @@
 /**
- * One cascade conversation: GA client events in, GA server events out (realtime.md §1.10).
+ * One cascade conversation: GA client events in, GA server events out (docs/protocol.md §1.10).
  *
  *   input_audio_buffer.append ─► InputDecoder (→16 kHz) ─► TurnDetector (server VAD)
  *        speech_started ─► STT stream opened, fed while the caller speaks (barge-in cancels the reply)

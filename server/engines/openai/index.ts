@@ -4,7 +4,7 @@
  * with backpressure; closes cleanly; maps upstream failures to EngineError.
  *
  * Wire: `wss://<base>/realtime?model=<m>`, `Authorization: Bearer <key>`, no `OpenAI-Beta`
- * header (the beta shape is shut down: realtime.md §0.1-1, §1.2).
+ * header (the beta shape is shut down: docs/protocol.md §1.2, §1.16).
  */
 import WebSocket from 'ws';
 import type { ClientOptions, RawData } from 'ws';
