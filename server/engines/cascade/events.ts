@@ -1,5 +1,12 @@
-/** GA usage as the cascade reports it in `response.done` (the event shapes: server/protocol/types.ts). */
+/** The GA response object and usage as the cascade reports them (event shapes: server/protocol/types.ts). */
+import type { AudioFormat, RealtimeResponse, ResponseStatus } from '../../protocol/index.ts';
 import type { ChatUsage } from '../providers/index.ts';
+import { snapshot } from './context.ts';
+import type { Run } from './generation.ts';
+
+export type StatusDetails = Exclude<RealtimeResponse['status_details'], undefined>;
+
+const PCM24K: AudioFormat = { type: 'audio/pcm', rate: 24_000 };
 
 export type GaUsage = {
   total_tokens: number;
@@ -22,5 +29,24 @@ export function gaUsage(u: ChatUsage | undefined): GaUsage {
     output_tokens: output,
     input_token_details: { text_tokens: input, audio_tokens: 0, image_tokens: 0, cached_tokens: 0, cached_tokens_details: { text_tokens: 0, audio_tokens: 0, image_tokens: 0 } },
     output_token_details: { text_tokens: output, audio_tokens: 0 },
+  };
+}
+
+/** The response object of `response.created` / `response.done`. */
+export function responseObject(run: Run, status: ResponseStatus, details: StatusDetails, conversationId: string): RealtimeResponse {
+  const audio: { format: AudioFormat; voice?: string } = { format: run.format ?? PCM24K };
+  if (run.voice !== undefined) audio.voice = run.voice;
+  return {
+    id: run.id,
+    object: 'realtime.response',
+    status,
+    status_details: details,
+    output: run.output.map(snapshot),
+    conversation_id: run.conversation ? conversationId : null,
+    output_modalities: run.modalities,
+    audio: { output: audio },
+    max_output_tokens: run.maxOutputTokens,
+    metadata: run.params.metadata ?? null,
+    usage: status === 'in_progress' ? null : gaUsage(run.usage),
   };
 }

@@ -8,18 +8,18 @@
  * response's way out ends it with `response.done` (failed): no response stays active without running.
  */
 import { newResponseId, newItemId } from '../../protocol/index.ts';
-import type { AudioFormat, ConversationItem, RealtimeResponse, ResponseParams, ResponseStatus } from '../../protocol/index.ts';
+import type { AudioFormat, ConversationItem, ResponseParams, ResponseStatus } from '../../protocol/index.ts';
 import type { ChatRequest, ChatUsage } from '../providers/index.ts';
 import { OutputEncoder } from './audio-io.ts';
 import { errorInfo, snapshot } from './context.ts';
 import type { CascadeContext, TurnMarks, TurnTiming } from './context.ts';
 import { toChatMessages, toChatToolChoice, toChatTools } from './conversation.ts';
-import { gaUsage } from './events.ts';
+import { responseObject } from './events.ts';
+import type { StatusDetails } from './events.ts';
 import type { CascadeItems, StoredItem } from './items.ts';
 import { MessageOutput } from './speech.ts';
 
 export type EndStatus = Exclude<ResponseStatus, 'in_progress'>;
-type StatusDetails = Exclude<RealtimeResponse['status_details'], undefined>;
 
 export interface GenerationHooks {
   /** A conversation response ended normally: arm the idle timer for the audio still playing (ms). */
@@ -52,11 +52,8 @@ export interface Run {
   /** When the first audio delta went out, and how much audio the response generated (ms). */
   firstAudioAt: number | null;
   audioMs: number;
-  /** Set for responses created by a VAD turn. */
-  marks: TurnMarks | null;
+  marks: TurnMarks | null;   // a VAD turn's response: timing marks
 }
-
-const PCM24K: AudioFormat = { type: 'audio/pcm', rate: 24_000 };
 
 export class CascadeGeneration {
   readonly #ctx: CascadeContext;
@@ -94,7 +91,7 @@ export class CascadeGeneration {
     this.#lastId = run.id;
     if (conversation) { this.#active = run; this.#hooks.disarmIdle(); } else this.#outOfBand.add(run);
     try {
-      this.#ctx.emit({ type: 'response.created', response: this.#responseObject(run, 'in_progress', null) });
+      this.#ctx.emit({ type: 'response.created', response: responseObject(run, 'in_progress', null, this.#ctx.conversationId) });
     } catch (err) {
       return this.fail(run, err);
     }
@@ -152,15 +149,14 @@ export class CascadeGeneration {
     if (status !== 'completed' && status !== 'incomplete') run.ctrl.abort();
     if (this.#active === run) this.#active = null;
     this.#outOfBand.delete(run);
-    const itemStatus = status === 'completed' ? 'completed' : 'incomplete';
     try {
-      if (run.msg) this.#endMessage(run, itemStatus);
-      if (run.call) this.#closeCall(run, itemStatus);
+      this.#endMessage(run, status === 'completed' ? 'completed' : 'incomplete');
+      this.#closeCall(run, status === 'completed' ? 'completed' : 'incomplete');
     } catch (err) {
       this.#ctx.log.error({ err, responseId: run.id }, 'cascade: closing output items failed');
     }
     try {
-      this.#ctx.emit({ type: 'response.done', response: this.#responseObject(run, status, details) });
+      this.#ctx.emit({ type: 'response.done', response: responseObject(run, status, details, this.#ctx.conversationId) });
     } catch (err) {
       this.#ctx.log.error({ err, responseId: run.id }, 'cascade: response.done failed');
     }
@@ -208,24 +204,6 @@ export class CascadeGeneration {
     };
   }
 
-  #responseObject(run: Run, status: ResponseStatus, details: StatusDetails): RealtimeResponse {
-    const audio: { format: AudioFormat; voice?: string } = { format: run.format ?? PCM24K };
-    if (run.voice !== undefined) audio.voice = run.voice;
-    return {
-      id: run.id,
-      object: 'realtime.response',
-      status,
-      status_details: details,
-      output: run.output.map(snapshot),
-      conversation_id: run.conversation ? this.#ctx.conversationId : null,
-      output_modalities: run.modalities,
-      audio: { output: audio },
-      max_output_tokens: run.maxOutputTokens,
-      metadata: run.params.metadata ?? null,
-      usage: status === 'in_progress' ? null : gaUsage(run.usage),
-    };
-  }
-
   /** The items the model sees: the conversation, or the response's own `input` (item references resolved). */
   #contextItems(params: ResponseParams): readonly ConversationItem[] {
     if (!params.input) return this.#items.items;
@@ -265,13 +243,7 @@ export class CascadeGeneration {
             this.#closeCall(run);
             this.#openCall(run, chunk.callId, chunk.name);
             break;
-          case 'tool_arguments': {
-            const call = run.call;
-            if (!call) break;
-            call.args += chunk.delta;
-            this.#ctx.emit({ type: 'response.function_call_arguments.delta', response_id: run.id, item_id: call.item.id, output_index: call.outputIndex, call_id: call.callId, delta: chunk.delta });
-            break;
-          }
+          case 'tool_arguments': this.#callArguments(run, chunk.delta); break;
           case 'done':
             run.finishReason = chunk.finishReason;
             if (chunk.usage) run.usage = chunk.usage;
@@ -339,6 +311,13 @@ export class CascadeGeneration {
     const item: StoredItem = { id: newItemId(), object: 'realtime.item', type: 'function_call', status: 'in_progress', call_id: callId, name, arguments: '' };
     const outputIndex = this.#addOutput(run, item);
     run.call = { item, callId, outputIndex, args: '' };
+  }
+
+  #callArguments(run: Run, delta: string): void {
+    const call = run.call;
+    if (!call) return;
+    call.args += delta;
+    this.#ctx.emit({ type: 'response.function_call_arguments.delta', response_id: run.id, item_id: call.item.id, output_index: call.outputIndex, call_id: call.callId, delta });
   }
 
   #closeCall(run: Run, status: 'completed' | 'incomplete' = 'completed'): void {
