@@ -255,7 +255,7 @@ export class CascadeInput {
         this.#ctx.log.warn({ err, itemId }, 'cascade: transcription failed');
         failure = errorInfo(err, 'transcription_failed');
       }
-      this.#ctx.conversation.setTranscript(itemId, 0, text);
+      this.#items.setTranscript(itemId, text);
       if (reported && failure) {
         this.#ctx.emit({ type: 'conversation.item.input_audio_transcription.failed', item_id: itemId, content_index: 0, error: { type: 'server_error', ...failure } });
       } else if (reported) {

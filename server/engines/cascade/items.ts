@@ -90,6 +90,17 @@ export class CascadeItems {
     this.#ctx.emit({ type: 'conversation.item.done', previous_item_id: at > 0 ? items[at - 1]!.id ?? null : null, item: snapshot(item) });
   }
 
+  /**
+   * Sets the transcript of an item's first content part, as a new part: a part already emitted
+   * (and perhaps kept by a receiver, or shared with it by the store's upsert) is never changed.
+   */
+  setTranscript(id: string, transcript: string): void {
+    const item = this.#conv.find(id);
+    const first = item?.content?.[0];
+    if (!item?.content || !first || (first.type !== 'input_audio' && first.type !== 'output_audio')) return;
+    item.content = [{ ...first, transcript }, ...item.content.slice(1)];
+  }
+
   /** A transcript being recognised for `id`: responses wait for it. */
   transcribing(id: string, done: Promise<void>): void {
     this.#pending.set(id, done);
@@ -169,7 +180,7 @@ export class CascadeItems {
     if (endMs > audioMs) {
       return this.#ctx.error('invalid_value', `Audio content of ${audioMs}ms is already shorter than ${endMs}ms`, ev.event_id, 'audio_end_ms');
     }
-    this.#conv.setTranscript(id, 0, heardText(spoken.pieces, audioMs, endMs));
+    this.setTranscript(id, heardText(spoken.pieces, audioMs, endMs));
     spoken.audioMs = endMs;
     spoken.pieces = spoken.pieces.filter((p) => p.startMs < endMs);
     this.#ctx.emit({ type: 'conversation.item.truncated', item_id: id, content_index: 0, audio_end_ms: endMs });
