@@ -14,6 +14,7 @@ import { CascadeEngine } from '../server/engines/cascade/index.ts';
 import type { CascadeStages, TurnTiming } from '../server/engines/cascade/index.ts';
 import { FliteTts, PocketSphinxStt } from '../server/engines/providers/index.ts';
 import type { SttProvider, TtsProvider } from '../server/engines/providers/index.ts';
+import { AudioChunk } from '../server/protocol/index.ts';
 import type { ServerEvent } from '../server/protocol/index.ts';
 import { banner, formatNumber, ratio, row, summarize } from './lib/index.ts';
 
@@ -68,7 +69,7 @@ async function runTurns(stages: CascadeStages, label: string): Promise<{ timings
   for (let t = 0; t < TURNS; t++) {
     const { b64, speechMs: ms } = chunks(FIXTURES[t % FIXTURES.length]!);
     const done = new Promise<ServerEvent>((r) => waiters.push(r));
-    await paced((audio) => conn.send({ type: 'input_audio_buffer.append', audio }), b64);
+    await paced((audio) => conn.send({ type: 'input_audio_buffer.append', audio: AudioChunk.fromBase64(audio) }), b64);
     await done;
     speechMs.push(ms);
     process.stderr.write(`\r${label}: turn ${t + 1}/${TURNS}`);

@@ -1,9 +1,12 @@
 /**
- * Audio in and out of the cascade, in the session's GA formats.
- * In: `audio/pcm` (24 kHz pcm16) or `audio/pcmu` / `audio/pcma` (8 kHz G.711), base64 → 16 kHz
- * pcm16 for VAD and STT. Out: TTS pcm at the provider's rate → the output format, base64.
+ * Audio in and out of the cascade, in the session's GA formats, as bytes (an `AudioChunk`'s
+ * `bytes()`; base64 exists only at the wire edges: server/protocol/audio.ts).
+ * In: `audio/pcm` (24 kHz pcm16) or `audio/pcmu` / `audio/pcma` (8 kHz G.711, decoded straight from
+ * the bytes) → 16 kHz pcm16 for VAD and STT. Out: TTS pcm at the provider's rate → the output
+ * format's bytes.
  */
 import { Resampler, alawDecode, alawEncode, mulawDecode, mulawEncode } from '../../../audio/index.ts';
+import { formatRateHz } from '../../protocol/index.ts';
 import type { AudioFormat } from '../../protocol/index.ts';
 
 export const PIPELINE_RATE_HZ = 16_000;
@@ -11,9 +14,7 @@ export const PIPELINE_RATE_HZ = 16_000;
 /** How 8 kHz telephone audio is brought to PocketSphinx's 16 kHz (see docs/notes/cascade.md). */
 export type Upsample8kMethod = 'zero-insert' | 'resample';
 
-export function formatRateHz(format: AudioFormat | undefined): number {
-  return !format || format.type === 'audio/pcm' ? 24_000 : 8_000;
-}
+export { formatRateHz };
 
 /**
  * 8 kHz → 16 kHz by zero insertion (unity gain): leaves the spectral image above 4 kHz in place,
@@ -31,14 +32,15 @@ export function zeroInsertUpsample(src: Int16Array, dst: Int16Array): Int16Array
 }
 
 /**
- * base64 in the session's input format → 16 kHz pcm16 views (valid until the next call).
+ * Bytes in the session's input format → 16 kHz pcm16 views (valid until the next call).
  * `decode` returns the stream for the VAD (a clean resample); `sttView` is the stream for STT, which
  * for 8 kHz G.711 input is upsampled by zero insertion instead (PocketSphinx hears it better, but
  * Silero does not detect speech in it).
  */
 export class InputDecoder {
   readonly format: AudioFormat;
-  private bytes = Buffer.allocUnsafe(16_384);
+  /** pcm16 bytes at an odd offset are copied here to be read as samples. */
+  private aligned = new Int16Array(8_192);
   private pcm8k = new Int16Array(8_192);
   private up = new Int16Array(16_384);
   private readonly resampler: Resampler;
@@ -59,14 +61,11 @@ export class InputDecoder {
   }
 
   /** Returns null when the payload is not whole samples (odd pcm16 byte count). */
-  decode(b64: string): Int16Array | null {
-    const maxBytes = (b64.length * 3) >> 2;
-    if (maxBytes > this.bytes.length) this.bytes = Buffer.allocUnsafe(Math.max(maxBytes, this.bytes.length * 2));
-    const n = this.bytes.write(b64, 0, 'base64');
+  decode(bytes: Uint8Array): Int16Array | null {
+    const n = bytes.byteLength;
     if (this.g711) {
       if (n > this.pcm8k.length) this.pcm8k = new Int16Array(Math.max(n, this.pcm8k.length * 2));
-      const src = this.bytes.subarray(0, n);
-      const pcm = this.g711 === 'mulaw' ? mulawDecode(src, this.pcm8k.subarray(0, n)) : alawDecode(src, this.pcm8k.subarray(0, n));
+      const pcm = this.g711 === 'mulaw' ? mulawDecode(bytes, this.pcm8k.subarray(0, n)) : alawDecode(bytes, this.pcm8k.subarray(0, n));
       const clean = this.resampler.process(pcm);
       if (this.method === 'zero-insert') {
         if (2 * n > this.up.length) this.up = new Int16Array(Math.max(2 * n, this.up.length * 2));
@@ -77,8 +76,14 @@ export class InputDecoder {
       return clean;
     }
     if ((n & 1) !== 0) return null;
-    // allocUnsafe(≥16 KiB) is never pooled, so byteOffset is 0 and the view is aligned.
-    const pcm24k = new Int16Array(this.bytes.buffer, this.bytes.byteOffset, n >> 1);
+    let pcm24k: Int16Array;
+    if ((bytes.byteOffset & 1) === 0) {
+      pcm24k = new Int16Array(bytes.buffer, bytes.byteOffset, n >> 1);
+    } else {
+      if (n >> 1 > this.aligned.length) this.aligned = new Int16Array(Math.max(n >> 1, this.aligned.length * 2));
+      pcm24k = this.aligned.subarray(0, n >> 1);
+      new Uint8Array(pcm24k.buffer, 0, n).set(bytes);
+    }
     this.stt = this.resampler.process(pcm24k);
     return this.stt;
   }
@@ -87,13 +92,15 @@ export class InputDecoder {
 /** Largest audio delta sent in one event. */
 const DELTA_MS = 200;
 
-/** TTS pcm → output format pieces (base64), with a stateful resampler per source rate. */
+/**
+ * TTS pcm → output format pieces (bytes), with a stateful resampler per source rate. Each piece is
+ * a fresh array (one per ≤ 200 ms delta), so an event may keep it.
+ */
 export class OutputEncoder {
   readonly format: AudioFormat;
   readonly rateHz: number;
   private resampler: Resampler | null = null;
   private resamplerFrom = 0;
-  private g711buf = new Uint8Array(8_192);
   private readonly g711: 'mulaw' | 'alaw' | null;
   private readonly deltaSamples: number;
 
@@ -104,8 +111,8 @@ export class OutputEncoder {
     this.deltaSamples = (this.rateHz * DELTA_MS) / 1000;
   }
 
-  /** Converts and hands out base64 pieces of at most 200 ms; `samples` at the output rate. */
-  write(pcm: Int16Array, srcRateHz: number, emit: (b64: string, samples: number) => void): void {
+  /** Converts and hands out pieces of at most 200 ms; `samples` at the output rate. */
+  write(pcm: Int16Array, srcRateHz: number, emit: (bytes: Uint8Array, samples: number) => void): void {
     let out = pcm;
     if (srcRateHz !== this.rateHz) {
       if (!this.resampler || this.resamplerFrom !== srcRateHz) {
@@ -118,20 +125,16 @@ export class OutputEncoder {
   }
 
   /** Drains the resampler's filter tail at the end of a response. */
-  flush(emit: (b64: string, samples: number) => void): void {
+  flush(emit: (bytes: Uint8Array, samples: number) => void): void {
     if (this.resampler) this.emitPieces(this.resampler.flush(), emit);
   }
 
-  private emitPieces(out: Int16Array, emit: (b64: string, samples: number) => void): void {
+  private emitPieces(out: Int16Array, emit: (bytes: Uint8Array, samples: number) => void): void {
     for (let off = 0; off < out.length; off += this.deltaSamples) {
       const piece = out.subarray(off, Math.min(out.length, off + this.deltaSamples));
-      if (this.g711) {
-        if (piece.length > this.g711buf.length) this.g711buf = new Uint8Array(piece.length);
-        const enc = this.g711 === 'mulaw' ? mulawEncode(piece, this.g711buf.subarray(0, piece.length)) : alawEncode(piece, this.g711buf.subarray(0, piece.length));
-        emit(Buffer.from(enc.buffer, enc.byteOffset, enc.byteLength).toString('base64'), piece.length);
-      } else {
-        emit(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('base64'), piece.length);
-      }
+      if (this.g711 === 'mulaw') emit(mulawEncode(piece), piece.length);
+      else if (this.g711 === 'alaw') emit(alawEncode(piece), piece.length);
+      else emit(new Uint8Array(piece.slice().buffer), piece.length);
     }
   }
 }

@@ -1,8 +1,14 @@
-/** GA server event shapes the cascade emits (openai-node `resources/realtime/realtime.ts`). */
-import { newEventId } from '../../protocol/index.ts';
+/** The GA response object and usage as the cascade reports them (event shapes: server/protocol/types.ts). */
+import type { AudioFormat, RealtimeResponse, ResponseStatus } from '../../protocol/index.ts';
 import type { ChatUsage } from '../providers/index.ts';
+import { snapshot } from './context.ts';
+import type { Run } from './generation.ts';
 
-export interface GaUsage {
+export type StatusDetails = Exclude<RealtimeResponse['status_details'], undefined>;
+
+const PCM24K: AudioFormat = { type: 'audio/pcm', rate: 24_000 };
+
+export type GaUsage = {
   total_tokens: number;
   input_tokens: number;
   output_tokens: number;
@@ -11,7 +17,7 @@ export interface GaUsage {
     cached_tokens_details: { text_tokens: number; audio_tokens: number; image_tokens: number };
   };
   output_token_details: { text_tokens: number; audio_tokens: number };
-}
+};
 
 /** Usage in GA shape; audio tokens are 0 (the cascade has no audio tokens), unknown counts 0. */
 export function gaUsage(u: ChatUsage | undefined): GaUsage {
@@ -26,15 +32,21 @@ export function gaUsage(u: ChatUsage | undefined): GaUsage {
   };
 }
 
-/**
- * The hot event, built without JSON.stringify (ids and base64 need no escaping).
- * Returns the object and its JSON.
- */
-export function audioDeltaEvent(responseId: string, itemId: string, outputIndex: number, b64: string): { event: { type: string; event_id: string; [k: string]: unknown }; raw: string } {
-  const eventId = newEventId();
-  const raw = `{"type":"response.output_audio.delta","event_id":"${eventId}","response_id":"${responseId}","item_id":"${itemId}","output_index":${outputIndex},"content_index":0,"delta":"${b64}"}`;
+/** The response object of `response.created` / `response.done`. */
+export function responseObject(run: Run, status: ResponseStatus, details: StatusDetails, conversationId: string): RealtimeResponse {
+  const audio: { format: AudioFormat; voice?: string } = { format: run.format ?? PCM24K };
+  if (run.voice !== undefined) audio.voice = run.voice;
   return {
-    event: { type: 'response.output_audio.delta', event_id: eventId, response_id: responseId, item_id: itemId, output_index: outputIndex, content_index: 0, delta: b64 },
-    raw,
+    id: run.id,
+    object: 'realtime.response',
+    status,
+    status_details: details,
+    output: run.output.map(snapshot),
+    conversation_id: run.conversation ? conversationId : null,
+    output_modalities: run.modalities,
+    audio: { output: audio },
+    max_output_tokens: run.maxOutputTokens,
+    metadata: run.params.metadata ?? null,
+    usage: status === 'in_progress' ? null : gaUsage(run.usage),
   };
 }

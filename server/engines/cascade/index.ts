@@ -11,11 +11,12 @@ import type { Engine, EngineConnection, EngineDeps, EngineName, EngineOpenOption
 import { HttpChat, HttpStt, HttpTts } from '../providers/index.ts';
 import type { CascadeConfig } from '../../config.ts';
 import { CascadeConnection } from './connection.ts';
-import type { CascadeStages, TurnTiming } from './connection.ts';
+import type { CascadeStages, TurnTiming } from './context.ts';
 import type { Upsample8kMethod } from './audio-io.ts';
 
-export { CascadeConnection, heardText } from './connection.ts';
-export type { CascadeStages, TurnTiming } from './connection.ts';
+export { CascadeConnection } from './connection.ts';
+export { heardText } from './items.ts';
+export type { CascadeStages, TurnTiming } from './context.ts';
 export { SentenceSplitter } from './sentences.ts';
 export { InputDecoder, OutputEncoder, zeroInsertUpsample, PIPELINE_RATE_HZ } from './audio-io.ts';
 export type { Upsample8kMethod } from './audio-io.ts';
@@ -57,7 +58,7 @@ export class CascadeEngine implements Engine {
     try {
       await this.warm();
     } catch (err) {
-      throw new EngineError('ENGINE_UNAVAILABLE', `The ${this.name} engine cannot start: ${(err as Error).message}`, { cause: err, fallbackable: false });
+      throw new EngineError('ENGINE_UNAVAILABLE', `The ${this.name} engine cannot start: ${err instanceof Error ? err.message : String(err)}`, { cause: err, fallbackable: false });
     }
     if (o.signal?.aborted) throw new EngineError('ENGINE_CLOSED', 'open aborted', { fallbackable: false });
     const vad = await createVad({ kind: this.opts.vad ?? 'silero', sampleRateHz: 16_000, log: o.log });
@@ -68,7 +69,7 @@ export class CascadeEngine implements Engine {
       log: o.log,
       vad,
       upsample8k: this.opts.upsample8k ?? 'zero-insert',
-      ...(o.history ? { history: o.history } : {}),
+      ...(o.conversation ? { conversation: o.conversation } : o.history ? { history: o.history } : {}),
       ...(this.opts.onTurnTiming ? { onTurnTiming: this.opts.onTurnTiming } : {}),
     });
     // session.created / conversation.created once the caller holds the connection.

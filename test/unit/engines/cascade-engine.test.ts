@@ -3,6 +3,7 @@ import { Resampler, mulawDecode, rmsDbfs } from '../../../audio/index.ts';
 import { CascadeEngine } from '../../../server/engines/cascade/index.ts';
 import { DemoAgent } from '../../../server/agent/index.ts';
 import { FliteTts, PocketSphinxStt } from '../../../server/engines/providers/index.ts';
+import { AudioChunk } from '../../../server/protocol/index.ts';
 import type { ServerEvent } from '../../../server/protocol/index.ts';
 import { EngineProbe, overlap, silentLog, speech16k, toAppendChunks } from './cascade-harness.ts';
 
@@ -279,9 +280,11 @@ describe('local cascade engine (PocketSphinx + demo agent + flite), driven with 
     expect(await p.next('conversation.item.deleted', () => true, m)).toMatchObject({ item_id: userItem });
     p.send({ type: 'conversation.item.retrieve', item_id: userItem });
     expect((await p.next('error', (e) => (e.error as { code: string }).code === 'item_retrieve_invalid_item_id', m))).toBeTruthy();
-    p.send({ type: 'conversation.item.create', item: { type: 'bogus' } });
-    expect((await p.next('error', (e) => (e.error as { param: string }).param === 'item.type', m))).toBeTruthy();
-    p.send({ type: 'input_audio_buffer.append', audio: 'AAA=' });   // 2 bytes + padding → 1 byte? odd
+    // item shapes are the door's (server/protocol/validate.ts); the conversation's state is checked here
+    p.send({ type: 'conversation.item.create', previous_item_id: 'item_nope', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'x' }] } });
+    expect((await p.next('error', (e) => (e.error as { param: string }).param === 'previous_item_id', m))).toBeTruthy();
+    p.send({ type: 'input_audio_buffer.append', event_id: 'evt_odd', audio: AudioChunk.fromBase64('AAAA') });   // 3 bytes: not whole pcm16 samples
+    expect((await p.next('error', (e) => (e.error as { event_id: string }).event_id === 'evt_odd', m)).error).toMatchObject({ code: 'invalid_value', param: 'audio' });
     p.send({ type: 'session.update', session: { type: 'realtime', instructions: 'be brief' } });
     const updated = await p.next('session.updated', () => true, m);
     expect((updated.session as { instructions: string }).instructions).toBe('be brief');

@@ -3,6 +3,8 @@ import pino from 'pino';
 import { Resampler, alawEncode, mulawDecode, mulawEncode, readWavFile, resampleWhole } from '../../../audio/index.ts';
 import type { SttProvider } from '../../../server/engines/providers/index.ts';
 import type { Engine, EngineConnection } from '../../../server/engines/index.ts';
+import type { Conversation } from '../../../server/conversation.ts';
+import { AudioChunk } from '../../../server/protocol/index.ts';
 import type { ClientEvent, RealtimeSession, ServerEvent } from '../../../server/protocol/index.ts';
 
 export const FIXTURES = new URL('../../../fixtures/speech/', import.meta.url).pathname;
@@ -35,11 +37,13 @@ export class EngineProbe {
   private waiters: { pred: (e: ServerEvent) => boolean; resolve: (e: ServerEvent) => void; from: number }[] = [];
   closed: { code: number; reason: string } | null = null;
 
-  static async open(engine: Engine, session: Partial<RealtimeSession> = {}): Promise<EngineProbe> {
+  /** `conversation`: the session's store handed to the engine (EngineOpenOptions.conversation). */
+  static async open(engine: Engine, session: Partial<RealtimeSession> = {}, conversation?: Conversation): Promise<EngineProbe> {
     const p = new EngineProbe();
     p.conn = await engine.open({
       session: { type: 'realtime', ...session } as RealtimeSession,
       log: silentLog,
+      ...(conversation ? { conversation } : {}),
       callbacks: {
         onEvent: (e) => p.onEvent(e),
         onClose: (info) => { p.closed = info; },
@@ -50,7 +54,8 @@ export class EngineProbe {
   }
 
   private onEvent(e: ServerEvent): void {
-    this.events.push(e);
+    // an audio delta's chunk is valid during the call only: keep a copy
+    this.events.push(e.type === 'response.output_audio.delta' ? { ...e, delta: e.delta.copy() } : e);
     const idx = this.events.length - 1;
     this.waiters = this.waiters.filter((w) => {
       if (idx >= w.from && w.pred(e)) { w.resolve(e); return false; }
@@ -60,9 +65,9 @@ export class EngineProbe {
 
   send(e: ClientEvent): void { this.conn.send(e); }
 
-  /** Sends audio chunks as input_audio_buffer.append events. */
+  /** Sends audio chunks (base64, as a WS client would) as input_audio_buffer.append events. */
   append(chunks: string[]): void {
-    for (const audio of chunks) this.conn.send({ type: 'input_audio_buffer.append', audio });
+    for (const audio of chunks) this.conn.send({ type: 'input_audio_buffer.append', audio: AudioChunk.fromBase64(audio) });
   }
 
   /** The first event of `type` (matching `pred`) at or after index `from` (default: any already seen). */
@@ -90,7 +95,9 @@ export class EngineProbe {
 
   /** All output audio of a response, decoded (bytes). */
   audioOf(responseId: string): Buffer {
-    return Buffer.concat(this.events.filter((e) => e.type === 'response.output_audio.delta' && e.response_id === responseId).map((e) => Buffer.from(e.delta as string, 'base64')));
+    const out: Uint8Array[] = [];
+    for (const e of this.events) if (e.type === 'response.output_audio.delta' && e.response_id === responseId) out.push(e.delta.bytes());
+    return Buffer.concat(out);
   }
 
   close(): void { this.conn.close(); }

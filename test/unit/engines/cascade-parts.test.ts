@@ -37,23 +37,28 @@ describe('InputDecoder / OutputEncoder', () => {
     for (let i = 0; i < n; i++) out[i] = Math.round(10_000 * Math.sin((2 * Math.PI * hz * i) / rate));
     return out;
   };
-  const b64 = (pcm: Int16Array): string => Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength).toString('base64');
+  const bytes = (pcm: Int16Array): Uint8Array => new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength);
 
   it('decodes 24 kHz pcm to 16 kHz in 20 ms chunks (same as one call), and rejects odd byte counts', () => {
     const src = tone(24_000, 400);
     const a = new InputDecoder({ type: 'audio/pcm', rate: 24_000 }, 'zero-insert');
     const chunked: number[] = [];
-    for (let i = 0; i < src.length; i += 480) chunked.push(...a.decode(b64(src.subarray(i, i + 480)))!);
+    for (let i = 0; i < src.length; i += 480) chunked.push(...a.decode(bytes(src.subarray(i, i + 480)))!);
     const whole = new Resampler({ inputRateHz: 24_000, outputRateHz: 16_000 }).process(src);
     expect(chunked.length).toBe(whole.length);
     expect(Int16Array.from(chunked)).toEqual(whole);
-    expect(a.decode(Buffer.from([1, 2, 3]).toString('base64'))).toBeNull();
+    expect(a.decode(Uint8Array.of(1, 2, 3))).toBeNull();
+    // bytes at an odd offset (a door's packet buffer) decode the same
+    const b = new InputDecoder({ type: 'audio/pcm', rate: 24_000 }, 'zero-insert');
+    const odd = new Uint8Array(src.byteLength + 1);
+    odd.set(bytes(src), 1);
+    expect(b.decode(odd.subarray(1))).toEqual(whole.subarray(0, b.sttView.length));
   });
 
   it('decodes μ-law 8 kHz to 16 kHz: clean resample for the VAD, zero insertion for STT', () => {
     const src = tone(8_000, 100);
     const d = new InputDecoder({ type: 'audio/pcmu' }, 'zero-insert');
-    const vad = d.decode(Buffer.from(mulawEncode(src)).toString('base64'))!;
+    const vad = d.decode(mulawEncode(src))!;
     expect(Math.abs(vad.length - src.length * 2)).toBeLessThanOrEqual(8);   // clean resample (filter delay)
     const out = d.sttView;
     expect(out.length).toBe(src.length * 2);
@@ -67,8 +72,8 @@ describe('InputDecoder / OutputEncoder', () => {
     for (const [format, rate, bytesPerSample] of [[{ type: 'audio/pcm', rate: 24_000 }, 24_000, 2], [{ type: 'audio/pcmu' }, 8_000, 1]] as const) {
       const enc = new OutputEncoder(format);
       const pieces: { bytes: number; samples: number }[] = [];
-      enc.write(pcm, 16_000, (b, samples) => pieces.push({ bytes: Buffer.from(b, 'base64').length, samples }));
-      enc.flush((b, samples) => pieces.push({ bytes: Buffer.from(b, 'base64').length, samples }));
+      enc.write(pcm, 16_000, (b, samples) => pieces.push({ bytes: b.byteLength, samples }));
+      enc.flush((b, samples) => pieces.push({ bytes: b.byteLength, samples }));
       const total = pieces.reduce((n, p) => n + p.samples, 0);
       expect(Math.abs(total - rate)).toBeLessThanOrEqual(rate / 100);   // 1 s of audio (+ the resampler's filter tail, a few ms)
       expect(Math.max(...pieces.map((p) => p.samples))).toBeLessThanOrEqual(rate / 5);
@@ -119,6 +124,67 @@ describe('cascade item order with a scripted chat stage', () => {
     expect((done.response as { output: { type: string; status: string }[] }).output.map((o) => [o.type, o.status])).toEqual([['function_call', 'completed'], ['message', 'completed']]);
     const order = p.shape().filter((t) => t.startsWith('response.output_item'));
     expect(order).toEqual(['response.output_item.added', 'response.output_item.done', 'response.output_item.added', 'response.output_item.done']);
+    p.close();
+  });
+});
+
+describe('cascade parts share the session\'s conversation store', () => {
+  it('history in the store reaches the model; the reply is stored there once; a delete removes it there', async () => {
+    const { CascadeEngine } = await import('../../../server/engines/cascade/index.ts');
+    const { EngineProbe } = await import('./cascade-harness.ts');
+    const { Conversation } = await import('../../../server/conversation.ts');
+    const seen: string[][] = [];
+    const chat = {
+      name: 'scripted',
+      async *stream(req: { messages: { role: string; content: string | null }[] }) {
+        seen.push(req.messages.map((m) => `${m.role}:${m.content ?? ''}`));
+        yield { type: 'text' as const, delta: 'Sure.' };
+        yield { type: 'done' as const, finishReason: 'stop' as const };
+      },
+    };
+    const tts = { name: 'silent', async *synthesize() { yield { pcm: new Int16Array(1600), sampleRateHz: 16_000 }; } };
+    const stt = { name: 'none', open: () => ({ push: () => undefined, abort: () => undefined, finish: async () => ({ text: '', audioMs: 0, finaliseMs: 0 }) }) };
+    const conversation = new Conversation();
+    conversation.insert({ id: 'item_prior', type: 'message', role: 'user', content: [{ type: 'input_text', text: 'book a table' }] });
+    const engine = new CascadeEngine({ name: 'cascade', stages: { stt, chat, tts }, vad: 'energy' });
+    const p = await EngineProbe.open(engine, { output_modalities: ['text'] }, conversation);
+    p.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'for two' }] } });
+    p.send({ type: 'response.create' });
+    const done = await p.next('response.done');
+    expect(seen[0]).toEqual(['user:book a table', 'user:for two']);
+    const replyId = (done.response as { output: { id: string }[] }).output[0]!.id;
+    expect(conversation.items.map((i) => i.id)).toEqual(['item_prior', expect.any(String), replyId]);
+    expect(conversation.find(replyId)).toMatchObject({ role: 'assistant', status: 'completed', content: [{ type: 'output_text', text: 'Sure.' }] });
+    // an item the session drops from the store is gone for the cascade too
+    conversation.delete('item_prior');
+    p.send({ type: 'conversation.item.delete', item_id: replyId });
+    await p.next('conversation.item.deleted');
+    expect(conversation.items.map((i) => i.id)).toEqual([expect.any(String)]);
+    p.send({ type: 'response.create' });
+    await p.next('response.done', () => true, p.events.indexOf(done) + 1);
+    expect(seen[1]).toEqual(['user:for two']);
+    p.close();
+  });
+
+  it('input audio arrives as bytes (a SIP door\'s μ-law): decoded straight from them, never through base64', async () => {
+    const { CascadeEngine } = await import('../../../server/engines/cascade/index.ts');
+    const { EngineProbe } = await import('./cascade-harness.ts');
+    const { AudioChunk } = await import('../../../server/protocol/index.ts');
+    const heard: number[] = [];
+    const stt = { name: 'count', open: () => ({ push: (pcm: Int16Array) => { heard.push(pcm.length); }, abort: () => undefined, finish: async () => ({ text: 'hello', audioMs: 0, finaliseMs: 0 }) }) };
+    const chat = { name: 'scripted', async *stream() { yield { type: 'done' as const, finishReason: 'stop' as const }; } };
+    const tts = { name: 'silent', async *synthesize() { yield { pcm: new Int16Array(160), sampleRateHz: 16_000 }; } };
+    const engine = new CascadeEngine({ name: 'cascade', stages: { stt, chat, tts }, vad: 'energy' });
+    const p = await EngineProbe.open(engine, { audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: null } } });
+    const frame = mulawEncode(Int16Array.from({ length: 160 }, (_, i) => Math.round(8_000 * Math.sin(i / 3))));
+    const chunk = AudioChunk.fromBytes(frame, { type: 'audio/pcmu' });
+    chunk.base64 = () => { throw new Error('base64 inside the process'); };
+    for (let i = 0; i < 10; i++) p.send({ type: 'input_audio_buffer.append', audio: chunk });
+    p.send({ type: 'input_audio_buffer.commit' });
+    await p.next('conversation.item.done');
+    // 200 ms of 8 kHz μ-law → 16 kHz for the STT (zero insertion: exactly twice the samples)
+    expect(heard.reduce((a, b) => a + b, 0)).toBe(10 * 320);
+    expect(p.types()).not.toContain('error');
     p.close();
   });
 });
