@@ -114,6 +114,8 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   /** While a response.create is being handed to the engine: the response it started, if any. */
   #sendingCreate: { started: string | null } | null = null;
   #closeCode: number | null = null;
+  /** Out-of-band responses running (conversation: "none"): their items stay out of the conversation. */
+  readonly #outOfBand = new Set<string>();
   /** The engine whose connection is (or last was) open. */
   #serving: EngineName | null = null;
 
@@ -446,13 +448,14 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
         this.#turns.agentAudio(ev);
         return;
       case 'response.created':
-        if (ev.response.conversation_id !== null) {
+        if (ev.response.conversation_id === null) this.#outOfBand.add(ev.response.id);
+        else {
           this.#sequencer.onCreated(ev.response.id);
           if (this.#sendingCreate !== null) this.#sendingCreate.started = ev.response.id;
         }
         return;
       case 'response.output_item.done':
-        this.#conversation.upsert(ev.item);
+        if (!this.#outOfBand.has(ev.response_id)) this.#conversation.upsert(ev.item);
         this.#maybeRunTool(ev.item, ev.response_id);
         return;
       case 'response.done':
@@ -514,8 +517,12 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
 
   #onResponseDone(ev: ResponseDoneEvent): void {
     const r = ev.response;
-    for (const item of r.output ?? []) this.#conversation.upsert(item);
-    if (r.conversation_id === null) this.#sequencer.onOutOfBandDone();
+    if (r.conversation_id === null) {
+      this.#outOfBand.delete(r.id);
+      this.#sequencer.onOutOfBandDone();
+    } else {
+      for (const item of r.output ?? []) this.#conversation.upsert(item);
+    }
     this.#turns.responseDone(ev);
     const batch = this.#toolBatches.get(r.id);
     if (batch) {
