@@ -19,7 +19,7 @@ import type { DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/inde
 import type { ClientEvent, ServerEvent, SessionPatch } from './protocol/index.ts';
 import type { RealtimeSessionHandle, SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
-import type { EngineName } from './engines/index.ts';
+import { admitOrThrow, type EngineName } from './engines/index.ts';
 import { Gauge } from './metrics.ts';
 
 export interface SipBridgeOptions {
@@ -151,6 +151,8 @@ class CallBridge implements SessionClient {
   async open(): Promise<void> {
     const format = this.passthrough ? { type: 'audio/pcmu' } : { type: 'audio/pcm', rate: PCM_RATE_HZ };
     const patch = { type: 'realtime', audio: { input: { format }, output: { format } } } as unknown as SessionPatch;
+    // admission control (server/engines/admission.ts): an engine at capacity throws CapacityError → 503 + Retry-After
+    const admission = admitOrThrow(this.app.parley.engines, this.opts.engine ?? this.app.parley.config.engine);
     this.session = await this.app.parley.sessions.open({
       leg: 'sip',
       client: this,
@@ -159,7 +161,7 @@ class CallBridge implements SessionClient {
       callId: this.call.id,
       metadata: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
       ...(this.opts.engine ? { engine: this.opts.engine } : {}),
-    });
+    }).finally(admission.release);
     const session = this.session;
     this.call.onAudio((chunk) => {
       // hot path: build the JSON by hand (one string per 20 ms frame)

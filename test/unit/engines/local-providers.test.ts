@@ -61,6 +61,41 @@ describe('local speech providers (flite, PocketSphinx in worker threads)', () =>
     expect(words((await b.finish()).text)).toContain('goodbye');
   });
 
+  it('decoders are loaded ahead of use: a burst within the pool loads nothing on the serving path, spread over the workers', async () => {
+    const { pcm } = await speak('Hello, what time is it?');
+    const pool = new PocketSphinxStt({ workers: 2, decoders: 2 });
+    try {
+      await pool.warm();
+      await pool.ready();
+      expect(pool.stats()).toMatchObject({ workers: 2, decoders: 2, streams: 0, loadsOnStart: 0, loadsAhead: 2 });
+      const burst = [pool.open(), pool.open()];
+      expect(pool.stats().streams).toBe(2);
+      for (const s of burst) for (let i = 0; i < pcm.length; i += 320) s.push(pcm.subarray(i, i + 320));
+      const results = await Promise.all(burst.map((s) => s.finish()));
+      for (const r of results) expect(words(r.text)).toEqual(['hello', 'what', 'time', 'is', 'it']);
+      expect(pool.stats()).toMatchObject({ decoders: 2, streams: 0, loadsOnStart: 0 });
+      // beyond the pool, an utterance loads its own decoder on the spot (and the pool keeps it)
+      const more = [pool.open(), pool.open(), pool.open()];
+      for (const s of more) s.push(pcm);
+      await Promise.all(more.map((s) => s.finish()));
+      expect(pool.stats()).toMatchObject({ decoders: 3, loadsOnStart: 1 });
+    } finally { await pool.close(); }
+  }, 90_000);
+
+  it('the STT open options reach PocketSphinx through the local engine: a language its model does not speak is a coded error', async () => {
+    const base = { PARLEY_API_KEYS: 'pk_test_component_key_0123456789', LOG_LEVEL: 'silent', PARLEY_LOCAL_STT_WORKERS: '1', PARLEY_LOCAL_STT_DECODERS: '1' };
+    const stages = localStages(loadConfig(base));
+    const { pcm } = await speak('Please transfer me to the billing department.');
+    const es = stages.stt.open({ language: 'es', prompt: 'una reserva' });
+    es.push(pcm);
+    await expect(es.finish()).rejects.toMatchObject({ code: 'STT_LANGUAGE_UNSUPPORTED' });
+    for (const language of ['en', 'en-US', 'EN']) {
+      const en = stages.stt.open({ language });
+      en.push(pcm);
+      expect(words((await en.finish()).text)).toEqual(expect.arrayContaining(['transfer', 'billing']));
+    }
+  }, 60_000);
+
   it('a missing model is a coded error, not a crash', async () => {
     const bad = new PocketSphinxStt({ modelDir: '/nonexistent/model' });
     try {
