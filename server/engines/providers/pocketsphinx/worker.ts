@@ -34,6 +34,11 @@ function loadApi() {
   const sb = koffi.load('libsphinxbase.so.3');
   const ps = koffi.load('libpocketsphinx.so.3');
   libraries.push(sb, ps);
+  // Logging off for the whole process, and never through `-logfn`: sphinxbase keeps one global log
+  // FILE, and ps_init with -logfn opens a new one and fcloses the old one, which decoders in other
+  // worker threads may be writing to at that moment. err_set_logfp(NULL) only marks the global
+  // "disabled" (no fclose), so setting it again from another worker is harmless.
+  sb.func('void err_set_logfp(void *stream)')(null);
   return {
     ps_args: ps.func('void *ps_args()'),
     cmd_ln_parse_r: sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)'),
@@ -55,7 +60,7 @@ function newDecoder(): unknown {
   // -fwdflat no: no second search pass over the whole utterance at its end (measured in
   // docs/notes/cascade.md: end-of-utterance time ÷ 2.7, word accuracy −2.5 points at 16 kHz).
   const argv = ['parley', '-hmm', `${modelDir}/en-us`, '-lm', `${modelDir}/en-us.lm.bin`,
-    '-dict', `${modelDir}/cmudict-en-us.dict`, '-logfn', '/dev/null', '-fwdflat', secondPass ? 'yes' : 'no'];
+    '-dict', `${modelDir}/cmudict-en-us.dict`, '-fwdflat', secondPass ? 'yes' : 'no'];
   const cfg = api.cmd_ln_parse_r(null, api.ps_args(), argv.length, argv, 1);
   if (!cfg) throw new Error(`pocketsphinx: bad arguments (model dir ${modelDir})`);
   const decoder = api.ps_init(cfg);
