@@ -68,7 +68,8 @@ describe('local engine over WebSocket (offline voice turns)', () => {
     const outputs = c.of('conversation.item.added').filter((e) => (e['item'] as { type: string }).type === 'function_call_output');
     expect(outputs).toHaveLength(1);
     const back = words(await recognise(stt, responseAudio(c.events, r.id)));
-    expect(back).toEqual(expect.arrayContaining(['it']));
+    // flite renders differ from call to call, and PocketSphinx hears "It is …" as "is …" in some of them
+    expect(back.filter((w) => w === 'it' || w === 'is').length).toBeGreaterThanOrEqual(1);
     expect(parley.app.parley.metrics.toolCalls.get({ tool: 'get_current_time', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
   });
 
