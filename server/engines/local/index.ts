@@ -150,6 +150,10 @@ export function createLocalEngine(deps: EngineDeps, extra: { onTurnTiming?: (t: 
     ...(extra.onTurnTiming ? { onTurnTiming: extra.onTurnTiming } : {}),
   });
   // Load the models now (the registry builds an engine when it is first asked for), not on the first caller's turn.
-  engine.warm().catch((err: unknown) => deps.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'local engine: models not loaded'));
+  const t0 = performance.now();
+  engine.ready().then(
+    () => deps.log.info({ sttDecoders: engine.sttStats()?.decoders ?? 0, sttWorkers: local.stt === 'pocketsphinx' ? local.sttWorkers : 0, ms: Math.round(performance.now() - t0) }, 'local engine: models loaded'),
+    (err: unknown) => deps.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'local engine: models not loaded'),
+  );
   return engine;
 }
