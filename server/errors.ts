@@ -32,6 +32,7 @@ export const SERVER_ERROR_CODES = {
   ENGINE_CLOSED: 'the engine connection has closed',
   ENGINE_SESSION_EXPIRED: 'the upstream session hit its time cap',
   ENGINE_PROTOCOL: 'the upstream sent something that breaks the protocol',
+  ENGINE_AT_CAPACITY: 'the engine serves as many sessions as it can; retry after retryAfterS (retryable)',
   // sessions
   SESSION_LIMIT: 'the server is at its session limit (retryable)',
   SESSION_CLOSED: 'the session closed while an operation was under way',
@@ -56,6 +57,7 @@ export const SERVER_ERROR_CODES = {
   STT_TIMEOUT: 'speech-to-text gave no result in time (retryable)',
   STT_STREAM_CLOSED: 'audio pushed to an utterance already finished',
   STT_ABORTED: 'the utterance was aborted',
+  STT_LANGUAGE_UNSUPPORTED: 'the local speech-to-text model does not speak the transcription language',
   TTS_UNAVAILABLE: 'the local text-to-speech voice could not be loaded',
   TTS_FAILED: 'text-to-speech failed on a sentence',
   TTS_WORKER_FAILED: 'the text-to-speech worker died (retryable)',

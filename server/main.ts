@@ -80,6 +80,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     await built.listen({ host: cfg.host, port: cfg.port });
     log.info({ engine: cfg.engine, tls: cfg.tls !== null }, 'parley listening');
+    // build the default engine now: the local engine loads its models (decoder pool) at start, not on the first call
+    try { built.parley.engines.get(cfg.engine); } catch { /* not registered: the first session reports it */ }
     if (stopping || !cfg.sip.enabled) return;
     try {
       sip = await startSipBridge(built);

@@ -20,7 +20,7 @@ import type { DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/inde
 import { AudioChunk, type AudioFormat, type ServerEvent } from './protocol/index.ts';
 import { PlayoutLedger, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
-import type { EngineName } from './engines/index.ts';
+import { admitOrThrow, type EngineName } from './engines/index.ts';
 import { Gauge } from './metrics.ts';
 
 export interface SipBridgeOptions {
@@ -157,6 +157,8 @@ class CallBridge implements SessionClient {
 
   async open(): Promise<void> {
     const format = this.format;
+    // admission control (server/engines/admission.ts): an engine at capacity throws CapacityError → 503 + Retry-After
+    const admission = admitOrThrow(this.app.parley.engines, this.opts.engine ?? this.app.parley.config.engine);
     this.session = await this.app.parley.sessions.open({
       leg: 'sip',
       client: this,
@@ -166,7 +168,7 @@ class CallBridge implements SessionClient {
       signal: this.gone.signal,
       metadata: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
       ...(this.opts.engine ? { engine: this.opts.engine } : {}),
-    });
+    }).finally(admission.release);
     const session = this.session;
     const append = { type: 'input_audio_buffer.append' as const, audio: this.callerChunk };
     this.call.onAudio((chunk) => {

@@ -228,8 +228,11 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       rejectedWith = status;
       m.callsRejected++;
       callLog.warn({ status, why, ...(err ? { err } : {}) }, 'call rejected');
+      // an application error that says when to come back (e.g. an engine at capacity): RFC 3261 §20.33
+      const retryAfterS = (err as { retryAfterS?: unknown } | undefined)?.retryAfterS;
+      const extraHeaders = typeof retryAfterS === 'number' && retryAfterS > 0 ? [`Retry-After: ${Math.ceil(retryAfterS)}`] : [];
       try {
-        await invitation.reject({ statusCode: status });
+        await invitation.reject({ statusCode: status, extraHeaders });
       } catch {
         /* already terminated (CANCEL) */
       }

@@ -1,5 +1,13 @@
 /** Offline (`local`) engine settings. Owned by the local-engine work: add fields here. */
+import { availableParallelism } from 'node:os';
 import type { ConfigReader } from './reader.ts';
+
+/**
+ * Concurrent speakers one core serves with PocketSphinx within the latency target (4 speakers
+ * p95 ≤ 400 ms, 6 speakers p95 ≤ 1 s speech_stopped → first audio on 2 cores; measured with
+ * bench/local-engine.ts, docs/notes/cascade.md).
+ */
+export const LOCAL_SESSIONS_PER_CORE = 3;
 
 export interface LocalConfig {
   /** PARLEY_LOCAL_VAD: silero|energy (default silero). */
@@ -15,17 +23,45 @@ export interface LocalConfig {
   chat: 'demo' | 'http';
   /** PARLEY_POCKETSPHINX_MODEL_DIR (default /usr/share/pocketsphinx/model/en-us, Debian pocketsphinx-en-us). */
   pocketsphinxModelDir: string;
-  /** PARLEY_LOCAL_STT_WORKERS: PocketSphinx worker threads (default 1). */
+  /** PARLEY_LOCAL_STT_WORKERS: PocketSphinx worker threads (default: os.availableParallelism()). */
   sttWorkers: number;
+  /**
+   * PARLEY_LOCAL_STT_DECODERS: PocketSphinx decoders kept loaded (~100 MB and ~0.5 s of loading
+   * each, done at start and in the background), default one per admitted session.
+   */
+  sttDecoders: number;
+  /**
+   * PARLEY_POCKETSPHINX_SECOND_PASS: run PocketSphinx's second (fwdflat) pass at the end of each
+   * utterance (default false: 2.7× faster end of utterance, −2.5 points of word accuracy at 16 kHz).
+   */
+  sttSecondPass: boolean;
+  /** PARLEY_LOCAL_TTS_WORKERS: flite worker threads (default: os.availableParallelism(), at most 4). */
+  ttsWorkers: number;
+  /**
+   * PARLEY_LOCAL_MAX_SESSIONS: sessions the local engine admits at once; the doors refuse more
+   * (SIP 503 + Retry-After, WS `error` engine_at_capacity). 0 = no limit. Default with PocketSphinx:
+   * LOCAL_SESSIONS_PER_CORE × os.availableParallelism(); with an HTTP STT: no limit.
+   */
+  maxSessions: number;
+  /** PARLEY_LOCAL_RETRY_AFTER_S: what a refused caller is told to wait (SIP Retry-After), default 5. */
+  retryAfterS: number;
 }
 
-export function readLocalConfig(r: ConfigReader): LocalConfig {
+export function readLocalConfig(r: ConfigReader, cores: number = availableParallelism()): LocalConfig {
+  const stt = r.oneOf('PARLEY_LOCAL_STT', 'local.stt', ['pocketsphinx', 'http'] as const, 'pocketsphinx');
+  const sttWorkers = r.int('PARLEY_LOCAL_STT_WORKERS', 'local.sttWorkers', Math.min(16, Math.max(1, cores)), { min: 1, max: 16 });
+  const maxSessions = r.int('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions', stt === 'pocketsphinx' ? LOCAL_SESSIONS_PER_CORE * Math.max(1, cores) : 0, { min: 0, max: 100_000 });
   return {
     vad: r.oneOf('PARLEY_LOCAL_VAD', 'local.vad', ['silero', 'energy'] as const, 'silero'),
     tts: r.oneOf('PARLEY_LOCAL_TTS', 'local.tts', ['flite', 'espeak-ng', 'http'] as const, 'flite'),
-    stt: r.oneOf('PARLEY_LOCAL_STT', 'local.stt', ['pocketsphinx', 'http'] as const, 'pocketsphinx'),
+    stt,
     chat: r.oneOf('PARLEY_LOCAL_CHAT', 'local.chat', ['demo', 'http'] as const, 'demo'),
     pocketsphinxModelDir: r.str('PARLEY_POCKETSPHINX_MODEL_DIR', 'local.pocketsphinxModelDir', '/usr/share/pocketsphinx/model/en-us'),
-    sttWorkers: r.int('PARLEY_LOCAL_STT_WORKERS', 'local.sttWorkers', 1, { min: 1, max: 16 }),
+    sttWorkers,
+    sttDecoders: r.int('PARLEY_LOCAL_STT_DECODERS', 'local.sttDecoders', Math.min(256, Math.max(sttWorkers, maxSessions)), { min: 1, max: 256 }),
+    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', false),
+    ttsWorkers: r.int('PARLEY_LOCAL_TTS_WORKERS', 'local.ttsWorkers', Math.min(4, Math.max(1, cores)), { min: 1, max: 16 }),
+    maxSessions,
+    retryAfterS: r.int('PARLEY_LOCAL_RETRY_AFTER_S', 'local.retryAfterS', 5, { min: 1, max: 3600 }),
   };
 }

@@ -26,7 +26,9 @@ export type {
 export { EngineError } from '../errors.ts';
 export { createOpenAIEngine } from './openai/index.ts';
 export { createCascadeEngine, CascadeEngine } from './cascade/index.ts';
-export { createLocalEngine } from './local/index.ts';
+export { createLocalEngine, LocalEngine } from './local/index.ts';
+export { AdmissionGate, CapacityError, admitOrThrow, admitSession, hasAdmission } from './admission.ts';
+export type { Admission, AdmissionControl, EngineCapacity } from './admission.ts';
 
 /** The engines shipped with Parley. */
 export const BUILTIN_ENGINES: Readonly<Record<'openai' | 'cascade' | 'local', EngineFactory>> = {

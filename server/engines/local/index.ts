@@ -1,35 +1,55 @@
 /**
  * The offline engine: the cascade on embedded parts — Silero VAD, PocketSphinx STT (worker
- * thread), the rule-based demo agent, flite TTS (worker thread; espeak-ng for other languages).
- * Each stage can be swapped for the cascade's OpenAI-compatible HTTP stage in config
- * (`local.stt|chat|tts = http`), e.g. a local Ollama as the brain with offline speech.
+ * threads, each with a pool of decoders loaded ahead of use), the rule-based demo agent, flite TTS
+ * (worker threads; espeak-ng for other languages). Each stage can be swapped for the cascade's
+ * OpenAI-compatible HTTP stage in config (`local.stt|chat|tts = http`), e.g. a local Ollama as the
+ * brain with offline speech.
+ *
+ * It serves as many concurrent sessions as the machine's cores hold within the latency target
+ * (`local.maxSessions`) and says so before a door opens one (`admit()`, server/engines/admission.ts).
  */
+import type { Logger } from 'pino';
 import { DemoAgent } from '../../agent/index.ts';
 import type { ParleyConfig } from '../../config.ts';
 import { CascadeEngine, httpStages } from '../cascade/index.ts';
 import type { CascadeStages, TurnTiming } from '../cascade/index.ts';
-import type { EngineDeps } from '../types.ts';
+import type { Engine, EngineConnection, EngineDeps, EngineOpenOptions } from '../types.ts';
+import type { VadKind } from '../../../audio/index.ts';
+import { AdmissionGate } from '../admission.ts';
+import type { Admission, AdmissionControl, EngineCapacity } from '../admission.ts';
 import { EspeakTts, FliteTts, LanguageRoutingTts, PocketSphinxStt } from '../providers/index.ts';
-import type { SttProvider, TtsProvider } from '../providers/index.ts';
+import type { PocketSphinxStats, SttOpenOptions, SttProvider, TtsProvider } from '../providers/index.ts';
 
 /**
- * The worker-backed providers are shared by every local engine in the process (one set of
- * PocketSphinx decoders and one flite voice, loaded once), so apps built again and again — tests,
- * embedders — do not pile up worker threads. Their workers are unref'd and end with the process.
+ * The worker-backed providers are shared by every local engine in the process (one pool of
+ * PocketSphinx decoders and one set of flite voices, loaded once), so apps built again and again —
+ * tests, embedders — do not pile up worker threads. Their workers are unref'd and end with the process.
  */
 const sharedStt = new Map<string, PocketSphinxStt>();
-let sharedFlite: FliteTts | null = null;
+const sharedFlite = new Map<number, FliteTts>();
 
-function pocketSphinx(modelDir: string, workers: number): PocketSphinxStt {
-  const key = `${modelDir}|${workers}`;
+function pocketSphinx(local: ParleyConfig['local']): PocketSphinxStt {
+  const key = [local.pocketsphinxModelDir, local.sttWorkers, local.sttDecoders, local.sttSecondPass].join('|');
   let stt = sharedStt.get(key);
-  if (!stt) { stt = new PocketSphinxStt({ modelDir, workers }); sharedStt.set(key, stt); }
+  if (!stt) {
+    stt = new PocketSphinxStt({ modelDir: local.pocketsphinxModelDir, workers: local.sttWorkers, decoders: local.sttDecoders, secondPass: local.sttSecondPass });
+    sharedStt.set(key, stt);
+  }
   return stt;
 }
 
-/** Shared providers are not closed by one engine (the process owns them): delegate all but close. */
-function sharedSttView(p: PocketSphinxStt): SttProvider {
-  return { name: p.name, open: () => p.open(), warm: () => p.warm() };
+function flite(workers: number): FliteTts {
+  let tts = sharedFlite.get(workers);
+  if (!tts) { tts = new FliteTts({ workers }); sharedFlite.set(workers, tts); }
+  return tts;
+}
+
+/** A provider shared by the process, seen by one engine: everything but close (the process owns it). */
+export class SharedStt implements SttProvider {
+  readonly name: string;
+  constructor(readonly provider: PocketSphinxStt) { this.name = provider.name; }
+  open(opts?: SttOpenOptions): ReturnType<SttProvider['open']> { return this.provider.open(opts); }
+  warm(): Promise<void> { return this.provider.warm(); }
 }
 function sharedTtsView(p: FliteTts): TtsProvider {
   return { name: p.name, synthesize: (r) => p.synthesize(r), warm: () => p.warm() };
@@ -40,20 +60,100 @@ export function localStages(config: Pick<ParleyConfig, 'local' | 'cascade'>): Ca
   const needsHttp = local.stt === 'http' || local.chat === 'http' || local.tts === 'http';
   const http = needsHttp ? httpStages(config.cascade) : null;
   const espeak = new EspeakTts();
-  sharedFlite ??= new FliteTts();
   return {
-    stt: local.stt === 'http' ? http!.stt : sharedSttView(pocketSphinx(local.pocketsphinxModelDir, local.sttWorkers)),
+    stt: local.stt === 'http' ? http!.stt : new SharedStt(pocketSphinx(local)),
     chat: local.chat === 'http' ? http!.chat : new DemoAgent(),
-    tts: local.tts === 'http' ? http!.tts : local.tts === 'espeak-ng' ? espeak : new LanguageRoutingTts(sharedTtsView(sharedFlite), espeak),
+    tts: local.tts === 'http' ? http!.tts : local.tts === 'espeak-ng' ? espeak : new LanguageRoutingTts(sharedTtsView(flite(local.ttsWorkers)), espeak),
   };
 }
 
-export function createLocalEngine(deps: EngineDeps, extra: { onTurnTiming?: (t: TurnTiming) => void } = {}): CascadeEngine {
-  return new CascadeEngine({
-    name: 'local',
+export interface LocalEngineOptions {
+  stages: CascadeStages;
+  vad?: VadKind;
+  log?: Logger;
+  /** Sessions admitted at once (0 or null: no limit). */
+  maxSessions: number | null;
+  /** What a refused caller is told to wait. */
+  retryAfterS: number;
+  onTurnTiming?: (t: TurnTiming) => void;
+}
+
+/** The cascade on the offline stages, with admission control. */
+export class LocalEngine implements Engine, AdmissionControl {
+  readonly name = 'local' as const;
+  readonly cascade: CascadeEngine;
+  readonly gate: AdmissionGate;
+  readonly stages: CascadeStages;
+
+  constructor(opts: LocalEngineOptions) {
+    this.stages = opts.stages;
+    this.cascade = new CascadeEngine({
+      name: 'local',
+      stages: opts.stages,
+      ...(opts.vad ? { vad: opts.vad } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.onTurnTiming ? { onTurnTiming: opts.onTurnTiming } : {}),
+    });
+    this.gate = new AdmissionGate({ max: opts.maxSessions, retryAfterS: opts.retryAfterS, label: 'offline (local) engine' });
+  }
+
+  admit(): Admission { return this.gate.admit(); }
+  capacity(): EngineCapacity { return this.gate.capacity(); }
+
+  /** One decoder per STT worker and the TTS voice loaded; the rest of the decoder pool follows in the background. */
+  warm(): Promise<void> { return this.cascade.warm(); }
+
+  /** Resolves when the whole PocketSphinx decoder pool is loaded (nothing left to load on the serving path). */
+  async ready(): Promise<void> {
+    await this.warm();
+    const stt = this.stages.stt;
+    if (stt instanceof SharedStt) await stt.provider.ready();
+    else if (stt instanceof PocketSphinxStt) await stt.ready();
+  }
+
+  /** The STT decoder pool's figures (null with an HTTP STT). */
+  sttStats(): PocketSphinxStats | null {
+    const stt = this.stages.stt;
+    if (stt instanceof SharedStt) return stt.provider.stats();
+    return stt instanceof PocketSphinxStt ? stt.stats() : null;
+  }
+
+  async open(o: EngineOpenOptions): Promise<EngineConnection> {
+    const leave = this.gate.enter();
+    let conn: EngineConnection;
+    try {
+      conn = await this.cascade.open({ ...o, callbacks: { ...o.callbacks, onClose: (info) => { leave(); o.callbacks.onClose(info); } } });
+    } catch (err) {
+      leave();
+      throw err;
+    }
+    const counted: EngineConnection = {
+      send: (event) => conn.send(event),
+      close: (reason) => { leave(); conn.close(reason); },
+    };
+    if (conn.pause) counted.pause = () => conn.pause!();
+    if (conn.resume) counted.resume = () => conn.resume!();
+    return counted;
+  }
+
+  close(): Promise<void> { return this.cascade.close(); }
+}
+
+export function createLocalEngine(deps: EngineDeps, extra: { onTurnTiming?: (t: TurnTiming) => void } = {}): LocalEngine {
+  const local = deps.config.local;
+  const engine = new LocalEngine({
     stages: localStages(deps.config),
-    vad: deps.config.local.vad,
+    vad: local.vad,
     log: deps.log,
+    maxSessions: local.maxSessions,
+    retryAfterS: local.retryAfterS,
     ...(extra.onTurnTiming ? { onTurnTiming: extra.onTurnTiming } : {}),
   });
+  // Load the models now (the registry builds an engine when it is first asked for), not on the first caller's turn.
+  const t0 = performance.now();
+  engine.ready().then(
+    () => deps.log.info({ sttDecoders: engine.sttStats()?.decoders ?? 0, sttWorkers: local.stt === 'pocketsphinx' ? local.sttWorkers : 0, ms: Math.round(performance.now() - t0) }, 'local engine: models loaded'),
+    (err: unknown) => deps.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'local engine: models not loaded'),
+  );
+  return engine;
 }

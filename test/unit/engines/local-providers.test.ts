@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EspeakTts, FliteTts, LanguageRoutingTts, PocketSphinxStt, ProviderError } from '../../../server/engines/providers/index.ts';
 import { localStages } from '../../../server/engines/local/index.ts';
 import { loadConfig } from '../../../server/config.ts';
+import { readWavFile } from '../../../audio/index.ts';
 
+const fixture = (name: string): Int16Array => readWavFile(new URL(`../../../fixtures/speech/${name}.wav`, import.meta.url).pathname, { sampleRateHz: 16_000 }).samples;
 const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z ]/g, ' ').split(/\s+/).filter(Boolean);
 
 describe('local speech providers (flite, PocketSphinx in worker threads)', () => {
@@ -60,6 +62,42 @@ describe('local speech providers (flite, PocketSphinx in worker threads)', () =>
     const b = stt.open(); b.push(pcm);
     expect(words((await b.finish()).text)).toContain('goodbye');
   });
+
+  it('decoders are loaded ahead of use: a burst within the pool loads nothing on the serving path, spread over the workers', async () => {
+    // a fixture, not a fresh flite rendering: flite's output differs from call to call (and so may the words heard)
+    const pcm = fixture('hello');
+    const pool = new PocketSphinxStt({ workers: 2, decoders: 2 });
+    try {
+      await pool.warm();
+      await pool.ready();
+      expect(pool.stats()).toMatchObject({ workers: 2, decoders: 2, streams: 0, loadsOnStart: 0, loadsAhead: 2 });
+      const burst = [pool.open(), pool.open()];
+      expect(pool.stats().streams).toBe(2);
+      for (const s of burst) for (let i = 0; i < pcm.length; i += 320) s.push(pcm.subarray(i, i + 320));
+      const results = await Promise.all(burst.map((s) => s.finish()));
+      for (const r of results) expect(words(r.text)).toEqual(['hello', 'what', 'time', 'is', 'it']);
+      expect(pool.stats()).toMatchObject({ decoders: 2, streams: 0, loadsOnStart: 0 });
+      // beyond the pool, an utterance loads its own decoder on the spot (and the pool keeps it)
+      const more = [pool.open(), pool.open(), pool.open()];
+      for (const s of more) s.push(pcm);
+      await Promise.all(more.map((s) => s.finish()));
+      expect(pool.stats()).toMatchObject({ decoders: 3, loadsOnStart: 1 });
+    } finally { await pool.close(); }
+  }, 90_000);
+
+  it('the STT open options reach PocketSphinx through the local engine: a language its model does not speak is a coded error', async () => {
+    const base = { PARLEY_API_KEYS: 'pk_test_component_key_0123456789', LOG_LEVEL: 'silent', PARLEY_LOCAL_STT_WORKERS: '1', PARLEY_LOCAL_STT_DECODERS: '1' };
+    const stages = localStages(loadConfig(base));
+    const pcm = fixture('transfer');
+    const es = stages.stt.open({ language: 'es', prompt: 'una reserva' });
+    es.push(pcm);
+    await expect(es.finish()).rejects.toMatchObject({ code: 'STT_LANGUAGE_UNSUPPORTED' });
+    for (const language of ['en', 'en-US', 'EN']) {
+      const en = stages.stt.open({ language });
+      en.push(pcm);
+      expect(words((await en.finish()).text)).toContain('please');
+    }
+  }, 60_000);
 
   it('a missing model is a coded error, not a crash', async () => {
     const bad = new PocketSphinxStt({ modelDir: '/nonexistent/model' });

@@ -22,25 +22,15 @@ export function fliteVoiceFor(voice: string | undefined, fallback: FliteVoice = 
 
 interface Job { resolve(c: TtsChunk): void; reject(e: ProviderError): void; timer: NodeJS.Timeout }
 
-/**
- * Offline text-to-speech: flite 2.2 (Debian) in a worker thread. Each call synthesises one piece of
- * text (the cascade sends one sentence at a time) and yields it as a single 16 kHz chunk.
- */
-export class FliteTts implements TtsProvider {
-  readonly name = 'flite';
+/** One flite worker thread and the jobs it has been given. */
+class FliteWorker {
   private worker: Worker | null = null;
   private ready = false;
   private queue: ToFliteWorker[] = [];
-  private readonly jobs = new Map<number, Job>();
+  readonly jobs = new Map<number, Job>();
   private warmWaiters: { resolve(): void; reject(e: ProviderError): void }[] = [];
-  private nextId = 1;
-  private readonly defaultVoice: FliteVoice;
 
-  constructor(opts: { defaultVoice?: FliteVoice } = {}) {
-    this.defaultVoice = opts.defaultVoice ?? 'slt';
-  }
-
-  private post(m: ToFliteWorker): void {
+  post(m: ToFliteWorker): void {
     const w = this.ensure();
     if (this.ready) w.postMessage(m); else this.queue.push(m);
   }
@@ -81,33 +71,66 @@ export class FliteTts implements TtsProvider {
     return w;
   }
 
-  async warm(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
+  warm(voices: string[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       this.warmWaiters.push({ resolve, reject });
-      this.post({ t: 'warm', voices: [this.defaultVoice] });
+      this.post({ t: 'warm', voices });
     });
-  }
-
-  async *synthesize(req: TtsRequest): AsyncIterable<TtsChunk> {
-    const text = req.text.trim();
-    if (!text || req.signal.aborted) return;
-    const id = this.nextId++;
-    const chunk = await new Promise<TtsChunk>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.jobs.delete(id);
-        reject(new ProviderError('TTS_TIMEOUT', `flite gave no audio within ${SYNTH_TIMEOUT_MS} ms`, { retryable: true }));
-      }, SYNTH_TIMEOUT_MS);
-      this.jobs.set(id, { resolve, reject, timer });
-      // `speed` is not applied: flite 2.2 ignores duration_stretch set through the C API.
-      this.post({ t: 'synth', id, text, voice: fliteVoiceFor(req.voice, this.defaultVoice) });
-    });
-    if (req.signal.aborted) return;
-    yield chunk;
   }
 
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
     if (w) await w.terminate();
+  }
+}
+
+/**
+ * Offline text-to-speech: flite 2.2 (Debian) in worker threads. Each call synthesises one piece of
+ * text (the cascade sends one sentence at a time) and yields it as a single 16 kHz chunk. With
+ * several workers (`workers`), a sentence goes to the one with the fewest jobs, so simultaneous
+ * replies do not queue behind each other.
+ */
+export class FliteTts implements TtsProvider {
+  readonly name = 'flite';
+  private readonly workers: FliteWorker[];
+  private nextId = 1;
+  private readonly defaultVoice: FliteVoice;
+
+  constructor(opts: { defaultVoice?: FliteVoice; workers?: number } = {}) {
+    this.defaultVoice = opts.defaultVoice ?? 'slt';
+    this.workers = Array.from({ length: Math.max(1, opts.workers ?? 1) }, () => new FliteWorker());
+  }
+
+  private pick(): FliteWorker {
+    let best = this.workers[0]!;
+    for (const w of this.workers) if (w.jobs.size < best.jobs.size) best = w;
+    return best;
+  }
+
+  async warm(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.warm([this.defaultVoice])));
+  }
+
+  async *synthesize(req: TtsRequest): AsyncIterable<TtsChunk> {
+    const text = req.text.trim();
+    if (!text || req.signal.aborted) return;
+    const id = this.nextId++;
+    const worker = this.pick();
+    const chunk = await new Promise<TtsChunk>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        worker.jobs.delete(id);
+        reject(new ProviderError('TTS_TIMEOUT', `flite gave no audio within ${SYNTH_TIMEOUT_MS} ms`, { retryable: true }));
+      }, SYNTH_TIMEOUT_MS);
+      worker.jobs.set(id, { resolve, reject, timer });
+      // `speed` is not applied: flite 2.2 ignores duration_stretch set through the C API.
+      worker.post({ t: 'synth', id, text, voice: fliteVoiceFor(req.voice, this.defaultVoice) });
+    });
+    if (req.signal.aborted) return;
+    yield chunk;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
   }
 }

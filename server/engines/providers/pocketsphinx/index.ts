@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { startWorker } from '../worker-host.ts';
 import { ProviderError, STT_SAMPLE_RATE_HZ } from '../types.ts';
-import type { SttProvider, SttResult, SttStream } from '../types.ts';
+import type { SttOpenOptions, SttProvider, SttResult, SttStream } from '../types.ts';
 import type { FromWorker, PocketSphinxWorkerData, ToWorker } from './protocol.ts';
 
 /** Debian `pocketsphinx-en-us` installs the CMU US English model here. */
@@ -13,29 +13,73 @@ const FINISH_TIMEOUT_MS = 15_000;
 
 export interface PocketSphinxOptions {
   modelDir?: string;
-  /** Worker threads (each hosts several decoders). Default 1. */
+  /** Worker threads; an utterance runs on the least busy one. Default 1. */
   workers?: number;
+  /**
+   * Decoders kept loaded, spread over the workers (default: one per worker). `warm()` loads one
+   * per worker and the rest follow in the background while the worker is idle; an utterance
+   * that finds no free decoder on any worker loads one on the spot (and every utterance on that
+   * worker waits ~0.5 s): size this to the concurrent speakers you admit.
+   */
+  decoders?: number;
+  /** PocketSphinx's second (fwdflat) search pass at the end of each utterance (default false). */
+  secondPass?: boolean;
+  /**
+   * The model's language (ISO 639-1, default 'en'). An utterance opened with another language hint
+   * fails with STT_LANGUAGE_UNSUPPORTED instead of decoding speech the model cannot hear.
+   */
+  language?: string;
+}
+
+/** What the provider holds and has done (tests, the benchmark, capacity reporting). */
+export interface PocketSphinxStats {
+  workers: number;
+  /** Decoders loaded, all workers. */
+  decoders: number;
+  /** Utterances being decoded now. */
+  streams: number;
+  /** Utterances that found no free decoder and loaded one on the serving path. */
+  loadsOnStart: number;
+  /** Loads done ahead of use (warm, background fill). */
+  loadsAhead: number;
 }
 
 interface Pending { resolve(r: SttResult): void; reject(e: ProviderError): void; timer: NodeJS.Timeout }
+interface Waiter { count: number; resolve(): void; reject(e: ProviderError): void }
+
+const primaryLanguage = (tag: string): string => tag.trim().toLowerCase().split(/[-_]/)[0] ?? '';
 
 class WorkerSlot {
   readonly worker: Worker;
   ready = false;
   dead = false;
+  /** Utterances on this worker now. */
   streams = 0;
+  /** Decoders the worker holds (as last reported; +1 on the way while `loading`). */
+  decoders = 0;
+  loading = false;
+  /** Decoders this worker should hold. */
+  target: number;
+  private loadError: ProviderError | null = null;
   private readonly queue: { msg: ToWorker; transfer?: ArrayBuffer[] }[] = [];
   readonly pending = new Map<number, Pending>();
-  private readonly warmWaiters: { resolve(): void; reject(e: ProviderError): void }[] = [];
+  private readonly waiters: Waiter[] = [];
   startError: ProviderError | null = null;
+  /** Errors reported for a stream before its finish() was called. */
+  readonly failedStarts = new Map<number, ProviderError>();
 
-  constructor(modelDir: string) {
-    const data: PocketSphinxWorkerData = { modelDir };
+  constructor(data: PocketSphinxWorkerData, target: number, private readonly counters: { loadsOnStart: number; loadsAhead: number }) {
+    this.target = target;
     this.worker = startWorker(new URL('./worker.ts', import.meta.url), data);
     this.worker.unref();
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(new ProviderError('STT_WORKER_FAILED', `pocketsphinx worker failed: ${err.message}`, { retryable: true, cause: err })));
     this.worker.on('exit', (code) => this.die(new ProviderError('STT_WORKER_FAILED', `pocketsphinx worker exited (${code})`, { retryable: true })));
+  }
+
+  /** Free decoders once the load in flight (if any) lands. */
+  get free(): number {
+    return this.decoders + (this.loading ? 1 : 0) - this.streams;
   }
 
   post(msg: ToWorker, transfer?: ArrayBuffer[]): void {
@@ -44,11 +88,25 @@ class WorkerSlot {
     this.worker.postMessage(msg, transfer);
   }
 
-  warm(decoders: number): Promise<void> {
+  /**
+   * Loads the next decoder of the pool, one at a time and only while no utterance runs here, so a
+   * load never holds up an utterance's end (the worker does one thing at a time).
+   */
+  fill(): void {
+    if (this.dead || this.loading || this.loadError || this.decoders >= this.target || this.streams > 0) return;
+    this.loading = true;
+    this.post({ t: 'load' });
+  }
+
+  /** Resolves when this worker holds `count` decoders (capped at its target); rejects if a load fails. */
+  whenDecoders(count: number): Promise<void> {
     if (this.dead) return Promise.reject(this.startError ?? new ProviderError('STT_WORKER_FAILED', 'pocketsphinx worker is gone', { retryable: true }));
+    this.loadError = null; // asked again: try again
+    const want = Math.min(count, this.target);
+    if (this.decoders >= want) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.warmWaiters.push({ resolve, reject });
-      this.post({ t: 'warm', decoders });
+      this.waiters.push({ count: want, resolve, reject });
+      this.fill();
     });
   }
 
@@ -59,9 +117,16 @@ class WorkerSlot {
         for (const q of this.queue.splice(0)) this.worker.postMessage(q.msg, q.transfer);
         return;
       case 'warmed':
-        for (const w of this.warmWaiters.splice(0)) w.resolve();
+        this.loading = false;
+        this.decoders = m.decoders;
+        this.counters.loadsAhead++;
+        this.settleWaiters();
+        this.fill();
         return;
       case 'result': {
+        this.decoders = m.decoders;
+        if (m.loadMs > 0) this.counters.loadsOnStart++;
+        this.settleWaiters();
         const p = this.pending.get(m.id);
         if (!p) return;
         this.pending.delete(m.id);
@@ -72,7 +137,9 @@ class WorkerSlot {
       case 'error': {
         const err = new ProviderError(m.code, m.message);
         if (m.id === null) {
-          for (const w of this.warmWaiters.splice(0)) w.reject(err);
+          this.loading = false;
+          this.loadError = err;
+          for (const w of this.waiters.splice(0)) w.reject(err);
           return;
         }
         const p = this.pending.get(m.id);
@@ -83,8 +150,12 @@ class WorkerSlot {
     }
   }
 
-  /** Errors reported for a stream before its finish() was called. */
-  readonly failedStarts = new Map<number, ProviderError>();
+  private settleWaiters(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (this.decoders >= w.count) { this.waiters.splice(i, 1); w.resolve(); }
+    }
+  }
 
   private die(err: ProviderError): void {
     if (this.dead) return;
@@ -92,52 +163,111 @@ class WorkerSlot {
     this.startError = err;
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(err); }
     this.pending.clear();
-    for (const w of this.warmWaiters.splice(0)) w.reject(err);
+    for (const w of this.waiters.splice(0)) w.reject(err);
   }
+}
+
+/** A stream for a language the model does not speak: fails at finish(), costs nothing. */
+function unsupportedLanguage(language: string, modelLanguage: string): SttStream {
+  let state: 'open' | 'closed' = 'open';
+  return {
+    push(): void { /* nothing to decode */ },
+    finish(): Promise<SttResult> {
+      if (state === 'closed') return Promise.reject(new ProviderError('STT_STREAM_CLOSED', 'utterance already finished'));
+      state = 'closed';
+      return Promise.reject(new ProviderError('STT_LANGUAGE_UNSUPPORTED', `PocketSphinx has a '${modelLanguage}' model only; transcription language '${language}' needs another STT (PARLEY_LOCAL_STT=http)`));
+    },
+    abort(): void { state = 'closed'; },
+  };
 }
 
 /**
  * Offline speech-to-text: CMU PocketSphinx (Debian `pocketsphinx-en-us`) through koffi, in worker
- * threads. Streaming: audio is decoded while the caller speaks, so only the end-of-utterance
- * search (~100–270 ms) remains after the turn ends.
+ * threads, each with a pool of decoders loaded ahead of use. Streaming: audio is decoded while the
+ * caller speaks, so only the end-of-utterance search (~30–150 ms) remains after the turn ends.
  */
 export class PocketSphinxStt implements SttProvider {
   readonly name = 'pocketsphinx';
-  private readonly modelDir: string;
+  readonly language: string;
+  private readonly data: PocketSphinxWorkerData;
   private readonly slots: (WorkerSlot | null)[];
+  private readonly perWorker: number;
+  private readonly counters = { loadsOnStart: 0, loadsAhead: 0 };
   private nextId = 1;
 
   constructor(opts: PocketSphinxOptions = {}) {
-    this.modelDir = opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR;
-    this.slots = new Array<WorkerSlot | null>(Math.max(1, opts.workers ?? 1)).fill(null);
+    this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, secondPass: opts.secondPass ?? false };
+    const workers = Math.max(1, opts.workers ?? 1);
+    this.slots = new Array<WorkerSlot | null>(workers).fill(null);
+    this.perWorker = Math.max(1, Math.ceil((opts.decoders ?? workers) / workers));
+    this.language = primaryLanguage(opts.language ?? 'en');
   }
 
-  private slot(): WorkerSlot {
-    let best: WorkerSlot | null = null;
+  /** Every worker, started (or restarted after a crash) as needed. */
+  private live(): WorkerSlot[] {
+    const out: WorkerSlot[] = [];
     for (let i = 0; i < this.slots.length; i++) {
       let s = this.slots[i];
-      if (!s || s.dead) { s = new WorkerSlot(this.modelDir); this.slots[i] = s; }
-      if (!best || s.streams < best.streams) best = s;
+      if (!s || s.dead) {
+        s = new WorkerSlot(this.data, this.perWorker, this.counters);
+        this.slots[i] = s;
+        s.fill();
+      }
+      out.push(s);
+    }
+    return out;
+  }
+
+  /** The worker for a new utterance: one with a free decoder, the least busy of those. */
+  private pick(): WorkerSlot {
+    let best: WorkerSlot | null = null;
+    let bestScore = Infinity;
+    for (const s of this.live()) {
+      const score = (s.free > 0 ? 0 : 1_000) + s.streams;
+      if (score < bestScore) { best = s; bestScore = score; }
     }
     return best!;
   }
 
-  /** Starts every worker and loads one decoder in each (rejects STT_MODEL_UNAVAILABLE). */
+  /**
+   * Starts every worker and loads one decoder in each (rejects STT_MODEL_UNAVAILABLE); the rest of
+   * the pool loads in the background (see `ready()`).
+   */
   async warm(): Promise<void> {
-    const slots: WorkerSlot[] = [];
-    for (let i = 0; i < this.slots.length; i++) slots.push(this.slot());
-    await Promise.all([...new Set(slots)].map((s) => s.warm(1)));
+    await Promise.all(this.live().map((s) => s.whenDecoders(1)));
   }
 
-  open(): SttStream {
-    const slot = this.slot();
+  /** Resolves when every worker holds its whole pool of decoders. */
+  async ready(): Promise<void> {
+    await Promise.all(this.live().map((s) => s.whenDecoders(this.perWorker)));
+  }
+
+  stats(): PocketSphinxStats {
+    const slots = this.slots.filter((s): s is WorkerSlot => s !== null && !s.dead);
+    return {
+      workers: this.slots.length,
+      decoders: slots.reduce((n, s) => n + s.decoders, 0),
+      streams: slots.reduce((n, s) => n + s.streams, 0),
+      loadsOnStart: this.counters.loadsOnStart,
+      loadsAhead: this.counters.loadsAhead,
+    };
+  }
+
+  open(opts: SttOpenOptions = {}): SttStream {
+    if (opts.language && primaryLanguage(opts.language) !== this.language) return unsupportedLanguage(opts.language, this.language);
+    const slot = this.pick();
     const id = this.nextId++;
     slot.streams++;
     slot.post({ t: 'start', id });
     let batch = new Int16Array(BATCH_SAMPLES);
     let fill = 0;
     let state: 'open' | 'finishing' | 'closed' = 'open';
-    const release = (): void => { if (state !== 'closed') { state = 'closed'; slot.streams--; } };
+    const release = (): void => {
+      if (state === 'closed') return;
+      state = 'closed';
+      slot.streams--;
+      slot.fill();
+    };
     const flush = (): void => {
       if (fill === 0) return;
       const chunk = fill === batch.length ? batch : batch.slice(0, fill);
@@ -183,7 +313,7 @@ export class PocketSphinxStt implements SttProvider {
   }
 
   async close(): Promise<void> {
-    const slots = this.slots.splice(0).filter((s): s is WorkerSlot => s !== null);
+    const slots = this.slots.map((s, i) => { this.slots[i] = null; return s; }).filter((s): s is WorkerSlot => s !== null);
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

@@ -1,7 +1,10 @@
 /**
  * PocketSphinx decoders in a worker thread (the calls are synchronous and the end-of-utterance
- * search takes 100–270 ms, so they must not run on the event loop). One worker hosts several
- * decoders; a decoder is reused for later utterances (loading the model costs ~0.35 s).
+ * search takes tens to hundreds of ms, so they must not run on the event loop). One worker holds a
+ * pool of decoders, loaded ahead of use when the client asks (`load`, one per message so that
+ * utterances already running are never held up by more than one load); an utterance takes a free
+ * decoder and gives it back when it ends. Loading one costs ~0.4–0.6 s and ~100 MB (mostly the
+ * 133k-word dictionary and the language model), so it is kept off the serving path.
  *
  * C API (pocketsphinx 5prealpha, Debian libpocketsphinx3): ps_init(cmd_ln_parse_r(...)),
  * ps_start_utt, ps_process_raw(ps, int16 *data, n_samples, no_search, full_utt), ps_end_utt,
@@ -13,7 +16,7 @@ import type { FromWorker, PocketSphinxWorkerData, ToWorker } from './protocol.ts
 
 const port = parentPort;
 if (!port) throw new Error('pocketsphinx worker started outside a worker thread');
-const { modelDir } = workerData as PocketSphinxWorkerData;
+const { modelDir, secondPass } = workerData as PocketSphinxWorkerData;
 
 const post = (m: FromWorker): void => port.postMessage(m);
 
@@ -31,6 +34,11 @@ function loadApi() {
   const sb = koffi.load('libsphinxbase.so.3');
   const ps = koffi.load('libpocketsphinx.so.3');
   libraries.push(sb, ps);
+  // Logging off for the whole process, and never through `-logfn`: sphinxbase keeps one global log
+  // FILE, and ps_init with -logfn opens a new one and fcloses the old one, which decoders in other
+  // worker threads may be writing to at that moment. err_set_logfp(NULL) only marks the global
+  // "disabled" (no fclose), so setting it again from another worker is harmless.
+  sb.func('void err_set_logfp(void *stream)')(null);
   return {
     ps_args: ps.func('void *ps_args()'),
     cmd_ln_parse_r: sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)'),
@@ -42,18 +50,22 @@ function loadApi() {
   };
 }
 
-interface Utterance { decoder: unknown; samples: number; processMs: number }
+interface Utterance { decoder: unknown; samples: number; processMs: number; loadMs: number }
 const free: unknown[] = [];
 const active = new Map<number, Utterance>();
+let decoders = 0;
 
 function newDecoder(): unknown {
   if (!api) throw new Error(loadError ?? 'pocketsphinx not loaded');
+  // -fwdflat no: no second search pass over the whole utterance at its end (measured in
+  // docs/notes/cascade.md: end-of-utterance time ÷ 2.7, word accuracy −2.5 points at 16 kHz).
   const argv = ['parley', '-hmm', `${modelDir}/en-us`, '-lm', `${modelDir}/en-us.lm.bin`,
-    '-dict', `${modelDir}/cmudict-en-us.dict`, '-logfn', '/dev/null'];
+    '-dict', `${modelDir}/cmudict-en-us.dict`, '-fwdflat', secondPass ? 'yes' : 'no'];
   const cfg = api.cmd_ln_parse_r(null, api.ps_args(), argv.length, argv, 1);
   if (!cfg) throw new Error(`pocketsphinx: bad arguments (model dir ${modelDir})`);
   const decoder = api.ps_init(cfg);
   if (!decoder) throw new Error(`pocketsphinx: cannot load the model from ${modelDir}`);
+  decoders++;
   return decoder;
 }
 
@@ -63,11 +75,11 @@ function fail(id: number | null, code: string, err: unknown): void {
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
-    case 'warm': {
+    case 'load': {
       const t0 = performance.now();
       try {
-        while (free.length + active.size < m.decoders) free.push(newDecoder());
-        post({ t: 'warmed', decoders: free.length + active.size, loadMs: performance.now() - t0 });
+        free.push(newDecoder());
+        post({ t: 'warmed', decoders, loadMs: performance.now() - t0 });
       } catch (err) {
         fail(null, 'STT_MODEL_UNAVAILABLE', err);
       }
@@ -75,9 +87,16 @@ port.on('message', (m: ToWorker) => {
     }
     case 'start': {
       try {
-        const decoder = free.pop() ?? newDecoder();
+        let decoder = free.pop();
+        let loadMs = 0;
+        if (decoder === undefined) {
+          // the pool is empty: this utterance (and every other on this worker) waits for a load
+          const t0 = performance.now();
+          decoder = newDecoder();
+          loadMs = performance.now() - t0;
+        }
         if (api!.ps_start_utt(decoder) < 0) throw new Error('ps_start_utt failed');
-        active.set(m.id, { decoder, samples: 0, processMs: 0 });
+        active.set(m.id, { decoder, samples: 0, processMs: 0, loadMs });
       } catch (err) {
         fail(m.id, 'STT_MODEL_UNAVAILABLE', err);
       }
@@ -104,7 +123,7 @@ port.on('message', (m: ToWorker) => {
       free.push(u.decoder);
       if (m.t === 'end') {
         const finaliseMs = performance.now() - t0;
-        post({ t: 'result', id: m.id, text, audioMs: (u.samples / 16_000) * 1000, finaliseMs, processMs: u.processMs + finaliseMs });
+        post({ t: 'result', id: m.id, text, audioMs: (u.samples / 16_000) * 1000, finaliseMs, processMs: u.processMs + finaliseMs, loadMs: u.loadMs, decoders });
       }
       return;
     }

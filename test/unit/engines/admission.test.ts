@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { AdmissionGate, CapacityError, admitOrThrow, admitSession } from '../../../server/engines/index.ts';
+import type { Engine } from '../../../server/engines/index.ts';
+import { LocalEngine } from '../../../server/engines/local/index.ts';
+import type { CascadeStages } from '../../../server/engines/cascade/index.ts';
+import { DemoAgent } from '../../../server/agent/index.ts';
+
+describe('AdmissionGate (engine capacity)', () => {
+  it('admits up to max, counting admitted callers until their connection opens or they release', () => {
+    const gate = new AdmissionGate({ max: 2, retryAfterS: 5, label: 'test engine' });
+    const a = gate.admit();
+    const b = gate.admit();
+    expect(a.ok && b.ok).toBe(true);
+    expect(gate.capacity()).toEqual({ active: 0, reserved: 2, max: 2 });
+    const refused = gate.admit();
+    expect(refused).toMatchObject({ ok: false, code: 'engine_at_capacity', retryAfterS: 5 });
+    if (!refused.ok) expect(refused.reason).toMatch(/test engine is at capacity \(2 sessions\)/);
+    // a's connection opens: it takes a reservation, the count stays 2
+    const leaveA = gate.enter();
+    expect(gate.capacity()).toEqual({ active: 1, reserved: 1, max: 2 });
+    if (a.ok) a.release(); // after its open: nothing left to release, b's slot is untouched
+    expect(gate.capacity()).toEqual({ active: 1, reserved: 1, max: 2 });
+    if (b.ok) { b.release(); b.release(); } // b's open failed before the engine: its slot frees (once)
+    expect(gate.capacity()).toEqual({ active: 1, reserved: 0, max: 2 });
+    leaveA(); leaveA();
+    expect(gate.capacity()).toEqual({ active: 0, reserved: 0, max: 2 });
+  });
+
+  it('connections opened without admission (fallback, direct open) count against the limit', () => {
+    const gate = new AdmissionGate({ max: 1, retryAfterS: 3, label: 'x' });
+    const leave = gate.enter();
+    expect(gate.admit().ok).toBe(false);
+    leave();
+    expect(gate.admit().ok).toBe(true);
+  });
+
+  it('a reservation whose connection never comes expires', () => {
+    let now = 1_000;
+    const gate = new AdmissionGate({ max: 1, retryAfterS: 3, label: 'x', reservationTtlMs: 30_000, now: () => now });
+    expect(gate.admit().ok).toBe(true);
+    expect(gate.admit().ok).toBe(false);
+    now += 30_000;
+    expect(gate.admit().ok).toBe(true);
+  });
+
+  it('max 0 or null: no limit', () => {
+    for (const max of [0, null]) {
+      const gate = new AdmissionGate({ max, retryAfterS: 3, label: 'x' });
+      for (let i = 0; i < 100; i++) { expect(gate.admit().ok).toBe(true); gate.enter(); }
+      expect(gate.capacity().max).toBeNull();
+    }
+  });
+
+  it('admitSession asks the engine; engines without admission control and unknown engines are admitted', () => {
+    const stages: CascadeStages = { stt: { name: 'none', open: () => { throw new Error('unused'); } }, chat: new DemoAgent(), tts: { name: 'none', async *synthesize() { /* none */ } } };
+    const local = new LocalEngine({ stages, maxSessions: 1, retryAfterS: 9, log: pino({ level: 'silent' }) });
+    const plain: Engine = { name: 'openai', open: () => Promise.reject(new Error('unused')) };
+    const engines = { get: (name: string): Engine => { if (name === 'local') return local; if (name === 'openai') return plain; throw new Error('not registered'); } };
+    expect(admitSession(engines, 'openai').ok).toBe(true);
+    expect(admitSession(engines, 'cascade').ok).toBe(true);
+    const first = admitSession(engines, 'local');
+    expect(first.ok).toBe(true);
+    expect(local.capacity()).toEqual({ active: 0, reserved: 1, max: 1 });
+    expect(admitSession(engines, 'local')).toMatchObject({ ok: false, retryAfterS: 9 });
+    let thrown: unknown;
+    try { admitOrThrow(engines, 'local'); } catch (err) { thrown = err; }
+    expect(thrown).toBeInstanceOf(CapacityError);
+    expect(thrown).toMatchObject({ code: 'ENGINE_AT_CAPACITY', retryable: true, retryAfterS: 9 });
+    if (first.ok) first.release();
+    expect(admitOrThrow(engines, 'local')).toHaveProperty('release');
+  });
+
+  it('the local engine counts its open connections: a closed connection frees its slot', async () => {
+    const stages: CascadeStages = { stt: { name: 'none', open: () => { throw new Error('unused'); } }, chat: new DemoAgent(), tts: { name: 'none', async *synthesize() { /* none */ } } };
+    const local = new LocalEngine({ stages, vad: 'energy', maxSessions: 2, retryAfterS: 4, log: pino({ level: 'silent' }) });
+    const callbacks = { onEvent: () => undefined, onClose: () => undefined };
+    const opts = { session: { type: 'realtime' }, log: pino({ level: 'silent' }), callbacks } as unknown as Parameters<LocalEngine['open']>[0];
+    const ticket = local.admit();
+    expect(ticket.ok).toBe(true);
+    const a = await local.open(opts);
+    const b = await local.open(opts);
+    expect(local.capacity()).toEqual({ active: 2, reserved: 0, max: 2 });
+    expect(local.admit()).toMatchObject({ ok: false, retryAfterS: 4 });
+    a.close(); a.close();
+    expect(local.capacity()).toEqual({ active: 1, reserved: 0, max: 2 });
+    expect(local.admit().ok).toBe(true);
+    b.close();
+  });
+});
