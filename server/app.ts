@@ -78,7 +78,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   const metrics = new Metrics();
   const tools = createToolRegistry(config.tools);
   for (const t of deps.tools ?? []) tools.register(t);
-  const engines = new EngineRegistry({ config, log }, deps.engines ?? {});
+  const engines = new EngineRegistry({ config, log, metrics }, deps.engines ?? {});
   const sessions = new SessionManager({ config, engines, tools, metrics, log, ...(deps.fallback !== undefined ? { fallback: deps.fallback } : {}) });
   sessions.observe(metricsObserver(metrics));
   const keys = new KeyStore(config.apiKeys);

@@ -40,6 +40,18 @@ export interface OpenAIConfig {
    * before OpenAI's 60-minute cap cuts the call mid-sentence.
    */
   rotateAfterMs: number;
+  /**
+   * PARLEY_OPENAI_RETRIES (default 1, 0..5): retries before the session falls back, at connect (a 5xx,
+   * 429 or network error) and mid-call (a dropped upstream reconnects with the conversation replayed).
+   * 0 = fall back at once.
+   */
+  retries: number;
+  /**
+   * PARLEY_OPENAI_RETRY_MAX_WAIT_MS (default 1000, 0..60000): the longest wait an upstream may ask
+   * for (Retry-After, x-ratelimit-reset-*, a rate limit's reset) that is still waited out; a longer
+   * one falls back at once.
+   */
+  retryMaxWaitMs: number;
 }
 
 export interface SessionConfig {
@@ -202,6 +214,8 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     baseUrl: r.url('OPENAI_BASE_URL', 'openai.baseUrl', 'https://api.openai.com/v1', ['http:', 'https:', 'ws:', 'wss:']) ?? 'https://api.openai.com/v1',
     connectTimeoutMs: r.int('PARLEY_OPENAI_CONNECT_TIMEOUT_MS', 'openai.connectTimeoutMs', 10_000, { min: 100, max: 120_000 }),
     rotateAfterMs: r.int('PARLEY_OPENAI_ROTATE_AFTER_MS', 'openai.rotateAfterMs', 55 * 60_000, { min: 0, max: 24 * 3_600_000 }),
+    retries: r.int('PARLEY_OPENAI_RETRIES', 'openai.retries', 1, { min: 0, max: 5 }),
+    retryMaxWaitMs: r.int('PARLEY_OPENAI_RETRY_MAX_WAIT_MS', 'openai.retryMaxWaitMs', 1000, { min: 0, max: 60_000 }),
   };
 
   const engineSetting = r.oneOf('PARLEY_ENGINE', 'engine', ['auto', 'openai', 'cascade', 'local'] as const, 'auto');

@@ -140,6 +140,13 @@ export class Metrics {
   readonly authFailures = this.register(new Counter('parley_auth_failures_total', 'Rejected connections/requests, by reason', ['reason']));
   readonly clientSecretsMinted = this.register(new Counter('parley_client_secrets_total', 'Ephemeral keys minted', []));
   readonly backpressurePauses = this.register(new Counter('parley_backpressure_pauses_total', 'Relay pauses because one side could not keep up, by the side that was slow', ['slow']));
+  readonly upstreamRetries = this.register(
+    new Counter(
+      'parley_upstream_retries_total',
+      'Upstream retries before a fallback, by engine, reason (server_error: 5xx/408/409/425 at connect, rate_limit: 429, network: connect failed, drop: reconnect after a mid-call drop) and outcome (ok: the retry connected, failed: it did not, too_long: the upstream asked for a wait above PARLEY_OPENAI_RETRY_MAX_WAIT_MS, so no retry)',
+      ['engine', 'reason', 'outcome'],
+    ),
+  );
 
   /** Add a metric of another module (e.g. SIP); it is rendered at /metrics. A metric of the same name is replaced. */
   register<M extends Metric>(m: M): M {

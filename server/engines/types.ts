@@ -4,6 +4,7 @@ import type { EngineError } from '../errors.ts';
 import type { ClientEvent, ConversationItem, RealtimeSession, ServerEvent } from '../protocol/index.ts';
 import type { ParleyConfig } from '../config.ts';
 import type { Conversation } from '../conversation.ts';
+import type { Metrics } from '../metrics.ts';
 
 /** The built-in engines, or any name an embedder registers (server/engines/index.ts). */
 export type EngineName = 'openai' | 'cascade' | 'local' | (string & {});
@@ -63,6 +64,8 @@ export interface EngineConnection {
 export interface EngineDeps {
   config: ParleyConfig;
   log: Logger;
+  /** The app's metrics (an engine counts what only it sees, e.g. its upstream retries). */
+  metrics?: Metrics;
 }
 
 export type EngineFactory = (deps: EngineDeps) => Engine;

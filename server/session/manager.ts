@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { EngineError, ParleyError } from '../errors.ts';
 import { newSessionId } from '../protocol/index.ts';
-import type { EngineRegistry, EngineName } from '../engines/index.ts';
+import type { Engine, EngineRegistry, EngineName } from '../engines/index.ts';
 import type { ToolRegistry } from '../tools/index.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ParleyConfig } from '../config.ts';
@@ -19,22 +19,65 @@ export interface SessionManagerDeps {
   fallback?: FallbackPolicy | null;
 }
 
+/** A session reconnects after a mid-call drop at most PARLEY_OPENAI_RETRIES times in this window. */
+const RECONNECT_WINDOW_MS = 60_000;
+
 /**
  * The default policy when an engine fails in a way marked `fallbackable`:
  * - the OpenAI session hit its maximum duration (upstreamCode `session_expired`): reopen the
  *   same engine with the history (reason `rotation`);
- * - otherwise: the configured fallback engine (PARLEY_FALLBACK_ENGINE, default cascade) when it
- *   is registered (reason `fallback`); else end the session.
+ * - the OpenAI upstream dropped mid-call (or closed with a retryable error): reconnect to it with
+ *   the history, as a rotation does, up to PARLEY_OPENAI_RETRIES times a minute
+ *   (parley_upstream_retries_total{reason="drop"}); the reconnect's own connect retries and
+ *   Retry-After handling are the engine's (server/engines/openai/index.ts);
+ * - otherwise, or when that reconnect fails: the configured fallback engine (PARLEY_FALLBACK_ENGINE,
+ *   default cascade) when it is registered (reason `fallback`); else end the session.
  */
-export function defaultFallbackPolicy(config: ParleyConfig, engines: EngineRegistry): FallbackPolicy {
-  return ({ failed, error }) => {
+export function defaultFallbackPolicy(config: ParleyConfig, engines: EngineRegistry, metrics?: Metrics): FallbackPolicy {
+  const reconnects = new WeakMap<RealtimeSessionHandle, { count: number; since: number }>();
+  return ({ session, failed, error }) => {
     if (!error.fallbackable) return null;
     if (error.upstreamCode === 'session_expired' && engines.has(failed)) {
       return { engine: engines.get(failed), reason: 'rotation' };
     }
+    if (failed === 'openai' && isMidCallDrop(error) && engines.has(failed)) {
+      const now = Date.now();
+      let r = reconnects.get(session);
+      if (r === undefined || now - r.since > RECONNECT_WINDOW_MS) r = { count: 0, since: now };
+      if (r.count < config.openai.retries) {
+        r.count++;
+        reconnects.set(session, r);
+        return { engine: countedReconnect(engines.get(failed), metrics), reason: 'rotation' };
+      }
+    }
     const fb = config.fallbackEngine;
     if (fb === null || fb === failed || !engines.has(fb)) return null;
     return { engine: engines.get(fb), reason: 'fallback' };
+  };
+}
+
+/** The connection was up and then lost (not the session cap, not a refusal at connect). */
+function isMidCallDrop(error: EngineError): boolean {
+  return error.code === 'ENGINE_DROPPED' || (error.code === 'ENGINE_CLOSED' && error.retryable);
+}
+
+/** The engine, its next open counted as a reconnect after a drop (later opens, e.g. rotations, are not). */
+function countedReconnect(engine: Engine, metrics: Metrics | undefined): Engine {
+  let first = true;
+  return {
+    name: engine.name,
+    open: async (o) => {
+      if (!first) return engine.open(o);
+      first = false;
+      try {
+        const conn = await engine.open(o);
+        metrics?.upstreamRetries.inc(engine.name, 'drop', 'ok');
+        return conn;
+      } catch (err) {
+        if (o.signal?.aborted !== true) metrics?.upstreamRetries.inc(engine.name, 'drop', 'failed');
+        throw err;
+      }
+    },
   };
 }
 
@@ -48,7 +91,7 @@ export class SessionManager {
 
   constructor(deps: SessionManagerDeps) {
     this.#deps = deps;
-    this.#fallback = deps.fallback === undefined ? defaultFallbackPolicy(deps.config, deps.engines) : deps.fallback;
+    this.#fallback = deps.fallback === undefined ? defaultFallbackPolicy(deps.config, deps.engines, deps.metrics) : deps.fallback;
     deps.metrics.sessionsActive.collect(() => this.#sessions.size);
   }
 

@@ -39,8 +39,9 @@ describe('upstream lifecycle', () => {
     return c;
   }
 
+  // retries off: the reconnect after a drop and the connect retries are in upstream-retry.test.ts
   it('upstream dropped mid-session: the client gets an error and a clean close; nothing leaks', async () => {
-    const { fake, parley } = await setup();
+    const { fake, parley } = await setup({ PARLEY_OPENAI_RETRIES: '0' });
     const c = await connect(parley);
     fake.dropAll();
     const err = await c.waitFor('error', 5000);
@@ -84,7 +85,7 @@ describe('upstream lifecycle', () => {
   });
 
   it('leaks no sockets or timers across sessions that end in every way', async () => {
-    const { fake, parley } = await setup();
+    const { fake, parley } = await setup({ PARLEY_OPENAI_RETRIES: '0' });
     const count = (kind: string): number => process.getActiveResourcesInfo().filter((r) => r === kind).length;
     const settle = async (): Promise<void> => {
       await until(() => parley.app.parley.sessions.active === 0 && fake.open === 0, 5000, 'sessions to end');
@@ -166,7 +167,7 @@ describe('upstream lifecycle', () => {
   it('falls back to another engine when the upstream refuses at connect, and mid-call when it drops', async () => {
     const second = await new FakeOpenAI().start();
     cleanups.push(() => second.stop());
-    const { fake, parley } = await setup({ PARLEY_FALLBACK_ENGINE: 'cascade' }, second);
+    const { fake, parley } = await setup({ PARLEY_FALLBACK_ENGINE: 'cascade', PARLEY_OPENAI_RETRIES: '0' }, second);
     // at connect
     fake.refuseWith(503);
     const c1 = new TestClient(parley.wsUrl);

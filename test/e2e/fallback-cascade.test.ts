@@ -71,9 +71,12 @@ describe('fallback from the realtime upstream to the cascade', () => {
     const first = await c.waitFor('response.done', 10_000);
     expect(replyText(first)).toBe('You said: my name is ada');
     const chatsBefore = stages.requests.filter((q) => q.path === 'chat/completions').length;
+    // the drop is followed by one reconnect (upstream-retry.test.ts); the upstream refuses it
+    realtime.refuseWith(503);
     realtime.dropAll();
     const eng = await c.waitFor((e) => e.type === 'parley.engine' && e['reason'] === 'fallback', 10_000);
     expect(eng['engine']).toBe('cascade');
+    realtime.refuseWith(null);
     // turn 2 on the cascade, no reconnect
     const done = await cascadeTurn(c);
     expect((done['response'] as { status: string }).status).toBe('completed');

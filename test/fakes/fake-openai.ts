@@ -10,7 +10,10 @@
  *
  * Knobs for failure tests: `refuseWith(status)` (HTTP error at upgrade), `dropAll()` (sockets
  * destroyed mid-session: the client sees 1006), `closeAfterTurns` (error `session_expired` then
- * close 1001 after N completed responses).
+ * close 1001 after N completed responses). Retries: `refuseWith(status, { headers, times, code, body })`
+ * (refuse the next `times` upgrades with these headers, then accept), `upgradeTimes` (when each
+ * upgrade came), `resetUpgrades(n)` (a network error at connect), `dropMidResponse(n)` (the next response's socket is destroyed after n audio
+ * deltas), `broadcast(ev)` (a server event, e.g. `rate_limits.updated`, to every open connection).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -79,6 +82,17 @@ export interface FakeOpenAIOptions {
   autoResponseDelayMs?: number;
 }
 
+export interface RefuseOptions {
+  /** Headers added to the refusal (e.g. `{ 'Retry-After': '0.2' }`). */
+  headers?: Record<string, string>;
+  /** Refuse only the next n upgrades, then accept. */
+  times?: number;
+  /** The error code in the body (default: by status). */
+  code?: string;
+  /** The whole JSON body instead of the default error. */
+  body?: Json;
+}
+
 interface Conn {
   ws: WebSocket;
   headers: IncomingMessage['headers'];
@@ -123,7 +137,16 @@ export class FakeOpenAI {
   readonly violations: string[] = [];
   /** Upgrade attempts (including refused ones). */
   upgrades = 0;
+  /** performance.now() of each upgrade attempt (including refused ones). */
+  readonly upgradeTimes: number[] = [];
   #refuse: number | null = null;
+  #refuseOpts: RefuseOptions = {};
+  /** Refusals left before upgrades are accepted again (null: until refuseWith(null)). */
+  #refuseLeft: number | null = null;
+  /** Upgrades left whose TCP socket is destroyed without an answer (a network error at connect). */
+  #resetLeft = 0;
+  /** The next response's socket is destroyed after this many audio deltas (one-shot). */
+  #dropAfterDeltas: number | null = null;
   /** After this many completed responses on a connection: error session_expired, close 1001. */
   closeAfterTurns: number | null = null;
   brain: FakeBrain;
@@ -154,8 +177,35 @@ export class FakeOpenAI {
     return this.connections.filter((c) => c.ws.readyState === WebSocket.OPEN).length;
   }
 
-  refuseWith(status: number | null): void {
+  /**
+   * Refuse upgrades with this HTTP status (null: accept again). `headers` are added to the answer
+   * (e.g. `Retry-After`), `code`/`body` replace the error code/body, `times` refuses only the next
+   * n upgrades.
+   */
+  refuseWith(status: number | null, opts: RefuseOptions = {}): void {
     this.#refuse = status;
+    this.#refuseOpts = opts;
+    this.#refuseLeft = opts.times ?? null;
+  }
+
+  /** The next n upgrades get no answer: their TCP socket is reset (the client sees a network error). */
+  resetUpgrades(n: number): void {
+    this.#resetLeft = n;
+  }
+
+  /** True while upgrades are refused (refuseWith). */
+  get refusing(): boolean {
+    return this.#refuse !== null;
+  }
+
+  /** Destroy the socket of the next response (no close frame: 1006) after `afterDeltas` audio deltas. */
+  dropMidResponse(afterDeltas = 1): void {
+    this.#dropAfterDeltas = afterDeltas;
+  }
+
+  /** Send a server event (e.g. `rate_limits.updated`) on every open connection. */
+  broadcast(ev: Json): void {
+    for (const c of this.connections) this.#send(c, ev);
   }
 
   /** Destroy every socket without a close frame (the client sees 1006). */
@@ -205,18 +255,28 @@ export class FakeOpenAI {
     }
   }
 
-  #httpError(socket: Duplex, status: number, code: string, message: string): void {
-    const body = JSON.stringify({ error: { type: status === 401 ? 'invalid_request_error' : 'server_error', code, message, param: null } });
-    socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  #httpError(socket: Duplex, status: number, code: string, message: string, headers: Record<string, string> = {}, bodyJson?: Json): void {
+    const body = JSON.stringify(bodyJson ?? { error: { type: status === 401 ? 'invalid_request_error' : 'server_error', code, message, param: null } });
+    const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    socket.end(`HTTP/1.1 ${status} Error\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     this.upgrades++;
+    this.upgradeTimes.push(performance.now());
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== '/v1/realtime') return this.#httpError(socket, 404, 'not_found', 'no such path');
+    if (this.#resetLeft > 0) {
+      this.#resetLeft--;
+      socket.destroy();
+      return;
+    }
     if (this.#refuse !== null) {
-      const code = this.#refuse === 429 ? 'rate_limit_exceeded' : 'server_error';
-      return this.#httpError(socket, this.#refuse, code, 'refused by the fake (knob)');
+      const status = this.#refuse;
+      const o = this.#refuseOpts;
+      if (this.#refuseLeft !== null && --this.#refuseLeft <= 0) this.#refuse = null;
+      const code = o.code ?? (status === 429 ? 'rate_limit_exceeded' : status === 401 ? 'invalid_api_key' : 'server_error');
+      return this.#httpError(socket, status, code, 'refused by the fake (knob)', o.headers, o.body);
     }
     if (req.headers.authorization !== `Bearer ${this.apiKey}`) return this.#httpError(socket, 401, 'invalid_api_key', 'Incorrect API key provided.');
     if (!url.searchParams.get('model')) return this.#httpError(socket, 400, 'missing_model', 'model is required');
@@ -592,6 +652,13 @@ export class FakeOpenAI {
       this.#send(c, { type: 'response.output_audio.delta', response_id: responseId, item_id: item.id, output_index: 0, content_index: 0, delta });
       item.audioMs = (item.audioMs ?? 0) + this.#opts.deltaMs;
       i++;
+      if (this.#dropAfterDeltas !== null && i >= this.#dropAfterDeltas) {
+        // the upstream vanishes mid-response: no close frame (the client sees 1006)
+        this.#dropAfterDeltas = null;
+        this.#clearTimers(c);
+        (c.ws as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
+        return;
+      }
       this.#timer(c, this.#opts.deltaIntervalMs, step);
     };
     c.active = {

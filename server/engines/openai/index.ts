@@ -8,7 +8,7 @@
  */
 import WebSocket from 'ws';
 import type { ClientOptions, RawData } from 'ws';
-import type { IncomingMessage, ClientRequest } from 'node:http';
+import type { IncomingMessage, IncomingHttpHeaders, ClientRequest } from 'node:http';
 import { EngineError } from '../../errors.ts';
 import { fastParseAudioDeltaBytes, newEventId, newItemId, parseServerEvent, serializeClientEvent, type ClientEvent, type ServerEvent } from '../../protocol/index.ts';
 import { SendBackpressure } from '../../backpressure.ts';
@@ -18,12 +18,24 @@ export interface OpenAIEngineOptions {
   apiKey: string | null;
   /** https://api.openai.com/v1 or any GA-compatible base (http(s) or ws(s)). */
   baseUrl: string;
+  /** The whole connect, retries and their waits included. */
   connectTimeoutMs: number;
   /** Outbound buffer (bytes) above which the client is paused. */
   highWaterBytes: number;
   /** Extra `ws` client options (e.g. `ca` for a private upstream). */
   wsOptions?: ClientOptions;
+  /** Retries at connect before open() rejects (PARLEY_OPENAI_RETRIES; default 1). */
+  retries?: number;
+  /** The longest wait an upstream may ask for that is still waited out (PARLEY_OPENAI_RETRY_MAX_WAIT_MS; default 1000). */
+  retryMaxWaitMs?: number;
+  /** Told of every retry decision (parley_upstream_retries_total). */
+  onRetry?: (reason: RetryReason, outcome: RetryOutcome) => void;
 }
+
+/** Why a connect was retried (`drop`: a reconnect after a mid-call drop, decided by the session's fallback policy). */
+export type RetryReason = 'server_error' | 'rate_limit' | 'network' | 'drop';
+/** ok: the retry connected; failed: it did not; too_long: the wait asked for (or the connect budget left) allowed no retry. */
+export type RetryOutcome = 'ok' | 'failed' | 'too_long';
 
 /** The realtime URL for a base URL: https→wss, http→ws, `/realtime?model=`. */
 export function realtimeUrl(baseUrl: string, model: string): string {
@@ -42,46 +54,140 @@ export function isAzureHost(url: string): boolean {
 
 const FALLBACK_STATUSES = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
 const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+/** The first retry after a 5xx or a network error waits 100–300 ms (base × 2^n × [0.5, 1.5)). */
+const RETRY_BASE_MS = 200;
+/** A retry is not started with less than this left of the connect budget. */
+const MIN_ATTEMPT_MS = 100;
+const DEFAULT_RETRIES = 1;
+const DEFAULT_RETRY_MAX_WAIT_MS = 1000;
 
 export function createOpenAIEngine(deps: EngineDeps): Engine {
+  const retries = deps.metrics?.upstreamRetries;
   return new OpenAIEngine({
     apiKey: deps.config.openai.apiKey,
     baseUrl: deps.config.openai.baseUrl,
     connectTimeoutMs: deps.config.openai.connectTimeoutMs,
     highWaterBytes: deps.config.limits.sendHighWaterBytes,
+    retries: deps.config.openai.retries,
+    retryMaxWaitMs: deps.config.openai.retryMaxWaitMs,
+    ...(retries ? { onRetry: (reason: RetryReason, outcome: RetryOutcome) => retries.inc('openai', reason, outcome) } : {}),
   });
+}
+
+/** One connect attempt: the connection, or why not and whether a retry could help. */
+type Attempt =
+  | { conn: OpenAIConnection }
+  | {
+      conn: null;
+      error: EngineError;
+      /** What a retry would answer, or null when none can help (auth, a bad request, the budget spent, the session gone). */
+      reason: Exclude<RetryReason, 'drop'> | null;
+      /** The wait the upstream asked for (ms), or null. */
+      waitMs: number | null;
+    };
+
+/** The upstream asked not to come back before `until` (Date.now ms): a refusal's Retry-After, or an exhausted rate limit. */
+interface Hold {
+  until: number;
+  reason: Exclude<RetryReason, 'drop'>;
+  status: number;
+  upstreamCode: string | undefined;
 }
 
 export class OpenAIEngine implements Engine {
   readonly name = 'openai' as const;
   readonly #opts: OpenAIEngineOptions;
+  /** Shared by the sessions of this engine (one key, one account): its rate limits are theirs. */
+  #hold: Hold | null = null;
 
   constructor(opts: OpenAIEngineOptions) {
     this.#opts = opts;
   }
 
-  open(opts: EngineOpenOptions): Promise<EngineConnection> {
-    const { apiKey, baseUrl, connectTimeoutMs } = this.#opts;
+  /**
+   * Connects, with a short bounded retry where it helps the caller: a 5xx or a network error at
+   * connect is retried after 100–300 ms (jittered); a wait the upstream asks for (Retry-After,
+   * retry-after-ms, x-ratelimit-reset-*, a `rate_limits` reset) is waited out when it is at most
+   * retryMaxWaitMs, otherwise open() rejects at once (the session falls back). Auth and request
+   * errors are never retried. Everything fits in connectTimeoutMs.
+   */
+  async open(opts: EngineOpenOptions): Promise<EngineConnection> {
+    const { apiKey, connectTimeoutMs } = this.#opts;
     if (!apiKey) {
-      return Promise.reject(new EngineError('ENGINE_UNAVAILABLE', 'OPENAI_API_KEY is not configured.', { fallbackable: true }));
+      throw new EngineError('ENGINE_UNAVAILABLE', 'OPENAI_API_KEY is not configured.', { fallbackable: true });
     }
-    const model = opts.session.model ?? 'gpt-realtime';
-    const url = realtimeUrl(baseUrl, model);
-    return new Promise<EngineConnection>((resolve, reject) => {
+    const retries = this.#opts.retries ?? DEFAULT_RETRIES;
+    const maxWaitMs = this.#opts.retryMaxWaitMs ?? DEFAULT_RETRY_MAX_WAIT_MS;
+    const url = realtimeUrl(this.#opts.baseUrl, opts.session.model ?? 'gpt-realtime');
+    const deadline = performance.now() + connectTimeoutMs;
+    let retrying: RetryReason | null = null;
+    for (let attempt = 0; ; attempt++) {
+      // an earlier answer (this session's or another's) said when to come back
+      const hold = this.#hold;
+      const holdMs = hold === null ? 0 : hold.until - Date.now();
+      if (hold !== null && holdMs > 0) {
+        const err = new EngineError('ENGINE_REJECTED', `The realtime upstream asked to wait ${Math.ceil(holdMs)} ms before connecting again (${hold.upstreamCode ?? `HTTP ${hold.status}`}).`, {
+          status: hold.status,
+          retryable: true,
+          fallbackable: true,
+          ...(hold.upstreamCode !== undefined ? { upstreamCode: hold.upstreamCode } : {}),
+        });
+        if (holdMs > maxWaitMs || performance.now() + holdMs + MIN_ATTEMPT_MS > deadline) {
+          this.#opts.onRetry?.(retrying ?? hold.reason, 'too_long');
+          opts.log.info({ waitMs: Math.ceil(holdMs) }, 'realtime upstream asked for a long wait; not retrying');
+          throw err;
+        }
+        if (!(await delay(holdMs + jitterMs(holdMs), opts.signal))) throw endedWhileConnecting();
+      } else if (hold !== null) this.#hold = null;
+
+      const r = await this.#attempt(url, apiKey, opts, deadline - performance.now());
+      if (r.conn !== null) {
+        if (retrying !== null) this.#opts.onRetry?.(retrying, 'ok');
+        return r.conn;
+      }
+      if (retrying !== null) this.#opts.onRetry?.(retrying, 'failed');
+      if (r.waitMs !== null && r.reason !== null) this.#holdUntil({ until: Date.now() + r.waitMs, reason: r.reason, status: r.error.status ?? 503, upstreamCode: r.error.upstreamCode });
+      if (r.reason === null || attempt >= retries || opts.signal?.aborted === true) throw r.error;
+      const waitMs = r.waitMs ?? backoffMs(attempt);
+      if (waitMs > maxWaitMs || performance.now() + waitMs + MIN_ATTEMPT_MS > deadline) {
+        this.#opts.onRetry?.(r.reason, 'too_long');
+        opts.log.info({ code: r.error.code, status: r.error.status, waitMs: Math.ceil(waitMs) }, 'realtime upstream refused; the wait is too long to retry');
+        throw r.error;
+      }
+      opts.log.info({ code: r.error.code, status: r.error.status, waitMs: Math.ceil(waitMs), attempt: attempt + 1 }, 'realtime upstream refused; retrying');
+      retrying = r.reason;
+      // a wait the upstream asked for is taken by the hold at the top of the loop
+      if (r.waitMs === null && !(await delay(waitMs, opts.signal))) throw endedWhileConnecting();
+    }
+  }
+
+  /** Remember that the upstream asked not to come back before `until` (a later open waits or falls back at once). */
+  #holdUntil(hold: Hold): void {
+    if (this.#hold !== null && this.#hold.until >= hold.until) return;
+    this.#hold = hold;
+  }
+
+  #attempt(url: string, apiKey: string, opts: EngineOpenOptions, timeoutMs: number): Promise<Attempt> {
+    return new Promise<Attempt>((resolve) => {
       const ws = new WebSocket(url, {
         ...this.#opts.wsOptions,
         // Azure OpenAI takes its key as `api-key`; everyone else as a Bearer token
         headers: isAzureHost(url) ? { 'api-key': apiKey } : { Authorization: `Bearer ${apiKey}` },
         perMessageDeflate: false,
-        handshakeTimeout: connectTimeoutMs,
         maxPayload: MAX_PAYLOAD_BYTES,
       });
       let settled = false;
+      const timer = setTimeout(() => {
+        // the connect budget is spent: no retry
+        fail(new EngineError('ENGINE_CONNECT_FAILED', `The realtime upstream did not answer within ${this.#opts.connectTimeoutMs} ms.`, { retryable: true, fallbackable: true }), null, null);
+        ws.terminate();
+      }, Math.max(1, timeoutMs));
       const onAbort = (): void => {
-        fail(new EngineError('ENGINE_CONNECT_FAILED', 'The session ended while connecting.', { fallbackable: false }));
+        fail(endedWhileConnecting(), null, null);
         ws.terminate();
       };
       const cleanup = (): void => {
+        clearTimeout(timer);
         ws.off('open', onOpen);
         ws.off('error', onError);
         ws.off('unexpected-response', onUnexpected);
@@ -90,23 +196,23 @@ export class OpenAIEngine implements Engine {
         // terminate() on a connecting socket emits 'error': never let that be uncaught
         ws.on('error', noop);
       };
-      const fail = (e: EngineError): void => {
+      const fail = (error: EngineError, reason: Exclude<RetryReason, 'drop'> | null, waitMs: number | null): void => {
         if (settled) return;
         settled = true;
         cleanup();
-        reject(e);
+        resolve({ conn: null, error, reason, waitMs });
       };
       const onOpen = (): void => {
         if (settled) return;
         settled = true;
         cleanup();
-        resolve(new OpenAIConnection(ws, opts, this.#opts.highWaterBytes));
+        resolve({ conn: new OpenAIConnection(ws, opts, this.#opts.highWaterBytes, (until) => this.#holdUntil({ until, reason: 'rate_limit', status: 429, upstreamCode: 'rate_limit_exceeded' })) });
       };
       const onError = (err: Error): void => {
-        fail(new EngineError('ENGINE_CONNECT_FAILED', `Could not connect to the realtime upstream: ${err.message}`, { retryable: true, fallbackable: true, cause: err }));
+        fail(new EngineError('ENGINE_CONNECT_FAILED', `Could not connect to the realtime upstream: ${err.message}`, { retryable: true, fallbackable: true, cause: err }), 'network', null);
       };
       const onEarlyClose = (code: number): void => {
-        fail(new EngineError('ENGINE_CONNECT_FAILED', `The realtime upstream closed during the handshake (${code}).`, { retryable: true, fallbackable: true }));
+        fail(new EngineError('ENGINE_CONNECT_FAILED', `The realtime upstream closed during the handshake (${code}).`, { retryable: true, fallbackable: true }), 'network', null);
       };
       const onUnexpected = (_req: ClientRequest, res: IncomingMessage): void => {
         const status = res.statusCode ?? 0;
@@ -117,9 +223,11 @@ export class OpenAIEngine implements Engine {
         });
         const finish = (): void => {
           let upstreamCode: string | undefined;
+          let json: unknown = null;
           try {
-            const j = JSON.parse(body) as { error?: { code?: unknown } };
-            if (typeof j.error?.code === 'string') upstreamCode = j.error.code;
+            json = JSON.parse(body) as unknown;
+            const code = (json as { error?: { code?: unknown } } | null)?.error?.code;
+            if (typeof code === 'string') upstreamCode = code;
           } catch {
             /* not JSON */
           }
@@ -131,6 +239,8 @@ export class OpenAIEngine implements Engine {
               fallbackable,
               ...(upstreamCode !== undefined ? { upstreamCode } : {}),
             }),
+            refusalRetryReason(status, res.headers, upstreamCode),
+            upstreamWaitMs(res.headers, json),
           );
           ws.terminate();
         };
@@ -146,6 +256,103 @@ export class OpenAIEngine implements Engine {
       else opts.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
+}
+
+function endedWhileConnecting(): EngineError {
+  return new EngineError('ENGINE_CONNECT_FAILED', 'The session ended while connecting.', { fallbackable: false });
+}
+
+/** Whether a refusal at upgrade is worth a retry, and why (null: it is not). */
+export function refusalRetryReason(status: number, headers: IncomingHttpHeaders, upstreamCode: string | undefined): 'server_error' | 'rate_limit' | null {
+  // the upstream's own verdict wins (the openai SDK honours it the same way)
+  if (header(headers, 'x-should-retry') === 'false') return null;
+  if (status === 429) return upstreamCode === 'insufficient_quota' ? null : 'rate_limit';
+  if (status >= 500 || status === 408 || status === 409 || status === 425) return 'server_error';
+  return null;
+}
+
+/**
+ * The wait (ms) an upstream's refusal asks for, or null: `retry-after-ms`, `Retry-After` (seconds or
+ * an HTTP date, RFC 9110 §10.2.3), else the latest reset of an exhausted rate limit: the
+ * `x-ratelimit-reset-requests|tokens` headers (durations such as `1s`, `6m0s`, `20ms`) whose
+ * `x-ratelimit-remaining-*` is 0 or absent, or a body's `rate_limits` entries with `remaining: 0`
+ * (the shape of `rate_limits.updated`, docs/protocol.md).
+ */
+export function upstreamWaitMs(headers: IncomingHttpHeaders, body: unknown, nowMs = Date.now()): number | null {
+  const ms = Number(header(headers, 'retry-after-ms') ?? NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const ra = header(headers, 'retry-after');
+  if (ra !== undefined) {
+    const trimmed = ra.trim();
+    if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000;
+    const at = Date.parse(trimmed);
+    if (Number.isFinite(at)) return Math.max(0, at - nowMs);
+  }
+  let reset: number | null = null;
+  for (const bucket of ['requests', 'tokens']) {
+    const remaining = header(headers, `x-ratelimit-remaining-${bucket}`);
+    if (remaining !== undefined && Number(remaining) > 0) continue;
+    const d = parseDurationMs(header(headers, `x-ratelimit-reset-${bucket}`));
+    if (d !== null) reset = Math.max(reset ?? 0, d);
+  }
+  if (reset !== null) return reset;
+  const b = body as { rate_limits?: unknown; error?: { rate_limits?: unknown } } | null;
+  return exhaustedResetMs(b?.rate_limits ?? b?.error?.rate_limits);
+}
+
+/** The latest `reset_seconds` (ms) among `rate_limits` entries with nothing remaining, or null. */
+export function exhaustedResetMs(rateLimits: unknown): number | null {
+  if (!Array.isArray(rateLimits)) return null;
+  let reset: number | null = null;
+  for (const r of rateLimits as unknown[]) {
+    if (typeof r !== 'object' || r === null) continue;
+    const { remaining, reset_seconds: s } = r as { remaining?: unknown; reset_seconds?: unknown };
+    if (remaining !== 0 || typeof s !== 'number' || !Number.isFinite(s) || s < 0) continue;
+    reset = Math.max(reset ?? 0, s * 1000);
+  }
+  return reset;
+}
+
+/** `1s`, `6m0s`, `1h2m3.5s`, `20ms`, or a bare number of seconds → ms; null when unreadable. */
+export function parseDurationMs(v: string | undefined): number | null {
+  if (v === undefined) return null;
+  const t = v.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t) * 1000;
+  const m = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/.exec(t);
+  if (!m || t === '') return null;
+  const [, h, min, sec, ms] = m;
+  return Number(h ?? 0) * 3_600_000 + Number(min ?? 0) * 60_000 + Number(sec ?? 0) * 1000 + Number(ms ?? 0);
+}
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** 100–300 ms for the first retry, doubling after. */
+function backoffMs(attempt: number): number {
+  return RETRY_BASE_MS * 2 ** attempt * (0.5 + Math.random());
+}
+
+/** A little on top of a wait the upstream asked for, so the sessions it refused do not come back at once. */
+function jitterMs(waitMs: number): number {
+  return Math.random() * Math.min(50, waitMs * 0.1);
+}
+
+/** Resolves true after ms, or false at once when the signal aborts. */
+function delay(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(t);
+      resolve(false);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 type InitState = 'init' | 'live';
@@ -164,9 +371,14 @@ class OpenAIConnection implements EngineConnection {
   /** Items replayed from history: their added/done events are not relayed. */
   readonly #replayed = new Set<string>();
   #lastUpstreamErrorCode: string | null = null;
+  /** The latest `rate_limits.updated` said a limit is exhausted until then (Date.now ms; 0: none). */
+  #rateLimitedUntil = 0;
+  /** Told, when the connection fails, that the upstream's rate limit holds until then. */
+  readonly #onRateLimited: (until: number) => void;
 
-  constructor(ws: WebSocket, opts: EngineOpenOptions, highWater: number) {
+  constructor(ws: WebSocket, opts: EngineOpenOptions, highWater: number, onRateLimited: (until: number) => void) {
     this.#ws = ws;
+    this.#onRateLimited = onRateLimited;
     this.#cb = opts.callbacks;
     this.#log = opts.log;
     this.#backpressure = new SendBackpressure(ws, highWater, (congested) => this.#cb.onBackpressure?.(congested));
@@ -241,7 +453,10 @@ class OpenAIConnection implements EngineConnection {
       this.#log.warn('dropping an upstream message that is not a realtime event');
       return;
     }
-    if (ev.type === 'error') {
+    if (ev.type === 'rate_limits.updated') {
+      const resetMs = exhaustedResetMs(ev.rate_limits);
+      this.#rateLimitedUntil = resetMs === null ? 0 : Date.now() + resetMs;
+    } else if (ev.type === 'error') {
       const code = ev.error.code;
       this.#lastUpstreamErrorCode = code;
       // the 60-minute cap: the close (1001) follows; the session decides (rotation), so the
@@ -303,6 +518,8 @@ class OpenAIConnection implements EngineConnection {
       this.#cb.onClose({ code, reason });
       return;
     }
+    // a reconnect now would meet the exhausted limit: a later open waits for it, or falls back at once
+    if (this.#rateLimitedUntil > Date.now()) this.#onRateLimited(this.#rateLimitedUntil);
     this.#cb.onClose({ code, reason, error: closeError(code, reason, this.#lastUpstreamErrorCode) });
   };
 }
