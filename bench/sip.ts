@@ -24,7 +24,7 @@
  * and is run again (up to 3 × rounds attempts per row); the rounds not counted are listed.
  * An uncounted warm-up run comes first (JIT, first-call costs). The load average is printed with the figures.
  *
- * Run: npx tsx bench/sip.ts [--rounds 5] [--seconds 5] [--calls 100,200] [--warmup 2] [--max-late 1]
+ * Run: npx tsx bench/sip.ts [--path ulaw|pcma|cascade|cascade-base64] [--rounds 5] [--seconds 5] [--calls 100,200] [--warmup 2] [--max-late 1]
  *      (or the old form [maxCalls] [seconds]: rows 25…800 up to maxCalls);
  *      node --expose-gc --import tsx bench/sip.ts … collects the heap before each run.
  */
@@ -39,7 +39,7 @@ const nowUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
 
 // ------------------------------------------------------------------------------- generator (child)
 
-async function load(target: 'sip' | 'echo', port: number, calls: number, seconds: number): Promise<void> {
+async function load(target: 'sip' | 'echo', port: number, calls: number, seconds: number, pt: number): Promise<void> {
   const { MiniUac } = await import('../test/fakes/sip-uac.ts');
   const out = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o)}\n`);
   const lateness: number[] = [];
@@ -62,7 +62,7 @@ async function load(target: 'sip' | 'echo', port: number, calls: number, seconds
         if (ts0 < 0) ts0 = p.ts;
         (offsets[idx] as number[]).push(p.arrivalMs - ((p.ts - ts0) >>> 0) / 8);
       };
-      await u.call();
+      await u.call(pt === 8 ? { pts: [8, 101] } : {});
       uacs.push(u);
     }
     sockets = uacs.map((u) => ({ send: (b: Buffer) => u.sendRtp(b, 0) }));
@@ -151,9 +151,9 @@ interface RunResult {
   generatorLatePct: number;
 }
 
-function runGenerator(target: 'sip' | 'echo', port: number, calls: number, seconds: number, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
+function runGenerator(target: 'sip' | 'echo', port: number, calls: number, seconds: number, pt: number, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--load', target, String(port), String(calls), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--load', target, String(port), String(calls), String(seconds), String(pt)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     let result: Record<string, number> | undefined;
     child.stdout.on('data', (d: Buffer) => {
@@ -177,7 +177,21 @@ function runGenerator(target: 'sip' | 'echo', port: number, calls: number, secon
   });
 }
 
+/**
+ * What the calls carry and what the null engine does with it:
+ *  - ulaw: PCMU calls, μ-law passed straight through to the engine and echoed back (the relay path);
+ *  - pcma: PCMA calls, A-law passed straight through and echoed back;
+ *  - cascade: PCMU calls shaped like the cascade engine: μ-law bytes → 16 kHz pcm (its InputDecoder) in, and a
+ *    20 ms 24 kHz pcm reply per frame → μ-law (its OutputEncoder) out, as bytes end to end;
+ *  - cascade-base64: the same, plus the four base64 passes per frame pair the path had before audio travelled as
+ *    bytes (the door encoded the caller's μ-law, the engine decoded it; the engine encoded its reply, the door
+ *    decoded it): the before/after of that change, in one process.
+ */
+type MediaPath = 'ulaw' | 'pcma' | 'cascade' | 'cascade-base64';
+const PATHS: readonly MediaPath[] = ['ulaw', 'pcma', 'cascade', 'cascade-base64'];
+
 interface BenchArgs {
+  path: MediaPath;
   rows: number[];
   rounds: number;
   seconds: number;
@@ -187,6 +201,12 @@ interface BenchArgs {
 }
 
 const ALL_ROWS = [25, 50, 100, 200, 400, 800];
+const PATH_WORDS: Record<MediaPath, string> = {
+  ulaw: 'μ-law passthrough, null echo engine',
+  pcma: 'A-law passthrough, null echo engine',
+  cascade: 'μ-law in → 16 kHz to the engine, 24 kHz back → μ-law out, as bytes',
+  'cascade-base64': 'the cascade path with the four base64 passes of before',
+};
 
 /**
  * `--rounds N` (default 5), `--seconds S` per run (default 5), `--calls 100,200` (the rows; default 100 and 200),
@@ -196,7 +216,7 @@ const ALL_ROWS = [25, 50, 100, 200, 400, 800];
  * `[maxCalls] [seconds]` runs every row of 25, 50, 100, 200, 400, 800 up to maxCalls.
  */
 function parseArgs(argv: string[]): BenchArgs {
-  const a: BenchArgs = { rows: [100, 200], rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1 };
+  const a: BenchArgs = { path: 'ulaw', rows: [100, 200], rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1 };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -212,7 +232,12 @@ function parseArgs(argv: string[]): BenchArgs {
     else if (name === 'warmup') a.warmupS = Number(value);
     else if (name === 'max-late') a.maxLatePct = Number(value);
     else if (name === 'calls') a.rows = value.split(',').map(Number);
-    else throw new Error(`unknown option --${name} (want --rounds N, --seconds S, --calls 100,200, --warmup S, --max-late PCT)`);
+    else if (name === 'path') {
+      const path = PATHS.find((x) => x === value);
+      if (!path) throw new Error(`--path must be one of ${PATHS.join(', ')}`);
+      a.path = path;
+    }
+    else throw new Error(`unknown option --${name} (want --path ${PATHS.join('|')}, --rounds N, --seconds S, --calls 100,200, --warmup S, --max-late PCT)`);
   }
   if (positional[0] !== undefined) a.rows = ALL_ROWS.filter((c) => c <= Number(positional[0]));
   if (positional[1] !== undefined) a.seconds = Number(positional[1]);
@@ -262,28 +287,42 @@ async function main(): Promise<void> {
   const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
   await app.listen({ host: '127.0.0.1', port: 0 });
 
-  // the null engine: echoes each append as an output delta (same base64), records inbound latency
+  // the null engine: echoes each append as an output delta (ulaw, pcma), or does the cascade's media work (cascade);
+  // records inbound latency
+  const { InputDecoder, OutputEncoder } = await import('../server/engines/cascade/index.ts');
   let inLat: number[] = [];
   let measuring = false;
+  const shaped = args.path === 'cascade' || args.path === 'cascade-base64';
+  const base64Passes = args.path === 'cascade-base64';
+  const reply24k = Int16Array.from({ length: 480 }, (_v, i) => Math.round(6000 * Math.sin((2 * Math.PI * 440 * i) / 24_000)));
   app.parley.engines.register('cascade', () => ({
     name: 'cascade',
     open: async (opts) => {
       let n = 0;
-      const emit = (ev: Record<string, unknown>): void => opts.callbacks.onEvent({ event_id: `evt_${++n}`, ...ev } as never);
       queueMicrotask(() => {
-        emit({ type: 'session.created', session: opts.session });
-        emit({ type: 'conversation.created', conversation: { id: 'conv_1' } });
+        opts.callbacks.onEvent({ type: 'session.created', event_id: `evt_${++n}`, session: opts.session });
+        opts.callbacks.onEvent({ type: 'conversation.created', event_id: `evt_${++n}`, conversation: { id: 'conv_1' } });
       });
       const item = `item_${Math.random().toString(36).slice(2)}`;
       // one delta event per call, refilled with each frame (the append's chunk is valid during send())
       const delta = { type: 'response.output_audio.delta' as const, event_id: 'evt_x', response_id: 'resp_1', item_id: item, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(new Uint8Array(0)) };
+      const format = opts.session.audio?.input?.format;
+      const decoder = shaped ? new InputDecoder(format, 'zero-insert') : null;
+      const encoder = shaped ? new OutputEncoder(format) : null;
+      const emitReply = (bytes: Uint8Array): void => {
+        delta.delta = base64Passes ? AudioChunk.fromBase64(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')) : AudioChunk.fromBytes(bytes);
+        opts.callbacks.onEvent(delta);
+      };
       return {
         send: (ev) => {
           if (ev.type !== 'input_audio_buffer.append') return;
-          if (measuring) {
-            const b = ev.audio.bytes();
-            const sentUs = Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0);
-            inLat.push(nowUs() - sentUs);
+          // before: the door base64-encoded the RTP payload and the engine decoded it again
+          const b = base64Passes ? Buffer.from(Buffer.from(ev.audio.bytes()).toString('base64'), 'base64') : ev.audio.bytes();
+          if (measuring) inLat.push(nowUs() - Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0));
+          if (decoder && encoder) {
+            decoder.decode(b);
+            encoder.write(reply24k, 24_000, emitReply);
+            return;
           }
           delta.delta = ev.audio;
           opts.callbacks.onEvent(delta);
@@ -311,6 +350,7 @@ async function main(): Promise<void> {
       target === 'sip' ? bridge.server.port : (echo.address().port as number),
       calls,
       curSeconds,
+      args.path === 'pcma' ? 8 : 0,
       () => {
         measuring = true;
         cpu0 = process.cpuUsage();
@@ -358,7 +398,7 @@ async function main(): Promise<void> {
 
   const load0 = loadavg()[0] ?? 0;
   process.stdout.write(
-    `SIP media benchmark: rows ${args.rows.join(', ')} calls, ${args.rounds} rounds, ${seconds} s per run, 50 packets/s each way per call, μ-law passthrough, null echo engine\n` +
+    `SIP media benchmark: rows ${args.rows.join(', ')} calls, ${args.rounds} rounds, ${seconds} s per run, 50 packets/s each way per call, path ${args.path} (${PATH_WORDS[args.path]})\n` +
       'each round runs, per row, a bare UDP echo socket (baseline: this process, same generator, as many streams) and Parley back to back,\n' +
       'echo first in even rounds and Parley first in odd ones; ratios pair the two runs of one round; figures are medians [min–max] over the rounds;\n' +
       `a round counts when the generator kept pace in both runs (≤ ${args.maxLatePct} % of its ticks > 20 ms late), else it is run again (at most ${args.rounds * 3} attempts per row)\n`,
@@ -448,7 +488,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--load') {
-  void load(process.argv[3] as 'sip' | 'echo', Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
+  void load(process.argv[3] as 'sip' | 'echo', Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]), Number(process.argv[7] ?? 0));
 } else {
   void main();
 }
