@@ -94,7 +94,8 @@ export class AudioChunk {
     if (this.#bytes !== null) return this.#bytes;
     const b64 = this.base64();
     const max = (b64.length * 3) >> 2;
-    if (this.#scratch === null || this.#scratch.length < max) this.#scratch = Buffer.allocUnsafe(Math.max(max, 4096));
+    // small frames come from Node's buffer pool (no new ArrayBuffer per frame)
+    if (this.#scratch === null || this.#scratch.length < max) this.#scratch = Buffer.allocUnsafe(max);
     const n = this.#scratch.write(b64, 0, 'base64');
     this.#bytes = this.#scratch.subarray(0, n);
     return this.#bytes;
