@@ -95,6 +95,8 @@ export interface SessionObserver {
 export type SessionObserverFactory = (s: SessionInfo) => SessionObserver | null;
 
 type Hook = keyof SessionObserver;
+/** Called per audio frame (events and audio both ways): dedicated methods below, no allocation. */
+type PerFrameHook = 'callerAudio' | 'agentAudio' | 'clientEvent' | 'serverEvent';
 
 /** Fans each callback out to every observer, isolating failures. */
 export class ObserverSet {
@@ -129,8 +131,8 @@ export class ObserverSet {
     this.#log.error({ hook, err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined } }, 'session observer failed; ignoring it for this session');
   }
 
-  /** One callback on every observer that has it (rare events; the audio hooks below avoid the rest array). */
-  emit<K extends Exclude<Hook, 'callerAudio' | 'agentAudio'>>(hook: K, ...args: Parameters<NonNullable<SessionObserver[K]>>): void {
+  /** One callback on every observer that has it (rare events; the per-frame hooks below avoid the rest array). */
+  emit<K extends Exclude<Hook, PerFrameHook>>(hook: K, ...args: Parameters<NonNullable<SessionObserver[K]>>): void {
     if (!this.#has.has(hook)) return;
     for (const o of this.#list) {
       const f = o[hook] as ((...a: unknown[]) => void) | undefined;
@@ -139,6 +141,36 @@ export class ObserverSet {
         f.apply(o, args);
       } catch (e) {
         this.#fail(o, hook, e);
+      }
+    }
+  }
+
+  /** Per event to the client (audio deltas included): no allocation. */
+  serverEvent(ev: ServerEvent): void {
+    if (!this.#has.has('serverEvent')) return;
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) {
+      const o = list[i]!;
+      if (o.serverEvent === undefined || this.#failed.has(o)) continue;
+      try {
+        o.serverEvent(ev);
+      } catch (e) {
+        this.#fail(o, 'serverEvent', e);
+      }
+    }
+  }
+
+  /** Per event to the engine (audio appends included): no allocation. */
+  clientEvent(ev: ClientEvent): void {
+    if (!this.#has.has('clientEvent')) return;
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) {
+      const o = list[i]!;
+      if (o.clientEvent === undefined || this.#failed.has(o)) continue;
+      try {
+        o.clientEvent(ev);
+      } catch (e) {
+        this.#fail(o, 'clientEvent', e);
       }
     }
   }
