@@ -16,7 +16,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
-import type { DtmfDigit, SipCall, SipServer, SipServerConfig } from '../sip/index.ts';
+import type { DtmfDigit, SipCall, SipServer, SipConfig } from '../sip/index.ts';
 import { AudioChunk, type AudioFormat, type ServerEvent } from './protocol/index.ts';
 import { PlayoutLedger, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
@@ -25,7 +25,7 @@ import { Gauge } from './metrics.ts';
 
 export interface SipBridgeOptions {
   /** Overrides of the SIP server config (tests: port 0, an RTP range). */
-  sip?: Partial<SipServerConfig>;
+  sip?: Partial<SipConfig>;
   dtmfMode?: 'text' | 'tool';
   transferTarget?: string | null;
   /** Start SIP sessions on this engine instead of the configured one. */

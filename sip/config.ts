@@ -40,9 +40,6 @@ export interface SipConfig {
   dtmfMode: 'text' | 'tool';
 }
 
-/** @deprecated the same shape under its old name: use SipConfig. */
-export type SipServerConfig = SipConfig;
-
 export const DEFAULT_SIP_CONFIG: SipConfig = {
   enabled: true,
   host: '127.0.0.1',
@@ -61,6 +58,3 @@ export const DEFAULT_SIP_CONFIG: SipConfig = {
   transferTarget: null,
   dtmfMode: 'text',
 };
-
-/** @deprecated the old name of DEFAULT_SIP_CONFIG. */
-export const DEFAULT_SIP_SERVER_CONFIG = DEFAULT_SIP_CONFIG;

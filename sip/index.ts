@@ -5,8 +5,8 @@
  */
 export { startSipServer } from './server.ts';
 export type { SipServer, SipServerDeps, SipMetrics } from './server.ts';
-export { DEFAULT_SIP_CONFIG, DEFAULT_SIP_SERVER_CONFIG } from './config.ts';
-export type { SipConfig, SipServerConfig } from './config.ts';
+export { DEFAULT_SIP_CONFIG } from './config.ts';
+export type { SipConfig } from './config.ts';
 export type { SipCall, SipCallStats, CallEndInfo, CallEndReason, PlayoutState, SipCallEventMap } from './call.ts';
 export type { CallAudioFormat } from './media-adapter.ts';
 export type { DtmfDigit } from './dtmf.ts';

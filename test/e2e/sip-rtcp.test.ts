@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
+import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
 import type { SipServer } from '../../sip/index.ts';
 import { rtpRange, testLog, waitFor } from '../fakes/sip-harness.ts';
 import { MiniUac } from '../fakes/sip-uac.ts';
@@ -46,7 +46,7 @@ function reportBlock(pkt: Buffer): ReportBlock | undefined {
 
 describe('RTCP reports of a call', () => {
   it('carry fraction lost since the last report, cumulative lost, extended highest sequence and jitter (RFC 3550 A.3)', async () => {
-    const server = await startSipServer({ ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange() }, { log: testLog, onCall: () => undefined });
+    const server = await startSipServer({ ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange() }, { log: testLog, onCall: () => undefined });
     servers.push(server);
     const rtcp = dgram.createSocket('udp4');
     sockets.push(rtcp);

@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SIP_SERVER_CONFIG, startSipServer } from '../../sip/index.ts';
+import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
 import type { SipCall, SipServer } from '../../sip/index.ts';
 import { rtpRange, testLog, waitFor } from '../fakes/sip-harness.ts';
 import { INVALID_CASES, RESPONSE_CASES, VALID_CASES } from '../fakes/sip-torture.ts';
@@ -24,7 +24,7 @@ const inbox: string[] = [];
 
 beforeAll(async () => {
   server = await startSipServer(
-    { ...DEFAULT_SIP_SERVER_CONFIG, port: 0, rtpPorts: rtpRange() },
+    { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange() },
     {
       log: testLog,
       onCall: (c) => {
