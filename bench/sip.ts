@@ -65,7 +65,7 @@ async function load(target: 'sip' | 'echo', port: number, calls: number, seconds
       await u.call(pt === 8 ? { pts: [8, 101] } : {});
       uacs.push(u);
     }
-    sockets = uacs.map((u) => ({ send: (b: Buffer) => u.sendRtp(b, 0) }));
+    sockets = uacs.map((u) => ({ send: (b: Buffer) => u.sendRtp(b, pt) }));
   } else {
     const socks: dgram.Socket[] = [];
     for (let i = 0; i < calls; i++) {

@@ -8,10 +8,10 @@ import type { SessionObserver, SessionObserverFactory } from './session/index.ts
 export function metricsObserver(metrics: Metrics): SessionObserverFactory {
   return (): SessionObserver => ({
     clientEvent(ev) {
-      metrics.eventsIn.inc(ev.type);
+      metrics.eventsIn.incOne(ev.type);
     },
     serverEvent(ev) {
-      metrics.eventsOut.inc(ev.type === 'parley.passthrough' ? ev.event.type : ev.type);
+      metrics.eventsOut.incOne(ev.type === 'parley.passthrough' ? ev.event.type : ev.type);
     },
     toolCall(r) {
       metrics.toolCalls.inc(r.name, r.ok ? 'ok' : (r.errorCode ?? 'error').toLowerCase());

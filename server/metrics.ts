@@ -40,6 +40,10 @@ export class Counter extends Metric {
     super(name, help, labelNames);
     this.prom = new PromCounter({ name, help, labelNames, registers: [], collect: () => this.#publish() });
   }
+  /** One increment of a single-label counter (per-event counters: no rest array on the hot path). */
+  incOne(labelValue: string): void {
+    this.#values.set(labelValue, (this.#values.get(labelValue) ?? 0) + 1);
+  }
   /** Label values in labelNames order. */
   inc(...labelValues: string[]): void {
     this.add(1, ...labelValues);
