@@ -192,13 +192,16 @@ async function speaker(engine: LocalEngine): Promise<Speaker> {
 }
 
 /** All speakers say `fixture` at once (one paced feed); resolves with the burst's totals once every reply is done. */
-async function burst(speakers: Speaker[], fixture: string, timings: TurnTiming[]): Promise<number[]> {
+const parts = new Map<string, TurnTiming[]>();
+async function burst(speakers: Speaker[], fixture: string, timings: TurnTiming[], label?: string): Promise<number[]> {
   const from = timings.length;
   const { b64 } = chunks(fixture);
   const done = speakers.map((s) => s.next());
   await paced((audio) => { for (const s of speakers) s.send(audio); }, b64);
   await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 30_000))]);
-  return timings.slice(from).map((t) => t.totalMs);
+  const got = timings.slice(from);
+  if (label) parts.set(label, [...(parts.get(label) ?? []), ...got]);
+  return got.map((t) => t.totalMs);
 }
 
 const pct = (values: number[], p: number): number => {
@@ -215,9 +218,9 @@ async function loadPart(): Promise<void> {
   for (const n of LEVELS) {
     const timings: TurnTiming[] = [];
     const { engine, stt, tts } = freshEngine(timings, sttErrors);
-    await engine.ready();
+    await Promise.all([engine.ready(), stt.ready()]);
     const speakers = await Promise.all(Array.from({ length: n }, () => speaker(engine)));
-    fresh.set(n, await burst(speakers, 'book-table', timings));
+    fresh.set(n, await burst(speakers, 'book-table', timings, `${n} fresh`));
     freshLoads.set(n, stt.stats().loadsOnStart);
     for (const s of speakers) s.close();
     await Promise.all([stt.close(), tts.close()]);
@@ -228,7 +231,7 @@ async function loadPart(): Promise<void> {
   // ── warm: one engine, levels interleaved round by round ──
   const timings: TurnTiming[] = [];
   const { engine, stt, tts } = freshEngine(timings, sttErrors);
-  await engine.ready();
+  await Promise.all([engine.ready(), stt.ready()]);
   const max = Math.max(...LEVELS);
   const all = await Promise.all(Array.from({ length: max }, () => speaker(engine)));
   await burst(all.slice(0, max), 'hello', timings); // every decoder and voice used once
@@ -238,7 +241,7 @@ async function loadPart(): Promise<void> {
   for (let r = 0; r < ROUNDS; r++) {
     for (const n of LEVELS) {
       const got: number[] = [];
-      for (const f of FIXTURES) got.push(...(await burst(all.slice(0, n), f, timings)));
+      for (const f of FIXTURES) got.push(...(await burst(all.slice(0, n), f, timings, `${n} warm`)));
       warm.get(n)!.push(...got);
       perRound.get(n)!.push({ p50: median(got), p95: pct(got, 95) });
       process.stderr.write(`\rwarm: round ${r + 1}/${ROUNDS}, ${n} speakers   `);
@@ -264,6 +267,11 @@ async function loadPart(): Promise<void> {
   for (const n of LEVELS) {
     const w = warm.get(n)!;
     console.log(row([`${n} warm`, w.length, formatNumber(median(w)), formatNumber(pct(w, 95)), ratioCell(n, 'p50'), ratioCell(n, 'p95'), n === LEVELS[LEVELS.length - 1] ? warmLoads : ''], W));
+  }
+  banner('where the time went (p50 / p95 ms): STT final, agent, TTS first audio');
+  for (const [label, ts] of parts) {
+    const cell = (k: 'sttMs' | 'chatMs' | 'ttsMs'): string => `${formatNumber(median(ts.map((t) => t[k])))} / ${formatNumber(pct(ts.map((t) => t[k]), 95))}`;
+    console.log(row([label, cell('sttMs'), cell('chatMs'), cell('ttsMs')], [10, 22, 22, 22]));
   }
   const sttMax = Math.max(...timings.map((t) => t.sttMs));
   console.log(`STT failures: ${sttErrors.length}${sttErrors.length ? ` (${[...new Set(sttErrors)].join(', ')})` : ''}; slowest STT final: ${formatNumber(sttMax)} ms (timeout 15000 ms)`);

@@ -3,11 +3,21 @@ import { availableParallelism } from 'node:os';
 import type { ConfigReader } from './reader.ts';
 
 /**
- * Concurrent speakers one core serves with PocketSphinx within the latency target (4 speakers
- * p95 ≤ 400 ms, 6 speakers p95 ≤ 1 s speech_stopped → first audio on 2 cores; measured with
- * bench/local-engine.ts, docs/notes/cascade.md).
+ * Concurrent speakers one PocketSphinx worker serves: streaming decoding costs ~0.22 of a core per
+ * speaker on a quiet core (more when other tenants share it), and the ends of utterances queue on
+ * the worker. Measured with bench/local-engine.ts on this project's 2-core machine, shared:
+ * docs/notes/local-engine.md.
  */
-export const LOCAL_SESSIONS_PER_CORE = 3;
+export const LOCAL_SESSIONS_PER_WORKER = 3;
+
+/**
+ * PocketSphinx workers by default: one per core but one, which stays for the event loop (VAD, media,
+ * events) and flite. Measured on 2 cores (bench/local-engine.ts, docs/notes/local-engine.md): two
+ * workers were slower than one at 4 and 6 speakers, the event loop and flite starving.
+ */
+export function defaultSttWorkers(cores: number): number {
+  return Math.min(16, Math.max(1, cores - 1));
+}
 
 export interface LocalConfig {
   /** PARLEY_LOCAL_VAD: silero|energy (default silero). */
@@ -23,7 +33,7 @@ export interface LocalConfig {
   chat: 'demo' | 'http';
   /** PARLEY_POCKETSPHINX_MODEL_DIR (default /usr/share/pocketsphinx/model/en-us, Debian pocketsphinx-en-us). */
   pocketsphinxModelDir: string;
-  /** PARLEY_LOCAL_STT_WORKERS: PocketSphinx worker threads (default: os.availableParallelism()). */
+  /** PARLEY_LOCAL_STT_WORKERS: PocketSphinx worker threads (default: os.availableParallelism() − 1, at least 1). */
   sttWorkers: number;
   /**
    * PARLEY_LOCAL_STT_DECODERS: PocketSphinx decoders kept loaded (~100 MB and ~0.5 s of loading
@@ -40,17 +50,23 @@ export interface LocalConfig {
   /**
    * PARLEY_LOCAL_MAX_SESSIONS: sessions the local engine admits at once; the doors refuse more
    * (SIP 503 + Retry-After, WS `error` engine_at_capacity). 0 = no limit. Default with PocketSphinx:
-   * LOCAL_SESSIONS_PER_CORE × os.availableParallelism(); with an HTTP STT: no limit.
+   * LOCAL_SESSIONS_PER_WORKER × PocketSphinx workers; with an HTTP STT: no limit.
    */
   maxSessions: number;
   /** PARLEY_LOCAL_RETRY_AFTER_S: what a refused caller is told to wait (SIP Retry-After), default 5. */
   retryAfterS: number;
+  /**
+   * PARLEY_LOCAL_OVERLOAD_MS: also refuse new sessions while utterances wait longer than this for
+   * their transcript (smoothed over the last 30 s): the cores are not keeping up, whatever the
+   * session count (other tenants, long utterances). Default 2000 (twice the 6-speaker target); 0 = off.
+   */
+  overloadFinishMs: number;
 }
 
 export function readLocalConfig(r: ConfigReader, cores: number = availableParallelism()): LocalConfig {
   const stt = r.oneOf('PARLEY_LOCAL_STT', 'local.stt', ['pocketsphinx', 'http'] as const, 'pocketsphinx');
-  const sttWorkers = r.int('PARLEY_LOCAL_STT_WORKERS', 'local.sttWorkers', Math.min(16, Math.max(1, cores)), { min: 1, max: 16 });
-  const maxSessions = r.int('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions', stt === 'pocketsphinx' ? LOCAL_SESSIONS_PER_CORE * Math.max(1, cores) : 0, { min: 0, max: 100_000 });
+  const sttWorkers = r.int('PARLEY_LOCAL_STT_WORKERS', 'local.sttWorkers', defaultSttWorkers(cores), { min: 1, max: 16 });
+  const maxSessions = r.int('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions', stt === 'pocketsphinx' ? LOCAL_SESSIONS_PER_WORKER * sttWorkers : 0, { min: 0, max: 100_000 });
   return {
     vad: r.oneOf('PARLEY_LOCAL_VAD', 'local.vad', ['silero', 'energy'] as const, 'silero'),
     tts: r.oneOf('PARLEY_LOCAL_TTS', 'local.tts', ['flite', 'espeak-ng', 'http'] as const, 'flite'),
@@ -63,5 +79,6 @@ export function readLocalConfig(r: ConfigReader, cores: number = availableParall
     ttsWorkers: r.int('PARLEY_LOCAL_TTS_WORKERS', 'local.ttsWorkers', Math.min(4, Math.max(1, cores)), { min: 1, max: 16 }),
     maxSessions,
     retryAfterS: r.int('PARLEY_LOCAL_RETRY_AFTER_S', 'local.retryAfterS', 5, { min: 1, max: 3600 }),
+    overloadFinishMs: r.int('PARLEY_LOCAL_OVERLOAD_MS', 'local.overloadFinishMs', 2000, { min: 0, max: 60_000 }),
   };
 }

@@ -49,6 +49,7 @@ export class SharedStt implements SttProvider {
   readonly name: string;
   constructor(readonly provider: PocketSphinxStt) { this.name = provider.name; }
   open(opts?: SttOpenOptions): ReturnType<SttProvider['open']> { return this.provider.open(opts); }
+  recentFinishMs(windowMs?: number): number | null { return this.provider.recentFinishMs(windowMs); }
   warm(): Promise<void> { return this.provider.warm(); }
 }
 function sharedTtsView(p: FliteTts): TtsProvider {
@@ -75,8 +76,16 @@ export interface LocalEngineOptions {
   maxSessions: number | null;
   /** What a refused caller is told to wait. */
   retryAfterS: number;
+  /**
+   * Refuse new sessions while utterances wait longer than this for their transcript (the STT
+   * workers are behind: too many speakers, or other tenants taking the cores); 0 = never.
+   */
+  overloadFinishMs?: number;
   onTurnTiming?: (t: TurnTiming) => void;
 }
+
+/** An STT stage that can say how long transcripts take lately (PocketSphinxStt, SharedStt). */
+export interface FinishLagReporting { recentFinishMs(windowMs?: number): number | null }
 
 /** The cascade on the offline stages, with admission control. */
 export class LocalEngine implements Engine, AdmissionControl {
@@ -84,9 +93,11 @@ export class LocalEngine implements Engine, AdmissionControl {
   readonly cascade: CascadeEngine;
   readonly gate: AdmissionGate;
   readonly stages: CascadeStages;
+  private readonly overloadFinishMs: number;
 
   constructor(opts: LocalEngineOptions) {
     this.stages = opts.stages;
+    this.overloadFinishMs = opts.overloadFinishMs ?? 0;
     this.cascade = new CascadeEngine({
       name: 'local',
       stages: opts.stages,
@@ -97,7 +108,13 @@ export class LocalEngine implements Engine, AdmissionControl {
     this.gate = new AdmissionGate({ max: opts.maxSessions, retryAfterS: opts.retryAfterS, label: 'offline (local) engine' });
   }
 
-  admit(): Admission { return this.gate.admit(); }
+  admit(): Admission {
+    const lag = this.overloadFinishMs > 0 ? (this.stages.stt as Partial<FinishLagReporting>).recentFinishMs?.() : null;
+    if (lag != null && lag > this.overloadFinishMs) {
+      return { ok: false, code: 'engine_at_capacity', retryAfterS: this.gate.retryAfterS, reason: `The offline (local) engine is overloaded (speech-to-text answers in ${Math.round(lag)} ms); retry in ${this.gate.retryAfterS} s.` };
+    }
+    return this.gate.admit();
+  }
   capacity(): EngineCapacity { return this.gate.capacity(); }
 
   /** One decoder per STT worker and the TTS voice loaded; the rest of the decoder pool follows in the background. */
@@ -147,6 +164,7 @@ export function createLocalEngine(deps: EngineDeps, extra: { onTurnTiming?: (t: 
     log: deps.log,
     maxSessions: local.maxSessions,
     retryAfterS: local.retryAfterS,
+    overloadFinishMs: local.overloadFinishMs,
     ...(extra.onTurnTiming ? { onTurnTiming: extra.onTurnTiming } : {}),
   });
   // Load the models now (the registry builds an engine when it is first asked for), not on the first caller's turn.

@@ -87,4 +87,25 @@ describe('AdmissionGate (engine capacity)', () => {
     expect(local.admit().ok).toBe(true);
     b.close();
   });
+
+  it('the local engine also refuses while its STT is behind (transcripts slower than overloadFinishMs), whatever the count', () => {
+    let lagMs: number | null = null;
+    const stt = { name: 'lagging', open: () => { throw new Error('unused'); }, recentFinishMs: () => lagMs };
+    const stages: CascadeStages = { stt, chat: new DemoAgent(), tts: { name: 'none', async *synthesize() { /* none */ } } };
+    const local = new LocalEngine({ stages, maxSessions: 10, retryAfterS: 6, overloadFinishMs: 1000, log: pino({ level: 'silent' }) });
+    const first = local.admit();
+    expect(first.ok).toBe(true); // no utterance lately: nothing known
+    lagMs = 800;
+    expect(local.admit().ok).toBe(true);
+    lagMs = 1500;
+    const refused = local.admit();
+    expect(refused).toMatchObject({ ok: false, code: 'engine_at_capacity', retryAfterS: 6 });
+    if (!refused.ok) expect(refused.reason).toMatch(/overloaded \(speech-to-text answers in 1500 ms\)/);
+    expect(local.capacity()).toEqual({ active: 0, reserved: 2, max: 10 }); // the refusal held no slot
+    lagMs = 300;
+    expect(local.admit().ok).toBe(true);
+    const off = new LocalEngine({ stages, maxSessions: 10, retryAfterS: 6, overloadFinishMs: 0, log: pino({ level: 'silent' }) });
+    lagMs = 60_000;
+    expect(off.admit().ok).toBe(true);
+  });
 });

@@ -68,6 +68,7 @@ describe('local speech providers (flite, PocketSphinx in worker threads)', () =>
     const pcm = fixture('hello');
     const pool = new PocketSphinxStt({ workers: 2, decoders: 2 });
     try {
+      expect(pool.recentFinishMs()).toBeNull();
       await pool.warm();
       await pool.ready();
       expect(pool.stats()).toMatchObject({ workers: 2, decoders: 2, streams: 0, loadsOnStart: 0, loadsAhead: 2 });
@@ -77,6 +78,8 @@ describe('local speech providers (flite, PocketSphinx in worker threads)', () =>
       const results = await Promise.all(burst.map((s) => s.finish()));
       for (const r of results) expect(words(r.text)).toEqual(['hello', 'what', 'time', 'is', 'it']);
       expect(pool.stats()).toMatchObject({ decoders: 2, streams: 0, loadsOnStart: 0 });
+      // how long transcripts took lately (what admission control watches)
+      expect(pool.recentFinishMs()).toBeGreaterThan(0);
       // beyond the pool, an utterance loads its own decoder on the spot (and the pool keeps it)
       const more = [pool.open(), pool.open(), pool.open()];
       for (const s of more) s.push(pcm);

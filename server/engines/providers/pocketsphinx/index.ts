@@ -194,6 +194,9 @@ export class PocketSphinxStt implements SttProvider {
   private readonly perWorker: number;
   private readonly counters = { loadsOnStart: 0, loadsAhead: 0 };
   private nextId = 1;
+  /** finish() → result, smoothed over recent utterances (the workers' backlog as callers feel it). */
+  private finishEwmaMs = 0;
+  private lastFinishAt = -Infinity;
 
   constructor(opts: PocketSphinxOptions = {}) {
     this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, secondPass: opts.secondPass ?? false };
@@ -242,6 +245,22 @@ export class PocketSphinxStt implements SttProvider {
     await Promise.all(this.live().map((s) => s.whenDecoders(this.perWorker)));
   }
 
+  /**
+   * How long utterances waited for their transcript lately (finish() → result, smoothed), or null
+   * when none finished within `windowMs`: a sign that the workers are behind (too many speakers, or
+   * other tenants taking the cores).
+   */
+  recentFinishMs(windowMs = 30_000): number | null {
+    return performance.now() - this.lastFinishAt <= windowMs ? this.finishEwmaMs : null;
+  }
+
+  private noteFinish(ms: number): void {
+    const now = performance.now();
+    // a fresh start after a quiet spell: the old figure says nothing about now
+    this.finishEwmaMs = now - this.lastFinishAt > 30_000 ? ms : 0.7 * this.finishEwmaMs + 0.3 * ms;
+    this.lastFinishAt = now;
+  }
+
   stats(): PocketSphinxStats {
     const slots = this.slots.filter((s): s is WorkerSlot => s !== null && !s.dead);
     return {
@@ -257,6 +276,7 @@ export class PocketSphinxStt implements SttProvider {
     if (opts.language && primaryLanguage(opts.language) !== this.language) return unsupportedLanguage(opts.language, this.language);
     const slot = this.pick();
     const id = this.nextId++;
+    const noteFinish = (ms: number): void => this.noteFinish(ms);
     slot.streams++;
     slot.post({ t: 'start', id });
     let batch = new Int16Array(BATCH_SAMPLES);
@@ -293,6 +313,7 @@ export class PocketSphinxStt implements SttProvider {
         if (early) { slot.failedStarts.delete(id); release(); return Promise.reject(early); }
         if (slot.dead) { release(); return Promise.reject(slot.startError!); }
         flush();
+        const t0 = performance.now();
         return new Promise<SttResult>((resolve, reject) => {
           const timer = setTimeout(() => {
             slot.pending.delete(id);
@@ -300,7 +321,7 @@ export class PocketSphinxStt implements SttProvider {
           }, FINISH_TIMEOUT_MS);
           slot.pending.set(id, { resolve, reject, timer });
           slot.post({ t: 'end', id });
-        }).finally(release);
+        }).then((r) => { noteFinish(performance.now() - t0); return r; }).finally(release);
       },
       abort(): void {
         if (state === 'closed') return;

@@ -58,7 +58,7 @@ let decoders = 0;
 function newDecoder(): unknown {
   if (!api) throw new Error(loadError ?? 'pocketsphinx not loaded');
   // -fwdflat no: no second search pass over the whole utterance at its end (measured in
-  // docs/notes/cascade.md: end-of-utterance time ÷ 2.7, word accuracy −2.5 points at 16 kHz).
+  // docs/notes/local-engine.md: end-of-utterance time ÷ 2.7, word accuracy −2.5 points at 16 kHz).
   const argv = ['parley', '-hmm', `${modelDir}/en-us`, '-lm', `${modelDir}/en-us.lm.bin`,
     '-dict', `${modelDir}/cmudict-en-us.dict`, '-fwdflat', secondPass ? 'yes' : 'no'];
   const cfg = api.cmd_ln_parse_r(null, api.ps_args(), argv.length, argv, 1);

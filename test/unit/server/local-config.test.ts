@@ -1,0 +1,39 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../server/config.ts';
+import { LOCAL_SESSIONS_PER_WORKER, defaultSttWorkers } from '../../../server/config/local.ts';
+
+const base = { PARLEY_API_KEYS: 'pk_test_component_key_0123456789', LOG_LEVEL: 'silent' };
+
+describe('local engine settings (server/config/local.ts)', () => {
+  it('defaults follow the machine: a PocketSphinx worker per core but one, a flite worker per core, capacity per worker, a decoder per admitted session', () => {
+    const cores = availableParallelism();
+    const local = loadConfig(base).local;
+    expect(local).toMatchObject({
+      sttWorkers: defaultSttWorkers(cores),
+      ttsWorkers: Math.min(4, cores),
+      maxSessions: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
+      sttDecoders: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
+      sttSecondPass: false,
+      retryAfterS: 5,
+      overloadFinishMs: 2000,
+    });
+    // an HTTP STT is not bound by this machine's cores: no limit unless one is set
+    expect(loadConfig({ ...base, PARLEY_LOCAL_STT: 'http' }).local.maxSessions).toBe(0);
+  });
+
+  it('every setting can be set; bad values name the setting', () => {
+    const local = loadConfig({
+      ...base, PARLEY_LOCAL_STT_WORKERS: '3', PARLEY_LOCAL_STT_DECODERS: '9', PARLEY_LOCAL_TTS_WORKERS: '2',
+      PARLEY_LOCAL_MAX_SESSIONS: '7', PARLEY_LOCAL_RETRY_AFTER_S: '30', PARLEY_POCKETSPHINX_SECOND_PASS: 'true', PARLEY_LOCAL_OVERLOAD_MS: '0',
+    }).local;
+    expect(local).toMatchObject({ sttWorkers: 3, sttDecoders: 9, ttsWorkers: 2, maxSessions: 7, retryAfterS: 30, sttSecondPass: true, overloadFinishMs: 0 });
+    expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '0' }).local.maxSessions).toBe(0);
+    expect(loadConfig({ ...base, PARLEY_LOCAL_STT_WORKERS: '2' }).local).toMatchObject({ maxSessions: 2 * LOCAL_SESSIONS_PER_WORKER, sttDecoders: 2 * LOCAL_SESSIONS_PER_WORKER });
+    expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '4' }).local.sttDecoders).toBe(Math.max(4, defaultSttWorkers(availableParallelism())));
+    expect([1, 2, 4, 8, 64].map(defaultSttWorkers)).toEqual([1, 1, 3, 7, 16]);
+    for (const [k, v] of [['PARLEY_LOCAL_STT_WORKERS', '0'], ['PARLEY_LOCAL_MAX_SESSIONS', '-1'], ['PARLEY_LOCAL_RETRY_AFTER_S', '0'], ['PARLEY_LOCAL_STT_DECODERS', 'many'], ['PARLEY_LOCAL_TTS_WORKERS', '99']] as const) {
+      expect(() => loadConfig({ ...base, [k]: v })).toThrow(new RegExp(k));
+    }
+  });
+});
