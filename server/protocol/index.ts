@@ -2,7 +2,7 @@
 export type * from './types.ts';
 export { CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES } from './types.ts';
 export { AudioChunk, bytesPerMs, formatRateHz } from './audio.ts';
-export { serializeServerEvent, serializeClientEvent, encodeServerEvent, fastParseAudioDeltaBytes } from './wire.ts';
+export { serializeServerEvent, serializeClientEvent, encodeServerEvent, encodeClientEvent, fastParseAudioDeltaBytes, fastParseAppendBytes } from './wire.ts';
 export {
   newEventId,
   newSessionId,

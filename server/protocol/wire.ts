@@ -7,7 +7,8 @@
  * Everything else is JSON.stringify, where an `AudioChunk` writes itself as base64 (`toJSON`).
  */
 import { AudioChunk } from './audio.ts';
-import type { ClientEvent, ResponseAudioDeltaEvent, ServerEvent } from './types.ts';
+import { MAX_AUDIO_BASE64_CHARS, MAX_ID_CHARS } from './schema.ts';
+import type { ClientEvent, InputAudioBufferAppendEvent, ResponseAudioDeltaEvent, ServerEvent } from './types.ts';
 
 /** A JSON string literal; ids are plain ASCII, so this is usually the fast branch. */
 function str(s: string): string {
@@ -19,6 +20,7 @@ function str(s: string): string {
 }
 
 const DELTA_TAIL = Buffer.from('"}', 'latin1');
+const QUOTE = 0x22;
 
 function deltaHead(ev: ResponseAudioDeltaEvent): string {
   // keep any extra fields a newer upstream added
@@ -68,7 +70,6 @@ const receivedAs = new WeakMap<ResponseAudioDeltaEvent, Buffer>();
 
 const DELTA_PREFIX = Buffer.from('{"type":"response.output_audio.delta",', 'latin1');
 const DELTA_KEY = Buffer.from('"delta":"', 'latin1');
-const QUOTE = 0x22;
 const EVENT_ID_KEY = Buffer.from('"event_id":"', 'latin1');
 const RESPONSE_ID_KEY = Buffer.from('"response_id":"', 'latin1');
 const ITEM_ID_KEY = Buffer.from('"item_id":"', 'latin1');
@@ -132,6 +133,73 @@ export function fastParseAudioDeltaBytes(buf: Buffer): ResponseAudioDeltaEvent |
     delta: AudioChunk.fromBase64Ascii(buf.subarray(ds, de)),
   };
   receivedAs.set(ev, buf);
+  return ev;
+}
+
+/** Appends read by fastParseAppendBytes → the message they were read from. */
+const appendReceivedAs = new WeakMap<InputAudioBufferAppendEvent, Buffer>();
+
+/**
+ * The GA JSON of a client event as a WebSocket text payload (send it with `{ binary: false }`): an append
+ * that came from a WS client in the exact fast shape goes to the upstream as the very bytes it came in.
+ */
+export function encodeClientEvent(ev: ClientEvent): string | Buffer {
+  if (ev.type === 'input_audio_buffer.append') {
+    const wire = appendReceivedAs.get(ev);
+    if (wire !== undefined) return wire;
+  }
+  return serializeClientEvent(ev);
+}
+
+const APPEND_PREFIX = Buffer.from('{"type":"input_audio_buffer.append",', 'latin1');
+const APPEND_EVENT_ID_KEY = Buffer.from('"event_id":"', 'latin1');
+const APPEND_AUDIO_KEY = Buffer.from('"audio":"', 'latin1');
+/** RFC 4648 §4 alphabet, 1 = allowed before padding. */
+const B64 = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
+
+function startsWithAt(buf: Buffer, key: Buffer, at: number): boolean {
+  if (at + key.length > buf.length) return false;
+  for (let i = 0; i < key.length; i++) if (buf[at + i] !== key[i]) return false;
+  return true;
+}
+
+/**
+ * The hot client event read from the received bytes, in the exact shape clients write with JSON.stringify:
+ * `{"type":"input_audio_buffer.append"[,"event_id":"…"],"audio":"<base64>"}` — the same rules as
+ * validate.ts's fastParseAppend (ids ASCII here; anything else takes the general path). The audio stays a
+ * slice of `buf`. Returns null when the message is not in that shape. Never accepts an invalid message.
+ */
+export function fastParseAppendBytes(buf: Buffer): InputAudioBufferAppendEvent | null {
+  if (!startsWithAt(buf, APPEND_PREFIX, 0)) return null;
+  let p = APPEND_PREFIX.length;
+  let eventId: string | undefined;
+  if (startsWithAt(buf, APPEND_EVENT_ID_KEY, p)) {
+    const s = p + APPEND_EVENT_ID_KEY.length;
+    const limit = Math.min(buf.length, s + MAX_ID_CHARS + 1);
+    let e = s;
+    for (; e < limit; e++) {
+      const c = buf[e]!;
+      if (c === QUOTE) break;
+      if (c === 0x5c || c < 0x20 || c > 0x7e) return null;
+    }
+    if (e === limit || buf[e + 1] !== 0x2c /* , */) return null;
+    eventId = buf.toString('latin1', s, e);
+    p = e + 2;
+  }
+  if (!startsWithAt(buf, APPEND_AUDIO_KEY, p)) return null;
+  const s = p + APPEND_AUDIO_KEY.length;
+  const e = buf.length - 2;
+  if (e < s || buf[e] !== QUOTE || buf[e + 1] !== 0x7d || e - s > MAX_AUDIO_BASE64_CHARS || (e - s) % 4 !== 0) return null;
+  let stop = e;
+  if (e > s && buf[e - 1] === 0x3d) {
+    stop--;
+    if (buf[e - 2] === 0x3d) stop--;
+  }
+  for (let i = s; i < stop; i++) if (B64[buf[i]!] === 0) return null;
+  const audio = AudioChunk.fromBase64Ascii(buf.subarray(s, e));
+  const ev: InputAudioBufferAppendEvent = eventId === undefined ? { type: 'input_audio_buffer.append', audio } : { type: 'input_audio_buffer.append', event_id: eventId, audio };
+  appendReceivedAs.set(ev, buf);
   return ev;
 }
 

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { ParleyError, ProtocolError } from '../errors.ts';
-import { errorEvent, parseClientEvent, protocolErrorEvent, encodeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
+import { errorEvent, fastParseAppendBytes, parseClientEvent, protocolErrorEvent, encodeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
 import { SendBackpressure } from '../backpressure.ts';
 import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
 import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
@@ -138,8 +138,9 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       }
       const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
       try {
-        const raw = buf.byteLength > config.limits.maxMessageBytes ? '' : buf.toString('utf8');
-        const ev = parseClientEvent(raw, buf.byteLength, config.limits.maxMessageBytes);
+        // the hot event straight from the bytes (no string made); anything else parsed and validated in full
+        const fast = buf.byteLength <= config.limits.maxMessageBytes ? fastParseAppendBytes(buf) : null;
+        const ev = fast ?? parseClientEvent(buf.byteLength > config.limits.maxMessageBytes ? '' : buf.toString('utf8'), buf.byteLength, config.limits.maxMessageBytes);
         session.handleClientEvent(ev);
       } catch (err) {
         if (err instanceof ProtocolError) {

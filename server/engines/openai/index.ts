@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import type { ClientOptions, RawData } from 'ws';
 import type { IncomingMessage, IncomingHttpHeaders, ClientRequest } from 'node:http';
 import { EngineError } from '../../errors.ts';
-import { fastParseAudioDeltaBytes, newEventId, newItemId, parseServerEvent, serializeClientEvent, type ClientEvent, type ServerEvent } from '../../protocol/index.ts';
+import { encodeClientEvent, fastParseAudioDeltaBytes, newEventId, newItemId, parseServerEvent, type ClientEvent, type ServerEvent } from '../../protocol/index.ts';
 import { SendBackpressure } from '../../backpressure.ts';
 import type { Engine, EngineCallbacks, EngineConnection, EngineDeps, EngineOpenOptions } from '../types.ts';
 
@@ -54,6 +54,7 @@ export function isAzureHost(url: string): boolean {
 
 const FALLBACK_STATUSES = new Set([408, 409, 425, 429, 500, 502, 503, 504]);
 const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+const TEXT_FRAME = { binary: false } as const;
 /** The first retry after a 5xx or a network error waits 100–300 ms (base × 2^n × [0.5, 1.5)). */
 const RETRY_BASE_MS = 200;
 /** A retry is not started with less than this left of the connect budget. */
@@ -399,8 +400,8 @@ class OpenAIConnection implements EngineConnection {
 
   send(event: ClientEvent): void {
     if (this.#ended || this.#ws.readyState !== WebSocket.OPEN) return;
-    // the wire edge: typed event → GA JSON (an append's base64 is made here, once, or relayed as it came)
-    this.#ws.send(serializeClientEvent(event));
+    // the wire edge: typed event → GA JSON (an append's base64 is made here, once, or relayed as the bytes it came in)
+    this.#ws.send(encodeClientEvent(event), TEXT_FRAME);
     this.#backpressure.sent();
   }
 

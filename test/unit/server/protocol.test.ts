@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
+  AudioChunk,
   base64ByteLength,
+  encodeClientEvent,
+  encodeServerEvent,
+  fastParseAppendBytes,
+  fastParseAudioDeltaBytes,
   fastParseAppend,
   fastParseAudioDelta,
   isBase64,
@@ -112,5 +117,51 @@ describe('protocol validation', () => {
   it('event ids are unique', () => {
     const ids = new Set(Array.from({ length: 1000 }, () => newEventId()));
     expect(ids.size).toBe(1000);
+  });
+});
+
+describe('wire edges (server/protocol/wire.ts)', () => {
+  it('an append read from its bytes agrees with the string fast path and the general path, and relays as the same bytes', () => {
+    const audio = Buffer.alloc(960, 7).toString('base64');
+    for (const msg of [
+      JSON.stringify({ type: 'input_audio_buffer.append', audio }),
+      JSON.stringify({ type: 'input_audio_buffer.append', event_id: 'ev_1', audio }),
+      JSON.stringify({ type: 'input_audio_buffer.append', audio: '' }),
+    ]) {
+      const buf = Buffer.from(msg);
+      const ev = fastParseAppendBytes(buf);
+      expect(ev).not.toBeNull();
+      expect(wire(ev)).toEqual(JSON.parse(msg));
+      expect(wire(ev)).toEqual(wire(parseClientEvent(msg)));
+      expect(encodeClientEvent(ev!)).toBe(buf);
+      expect(Buffer.from(ev!.audio.bytes()).equals(Buffer.from(JSON.parse(msg).audio, 'base64'))).toBe(true);
+    }
+  });
+
+  it('an append the bytes fast path cannot vouch for goes to the general path (which still validates it)', () => {
+    const cases = [
+      '{"type":"input_audio_buffer.append","audio":"abc"}', // not a multiple of 4
+      '{"type":"input_audio_buffer.append","audio":"ab!d"}', // outside the alphabet
+      '{"type":"input_audio_buffer.append","audio":"AA=A"}', // inner padding
+      '{"type":"input_audio_buffer.append","event_id":"a\\"b","audio":"AAAA"}', // escaped id
+      '{"type":"input_audio_buffer.append","event_id":"é","audio":"AAAA"}', // non-ASCII id
+      '{"type":"input_audio_buffer.append","audio":"AAAA"} ', // trailing byte
+      '{"audio":"AAAA","type":"input_audio_buffer.append"}', // another key order
+    ];
+    for (const msg of cases) expect(fastParseAppendBytes(Buffer.from(msg)), msg).toBeNull();
+    expect(gaCode(() => parseClientEvent(cases[1]!))).toBe('invalid_value');
+    expect(wire(parseClientEvent(cases[4]!))).toEqual(JSON.parse(cases[4]!));
+  });
+
+  it('an upstream delta read from its bytes relays as the same bytes; one built in process is serialised', () => {
+    const delta = Buffer.alloc(480, 9).toString('base64');
+    const msg = JSON.stringify({ type: 'response.output_audio.delta', event_id: 'event_1', response_id: 'resp_1', item_id: 'item_1', output_index: 0, content_index: 0, delta });
+    const buf = Buffer.from(msg);
+    const ev = fastParseAudioDeltaBytes(buf)!;
+    expect(wire(ev)).toEqual(JSON.parse(msg));
+    expect(encodeServerEvent(ev)).toBe(buf);
+    const built = { ...ev, delta: AudioChunk.fromBytes(Buffer.alloc(480, 9)) };
+    expect(JSON.parse(String(encodeServerEvent(built)))).toEqual(JSON.parse(msg));
+    expect(fastParseAudioDeltaBytes(Buffer.from(JSON.stringify({ ...JSON.parse(msg), extra: '"x"' })))).toBeNull(); // delta not last
   });
 });
