@@ -42,7 +42,8 @@ const LEVELS = (arg('--levels') ?? '1,2,4,6,8').split(',').map(Number).filter((n
 const defaults = loadConfig({ PARLEY_API_KEYS: 'pk_bench_local_engine_0123456789', LOG_LEVEL: 'silent' }).local;
 const settings = {
   sttWorkers: Number(arg('--stt-workers')) || defaults.sttWorkers,
-  decoders: Number(arg('--decoders')) || defaults.sttDecoders,
+  // every level's speakers find a loaded decoder (the engine admits only maxSessions; here the point is the CPU)
+  decoders: Number(arg('--decoders')) || Math.max(defaults.sttDecoders, ...LEVELS),
   ttsWorkers: Number(arg('--tts-workers')) || defaults.ttsWorkers,
   secondPass: process.argv.includes('--second-pass') || defaults.sttSecondPass,
   maxSessions: defaults.maxSessions,
