@@ -107,8 +107,7 @@ export class AdmissionGate implements AdmissionControl {
 
 /** True when the engine does admission control. */
 export function hasAdmission(engine: Engine): engine is Engine & AdmissionControl {
-  const e = engine as Partial<AdmissionControl>;
-  return typeof e.admit === 'function' && typeof e.capacity === 'function';
+  return typeof engine.admit === 'function' && typeof engine.capacity === 'function';
 }
 
 /**

@@ -4,6 +4,7 @@ import type { EngineError } from '../errors.ts';
 import type { ClientEvent, ConversationItem, RealtimeSession, ServerEvent } from '../protocol/index.ts';
 import type { ParleyConfig } from '../config.ts';
 import type { Conversation } from '../conversation.ts';
+import type { Admission, EngineCapacity } from './admission.ts';
 import type { Metrics } from '../metrics.ts';
 
 /** The built-in engines, or any name an embedder registers (server/engines/index.ts). */
@@ -13,6 +14,9 @@ export interface Engine {
   readonly name: EngineName;
   /** Opens one conversation. Rejects with EngineError (code, retryable, fallbackable). */
   open(opts: EngineOpenOptions): Promise<EngineConnection>;
+  /** Optional admission control (server/engines/admission.ts): a door asks before it opens a session. */
+  admit?(): Admission;
+  capacity?(): EngineCapacity;
 }
 
 export interface EngineOpenOptions {
