@@ -341,7 +341,7 @@ export class FuzzGen {
         const ev = clone({ ...validEvent(r), event_id: this.#id() });
         const paths = objectPaths(ev).filter((p) => !p.includes('parameters') && !p.includes('variables') && !p.includes('metadata'));
         const p = r.pick(paths);
-        const key = r.pick(['x_unknown', 'modalities', 'voice', 'temperature', 'turn_detection', 'input_audio_format', `z${r.ident(6)}`, 'extra', 'Type', 'typ']);
+        const key = r.pick(['x_unknown', 'modalities', 'temperature', 'input_audio_format', `z${r.ident(6)}`, 'extra', 'Type', 'typ']);
         const target = getPath(ev, p) as Json;
         if (Object.hasOwn(target, key)) return this.next(huge);
         target[key] = r.json(2);

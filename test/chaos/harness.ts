@@ -246,12 +246,12 @@ export async function healthz(httpUrl: string): Promise<number> {
   return (await httpGet(`${httpUrl}/healthz`)).status;
 }
 
-/** Waits until the gauges read over /metrics are 0 (missing counts as 0); returns the last values. */
+/** Waits until the gauges read over /metrics are 0; returns the last values (NaN for a gauge /metrics lacks). */
 export async function gaugesToZero(httpUrl: string, names: string[], timeoutMs = 5000): Promise<Record<string, number>> {
   let last: Record<string, number> = {};
   await eventually(async () => {
     const m = await scrape(httpUrl);
-    last = Object.fromEntries(names.map((n) => [n, m.get(n) ?? 0]));
+    last = Object.fromEntries(names.map((n) => [n, m.get(n) ?? Number.NaN]));
     return names.every((n) => last[n] === 0);
   }, timeoutMs, 50);
   return last;

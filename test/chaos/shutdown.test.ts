@@ -228,6 +228,8 @@ describe('chaos: graceful shutdown with live calls', () => {
     const ms = Date.now() - t0;
     process.stdout.write(`chaos shutdown/process: seed=0x${SEED.toString(16)} ws=${clients.length} calls=${calls.length} upstreams=${upstreams} fds idle ${fdsIdle} live ${fdsLive} rss live ${rssLive.toFixed(0)} MiB, exit ${code} after ${ms} ms (grace ${GRACE_MS} ms)\n`);
     expect({ code, signal }, out).toEqual({ code: 0, signal: null });
+    // the clients stayed: the process waited the grace out for them, then closed them
+    expect(ms).toBeGreaterThanOrEqual(GRACE_MS - 100);
     expect(ms).toBeLessThan(GRACE_MS + 5000);
     for (const c of clients) {
       await eventually(() => c.closed !== null, 3000);

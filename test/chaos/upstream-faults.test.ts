@@ -85,8 +85,13 @@ const ANSWER_MS = 4000;
 async function converse(parley: Parley, r: Rng, turns: number, tag: string, st: ConvStats): Promise<void> {
   const c = new FuzzClient(parley.wsUrl, TEST_KEY);
   try {
-    await c.opened;
-    await c.seen('session.created', 10_000);
+    try {
+      await c.opened;
+      await c.seen('session.created', 10_000);
+    } catch (err) {
+      st.problems.push(`${tag}: ${(err as Error).message}`);
+      return;
+    }
     for (let t = 0; t < turns; t++) {
       const text = `turn ${tag} ${t}`;
       let ok = false;
@@ -176,8 +181,12 @@ describe('chaos: upstream faults', () => {
         await converse(parley, r, r.range(2, 5), `w${w}s${sessions}`, st);
       }
     };
-    await Promise.all([0, 1, 2, 3].map(worker));
-    const tally = await faults.stop();
+    let tally: Map<Fault, number>;
+    try {
+      await Promise.all([0, 1, 2, 3].map(worker));
+    } finally {
+      tally = await faults.stop();
+    }
     probe.events = st.attempts;
     probe.errors = [...st.errorCodes.values()].reduce((a, b) => a + b, 0);
     const m = parley.app.parley.metrics;
@@ -238,7 +247,7 @@ describe('chaos: upstream faults', () => {
     expect(answer).not.toBeNull();
   });
 
-  it('without a fallback engine, refusals and drops end sessions cleanly (an error, a close) and the 60-minute close still rotates; nothing left open', async () => {
+  it('without a fallback engine: refusals end sessions cleanly (an error, a close), a first drop reconnects and a second ends the session, the 60-minute close rotates; nothing left open', async () => {
     const fake = await new FakeOpenAI({ replyAudioMs: 800, deltaIntervalMs: 15 }).start();
     cleanups.push(() => fake.stop());
     const parley = await startParley({ fake, env: { PARLEY_FALLBACK_ENGINE: 'none', PARLEY_WS_PING_INTERVAL_MS: '0' } });
@@ -259,7 +268,20 @@ describe('chaos: upstream faults', () => {
       await Promise.all(clients.map((c) => Promise.race([c.seen('session.created', 5000), c.next((e) => e.type === 'error', 5000, 'error')]).catch(() => undefined)));
       if (!fault.startsWith('refuse')) for (const c of clients) c.sendJson({ type: 'response.create' });
       if (fault === 'drop-mid') await eventually(() => clients.every((c) => c.count('response.output_audio.delta') > 0 || c.closed !== null), 3000);
-      if (fault.startsWith('drop')) fake.dropAll();
+      if (fault.startsWith('drop')) {
+        // the first drop in a minute reconnects to the upstream (PARLEY_OPENAI_RETRIES, default 1): the call goes on
+        fake.dropAll();
+        for (const c of clients) {
+          await c.waitFor((e) => e.type === 'parley.engine' && e['reason'] === 'rotation', 5000, 'the reconnect after a drop');
+          expect(c.closed, `${fault}: the client was closed at the first drop (seed ${SEED})`).toBeNull();
+        }
+        // the second one ends the session: no fallback engine
+        if (fault === 'drop-mid') {
+          for (const c of clients) c.sendJson({ type: 'response.create' });
+          await eventually(() => clients.every((c) => c.count('response.output_audio.delta') > 8 || c.closed !== null), 3000);
+        }
+        fake.dropAll();
+      }
       probe.events += 4;
       if (fault === 'expire') {
         // the 60-minute close rotates to a fresh upstream session whatever the fallback setting: the call goes on
