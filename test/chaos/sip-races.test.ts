@@ -9,6 +9,7 @@
  * bounded, and a plain call still goes through. Reproduce with CHAOS_SEED=<seed>.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { Core } from 'sip.js';
 import { startSipBridge, type SipBridge } from '../../server/sip-bridge.ts';
 import { startParley, type Parley } from '../component/helpers.ts';
 import { rtpRange } from '../fakes/sip-harness.ts';
@@ -189,4 +190,48 @@ describe('chaos: SIP races against a slow engine', () => {
     const last = await runFlow(new Rng(2), port, 'full-call');
     expect(last.final).toBe(200);
   }, scaled(120_000));
+
+  it('a BYE before the ACK (the caller hangs up as the call is answered) does not crash the process', async () => {
+    // SIP.js ends an answered call whose ACK never came when its INVITE transaction times out (Timer L,
+    // 64·T1 = 32 s): shortened here for this worker (Core.Timers is the table SIP.js reads when it arms them)
+    const timers = Core.Timers as { TIMER_L: number; TIMER_H: number };
+    const saved = { L: timers.TIMER_L, H: timers.TIMER_H };
+    timers.TIMER_L = 800;
+    timers.TIMER_H = 800;
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown): void => void uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_WS_PING_INTERVAL_MS: '0' } });
+      cleanups.push(() => parley.close());
+      const stats = useChaosEngine(parley.app);
+      const bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'local' });
+      cleanups.push(() => bridge.close());
+      const calls = Math.max(2, Math.round(3 * SCALE));
+      for (let i = 0; i < calls; i++) {
+        const uac = await new ChaosUac(bridge.server.port).bind();
+        cleanups.push(() => uac.close());
+        uac.invite();
+        const ok = await uac.response(1, 'INVITE', 200, 200, 5000);
+        expect(ok, 'the call was answered').not.toBeNull();
+        uac.learn(ok!);
+        // the BYE overtakes the ACK (UDP reorders; or the caller hung up as the 200 OK arrived)
+        expect(status(await uac.bye(2000)), 'BYE before ACK').toBe(200);
+        if (i % 2 === 0) uac.ack(ok!); // a late ACK, or none at all
+      }
+      // past the shortened Timer L: SIP.js's ACK timeout fires for every one of them
+      await sleep(2000);
+      expect(uncaught.map((e) => (e instanceof Error ? e.message : String(e))), 'uncaught exceptions (each one kills server/main.ts)').toEqual([]);
+      expect(bridge.server.activeCalls).toBe(0);
+      expect(parley.app.parley.sessions.active).toBe(0);
+      expect(await eventually(() => stats.live === 0, 3000)).toBe(true);
+      // and the door still takes calls
+      const last = await runFlow(new Rng(3), bridge.server.port, 'full-call');
+      expect(last.final).toBe(200);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      timers.TIMER_L = saved.L;
+      timers.TIMER_H = saved.H;
+    }
+  }, 30_000);
 });
