@@ -461,6 +461,7 @@ export function chaosEngine(opts: ChaosEngineOptions = {}): { factory: () => Eng
             const id = typeof ev.item.id === 'string' ? ev.item.id : nid('item');
             if (ev.previous_item_id && ev.previous_item_id !== 'root' && !items.has(ev.previous_item_id)) return err('item_not_found', 'previous item not found', ev.event_id, 'previous_item_id');
             items.set(id, { role: ev.item.role, audio: false });
+            if (items.size > 2000) items.delete(items.keys().next().value!); // bounded, as the session's conversation is
             emit({ type: 'conversation.item.added', item: { ...ev.item, id } });
             emit({ type: 'conversation.item.done', item: { ...ev.item, id, status: 'completed' } });
             return;

@@ -76,6 +76,8 @@ interface ConvStats {
   problems: string[];
   /** Turns whose request was lost in an engine switch (the known defect), asked again. */
   lostAcrossSwitch: number;
+  /** Sessions whose first session object came as session.updated (the known defect). */
+  noSessionCreated: number;
 }
 
 /** How long a response.create may go unanswered (the fake's replies take ~150 ms). */
@@ -87,7 +89,10 @@ async function converse(parley: Parley, r: Rng, turns: number, tag: string, st: 
   try {
     try {
       await c.opened;
-      await c.seen('session.created', 10_000);
+      const first = await c.waitFor((e) => e.type === 'session.created' || e.type === 'session.updated', 10_000, 'session.created');
+      // Known defect (pinned by the `it.fails` test below): an upstream that drops before its session.created
+      // leaves the client with a session.updated instead. Counted; the conversation goes on.
+      if (first.type !== 'session.created') st.noSessionCreated++;
     } catch (err) {
       st.problems.push(`${tag}: ${(err as Error).message}`);
       return;
@@ -164,14 +169,14 @@ describe('chaos: upstream faults', () => {
     });
     cleanups.push(() => parley.close());
     // warm-up, then the baseline
-    const warm: ConvStats = { turns: 0, attempts: 0, failedResponses: 0, switches: new Map(), errorCodes: new Map(), problems: [], lostAcrossSwitch: 0 };
+    const warm: ConvStats = { turns: 0, attempts: 0, failedResponses: 0, switches: new Map(), errorCodes: new Map(), problems: [], lostAcrossSwitch: 0, noSessionCreated: 0 };
     await converse(parley, new Rng(1), 1, 'warm', warm);
     expect(warm.problems).toEqual([]);
     await eventually(() => parley.app.parley.sessions.active === 0 && fake.open === 0, 5000);
     await sleep(200);
     const probe = new PartProbe('upstream-faults', SEED);
     const r = new Rng(SEED);
-    const st: ConvStats = { turns: 0, attempts: 0, failedResponses: 0, switches: new Map(), errorCodes: new Map(), problems: [], lostAcrossSwitch: 0 };
+    const st: ConvStats = { turns: 0, attempts: 0, failedResponses: 0, switches: new Map(), errorCodes: new Map(), problems: [], lostAcrossSwitch: 0, noSessionCreated: 0 };
     const target = Math.round(40 * SCALE);
     const faults = faultLoop(new Rng(SEED ^ 0xfa17), fake);
     let sessions = 0;
@@ -194,7 +199,7 @@ describe('chaos: upstream faults', () => {
     const rotations = m.engineSwitches.get({ from: 'openai', to: 'openai', reason: 'rotation' });
     const fds = await settle(parley, [fake, second], probe);
     const f = probe.finish(
-      `sessions=${sessions} turns=${st.turns} failed-responses=${st.failedResponses} lost-in-switch=${st.lostAcrossSwitch} fallbacks=${fallbacks} rotations=${rotations} ` +
+      `sessions=${sessions} turns=${st.turns} failed-responses=${st.failedResponses} lost-in-switch=${st.lostAcrossSwitch} no-session.created=${st.noSessionCreated} fallbacks=${fallbacks} rotations=${rotations} ` +
         `faults ${[...tally].map(([k, n]) => `${k}:${n}`).join(' ')} errors ${[...st.errorCodes].map(([k, n]) => `${k}:${n}`).join(' ') || 'none'}`,
     );
     expect(st.problems, `CHAOS_SEED=${SEED}`).toEqual([]);
@@ -245,6 +250,32 @@ describe('chaos: upstream faults', () => {
       .waitFor((e) => e.type === 'response.done' || (e.type === 'error' && (e['error'] as Record<string, unknown>)['event_id'] === 'in_flight'), 2000, 'an answer to the response.create in flight')
       .catch(() => null);
     expect(answer).not.toBeNull();
+  });
+
+  // Known defect found by the chaos loop above at CHAOS_SCALE=10 (server/session/engine-link.ts: `#hadInitial` is set
+  // when the first connection opens, not when its session.created reached the client): an upstream that drops
+  // after its socket opened but before its session.created leaves the client without any session.created — the
+  // next engine's is turned into a session.updated. GA clients wait for session.created first. When fixed, this
+  // test fails: turn `it.fails` into `it`.
+  it.fails('an engine that drops before its session.created: the client still gets session.created first', async () => {
+    const fallback = chaosEngine();
+    const dropping: Engine = {
+      name: 'local',
+      open: async (o: EngineOpenOptions): Promise<EngineConnection> => {
+        // the socket is open; the upstream goes away before it says session.created
+        setTimeout(() => o.callbacks.onClose({ code: 1006, reason: 'dropped', error: new EngineError('ENGINE_DROPPED', 'The realtime upstream closed the connection (1006).', { retryable: true, fallbackable: true }) }), 20);
+        return { send() {}, close() {} };
+      },
+    };
+    const parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_FALLBACK_ENGINE: 'cascade' }, deps: { engines: { local: () => dropping, cascade: () => ({ name: 'cascade', open: (o) => fallback.factory().open(o) }) } } });
+    cleanups.push(() => parley.close());
+    const c = new FuzzClient(parley.wsUrl, TEST_KEY);
+    cleanups.push(() => c.close());
+    await c.opened;
+    // the fallback engine's session object comes, one way or the other
+    await c.waitFor((e) => e.type === 'session.created' || e.type === 'session.updated', 3000, 'a session object');
+    await sleep(200);
+    expect(c.recent[0]?.type, `first event: ${c.tail.slice(0, 3).join(' | ')}`).toBe('session.created');
   });
 
   it('without a fallback engine: refusals end sessions cleanly (an error, a close), a first drop reconnects and a second ends the session, the 60-minute close rotates; nothing left open', async () => {

@@ -81,6 +81,10 @@ async function fuzz(parley: Parley, seed: number, cases: number, opts: { huge: b
         if (sticky.length < errs.length) failures.push({ what: 'a valid session.update was refused', label: fc.label, id: fc.id!, got: errs, ...(sample ? { sample } : {}) });
       }
     }
+    // the client keeps no more than a batch (its own memory would otherwise count in the RSS figures)
+    for (const fc of batch) if (fc.id !== undefined) c.errorsById.delete(fc.id);
+    c.doneIds.clear();
+    c.lastDoneStatus.clear();
     if (c.errorsNoId < noIdSent) failures.push({ what: `${noIdSent} messages without a usable event_id but only ${c.errorsNoId} errors without one`, label: `batch ${batchNo}` });
     if (c.serverErrors.length > 0) failures.push({ what: 'server_error', label: `batch ${batchNo}`, got: c.serverErrors.slice(0, 5) });
     if (c.closed) failures.push({ what: `the socket was closed (${c.closed.code} ${c.closed.reason})`, label: `batch ${batchNo}` });
