@@ -268,6 +268,15 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     calls.set(id, call);
     pendingInvites.delete(sipCallId);
     sessionToCall.set(invitation, call);
+    // SIP.js 0.21.2's Invitation.onAckTimeout moves the session to Terminated without looking at its state. When
+    // the caller's BYE overtook its ACK (it hung up as the 200 OK arrived, or UDP reordered them), the session is
+    // Terminated already and the throw from that timer callback takes the whole process down
+    // (test/chaos/sip-races.test.ts, "a BYE before the ACK"). The call has ended by then: nothing to do.
+    const inv = invitation as unknown as { onAckTimeout(): void };
+    const onAckTimeout = inv.onAckTimeout.bind(invitation);
+    inv.onAckTimeout = () => {
+      if (invitation.state !== SessionState.Terminated) onAckTimeout();
+    };
     m.callsTotal++;
     callLog.info({ from: call.from, dialled: call.dialled, transport: call.transport, remote: call.remoteAddress }, 'incoming call');
     let remoteEnded = false;
