@@ -178,7 +178,8 @@ async function main(): Promise<void> {
     const c = process.cpuUsage(c0);
     cpuPerMsg[name]![dir].push((c.user + c.system) / BURST);
   };
-  for (let r = 0; r < 5; r++) {
+  const CPU_ROUNDS = Number(process.env['CPU_ROUNDS'] ?? 21);
+  for (let r = 0; r < CPU_ROUNDS; r++) {
     for (const dir of ['append', 'delta'] as const) {
       await burst(r % 2 === 0 ? 'bare' : 'parley', dir);
       await burst(r % 2 === 0 ? 'parley' : 'bare', dir);
@@ -196,11 +197,15 @@ async function main(): Promise<void> {
     console.log(`  parley       : p50 ${p.p50.toFixed(0).padStart(5)} µs   p99 ${p.p99.toFixed(0).padStart(5)} µs`);
     console.log(`  ratio        : p50 ${(p.p50 / b.p50).toFixed(2)}×      p99 ${(p.p99 / b.p99).toFixed(2)}×   (added p50 ${(p.p50 - b.p50).toFixed(0)} µs, p99 ${(p.p99 - b.p99).toFixed(0)} µs)`);
   }
-  console.log(`CPU per message, bursts of ${BURST} (median of 5; client + relay + upstream in this process)`);
+  console.log(`CPU per message, bursts of ${BURST}, ${CPU_ROUNDS} interleaved rounds (client + relay + upstream in this process; the added cost is the median of the rounds' paired differences [IQR])`);
   for (const dir of ['append', 'delta'] as const) {
-    const b = median(cpuPerMsg['bare']![dir]);
-    const p = median(cpuPerMsg['parley']![dir]);
-    console.log(`  ${dir.padEnd(7)}: bare ${b.toFixed(1)} µs, parley ${p.toFixed(1)} µs: ratio ${(p / b).toFixed(2)}× (relay adds ${(p - b).toFixed(1)} µs of CPU)`);
+    const bs = cpuPerMsg['bare']![dir];
+    const ps = cpuPerMsg['parley']![dir];
+    const b = median(bs);
+    const p = median(ps);
+    const diffs = ps.map((x, i) => x - (bs[i] ?? 0)).sort((x, y) => x - y);
+    const q = (f: number): number => diffs[Math.floor(f * (diffs.length - 1))] ?? Number.NaN;
+    console.log(`  ${dir.padEnd(7)}: bare ${b.toFixed(1)} µs, parley ${p.toFixed(1)} µs: ratio ${(p / b).toFixed(2)}× (relay adds ${q(0.5).toFixed(1)} µs of CPU [${q(0.25).toFixed(1)}–${q(0.75).toFixed(1)}])`);
   }
   bareClient.terminate();
   parleyClient.terminate();

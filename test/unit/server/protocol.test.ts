@@ -165,3 +165,23 @@ describe('wire edges (server/protocol/wire.ts)', () => {
     expect(fastParseAudioDeltaBytes(Buffer.from(JSON.stringify({ ...JSON.parse(msg), extra: '"x"' })))).toBeNull(); // delta not last
   });
 });
+
+describe('the append fast paths agree', () => {
+  it('on random strings near base64 (bytes path = string path = the strict check)', () => {
+    let seed = 12345;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    const odd = ['=', '-', '_', ' ', '\n', 'é', '\u0000', '.', '"'];
+    for (let i = 0; i < 20_000; i++) {
+      const len = rnd(24);
+      let a = '';
+      for (let j = 0; j < len; j++) a += rnd(12) === 0 ? odd[rnd(odd.length)]! : alphabet[rnd(64)]!;
+      if (rnd(3) === 0) a += rnd(2) ? '=' : '==';
+      const msg = `{"type":"input_audio_buffer.append","audio":${JSON.stringify(a)}}`;
+      const bytes = fastParseAppendBytes(Buffer.from(msg));
+      const str = fastParseAppend(msg);
+      expect(bytes === null ? null : wire(bytes), msg).toEqual(str === null ? null : wire(str));
+      if (bytes !== null) expect(isBase64(a), msg).toBe(true);
+    }
+  });
+});
