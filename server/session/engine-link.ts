@@ -70,9 +70,11 @@ export class EngineLink {
   #announce: { reason: 'initial' | SwitchReason; detail?: string } | null = null;
   #announceTimer: NodeJS.Timeout | null = null;
   #swallowCreated = false;
-  /** The client has had its session.created (later engines' session.created become session.updated). */
-  #hadInitial = false;
-  /** session.created has gone to the client: parley.engine may follow it, never precede it. */
+  /**
+   * session.created has gone to the client: parley.engine may follow it, never precede it, and a later
+   * engine's session.created becomes session.updated (an engine that dropped before its own session.created
+   * leaves the next one's as the client's first).
+   */
   #sentSessionCreated = false;
 
   constructor(deps: EngineLinkDeps) {
@@ -131,7 +133,7 @@ export class EngineLink {
     d.onOpening();
     this.#announce = detail === undefined ? { reason } : { reason, detail };
     // after a switch the client already has session.created / conversation.created
-    this.#swallowCreated = reason !== 'initial' && this.#hadInitial;
+    this.#swallowCreated = reason !== 'initial' && this.#sentSessionCreated;
     const history = reason === 'initial' ? undefined : d.conversation.textItems();
     const conn = await engine.open({
       session: d.session.effectiveSession,
@@ -164,7 +166,6 @@ export class EngineLink {
     this.#serving = engine.name;
     this.#state = 'open';
     this.#openedAt = Date.now();
-    this.#hadInitial = true;
     if (this.#swallowCreated) this.#flushAnnounce();
     else this.#armAnnounceTimer();
     d.onOpen();

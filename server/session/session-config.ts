@@ -22,6 +22,8 @@ export class SessionConfig {
     this.#merged = initial ? mergeSession(policy.defaults, initial) : { ...policy.defaults };
     const { session, violations } = enforceSession(this.#merged, policy);
     this.#effective = session;
+    // what the policy refused is replaced by what is in force, so it is reported once, not on every update
+    if (violations.length > 0) this.#merged = session;
     if (violations.length > 0) log.info({ violations: violations.map((v) => v.param) }, 'initial session config adjusted');
   }
 
@@ -43,7 +45,8 @@ export class SessionConfig {
       this.#emit(errorEvent({ type: 'invalid_request_error', code: 'invalid_value', message: 'The session update could not be applied; the session is unchanged.', param: 'session', event_id: eventId ?? null }));
       return null;
     }
-    this.#merged = merged;
+    // a refused field is replaced by what is in force (reported once here, not again on every later update)
+    this.#merged = enforced.violations.length > 0 ? enforced.session : merged;
     this.#effective = enforced.session;
     for (const v of enforced.violations) {
       this.#emit(errorEvent({ type: 'invalid_request_error', code: 'invalid_value', message: v.message, param: v.param, event_id: eventId ?? null }));

@@ -174,9 +174,11 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
       return;
     }
     switch (event.type) {
-      case 'session.update':
       case 'transcription_session.update':
-      {
+        // the beta-era event: its fields are beta-shaped, and a GA upstream ends the session on them
+        this.#emit(errorEvent({ code: 'unsupported_event', message: "transcription_session.update is the Realtime beta's event: send session.update with the GA session shape instead.", param: 'type', event_id: event.event_id ?? null }));
+        return;
+      case 'session.update': {
         const update = this.#config.update(event.session, event.event_id);
         if (update === null) return;
         this.#turns.setOutputFormat(update.session.audio?.output?.format);

@@ -90,9 +90,11 @@ async function converse(parley: Parley, r: Rng, turns: number, tag: string, st: 
     try {
       await c.opened;
       const first = await c.waitFor((e) => e.type === 'session.created' || e.type === 'session.updated', 10_000, 'session.created');
-      // Known defect (pinned by the `it.fails` test below): an upstream that drops before its session.created
-      // leaves the client with a session.updated instead. Counted; the conversation goes on.
-      if (first.type !== 'session.created') st.noSessionCreated++;
+      // GA: session.created comes first, even when the first upstream dropped before sending its own
+      if (first.type !== 'session.created') {
+        st.noSessionCreated++;
+        st.problems.push(`${tag}: the first session event was ${first.type}, not session.created`);
+      }
     } catch (err) {
       st.problems.push(`${tag}: ${(err as Error).message}`);
       return;
@@ -252,12 +254,9 @@ describe('chaos: upstream faults', () => {
     expect(answer).not.toBeNull();
   });
 
-  // Known defect found by the chaos loop above at CHAOS_SCALE=10 (server/session/engine-link.ts: `#hadInitial` is set
-  // when the first connection opens, not when its session.created reached the client): an upstream that drops
-  // after its socket opened but before its session.created leaves the client without any session.created — the
-  // next engine's is turned into a session.updated. GA clients wait for session.created first. When fixed, this
-  // test fails: turn `it.fails` into `it`.
-  it.fails('an engine that drops before its session.created: the client still gets session.created first', async () => {
+  // Found by the chaos loop above at CHAOS_SCALE=10: an upstream that dropped after its socket opened but before
+  // its session.created left the client without any session.created. Fixed in server/session/engine-link.ts.
+  it('an engine that drops before its session.created: the client still gets session.created first', async () => {
     const fallback = chaosEngine();
     const dropping: Engine = {
       name: 'local',

@@ -19,7 +19,6 @@ import { FuzzClient, type FuzzFailure } from './fuzz-client.ts';
 import { PartProbe, Rng, SCALE, chaosSeed, eventually, fdCount, gaugesToZero, healthz, rawUpgrade, scaled, sleep, useChaosEngine, wsFrame, type ChaosEngineStats } from './harness.ts';
 
 const SEED = chaosSeed();
-const STICKY_PARAMS: ReadonlySet<string> = new Set(['session.model', 'session.audio.output.voice']);
 const BATCH = 250;
 /** RSS may grow this much over a part (V8 keeps some of the heap it grew; a leak of sessions or buffers grows without bound). */
 const RSS_GROWTH_MAX_MIB = 200;
@@ -71,15 +70,8 @@ async function fuzz(parley: Parley, seed: number, cases: number, opts: { huge: b
       const sample = fc.frames[0]?.kind === 'text' ? fc.frames[0].data.slice(0, 240) : undefined;
       if (fc.expect === 'error' && !errs) failures.push({ what: 'a malformed event got no error naming its event_id', label: fc.label, id: fc.id!, ...(sample ? { sample } : {}) });
       if (fc.expect === 'error' && errs && errs.some((e) => e['type'] !== 'invalid_request_error')) failures.push({ what: 'a malformed event got an error that is not invalid_request_error', label: fc.label, id: fc.id!, got: errs, ...(sample ? { sample } : {}) });
-      if (fc.expect === 'ok' && errs) {
-        // Known defect (reported to the lead): a model or voice the policy refused in an EARLIER update stays in
-        // the session's merged config, and every later session.update gets that error again under its own
-        // event_id. The valid updates here never set a model nor a disallowed voice: such errors are that
-        // defect, counted (and pinned by the `it.fails` test below) instead of failing the fuzzer.
-        const sticky = errs.filter((e) => e['code'] === 'invalid_value' && STICKY_PARAMS.has(String(e['param'])));
-        opts.probe.sticky += sticky.length;
-        if (sticky.length < errs.length) failures.push({ what: 'a valid session.update was refused', label: fc.label, id: fc.id!, got: errs, ...(sample ? { sample } : {}) });
-      }
+      // (a model or voice the policy refused earlier is reported once, not again on every later update)
+      if (fc.expect === 'ok' && errs) failures.push({ what: 'a valid session.update was refused', label: fc.label, id: fc.id!, got: errs, ...(sample ? { sample } : {}) });
     }
     // the client keeps no more than a batch (its own memory would otherwise count in the RSS figures)
     for (const fc of batch) if (fc.id !== undefined) c.errorsById.delete(fc.id);
@@ -164,10 +156,9 @@ describe('chaos: WS fuzzer', () => {
     cleanups.push(() => fake.stop());
     const parley = await startParley({ fake, env: { PARLEY_WS_PING_INTERVAL_MS: '0' } });
     cleanups.push(() => parley.close());
-    const probe = await warmProbe(parley, 'ws-fuzz/openai', 500, { huge: true, quietMs: 200, legacyTranscription: false });
+    const probe = await warmProbe(parley, 'ws-fuzz/openai', 500, { huge: true, quietMs: 200 });
     const log: ProbeLog = { events: 0, errors: 0, sticky: 0 };
-    // legacyTranscription: false — the known defect pinned by the `it.fails` test below
-    const res = await fuzz(parley, (SEED ^ 0x5bd1e995) >>> 0, Math.round(4_500 * SCALE), { huge: true, quietMs: 200, timeoutMs: 20_000, probe: log, legacyTranscription: false });
+    const res = await fuzz(parley, (SEED ^ 0x5bd1e995) >>> 0, Math.round(4_500 * SCALE), { huge: true, quietMs: 200, timeoutMs: 20_000, probe: log });
     expect(res.failures, report(SEED, res.failures)).toEqual([]);
     expect(fake.violations, `the upstream saw invalid events (seed ${SEED})`).toEqual([]);
     res.client.close();
@@ -190,9 +181,8 @@ describe('chaos: WS fuzzer', () => {
     await endState(parley, probe, null, `final response ${log.responseStatus}, repeated policy errors ${log.sticky}`);
   }, scaled(120_000));
 
-  // Known defect found by the fuzzer (server/session: the merged config keeps a value the policy refused):
-  // when fixed, this test fails — turn `it.fails` into `it` and drop STICKY_PARAMS above.
-  it.fails('a refused model is reported once, not again on every later session.update', async () => {
+  // Found by the fuzzer (the merged config kept a value the policy refused), fixed in server/session/session-config.ts.
+  it('a refused model is reported once, not again on every later session.update', async () => {
     const parley = await startParley({ env: { PARLEY_ENGINE: 'local' } });
     cleanups.push(() => parley.close());
     useChaosEngine(parley.app);
@@ -207,12 +197,9 @@ describe('chaos: WS fuzzer', () => {
     expect(c.errorsById.get('later')).toBeUndefined();
   });
 
-  // Known defect found by the fuzzer (server/session/session.ts): a legacy transcription_session.update passes
-  // validation, and its beta-shaped fields (input_audio_format, turn_detection at the top) are merged into the
-  // GA session and sent upstream, which refuses them (OpenAI: beta_api_shape_disabled, close 4000): the
-  // session dies. When fixed (translated to the GA shape, or refused with an error), this test fails — turn
-  // `it.fails` into `it` and drop `legacyTranscription: false` above.
-  it.fails('a legacy transcription_session.update does not end an openai session', async () => {
+  // Found by the fuzzer: a legacy transcription_session.update's beta-shaped fields reached a GA upstream, which
+  // ended the session (close 4000). Fixed in server/session/session.ts: it is refused with an error.
+  it('a legacy transcription_session.update does not end an openai session', async () => {
     const fake = await new FakeOpenAI().start();
     cleanups.push(() => fake.stop());
     const parley = await startParley({ fake });
@@ -225,6 +212,7 @@ describe('chaos: WS fuzzer', () => {
     await c.probeSession('still here', 5000);
     expect(c.closed).toBeNull();
     expect(fake.violations).toEqual([]);
+    expect(c.errorsById.get('legacy')?.[0]).toMatchObject({ type: 'invalid_request_error', code: 'unsupported_event' });
   });
 
   it('sockets that break the WebSocket protocol are closed; nothing is left behind', async () => {
