@@ -46,6 +46,11 @@ export class Responses {
     return this.#sequencer.idle;
   }
 
+  /** The client's response.create events the engine leaving never started (for the next engine). */
+  unanswered(): ResponseCreateEvent[] {
+    return this.#sequencer.unanswered();
+  }
+
   /** Forget the active and queued responses (a new engine, or the session closed). */
   reset(): void {
     this.#sequencer.reset();

@@ -41,6 +41,8 @@ export class ResponseSequencer {
   #watchdog: NodeJS.Timeout | null = null;
   /** Out-of-band responses asked for and not yet done. */
   #outOfBand = 0;
+  /** The last response.create sent (answered or not: #awaitingCreated says). */
+  #inFlight: Pending | null = null;
 
   constructor(send: (ev: ResponseCreateEvent) => void) {
     this.#send = send;
@@ -95,11 +97,23 @@ export class ResponseSequencer {
     this.#pump();
   }
 
+  /**
+   * The engine is going away: the client's response.create events it has not started (queued, or sent and
+   * not yet answered by response.created), to hand the next engine. Call before reset().
+   */
+  unanswered(): ResponseCreateEvent[] {
+    const out: ResponseCreateEvent[] = [];
+    if (this.#inFlight !== null && this.#inFlight.origin === 'client' && this.#awaitingCreated > 0) out.push(this.#inFlight.event);
+    for (const p of this.#queue) if (p.origin === 'client') out.push(p.event);
+    return out;
+  }
+
   #pump(): void {
     if (this.#active !== null || this.#awaitingCreated > 0) return;
     const next = this.#queue.shift();
     if (!next) return;
     next.attempts++;
+    this.#inFlight = next;
     this.#awaitingCreated++;
     this.#armWatchdog();
     this.#recent.set(next.event.event_id, next);
@@ -179,6 +193,7 @@ export class ResponseSequencer {
     this.#queue.length = 0;
     this.#recent.clear();
     this.#outOfBand = 0;
+    this.#inFlight = null;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     if (this.#watchdog) clearTimeout(this.#watchdog);

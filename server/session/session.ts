@@ -12,6 +12,7 @@ import {
   type ClientEvent,
   type ConversationItem,
   type RealtimeSession,
+  type ResponseCreateEvent,
   type ResponseDoneEvent,
   type ServerEvent,
   type SessionPatch,
@@ -66,6 +67,8 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   readonly #link: EngineLink;
   readonly #toolRunner: ToolRunner;
   #queue: ClientEvent[] = [];
+  /** response.create events the last engine never started, for the next one. */
+  #carried: ResponseCreateEvent[] = [];
   readonly #config: SessionConfig;
   readonly #conversation = new Conversation();
   readonly #responses: Responses;
@@ -101,8 +104,13 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
         const queued = this.#queue;
         this.#queue = [];
         for (const ev of queued) this.handleClientEvent(ev);
+        // what the client asked of the engine that left, and that never started, goes to this one
+        const carried = this.#carried;
+        this.#carried = [];
+        for (const ev of carried) this.#responses.create(ev);
       },
       onLeave: (code, detail) => {
+        this.#carried = this.#responses.unanswered();
         this.#responses.failActive(code, detail);
         this.#toolRunner.clear();
       },
