@@ -465,7 +465,9 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     stop: async () => {
       if (stopping) return;
       stopping = true;
-      await Promise.allSettled([...calls.values()].map((c) => c.hangup('server-stop')));
+      // a call answered but never ACKed (or a peer that never answers the BYE) must not hold the stop for
+      // Timer B/F (32 s): the BYEs are sent at once; wait for their answers a bounded time
+      await Promise.race([Promise.allSettled([...calls.values()].map((c) => c.hangup('server-stop'))), new Promise((r) => setTimeout(r, 2000))]);
       if (registerer) {
         try {
           await Promise.race([registerer.unregister(), new Promise((r) => setTimeout(r, 1000))]);

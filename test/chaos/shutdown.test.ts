@@ -150,12 +150,10 @@ describe('chaos: graceful shutdown with live calls', () => {
     }, scaled(40_000));
   }
 
-  // Known defect found by this suite (sip/server.ts stop(), sip/call.ts hangup()): stopping the SIP door awaits
-  // each call's BYE, and SIP.js holds the BYE of a call answered but not yet ACKed until the ACK or its
-  // server transaction times out (Timer H, 32 s). One caller that vanished right after the 200 OK holds the
-  // whole shutdown (server/main.ts awaits the SIP door before the grace period) for 32 s. When fixed (the
-  // hangups bounded like ua.stop()), this test fails: turn `it.fails` into `it`.
-  it.fails('a call answered but not yet ACKed does not hold the SIP door\'s stop for 32 s', async () => {
+  // Found by this suite: stopping the SIP door awaited each call's BYE, and SIP.js holds the BYE of a call
+  // answered but not yet ACKed until the ACK or Timer H (32 s), so one caller that vanished right after the
+  // 200 OK held the whole shutdown. Fixed in sip/server.ts: the hangups are bounded like ua.stop().
+  it('a call answered but not yet ACKed does not hold the SIP door\'s stop for 32 s', async () => {
     const parley = await startParley({ env: { PARLEY_ENGINE: 'local' } });
     cleanups.push(() => parley.close());
     useChaosEngine(parley.app);
