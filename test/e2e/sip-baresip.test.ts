@@ -27,9 +27,11 @@ function makeCallerWav(dir: string): string {
   const a = readWavFile(join(SPEECH, 'book-table.wav'), { sampleRateHz: 8000 }).samples;
   const b = readWavFile(new URL('../../fixtures/sip/okay-bye-bye.wav', import.meta.url).pathname, { sampleRateHz: 8000 }).samples;
   const sil = (s: number): number => Math.round(s * 8000);
-  const out = new Int16Array(sil(0.5) + a.length + sil(7) + b.length + sil(12));
+  // room for the agent's first reply to finish before "okay, bye bye" even on a loaded 2-core machine (a
+  // slower reply must not be barged in by the caller's next line, nor the call end with the WAV)
+  const out = new Int16Array(sil(0.5) + a.length + sil(11) + b.length + sil(14));
   out.set(a, sil(0.5));
-  out.set(b, sil(0.5) + a.length + sil(7));
+  out.set(b, sil(0.5) + a.length + sil(11));
   const path = join(dir, 'caller.wav');
   writeWavFile(path, out, 8000);
   return path;
