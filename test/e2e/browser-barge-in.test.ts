@@ -24,7 +24,7 @@ describe('browser demo at /: barge-in (headless Chromium, local engine)', () => 
     await page.click('#start');
     await waitFor(page, 'a barge-in', (x) => x.stats.truncatedEvents >= 1 && x.stats.truncatesSent >= 1, 60_000);
     // the answer to the second sentence plays to its end (and any duplicate truncate would have arrived)
-    const s = await waitFor(page, 'the second answer to finish', (x) => x.stats.itemsFinished >= 1 && x.user.filter((t) => /time/.test(t)).length >= 1, 60_000);
+    const s = await waitFor(page, 'the second answer to finish', (x) => x.stats.itemsFinished >= 1 && x.user.filter((t) => /\b(time|what)\b/.test(t)).length >= 1, 60_000);
 
     const truncates = sent.filter((e) => e.type === 'conversation.item.truncate') as { item_id: string; audio_end_ms: number }[];
     const truncated = received.filter((e) => e.type === 'conversation.item.truncated') as { item_id: string; audio_end_ms: number }[];
