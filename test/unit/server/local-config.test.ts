@@ -16,7 +16,7 @@ describe('local engine settings (server/config/local.ts)', () => {
       sttDecoders: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
       sttSecondPass: true,
       retryAfterS: 5,
-      overloadFinishMs: 2000,
+      overloadFinishMs: 0,
     });
     // an HTTP STT is not bound by this machine's cores: no limit unless one is set
     expect(loadConfig({ ...base, PARLEY_LOCAL_STT: 'http' }).local.maxSessions).toBe(0);
@@ -25,9 +25,9 @@ describe('local engine settings (server/config/local.ts)', () => {
   it('every setting can be set; bad values name the setting', () => {
     const local = loadConfig({
       ...base, PARLEY_LOCAL_STT_WORKERS: '3', PARLEY_LOCAL_STT_DECODERS: '9', PARLEY_LOCAL_TTS_WORKERS: '2',
-      PARLEY_LOCAL_MAX_SESSIONS: '7', PARLEY_LOCAL_RETRY_AFTER_S: '30', PARLEY_POCKETSPHINX_SECOND_PASS: 'false', PARLEY_LOCAL_OVERLOAD_MS: '0',
+      PARLEY_LOCAL_MAX_SESSIONS: '7', PARLEY_LOCAL_RETRY_AFTER_S: '30', PARLEY_POCKETSPHINX_SECOND_PASS: 'false', PARLEY_LOCAL_OVERLOAD_MS: '1500',
     }).local;
-    expect(local).toMatchObject({ sttWorkers: 3, sttDecoders: 9, ttsWorkers: 2, maxSessions: 7, retryAfterS: 30, sttSecondPass: false, overloadFinishMs: 0 });
+    expect(local).toMatchObject({ sttWorkers: 3, sttDecoders: 9, ttsWorkers: 2, maxSessions: 7, retryAfterS: 30, sttSecondPass: false, overloadFinishMs: 1500 });
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '0' }).local.maxSessions).toBe(0);
     expect(loadConfig({ ...base, PARLEY_LOCAL_STT_WORKERS: '2' }).local).toMatchObject({ maxSessions: 2 * LOCAL_SESSIONS_PER_WORKER, sttDecoders: 2 * LOCAL_SESSIONS_PER_WORKER });
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '4' }).local.sttDecoders).toBe(Math.max(4, defaultSttWorkers(availableParallelism())));
