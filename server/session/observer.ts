@@ -145,59 +145,37 @@ export class ObserverSet {
     }
   }
 
-  /** Per event to the client (audio deltas included): no allocation. */
+  /** The per-frame hooks: one or two arguments, passed without a rest array (no allocation per frame). */
+  #each<K extends PerFrameHook>(hook: K, a: unknown, b?: unknown): void {
+    if (!this.#has.has(hook)) return;
+    const list = this.#list;
+    for (let i = 0; i < list.length; i++) {
+      const o = list[i]!;
+      const f = o[hook] as ((x: unknown, y?: unknown) => void) | undefined;
+      if (f === undefined || this.#failed.has(o)) continue;
+      try {
+        f.call(o, a, b);
+      } catch (e) {
+        this.#fail(o, hook, e);
+      }
+    }
+  }
+
+  /** Per event to the client (audio deltas included). */
   serverEvent(ev: ServerEvent): void {
-    if (!this.#has.has('serverEvent')) return;
-    const list = this.#list;
-    for (let i = 0; i < list.length; i++) {
-      const o = list[i]!;
-      if (o.serverEvent === undefined || this.#failed.has(o)) continue;
-      try {
-        o.serverEvent(ev);
-      } catch (e) {
-        this.#fail(o, 'serverEvent', e);
-      }
-    }
+    this.#each('serverEvent', ev);
   }
 
-  /** Per event to the engine (audio appends included): no allocation. */
+  /** Per event to the engine (audio appends included). */
   clientEvent(ev: ClientEvent): void {
-    if (!this.#has.has('clientEvent')) return;
-    const list = this.#list;
-    for (let i = 0; i < list.length; i++) {
-      const o = list[i]!;
-      if (o.clientEvent === undefined || this.#failed.has(o)) continue;
-      try {
-        o.clientEvent(ev);
-      } catch (e) {
-        this.#fail(o, 'clientEvent', e);
-      }
-    }
+    this.#each('clientEvent', ev);
   }
 
-  /** Per frame: no allocation. */
   callerAudio(chunk: AudioChunk): void {
-    if (!this.#has.has('callerAudio')) return;
-    for (const o of this.#list) {
-      if (o.callerAudio === undefined || this.#failed.has(o)) continue;
-      try {
-        o.callerAudio(chunk);
-      } catch (e) {
-        this.#fail(o, 'callerAudio', e);
-      }
-    }
+    this.#each('callerAudio', chunk);
   }
 
-  /** Per frame: no allocation beyond the caller's position object. */
   agentAudio(chunk: AudioChunk, at: AgentAudioPosition): void {
-    if (!this.#has.has('agentAudio')) return;
-    for (const o of this.#list) {
-      if (o.agentAudio === undefined || this.#failed.has(o)) continue;
-      try {
-        o.agentAudio(chunk, at);
-      } catch (e) {
-        this.#fail(o, 'agentAudio', e);
-      }
-    }
+    this.#each('agentAudio', chunk, at);
   }
 }
