@@ -16,9 +16,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
-import type { DtmfDigit, SipCall, SipServer, SipConfig } from '../sip/index.ts';
+import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipConfig } from '../sip/index.ts';
 import { AudioChunk, type AudioFormat, type ServerEvent } from './protocol/index.ts';
-import { PlayoutLedger, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
+import { PlayoutLedger, type EndReason, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
 import { admitOrThrow, type EngineName } from './engines/index.ts';
 import { Gauge } from './metrics.ts';
@@ -80,7 +80,7 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
     server,
     close: async () => {
       await server.stop();
-      for (const b of bridges) b.shutdown('sip server stopping');
+      for (const b of bridges) b.shutdown('sip server stopping', 'shutdown');
     },
   };
 }
@@ -152,7 +152,11 @@ class CallBridge implements SessionClient {
     }
     this.callerChunk = AudioChunk.fromBytes(new Uint8Array(0), this.format);
     // before any await: a CANCEL (or BYE) while the engine opens must end the session too
-    call.once('ended', (info) => this.shutdown(`call ended (${info.reason})`));
+    call.once('ended', (info) => {
+      if (info.reason === 'transferred') this.session?.reportTransfer(info.detail ?? '');
+      this.shutdown(`call ended (${info.reason})`, this.endReasonOf(info));
+    });
+    call.once('answered', () => this.session?.markAnswered());
   }
 
   async open(): Promise<void> {
@@ -166,7 +170,7 @@ class CallBridge implements SessionClient {
       tools: this.tools(),
       callId: this.call.id,
       signal: this.gone.signal,
-      metadata: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
+      call: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
       ...(this.opts.engine ? { engine: this.opts.engine } : {}),
     }).finally(admission.release);
     const session = this.session;
@@ -181,13 +185,37 @@ class CallBridge implements SessionClient {
   }
 
   /** The call ended (or the server stops): end the session. */
-  shutdown(reason: string): void {
+  shutdown(reason: string, endReason: EndReason): void {
     if (this.closed) return;
     this.closed = true;
     this.gone.abort();
     if (this.dtmfTimer) clearTimeout(this.dtmfTimer);
     for (const w of this.dtmfWaiters.splice(0)) w();
-    this.session?.close(reason);
+    this.session?.close(reason, endReason);
+  }
+
+  /** What the call record says of how the SIP call ended. */
+  private endReasonOf(info: CallEndInfo): EndReason {
+    switch (info.reason) {
+      case 'remote-hangup':
+      case 'cancelled':
+        return 'caller_hangup';
+      case 'local-hangup':
+        return this.endRequested ? 'agent_ended' : 'error';
+      case 'transferred':
+        return 'transferred';
+      case 'rtp-timeout':
+        return 'rtp_timeout';
+      case 'max-duration':
+        return 'max_duration';
+      case 'server-stop':
+        return 'shutdown';
+      case 'rejected':
+        return 'rejected';
+      case 'no-ack':
+      case 'error':
+        return 'error';
+    }
   }
 
   // ------------------------------------------------------------------ SessionClient
@@ -242,6 +270,7 @@ class CallBridge implements SessionClient {
   // ------------------------------------------------------------------ DTMF
 
   private onDtmf(d: DtmfDigit): void {
+    this.session?.reportDtmf(d.digit);
     this.digits += d.digit;
     if (this.opts.dtmfMode === 'tool') {
       for (const w of this.dtmfWaiters.splice(0)) w();

@@ -180,6 +180,7 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
           return;
         }
         session = s;
+        s.markAnswered();
         const queued = pending ?? [];
         pending = null;
         for (const m of queued) handle(m.data, m.isBinary);

@@ -1,5 +1,5 @@
 /** server/session: sessions (contracts §4). */
-export type { Session, SessionClient, SessionOpenOptions, Leg } from './types.ts';
+export type { Session, SessionClient, SessionOpenOptions, Leg, EndReason, RecordingMode, CallFacts } from './types.ts';
 export type { SessionObserver, SessionObserverFactory, SessionInfo, SessionEnd, TurnMark, ToolCallReport, EngineSwitchReport, AgentAudioPosition } from './observer.ts';
 export { ObserverSet } from './observer.ts';
 export { PlayoutLedger } from './playout.ts';

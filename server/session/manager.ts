@@ -144,6 +144,9 @@ export class SessionManager {
         leg: opts.leg,
         callId: opts.callId,
         metadata: opts.metadata ?? {},
+        profile: opts.profile ?? null,
+        call: opts.call ?? {},
+        recording: opts.recording ?? 'off',
         client: opts.client,
         log,
         observers,
@@ -169,7 +172,7 @@ export class SessionManager {
     this.#sessions.set(id, session);
     metrics.sessionsTotal.inc(opts.leg, engineName);
     log.info({ engine: engineName, ...(opts.metadata ? { metadata: opts.metadata } : {}) }, 'session opening');
-    const onAbort = (): void => session.close('the door gave up while the engine was opening');
+    const onAbort = (): void => session.close('the door gave up while the engine was opening', 'caller_hangup');
     if (opts.signal?.aborted) onAbort();
     else opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -182,7 +185,7 @@ export class SessionManager {
       const e = err instanceof EngineError ? err : ParleyError.is(err) ? err : new EngineError('ENGINE_CONNECT_FAILED', String(err), { cause: err });
       if (e.code !== 'SESSION_CLOSED') metrics.upstreamErrors.inc(engineName, e instanceof EngineError ? (e.upstreamCode ?? e.code) : e.code);
       log.warn({ code: e.code }, 'session failed to open');
-      session.close('engine failed to open');
+      session.close('engine failed to open', 'error');
       throw e;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import type { AudioChunk, ClientEvent, ServerEvent, Usage } from '../protocol/index.ts';
 import type { EngineName } from '../engines/index.ts';
-import type { Leg } from './types.ts';
+import type { CallFacts, EndReason, Leg, RecordingMode } from './types.ts';
 
 /** Who the session is: what every observer callback can rely on. */
 export interface SessionInfo {
@@ -20,10 +20,18 @@ export interface SessionInfo {
   readonly metadata: Readonly<Record<string, string>>;
   /** Date.now() when the session was created. */
   readonly startedAt: number;
+  /** The agent profile of this call (null: none named). */
+  readonly profile: string | null;
+  /** Who called whom ({} on a WS session). */
+  readonly call: Readonly<CallFacts>;
+  readonly recording: RecordingMode;
 }
 
 export interface SessionEnd {
+  /** Free text for the log. */
   reason: string;
+  /** Why, as records and webhooks say it. */
+  endReason: EndReason;
   /** Close code given to the client (1000 normal, 1001 shutdown, 1011 engine failed), or null when the door ended it. */
   code: number | null;
   durationMs: number;
@@ -69,6 +77,12 @@ export interface SessionObserver {
   opened?(s: SessionInfo, engine: EngineName): void;
   /** The session ended (always called once, also when it failed to open). */
   closed?(s: SessionInfo, end: SessionEnd): void;
+  /** The call was answered (SIP: 200 OK sent; WS: the engine is open). At most once. */
+  answered?(atMs: number): void;
+  /** The caller pressed a key (RFC 4733 or SIP INFO). */
+  dtmf?(d: { digit: string; atMs: number }): void;
+  /** The call was handed to `target` (SIP REFER accepted). */
+  transferred?(t: { target: string; atMs: number }): void;
   /** A client event the session accepted, as it goes to the engine (after the server's enforcement). */
   clientEvent?(ev: ClientEvent): void;
   /** A server event, as the client gets it. */

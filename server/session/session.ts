@@ -28,7 +28,7 @@ import { TurnClock } from './turn-clock.ts';
 import { EngineLink, type FallbackPolicy, type LinkState, type SwitchReason } from './engine-link.ts';
 import { ToolRunner } from './tool-runner.ts';
 import type { ObserverSet, SessionInfo } from './observer.ts';
-import type { Leg, Session, SessionClient } from './types.ts';
+import type { CallFacts, EndReason, Leg, RecordingMode, Session, SessionClient } from './types.ts';
 
 export type { FallbackPolicy, SwitchReason } from './engine-link.ts';
 
@@ -40,6 +40,9 @@ export interface SessionDeps {
   leg: Leg;
   callId: string | undefined;
   metadata: Record<string, string>;
+  profile?: string | null;
+  call?: CallFacts;
+  recording?: RecordingMode;
   client: SessionClient;
   log: Logger;
   tools: ToolRegistry;
@@ -58,6 +61,9 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   readonly leg: Leg;
   readonly callId: string | undefined;
   readonly metadata: Record<string, string>;
+  readonly profile: string | null;
+  readonly call: Readonly<CallFacts>;
+  readonly recording: RecordingMode;
   readonly log: Logger;
   readonly startedAt = Date.now();
   readonly #client: SessionClient;
@@ -76,12 +82,17 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   readonly #hidden: HiddenToolEvents | null;
   readonly #turns: TurnClock;
   #closeCode: number | null = null;
+  #endReason: EndReason | null = null;
+  #answered = false;
 
   constructor(deps: SessionDeps, initial: SessionPatch | undefined) {
     this.id = deps.id;
     this.leg = deps.leg;
     this.callId = deps.callId;
     this.metadata = deps.metadata;
+    this.profile = deps.profile ?? null;
+    this.call = deps.call ?? {};
+    this.recording = deps.recording ?? 'off';
     this.log = deps.log;
     this.#client = deps.client;
     this.#observers = deps.observers;
@@ -117,7 +128,7 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
       idle: () => this.#responses.idle && !this.#toolRunner.busy,
       emit,
       fail: (err) => this.#fail(err),
-      finish: (code, reason) => this.#finish(code, reason),
+      finish: (code, reason) => this.#finish(code, reason, code === 1001 ? 'shutdown' : code === 1000 ? 'agent_ended' : 'error'),
     });
     const runner = new ToolRunner({
       sessionId: this.id, callId: this.callId, log: this.log, signal: this.#abort.signal, tools: deps.tools, observers: deps.observers,
@@ -324,12 +335,13 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
   #fail(err: EngineError): void {
     if (this.closed) return;
     this.#emit(errorEvent({ type: 'server_error', code: err.upstreamCode ?? err.code.toLowerCase(), message: err.message }));
-    this.#finish(1011, 'engine failed');
+    this.#finish(1011, 'engine failed', 'error');
   }
 
-  #finish(code: number, reason: string): void {
+  #finish(code: number, reason: string, endReason: EndReason): void {
     if (this.closed) return;
     this.#closeCode = code;
+    this.#endReason = endReason;
     this.#teardown(reason);
     this.#client.close(code, reason);
   }
@@ -342,7 +354,7 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
     conn?.close(reason);
     const durationMs = Date.now() - this.startedAt;
     this.log.info({ reason, durationMs }, 'session closed');
-    this.#observers.emit('closed', this, { reason, code: this.#closeCode, durationMs, engine: this.#link.engine?.name ?? null });
+    this.#observers.emit('closed', this, { reason, endReason: this.#endReason ?? 'caller_hangup', code: this.#closeCode, durationMs, engine: this.#link.engine?.name ?? null });
     this.#onClosed(this);
   }
 
@@ -358,15 +370,37 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
     } else conn?.resume?.();
   }
 
-  /** The door ended the session (client hung up / disconnected). Does not call client.close. */
-  close(reason: string): void {
+  /**
+   * The door ended the session (client hung up / disconnected; SIP: the call ended for `endReason`).
+   * Does not call client.close.
+   */
+  close(reason: string, endReason: EndReason = 'caller_hangup'): void {
     if (this.closed) return;
+    this.#endReason ??= endReason;
     this.#teardown(reason);
   }
 
   /** Ends the session from the server side: closes the client too. */
-  end(code: number, reason: string): void {
-    this.#finish(code, reason);
+  end(code: number, reason: string, endReason: EndReason = code === 1001 ? 'shutdown' : code === 1000 ? 'agent_ended' : 'error'): void {
+    this.#finish(code, reason, endReason);
+  }
+
+  /** The door answered the call (SIP 200 OK; WS: when the engine opened). Observers hear it once. */
+  markAnswered(atMs: number = Date.now()): void {
+    if (this.#answered || this.closed) return;
+    this.#answered = true;
+    this.#observers.emit('answered', atMs);
+  }
+
+  /** The caller pressed a key (the door decides what it means for the conversation). */
+  reportDtmf(digit: string, atMs: number = Date.now()): void {
+    this.#observers.emit('dtmf', { digit, atMs });
+  }
+
+  /** The door handed the call to `target`; the session ends next with endReason `transferred`. */
+  reportTransfer(target: string, atMs: number = Date.now()): void {
+    this.#endReason ??= 'transferred';
+    this.#observers.emit('transferred', { target, atMs });
   }
 }
 

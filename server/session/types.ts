@@ -6,6 +6,25 @@ import type { SessionObserver } from './observer.ts';
 
 export type Leg = 'ws' | 'sip' | 'media-stream';
 
+/**
+ * Why a session ended, as call records and webhooks report it. `interrupted` is written only by the
+ * call store, for records a crash left open.
+ */
+export type EndReason = 'caller_hangup' | 'agent_ended' | 'transferred' | 'max_duration' | 'rtp_timeout' | 'error' | 'shutdown' | 'rejected';
+
+/** Recording of a call (server/recording/): none, both sides mixed, or caller left / agent right. */
+export type RecordingMode = 'off' | 'mono' | 'stereo';
+
+/** Who called whom, as the door knows it (SIP: From/To user parts, the dialled Request-URI user, the Call-ID). */
+export interface CallFacts {
+  from?: string;
+  to?: string;
+  dialled?: string;
+  sipCallId?: string;
+  /** The trunk (SIP source) the call came in on, when the door can tell. */
+  trunk?: string;
+}
+
 /** Implemented by the door (WS route, SIP bridge, media-stream door). */
 export interface SessionClient {
   /** Deliver one server event to the client (audio as AudioChunk: valid during the call only). */
@@ -27,6 +46,12 @@ export interface SessionOpenOptions {
   /** Logged with every line of this session. */
   callId?: string;
   metadata?: Record<string, string>;
+  /** The agent profile chosen for this call (server/profiles/), for records and webhooks. */
+  profile?: string;
+  /** Who called whom (SIP door; a media-stream door). */
+  call?: CallFacts;
+  /** Record this call (default: config `recording`, PARLEY_RECORDING). */
+  recording?: RecordingMode;
   /** Start on this engine instead of the configured one. */
   engine?: EngineName;
   /** Observers of this session only (besides the app-wide ones). */
@@ -43,8 +68,8 @@ export interface Session {
   readonly engineName: EngineName | null;
   /** Validated GA client event from the door (an append's AudioChunk may be reused after the call). */
   handleClientEvent(event: ClientEvent): void;
-  /** Ends the session (closes the engine, aborts tools). Idempotent. */
-  close(reason: string): void;
+  /** Ends the session (closes the engine, aborts tools). Idempotent. `endReason` defaults to caller_hangup. */
+  close(reason: string, endReason?: EndReason): void;
 }
 
 export type { ServerEvent, ClientEvent };

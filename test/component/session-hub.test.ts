@@ -102,7 +102,8 @@ describe('session hub', () => {
     const agent: Array<{ itemId: string; offsetMs: number; bytes: number; first: number }> = [];
     const observer: SessionObserver = {
       opened: (s, engine) => seen.push(['opened', { leg: s.leg, engine }]),
-      closed: (_s, end) => seen.push(['closed', end.reason]),
+      closed: (_s, end) => seen.push(['closed', end.reason], ['endReason', end.endReason]),
+      answered: (atMs) => seen.push(['answered', atMs]),
       clientEvent: (ev) => seen.push(['client', ev.type]),
       serverEvent: (ev) => seen.push(['server', ev.type]),
       callerAudio: (chunk) => callerBytes.push(...chunk.bytes()),
@@ -124,6 +125,7 @@ describe('session hub', () => {
     await until(() => seen.some(([k]) => k === 'closed'), 3000, 'closed');
 
     expect(seen[0]).toEqual(['opened', { leg: 'ws', engine: 'local' }]);
+    expect(seen.filter(([k]) => k === 'answered')).toHaveLength(1);
     expect(Buffer.from(callerBytes).equals(pcm)).toBe(true);
     expect(agent.map((a) => [a.offsetMs, a.bytes, a.first])).toEqual([[0, 4800, 1], [100, 4800, 2], [200, 4800, 3]]);
     expect(seen.filter(([k]) => k === 'client').map(([, t]) => t)).toEqual(expect.arrayContaining(['input_audio_buffer.append', 'input_audio_buffer.commit', 'conversation.item.create', 'conversation.item.truncate']));
@@ -133,7 +135,20 @@ describe('session hub', () => {
     expect(turns[2]!.sinceSpeechStoppedMs).toBeGreaterThanOrEqual(25);
     expect(seen.find(([k]) => k === 'tool')![1]).toMatchObject({ name: 'get_current_time', ok: true, arguments: '{}' });
     expect(seen.find(([k]) => k === 'truncated')![1]).toEqual({ itemId: delta['item_id'], contentIndex: 0, audioEndMs: 150 });
-    expect(seen.at(-1)).toEqual(['closed', 'client disconnected']);
+    expect(seen.at(-2)).toEqual(['closed', 'client disconnected']);
+    expect(seen.at(-1)).toEqual(['endReason', 'caller_hangup']);
+  });
+
+  it('the end reason says who ended the call: the server shutting down, or the engine failing', async () => {
+    const p = await setup({ received: [], onEvent: () => undefined });
+    const ends: Array<{ reason: string; endReason: string; profile: string | null; call: object }> = [];
+    p.app.parley.sessions.observe(() => ({ closed: (s, end) => ends.push({ reason: end.reason, endReason: end.endReason, profile: s.profile, call: s.call }) }));
+    const c = await connect(p);
+    await until(() => p.app.parley.sessions.active === 1, 3000, 'session open');
+    for (const s of p.app.parley.sessions.list()) s.end(1001, 'server shutting down');
+    await until(() => ends.length === 1, 3000, 'closed');
+    expect(ends[0]).toEqual({ reason: 'server shutting down', endReason: 'shutdown', profile: null, call: {} });
+    c.close();
   });
 
   it('an observer that throws is ignored; the call goes on', async () => {

@@ -24,6 +24,8 @@ const LOUD = mulawEncode(Int16Array.from({ length: 160 }, (_v, i) => (i % 2 ? 12
 
 let parley: Parley | undefined;
 let bridge: SipBridge | undefined;
+/** What the session observers saw of the calls (answered, dtmf, transferred, closed with its end reason). */
+let seen: Array<[string, unknown]> = [];
 const uacs: MiniUac[] = [];
 afterEach(async () => {
   killAll();
@@ -38,6 +40,13 @@ async function setup(s: ScriptedOptions, over: SipBridgeOptions = {}): Promise<{
   parley = await startParley({ env: { LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
   const probe = new ScriptedEngineProbe();
   parley.app.parley.engines.register('cascade', scriptedEngine(s, probe));
+  seen = [];
+  parley.app.parley.sessions.observe((info) => ({
+    answered: () => seen.push(['answered', { dialled: info.call.dialled, sipCallId: typeof info.call.sipCallId }]),
+    dtmf: (d) => seen.push(['dtmf', d.digit]),
+    transferred: (t) => seen.push(['transferred', t.target]),
+    closed: (_s, end) => seen.push(['closed', end.endReason]),
+  }));
   bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() }, engine: 'cascade', g711Passthrough: true, ...over });
   const uac = new MiniUac(bridge.server.port);
   uacs.push(uac);
@@ -110,6 +119,9 @@ describe('SIP bridge', () => {
     const tone = uac.received.filter((p) => isTone(p.payload));
     expect(tone.length).toBeGreaterThanOrEqual(48); // the whole 1 s goodbye (50 frames) played before the BYE
     expect(toolOutputs(probe)[0]).toMatch(/call will end/);
+    await waitFor(() => seen.some(([k]) => k === 'closed'), 3000, 'session closed');
+    expect(seen.filter(([k]) => k === 'answered')).toEqual([['answered', { dialled: expect.any(String), sipCallId: 'string' }]]);
+    expect(seen.find(([k]) => k === 'closed')).toEqual(['closed', 'agent_ended']);
   });
 
   it('a re-INVITE that switches PCMU → PCMA keeps the call and the session going (A-law transcoded to the μ-law session)', async () => {
@@ -156,6 +168,8 @@ describe('SIP bridge', () => {
     await uac.waitSip((m) => m.startsWith('BYE '), 10_000, 'BYE after transfer');
     stop();
     await waitFor(() => toolOutputs(probe).length > 0 || bridge?.server.activeCalls === 0, 3000, 'tool output');
+    await waitFor(() => seen.some(([k]) => k === 'closed'), 3000, 'session closed');
+    expect(seen.filter(([k]) => k === 'transferred' || k === 'closed')).toEqual([['transferred', 'sip:billing@127.0.0.1:5999'], ['closed', 'transferred']]);
   });
 
   it('transfer_call: a refused REFER is spoken back to the model, and the call goes on', async () => {
@@ -253,5 +267,7 @@ describe('SIP bridge', () => {
     expect(prom).toContain('parley_sip_dtmf_in_total 3');
     expect(prom).toContain('parley_sip_calls_active 1');
     await uac.bye();
+    await waitFor(() => seen.some(([k]) => k === 'closed'), 3000, 'session closed');
+    expect(seen.filter(([k]) => k === 'dtmf' || k === 'closed')).toEqual([['dtmf', '4'], ['dtmf', '2'], ['dtmf', '#'], ['closed', 'caller_hangup']]);
   });
 });
