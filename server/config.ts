@@ -13,12 +13,14 @@ import { readSipConfig, type SipConfig } from './config/sip.ts';
 import { readCascadeConfig, type CascadeConfig } from './config/cascade.ts';
 import { readLocalConfig, type LocalConfig } from './config/local.ts';
 import { readDemoConfig, type DemoConfig } from './config/demo.ts';
+import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts';
 
 export { ConfigReader, type Env } from './config/reader.ts';
 export type { SipConfig } from './config/sip.ts';
 export type { CascadeConfig, CascadeStageConfig } from './config/cascade.ts';
 export type { LocalConfig } from './config/local.ts';
 export type { DemoConfig } from './config/demo.ts';
+export type { HttpToolConfig } from './config/http-tools.ts';
 
 export type EngineSetting = 'auto' | 'openai' | 'cascade' | 'local';
 export type ResolvedEngine = 'openai' | 'cascade' | 'local';
@@ -76,6 +78,8 @@ export interface ToolsConfig {
    * fail on calls to tools they did not declare).
    */
   events: 'relay' | 'hide';
+  /** `tools.http` (PARLEY_CONFIG file): tools Parley runs by calling the backend (server/config/http-tools.ts). */
+  http?: HttpToolConfig[];
 }
 
 export interface LimitsConfig {
@@ -272,6 +276,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
       enabled: toolsEnabled,
       timeoutMs: r.int('PARLEY_TOOL_TIMEOUT_MS', 'tools.timeoutMs', 10_000, { min: 10, max: 600_000 }),
       events: r.oneOf('PARLEY_SERVER_TOOL_EVENTS', 'tools.events', ['relay', 'hide'] as const, 'relay'),
+      http: readHttpToolsConfig(r),
     },
     limits: {
       maxMessageBytes: r.int('PARLEY_MAX_MESSAGE_BYTES', 'limits.maxMessageBytes', 16 * 1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),

@@ -131,7 +131,7 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
       finish: (code, reason) => this.#finish(code, reason, code === 1001 ? 'shutdown' : code === 1000 ? 'agent_ended' : 'error'),
     });
     const runner = new ToolRunner({
-      sessionId: this.id, callId: this.callId, log: this.log, signal: this.#abort.signal, tools: deps.tools, observers: deps.observers,
+      sessionId: this.id, callId: this.callId, log: this.log, signal: this.#abort.signal, tools: deps.tools, observers: deps.observers, info: this,
       generation: () => this.#link.generation,
       closed: () => this.closed,
       send: (ev) => this.#sendToEngine(ev),

@@ -7,8 +7,8 @@
  */
 import type { Logger } from 'pino';
 import { newEventId, type ClientEvent, type ConversationItem } from '../protocol/index.ts';
-import type { ToolRegistry } from '../tools/index.ts';
-import type { ObserverSet } from './observer.ts';
+import type { ToolCallFacts, ToolRegistry } from '../tools/index.ts';
+import type { ObserverSet, SessionInfo } from './observer.ts';
 
 interface ToolBatch {
   pending: number;
@@ -24,6 +24,8 @@ export interface ToolRunnerDeps {
   log: Logger;
   signal: AbortSignal;
   tools: ToolRegistry;
+  /** Who the session is: tools see it as ToolContext.call (an HTTP tool sends it to the backend). */
+  info?: SessionInfo;
   observers: ObserverSet;
   /** The engine connection's generation: an output goes only to the connection whose response called the tool. */
   generation: () => number;
@@ -42,6 +44,7 @@ export class ToolRunner {
   /** response id → the server tool calls of that response still running. */
   readonly #batches = new Map<string, ToolBatch>();
   readonly #seen = new Set<string>();
+  #facts: ToolCallFacts | undefined;
 
   constructor(deps: ToolRunnerDeps) {
     this.#d = deps;
@@ -100,7 +103,10 @@ export class ToolRunner {
   async #run(name: string, callId: string, args: string, responseId: string, batch: ToolBatch): Promise<void> {
     const d = this.#d;
     const gen = d.generation();
-    const ctx = d.callId === undefined ? { sessionId: d.sessionId, log: d.log, signal: d.signal } : { sessionId: d.sessionId, callId: d.callId, log: d.log, signal: d.signal };
+    const ctx: Parameters<ToolRegistry['run']>[2] = { sessionId: d.sessionId, log: d.log, signal: d.signal };
+    if (d.callId !== undefined) ctx.callId = d.callId;
+    const facts = this.#callFacts();
+    if (facts !== undefined) ctx.call = facts;
     const result = await d.tools.run(name, args, ctx);
     d.observers.emit('toolCall', {
       name,
@@ -116,6 +122,22 @@ export class ToolRunner {
     d.send({ type: 'conversation.item.create', event_id: newEventId(), item: { type: 'function_call_output', call_id: callId, output: result.output } });
     batch.pending--;
     this.#maybeRespond(responseId, batch);
+  }
+
+  #callFacts(): ToolCallFacts | undefined {
+    const s = this.#d.info;
+    if (s === undefined) return undefined;
+    this.#facts ??= {
+      id: s.id,
+      door: s.leg,
+      from: s.call.from ?? null,
+      to: s.call.to ?? null,
+      dialled: s.call.dialled ?? null,
+      sipCallId: s.call.sipCallId ?? null,
+      profile: s.profile,
+      metadata: { ...s.metadata },
+    };
+    return this.#facts;
   }
 
   #maybeRespond(responseId: string, batch: ToolBatch): void {

@@ -111,6 +111,7 @@ export class ToolRegistry {
     try {
       const toolCtx: ToolContext = { sessionId: ctx.sessionId, log: ctx.log, signal: ac.signal };
       if (ctx.callId !== undefined) toolCtx.callId = ctx.callId;
+      if (ctx.call !== undefined) toolCtx.call = ctx.call;
       const result = await Promise.race([Promise.resolve().then(() => def.handler(args, toolCtx)), timeout]);
       if (result === 'timeout' && ac.signal.aborted === false) {
         ac.abort();

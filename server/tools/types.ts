@@ -3,9 +3,27 @@ import type { Logger } from 'pino';
 /** A JSON Schema object (draft 2020-12 subset the Realtime API accepts for `parameters`). */
 export type JSONSchema = { type?: string; properties?: Record<string, unknown>; required?: string[]; [k: string]: unknown };
 
+/** What a tool may know of the call it runs in (an HTTP tool sends it to the backend as `call`). */
+export interface ToolCallFacts {
+  /** The call's id: the session id. */
+  id: string;
+  door: 'ws' | 'sip' | 'media-stream';
+  from: string | null;
+  to: string | null;
+  /** The number dialled (SIP), when the door knows it. */
+  dialled: string | null;
+  /** The SIP Call-ID of a SIP call. */
+  sipCallId: string | null;
+  /** The agent profile serving the call (null: the server defaults). */
+  profile: string | null;
+  metadata: Record<string, string>;
+}
+
 export interface ToolContext {
   sessionId: string;
   callId?: string;
+  /** The call's facts (set when the session runs the tool; absent when a tool is run outside a session). */
+  call?: ToolCallFacts;
   log: Logger;
   /** Aborted on timeout or when the session ends: stop work and return. */
   signal: AbortSignal;
