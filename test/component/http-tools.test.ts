@@ -5,7 +5,11 @@
  * is the backend's body, or an error string (500, timeout, oversize body, bad signature, refused
  * redirect, unreachable backend). The request is aborted when the session ends.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../server/app.ts';
@@ -331,5 +335,43 @@ describe('HTTP tools (tools.http) against a real backend', () => {
     });
     expect(outputs().at(-1)).toBe('{"order":"7","status":"shipped","eta":"tomorrow"}');
     session.close('test over');
+  });
+});
+
+describe('server/main.ts with a bad tools.http', () => {
+  /** Runs main.ts with PARLEY_CONFIG = `file`; resolves with its exit code and output. */
+  async function runMain(file: unknown, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-http-tools-'));
+    try {
+      const path = join(dir, 'parley.json');
+      writeFileSync(path, JSON.stringify(file));
+      const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+        cwd: process.cwd(),
+        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', HOST: '127.0.0.1', PORT: '0', PARLEY_SIP: 'off', PARLEY_DEMO: 'off', PARLEY_API_KEYS: TEST_KEY, PARLEY_CONFIG: path, ...env },
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      clearTimeout(timer);
+      return { code, out };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  it('stops at start with the setting named (an env reference main.ts cannot resolve; a bad URL), and never prints a secret', { timeout: 40_000 }, async () => {
+    const tools = [
+      { name: 'lookup_order', description: 'Orders.', url: 'https://backend.example.com/orders', headers: { Authorization: 'Bearer ${env:BACKEND_TOKEN}' }, secret: 'whsec_x' },
+      { name: 'hours', description: 'Hours.', url: 'ftp://backend.example.com/hours', secret: 'whsec_x' },
+    ];
+    // both processes at once (each start costs seconds of tsx on a busy machine)
+    const [unset, badUrl] = await Promise.all([runMain({ tools: { http: tools } }, {}), runMain({ tools: { http: tools } }, { BACKEND_TOKEN: 'tok-very-secret-value' })]);
+    expect(unset.code).toBe(2);
+    expect(unset.out).toContain('parley: bad configuration: tools.http[0].headers.Authorization: refers to the environment variable BACKEND_TOKEN, which is not set');
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.out).toContain('parley: bad configuration: tools.http[1].url: must use http: or https: (got ftp:)');
+    expect(badUrl.out).not.toContain('tok-very-secret-value');
   });
 });
