@@ -14,6 +14,7 @@ import { readCascadeConfig, type CascadeConfig } from './config/cascade.ts';
 import { readLocalConfig, type LocalConfig } from './config/local.ts';
 import { readDemoConfig, type DemoConfig } from './config/demo.ts';
 import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts';
+import { readWebhooksConfig, type WebhooksConfig } from './config/webhooks.ts';
 
 export { ConfigReader, type Env } from './config/reader.ts';
 export type { SipConfig } from './config/sip.ts';
@@ -21,6 +22,7 @@ export type { CascadeConfig, CascadeStageConfig } from './config/cascade.ts';
 export type { LocalConfig } from './config/local.ts';
 export type { DemoConfig } from './config/demo.ts';
 export type { HttpToolConfig } from './config/http-tools.ts';
+export type { WebhooksConfig, WebhookEventType } from './config/webhooks.ts';
 
 export type EngineSetting = 'auto' | 'openai' | 'cascade' | 'local';
 export type ResolvedEngine = 'openai' | 'cascade' | 'local';
@@ -163,6 +165,8 @@ export interface ParleyConfig {
   local: LocalConfig;
   demo: DemoConfig;
   metrics: MetricsConfig;
+  /** Signed webhooks (server/config/webhooks.ts). */
+  webhooks: WebhooksConfig;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -294,6 +298,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     local: readLocalConfig(r),
     demo: readDemoConfig(r),
     metrics: readMetricsConfig(r, host),
+    webhooks: readWebhooksConfig(r),
   };
   return config;
 }

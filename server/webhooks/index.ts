@@ -1,0 +1,75 @@
+/**
+ * Signed webhooks (docs/notes/webhooks.md): events from session observers go to a durable outbox
+ * in the call store's database; a worker delivers them at least once, in order per call, signed
+ * with `Parley-Signature` (server/signing.ts), retrying with backoff and jitter for hours.
+ */
+import type { Logger } from 'pino';
+import type { WebhooksConfig } from '../config/webhooks.ts';
+import type { Metrics } from '../metrics.ts';
+import type { SessionManager, SessionInfo, SessionEnd } from '../session/index.ts';
+import { registerWebhookMetrics, type WebhookMetrics } from './metrics.ts';
+import { webhookObserver } from './observer.ts';
+import type { WebhookOutbox } from './outbox.ts';
+import { DeliveryWorker, type AttemptReport } from './worker.ts';
+import { OutboxWriter } from './writer.ts';
+
+export { backoffMs, backoffCeilingMs, type BackoffOptions } from './backoff.ts';
+export { newWebhookEventId, makeEvent, encodeEvent, type WebhookEvent, type WebhookEventType } from './events.ts';
+export { webhookObserver, callFacts, sessionEndData, type WebhookSink, type WebhookObserverOptions } from './observer.ts';
+export type { WebhookOutbox, OutboxRow, OutboxRowInput, OutboxStats } from './outbox.ts';
+export { DeliveryWorker, WEBHOOK_USER_AGENT, type AttemptReport, type DeliveryWorkerOptions } from './worker.ts';
+export { OutboxWriter } from './writer.ts';
+export { registerWebhookMetrics, type WebhookMetrics } from './metrics.ts';
+
+export interface WebhooksDeps {
+  config: WebhooksConfig;
+  outbox: WebhookOutbox;
+  sessions: SessionManager;
+  metrics: Metrics;
+  log: Logger;
+  /** `call.ended`'s data; null: sent by someone else (the call store, from the final record). */
+  endedData?: ((s: SessionInfo, end: SessionEnd) => Record<string, unknown> | null) | null;
+  onAttempt?: (r: AttemptReport) => void;
+}
+
+export interface Webhooks {
+  readonly writer: OutboxWriter;
+  readonly worker: DeliveryWorker;
+  readonly metrics: WebhookMetrics;
+  /** Writes what is still in memory, then stops delivering (rows left go after the next start). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts webhooks when a URL is configured (null otherwise): observer, outbox writer, delivery worker, metrics. */
+export function startWebhooks(d: WebhooksDeps): Webhooks | null {
+  const c = d.config;
+  if (c.url === null || c.secret === null) return null;
+  const log = d.log.child({ component: 'webhooks' });
+  const metrics = registerWebhookMetrics(d.metrics, () => d.outbox.stats(Date.now()));
+  const worker = new DeliveryWorker({
+    outbox: d.outbox,
+    url: c.url,
+    secret: c.secret,
+    timeoutMs: c.timeoutMs,
+    maxAgeMs: c.maxAgeH * 3_600_000,
+    concurrency: c.concurrency,
+    backoff: { baseMs: c.backoffBaseMs, maxMs: c.backoffMaxMs },
+    pollMs: c.pollMs,
+    log,
+    metrics,
+    ...(d.onAttempt ? { onAttempt: d.onAttempt } : {}),
+  });
+  const writer = new OutboxWriter({ outbox: d.outbox, log, onWritten: () => worker.kick(), onDropped: (n) => metrics.dropped.add(n) });
+  d.sessions.observe(webhookObserver({ events: c.events, sink: writer, ...(d.endedData !== undefined ? { endedData: d.endedData } : {}) }));
+  worker.start();
+  log.info({ url: c.url, events: [...c.events] }, 'webhooks on');
+  return {
+    writer,
+    worker,
+    metrics,
+    async stop(graceMs = 2000) {
+      await writer.flush(graceMs);
+      await worker.stop(graceMs);
+    },
+  };
+}

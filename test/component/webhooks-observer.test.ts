@@ -1,0 +1,114 @@
+/**
+ * The webhook observer on real sessions: a WS client talks to Parley (engine: the GA fake of
+ * OpenAI), the events reach a real receiver that checks every signature, in the call's order, with
+ * the call's facts; turn.completed carries both sides' words; a stuck outbox never holds a call up.
+ * (The durable outbox and restarts: test/component/webhooks-restart.test.ts.)
+ */
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../server/config.ts';
+import { startWebhooks, type OutboxRowInput, type Webhooks } from '../../server/webhooks/index.ts';
+import { FakeOpenAI, pcmChunkB64 } from '../fakes/index.ts';
+import { MemoryOutbox } from '../fakes/memory-outbox.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { TestClient, speak, startParley, until, type Parley } from './helpers.ts';
+
+const SECRET = 'whsec_observer_test_0123456789';
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function setup(file: Record<string, unknown>, outbox = new MemoryOutbox()): Promise<{ parley: Parley; receiver: WebhookReceiver; webhooks: Webhooks; outbox: MemoryOutbox }> {
+  const fake = await new FakeOpenAI().start();
+  cleanups.push(() => fake.stop());
+  const receiver = await new WebhookReceiver(SECRET).start();
+  cleanups.push(() => receiver.stop());
+  const parley = await startParley({ fake });
+  cleanups.push(() => parley.close());
+  const config = loadConfig({}, { webhooks: { url: receiver.url, secret: SECRET, backoffBaseMs: 20, backoffMaxMs: 200, pollMs: 50, ...file } }).webhooks;
+  const { sessions, metrics } = parley.app.parley;
+  const webhooks = startWebhooks({ config, outbox, sessions, metrics, log: pino({ level: 'silent' }) })!;
+  cleanups.push(() => webhooks.stop(500));
+  return { parley, receiver, webhooks, outbox };
+}
+
+describe('webhook observer', () => {
+  it('a WS call: call.started, call.answered, call.dtmf, turn.completed (caller and agent words, tool call, latency), call.ended, signed and in order', async () => {
+    const { parley, receiver } = await setup({ turnCompleted: true });
+    receiver.refuseFirst(1);
+    const c = new TestClient(parley.wsUrl);
+    cleanups.push(() => c.close());
+    await c.opened;
+    await c.waitFor('session.created', 5000);
+    const callId = parley.app.parley.sessions.list()[0]!.id;
+    c.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { transcription: { model: 'gpt-4o-mini-transcribe' } } } } });
+    await c.waitFor('session.updated', 5000);
+    speak((ev) => c.send(ev), pcmChunkB64, 300, 700);
+    // the fake's brain calls get_current_time, then speaks its answer: two responses
+    await until(() => c.of('response.done').length >= 2, 10_000, 'two responses');
+    parley.app.parley.sessions.get(callId)!.reportDtmf('7'); // what the SIP door calls on RFC 4733 digits
+    c.close();
+    await receiver.waitFor(() => receiver.accepted.some((e) => e.type === 'call.ended'), 10_000, 'call.ended');
+
+    expect(receiver.badSignatures).toEqual([]);
+    const got = receiver.accepted.filter((e) => e.data['call_id'] === callId);
+    expect(got.map((e) => e.type)).toEqual(['call.started', 'call.answered', 'turn.completed', 'turn.completed', 'call.dtmf', 'call.ended']);
+    // the refused first attempt came again with the same id
+    expect(receiver.requests[0]!.status).toBe(500);
+    expect(receiver.requests[1]!.id).toBe(receiver.requests[0]!.id);
+    // ids are unique per event; bodies have the documented envelope
+    expect(new Set(got.map((e) => e.id)).size).toBe(got.length);
+    for (const e of got) {
+      expect(e.id).toMatch(/^evt_[0-9A-Za-z]{24}$/);
+      expect(Object.keys(JSON.parse(e.raw) as object)).toEqual(['id', 'type', 'created_at', 'data']);
+      expect(new Date(e.created_at).toISOString()).toBe(e.created_at);
+    }
+    const [started, answered, t1, t2, dtmf, ended] = got as [typeof got[0], typeof got[0], typeof got[0], typeof got[0], typeof got[0], typeof got[0]];
+    expect(started.data).toMatchObject({ call_id: callId, door: 'ws', profile: null, from: null, metadata: {}, recording: 'off' });
+    expect(answered.data).toMatchObject({ call_id: callId, door: 'ws' });
+    expect(t1.data).toMatchObject({ call_id: callId, turn: 1, status: 'completed', user: { text: 'what time is it' } });
+    expect((t1.data['tool_calls'] as Array<{ name: string }>).map((t) => t.name)).toEqual(['get_current_time']);
+    // the tool-call response had no audio; the caller waited until the answer's first audio
+    expect(t1.data['latency_ms']).toBeNull();
+    expect(t2.data['latency_ms']).toBeGreaterThan(0);
+    expect(t2.data).toMatchObject({ turn: 2, user: null, tool_calls: [] });
+    expect((t2.data['assistant'] as { text: string }).text).toMatch(/The tool answered/);
+    expect(t2.data['usage']).not.toBeNull();
+    expect(dtmf.data).toMatchObject({ call_id: callId, digit: '7' });
+    expect(ended.data).toMatchObject({ call_id: callId, door: 'ws', end_reason: 'caller_hangup' });
+    expect(Date.parse(ended.data['ended_at'] as string)).toBeGreaterThanOrEqual(Date.parse(started.data['started_at'] as string));
+  }, 30_000);
+
+  it('off by default: turn.completed; events left out of `events` are not sent', async () => {
+    const { parley, receiver, outbox } = await setup({ events: ['call.started', 'call.ended'] });
+    const c = new TestClient(parley.wsUrl);
+    await c.opened;
+    await c.waitFor('session.created', 5000);
+    speak((ev) => c.send(ev), pcmChunkB64, 300, 700);
+    await until(() => c.of('response.done').length >= 1, 10_000, 'a response');
+    c.close();
+    await receiver.waitFor(() => receiver.accepted.some((e) => e.type === 'call.ended'), 10_000, 'call.ended');
+    expect(outbox.rows.map((r) => r.type)).toEqual(['call.started', 'call.ended']);
+  }, 30_000);
+
+  it('never holds a call up: with the outbox stuck (writes never finish) the call runs its turns and closes as usual', async () => {
+    const stuck = new MemoryOutbox();
+    const pushed: OutboxRowInput[] = [];
+    stuck.enqueue = (rows) => {
+      pushed.push(...rows);
+      return new Promise<void>(() => undefined);
+    };
+    const { parley, receiver } = await setup({ turnCompleted: true }, stuck);
+    const c = new TestClient(parley.wsUrl);
+    await c.opened;
+    await c.waitFor('session.created', 5000);
+    speak((ev) => c.send(ev), pcmChunkB64, 300, 700);
+    await until(() => c.of('response.done').length >= 2, 10_000, 'two responses');
+    c.close();
+    await until(() => parley.app.parley.sessions.active === 0, 5000, 'the session closed');
+    expect(receiver.requests).toEqual([]);
+    // the first batch is the one stuck in the database; the rest wait in memory, in order
+    expect(pushed.map((r) => r.type)).toEqual(['call.started']);
+  }, 30_000);
+});
