@@ -17,6 +17,7 @@ import { registerRealtimeRoute } from './routes/realtime.ts';
 import { registerClientSecretsRoute } from './routes/client-secrets.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import demoRoutes from './routes/demo.ts';
+import { registerCallsPage } from './routes/calls-page.ts';
 
 export interface AppDeps {
   /** A pino logger (default: one at config.logLevel on stdout). */
@@ -114,6 +115,8 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
 
   // The browser demo (server/routes/demo.ts): the page at / and POST /demo/session.
   if (config.demo.enabled) await app.register(demoRoutes);
+  // The calls page at /calls and the live view of calls in progress (server/live/, docs/notes/calls-page.md).
+  await registerCallsPage(app);
 
   return app;
 }

@@ -116,7 +116,7 @@ async function bundle(): Promise<Map<string, Asset>> {
 }
 
 /** Fixed-window counter per client address (small, self-cleaning). */
-class RateLimiter {
+export class RateLimiter {
   readonly #hits = new Map<string, { windowStartMs: number; count: number }>();
   constructor(readonly limit: number, readonly windowMs = 60_000) {}
 
@@ -140,7 +140,7 @@ class RateLimiter {
   }
 }
 
-function passwordMatches(given: string, expected: string): boolean {
+export function passwordMatches(given: string, expected: string): boolean {
   const a = createHash('sha256').update(given, 'utf8').digest();
   const b = createHash('sha256').update(expected, 'utf8').digest();
   return timingSafeEqual(a, b);

@@ -1,0 +1,187 @@
+/**
+ * The calls page (client-demo/calls.html, docs/notes/calls-page.md), served next to the demo:
+ *
+ *   GET    /calls                          the page
+ *   GET    /calls/assets/calls.js          its script (client-demo/src/calls/, bundled by esbuild on first request)
+ *   GET    /calls/assets/style.css, calls.css
+ *   GET    /calls/session                  { logged_in, password_login, key_login }
+ *   POST   /calls/session                  { secret: <server API key or demo password> } → login cookie
+ *   DELETE /calls/session                  log out
+ *
+ * and the live view it shows (server/live/): the observer on every session, GET /v1/calls/live and
+ * GET /v1/calls/{id}/live. The page reads calls with its login cookie (HttpOnly, SameSite=Strict, never
+ * a key in a URL): GET /v1/calls, /v1/calls/{id}, /v1/calls/{id}/recording (the `<audio>` source) and the
+ * live stream all accept it (server/live/page-auth.ts `authorizeCallsRead`).
+ *
+ * Login guards, as the demo's key endpoint (server/routes/demo.ts): a browser `Origin` equal to `Host`
+ * (or one of PARLEY_DEMO_ORIGINS), JSON bodies only, the password compared in constant time, 10 wrong
+ * secrets a minute per address. Without PARLEY_API_KEYS nor PARLEY_DEMO_PASSWORD nobody can log in.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LiveCalls } from '../live/live-calls.ts';
+import { registerLiveRoutes } from '../live/routes.ts';
+import { PAGE_COOKIE, pageSessionsOf, pageToken } from '../live/page-auth.ts';
+import { RateLimiter, passwordMatches } from './demo.ts';
+
+const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
+const BAD_SECRETS_PER_MINUTE = 10;
+
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'cache-control': 'no-cache',
+  // same-origin script, styles, fetches, event streams and recordings only
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+} as const;
+
+interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+function etagOf(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+}
+
+async function bundle(): Promise<Map<string, Asset>> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    absWorkingDir: CLIENT_DIR,
+    entryPoints: { calls: 'src/calls/main.ts' },
+    bundle: true,
+    format: 'esm',
+    target: ['chrome100', 'firefox115', 'safari16'],
+    write: false,
+    outdir: 'out',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const assets = new Map<string, Asset>();
+  for (const file of result.outputFiles) {
+    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
+    const body = Buffer.from(file.contents);
+    assets.set(name, { body, type: 'text/javascript; charset=utf-8', etag: etagOf(body) });
+  }
+  for (const [name, type] of [
+    ['calls.html', 'text/html; charset=utf-8'],
+    ['style.css', 'text/css; charset=utf-8'],
+    ['calls.css', 'text/css; charset=utf-8'],
+  ] as const) {
+    const body = await readFile(`${CLIENT_DIR}${name}`);
+    assets.set(name, { body, type, etag: etagOf(body) });
+  }
+  return assets;
+}
+
+function pageError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
+  return reply.code(status).header('cache-control', 'no-store').send({ error: { type: 'invalid_request_error', code, message, param: null } });
+}
+
+/** Same-origin (or a PARLEY_DEMO_ORIGINS page) browsers only may log in: no Origin, or another one → refused. */
+function originAllowed(req: FastifyRequest, origins: readonly string[]): boolean {
+  const header = req.headers.origin;
+  if (header === undefined || header === '' || header === 'null') return false;
+  let origin: URL;
+  try {
+    origin = new URL(header);
+  } catch {
+    return false;
+  }
+  return origins.includes(origin.origin) || origin.host === req.headers.host;
+}
+
+export interface CallsPageHandle {
+  live: LiveCalls;
+}
+
+/** Registers the live view (observer + routes) and the calls page. */
+export async function registerCallsPage(app: FastifyInstance): Promise<CallsPageHandle> {
+  const { config, sessions, keys } = app.parley;
+  const live = new LiveCalls();
+  sessions.observe(live.observer);
+  registerLiveRoutes(app, live);
+
+  const pages = pageSessionsOf(app);
+  const password = config.demo.password !== null && config.demo.password.length > 0 ? config.demo.password : null;
+  const badSecrets = new RateLimiter(BAD_SECRETS_PER_MINUTE);
+  const secure = config.tls !== null;
+
+  let assets: Promise<Map<string, Asset>> | null = null;
+  const loadAssets = (): Promise<Map<string, Asset>> => {
+    if (!assets) {
+      assets = bundle();
+      assets.catch(() => {
+        assets = null; // try again on the next request
+      });
+    }
+    return assets;
+  };
+  const serve = (name: string) => async (req: FastifyRequest, reply: FastifyReply) => {
+    let asset: Asset | undefined;
+    try {
+      asset = (await loadAssets()).get(name);
+    } catch (err) {
+      req.log.error({ err }, 'calls page bundle failed');
+      return pageError(reply, 500, 'calls_page_build_failed', 'The calls page could not be built.');
+    }
+    if (!asset) return pageError(reply, 404, 'not_found', 'No such asset.');
+    reply.headers(SECURITY_HEADERS).header('etag', asset.etag).type(asset.type);
+    if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
+    return reply.send(asset.body);
+  };
+  app.get('/calls', serve('calls.html'));
+  app.get('/calls/assets/calls.js', serve('calls.js'));
+  app.get('/calls/assets/style.css', serve('style.css'));
+  app.get('/calls/assets/calls.css', serve('calls.css'));
+
+  const cookie = (value: string, maxAgeS: number): string =>
+    `${PAGE_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure ? '; Secure' : ''}`;
+
+  app.get('/calls/session', async (req, reply) =>
+    reply.header('cache-control', 'no-store').send({
+      logged_in: pages.check(pageToken(req)),
+      password_login: password !== null,
+      key_login: config.apiKeys.length > 0,
+    }),
+  );
+
+  app.post('/calls/session', async (req, reply) => {
+    if (!originAllowed(req, config.demo.origins)) return pageError(reply, 403, 'cross_origin', 'The calls page login is same-origin only.');
+    // JSON only: a cross-site HTML form cannot send application/json without a CORS preflight
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return pageError(reply, 415, 'unsupported_media_type', 'Send the request as application/json.');
+    if (password === null && config.apiKeys.length === 0) {
+      return pageError(reply, 403, 'calls_page_locked', 'Nobody can log in: set PARLEY_API_KEYS or PARLEY_DEMO_PASSWORD.');
+    }
+    const ip = req.ip;
+    if (badSecrets.over(ip)) return pageError(reply, 429, 'rate_limited', 'Too many wrong secrets; wait a minute.');
+    const body = (req.body ?? {}) as { secret?: unknown };
+    const secret = typeof body.secret === 'string' ? body.secret : '';
+    // a server key, or the demo password (both checked: no timing hint which one it was)
+    const isKey = secret !== '' && keys.isServerKey(secret);
+    const isPassword = password !== null && passwordMatches(secret, password);
+    if (!isKey && !isPassword) {
+      badSecrets.hit(ip);
+      return pageError(reply, 401, 'wrong_secret', 'Wrong or missing API key or password.');
+    }
+    const { token, expiresAtMs } = pages.mint();
+    req.log.info({ via: isKey ? 'key' : 'password' }, 'calls page login');
+    return reply
+      .header('cache-control', 'no-store')
+      .header('set-cookie', cookie(token, pages.ttlS))
+      .send({ logged_in: true, expires_at: Math.floor(expiresAtMs / 1000) });
+  });
+
+  app.delete('/calls/session', async (req, reply) => {
+    pages.revoke(pageToken(req));
+    return reply.header('cache-control', 'no-store').header('set-cookie', cookie('', 0)).send({ logged_in: false });
+  });
+
+  return { live };
+}
