@@ -253,6 +253,7 @@ function openLive(id: string): void {
 
 /** After a live call ends, switch to its record once the store has it. */
 async function waitForRecord(id: string): Promise<void> {
+  if (state.recentError !== null) return; // no call records on this server
   const deadline = Date.now() + RECORD_WAIT_MS;
   while (Date.now() < deadline) {
     if (state.selected?.id !== id) return;
