@@ -100,6 +100,10 @@ function networkReason(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+function hasHeader(headers: Record<string, string>, lower: string): boolean {
+  return Object.keys(headers).some((k) => k.toLowerCase() === lower);
+}
+
 /** Same host, and no downgrade from https to http. */
 function redirectAllowed(from: URL, to: URL): boolean {
   if (to.hostname !== from.hostname) return false;
@@ -119,14 +123,15 @@ export function createHttpTool(cfg: HttpToolConfig): ToolDefinition {
       let url = cfg.method === 'GET' ? argumentsQuery(base, args) : base;
       const body = cfg.method === 'POST' ? JSON.stringify({ call, tool: cfg.name, arguments: args ?? {} }) : undefined;
       for (let hop = 0; ; hop++) {
-        const headers: Record<string, string> = {
-          ...cfg.headers,
-          'user-agent': USER_AGENT,
-          accept: 'application/json, text/plain;q=0.9, */*;q=0.5',
+        // defaults a configured header replaces (names compared without case), then Parley's own
+        const headers: Record<string, string> = {};
+        if (!hasHeader(cfg.headers, 'user-agent')) headers['user-agent'] = USER_AGENT;
+        if (!hasHeader(cfg.headers, 'accept')) headers['accept'] = 'application/json, text/plain;q=0.9, */*;q=0.5';
+        Object.assign(headers, cfg.headers, {
           'parley-call-id': String(call['id']),
           'parley-tool': cfg.name,
           [PARLEY_SIGNATURE_HEADER]: signPayload(body ?? url.pathname + url.search, cfg.secret),
-        };
+        });
         if (body !== undefined) headers['content-type'] = 'application/json';
         let res: Response;
         try {

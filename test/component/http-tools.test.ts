@@ -161,7 +161,7 @@ describe('HTTP tools (tools.http) against a real backend', () => {
     const file = {
       tools: {
         http: [
-          post('lookup_order', '/orders', { headers: { Authorization: 'Bearer ${env:BACKEND_TOKEN}', 'X-Tenant': 'acme' } }),
+          post('lookup_order', '/orders', { headers: { Authorization: 'Bearer ${env:BACKEND_TOKEN}', 'X-Tenant': 'acme', Accept: 'application/vnd.acme+json' } }),
           post('order_text', '/text'),
           { name: 'weather', description: 'Weather in a city.', parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } }, url: `${backend.url}/weather?units=metric`, method: 'GET' },
           { name: 'weather_moved', description: 'Weather (moved).', url: `${backend.url}/redirect-same`, method: 'GET' },
@@ -240,6 +240,8 @@ describe('HTTP tools (tools.http) against a real backend', () => {
     expect(req.headers['content-type']).toBe('application/json');
     expect(req.headers['authorization']).toBe(`Bearer ${TOKEN}`);
     expect(req.headers['x-tenant']).toBe('acme');
+    expect(req.headers['accept']).toBe('application/vnd.acme+json'); // a configured header replaces Parley's default
+    expect(req.headers['user-agent']).toBe('Parley-HTTP-Tool/1');
     expect(req.headers['parley-call-id']).toBe(sessionId);
     expect(req.headers['parley-tool']).toBe('lookup_order');
     expect(JSON.parse(req.body)).toEqual({
