@@ -196,11 +196,8 @@ export function readHttpToolsConfig(r: ConfigReader): HttpToolConfig[] {
   if (raw === undefined) return [];
   if (!Array.isArray(raw.value)) throw new ConfigError('tools.http', 'must be a list of HTTP tools');
   if (raw.value.length > HTTP_TOOL_MAX_COUNT) throw new ConfigError('tools.http', `has more than ${HTTP_TOOL_MAX_COUNT} tools`);
-  // the webhook secret (server/webhooks reads it for the webhooks): the default for every tool
-  const ws = r.raw('PARLEY_WEBHOOK_SECRET', 'webhooks.secret');
-  if (ws !== undefined && (typeof ws.value !== 'string' || ws.value === '')) throw new ConfigError(ws.setting, 'must be a non-empty string');
-  // in the file it may be an env reference; from env it is the secret itself
-  const defaultSecret = ws === undefined ? null : ws.setting === 'PARLEY_WEBHOOK_SECRET' ? (ws.value as string) : resolveEnvRefs(ws.value as string, r.env, ws.setting);
+  // the webhook secret, read as server/config/webhooks.ts reads (and checks) it: the default for every tool
+  const defaultSecret = r.optStr('PARLEY_WEBHOOK_SECRET', 'webhooks.secret');
   const names = new Map<string, number>();
   return raw.value.map((entry: unknown, i: number) => {
     const tool = readOne(entry, i, r.env, defaultSecret);

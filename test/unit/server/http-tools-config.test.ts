@@ -75,9 +75,12 @@ describe('tools.http config', () => {
 
   it('signs with PARLEY_WEBHOOK_SECRET (env, or webhooks.secret in the file) when a tool has no secret of its own', () => {
     const { secret: _s, ...noSecret } = tool();
-    expect(loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_hooks' }, { tools: { http: [noSecret] } }).tools.http![0]!.secret).toBe('whsec_hooks');
-    expect(loadConfig(ENV, { webhooks: { secret: '${env:TOOL_SECRET}' }, tools: { http: [noSecret] } }).tools.http![0]!.secret).toBe('whsec_tool');
-    expect(loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_hooks' }, { tools: { http: [tool()] } }).tools.http![0]!.secret).toBe('whsec_inline');
+    const hooks = 'whsec_hooks_0123456789';
+    expect(loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: hooks }, { tools: { http: [noSecret] } }).tools.http![0]!.secret).toBe(hooks);
+    const cfg = loadConfig(ENV, { webhooks: { secret: 'whsec_from_the_file_0123' }, tools: { http: [noSecret] } });
+    expect(cfg.tools.http![0]!.secret).toBe('whsec_from_the_file_0123');
+    expect(cfg.tools.http![0]!.secret).toBe(cfg.webhooks.secret); // the very secret the webhooks sign with
+    expect(loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: hooks }, { tools: { http: [tool()] } }).tools.http![0]!.secret).toBe('whsec_inline');
     expect(configError({ tools: { http: [noSecret] } }).setting).toBe('tools.http[0].secret');
   });
 
