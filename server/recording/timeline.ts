@@ -1,0 +1,389 @@
+/**
+ * The recording's timeline: places the caller's and the agent's audio on the session clock (frames
+ * at one rate since the session started) and hands finished frames to the WAV stream, caller left and
+ * agent right (stereo) or the two mixed (mono). Pure and synchronous: the caller of each method says
+ * what time it is (`now`, in frames), so tests drive it with a fake clock.
+ *
+ * - Caller: frames arrive in real time; they are appended one after the other. When the caller falls
+ *   silent on the wire (nothing sent for more than `gapMs`: a muted WS client, a SIP hold), the gap is
+ *   filled with silence so the next audio lands at the time it came.
+ * - Agent: audio arrives in bursts, faster than real time; the door plays it one chunk after the other,
+ *   starting as soon as it arrives when nothing is playing (the SIP door's pacer; a WS client's player).
+ *   So a chunk is placed at max(now, end of the agent audio placed so far).
+ * - As played: agent audio is held in a look-ahead ring and only written once its time is `holdBackMs`
+ *   in the past. A barge-in's truncation (item, audioEndMs into the item) finds where that point of the
+ *   item sits on the timeline and silences everything after it that is still held; later chunks of a
+ *   cut item are dropped. The ring grows (by doubling, rarely) up to `agentLookAheadMaxMs`.
+ * - Pause: from `pause(now)` to `resume(now)` both channels are written as silence (the caller's audio
+ *   that arrives meanwhile is never stored), so the recording stays aligned.
+ *
+ * Memory: two rings and the stream's block pool, all allocated up front (the agent ring may double a
+ * few times); nothing is allocated per frame.
+ */
+
+/** Where frames go: the block being filled (WavStream). */
+export interface FrameSink {
+  readonly block: Int16Array;
+  /** Interleaved samples already in `block`. */
+  readonly used: number;
+  /** Interleaved samples `block` still takes. */
+  readonly free: number;
+  /** `frames` frames were written at `used` (a full block is sent and a fresh one comes). */
+  advance(frames: number): void;
+}
+
+export interface TimelineOptions {
+  channels: 1 | 2;
+  sampleRateHz: number;
+  sink: FrameSink;
+  /** Agent audio is written this long after its play time (room for a late truncation). Default 1000. */
+  holdBackMs?: number;
+  /** The caller sent nothing for longer than this: the silence is written as such. Default 250. */
+  gapMs?: number;
+  /** The caller's audio may run this far ahead of the written frames (a client sending faster than real time). Default 3000. */
+  callerAheadMs?: number;
+  /** Agent look-ahead ring at start. Default 8000. */
+  agentLookAheadMs?: number;
+  /** …and at most (beyond it, agent audio is dropped and counted). Default 120000. */
+  agentLookAheadMaxMs?: number;
+}
+
+const MAX_SEGMENTS = 64;
+const MAX_CUTS = 8;
+const MAX_PAUSES = 16;
+
+export class Timeline {
+  readonly channels: 1 | 2;
+  readonly sampleRateHz: number;
+  readonly #sink: FrameSink;
+  readonly #holdBack: number;
+  readonly #gap: number;
+  readonly #agentMax: number;
+
+  /** Frames handed to the sink. */
+  #w = 0;
+  #caller: Int16Array;
+  /** Caller audio is held for [w, callerEnd). */
+  #callerEnd = 0;
+  #agent: Int16Array;
+  /** Agent audio is held for [w, agentEnd); every other slot of the ring is zero. */
+  #agentEnd = 0;
+
+  // agent segments still held: where each stretch of an item sits (for truncation), ordered by position
+  readonly #segItem: Array<string | null> = new Array<string | null>(MAX_SEGMENTS).fill(null);
+  readonly #segContent = new Int32Array(MAX_SEGMENTS);
+  readonly #segOff = new Float64Array(MAX_SEGMENTS);
+  readonly #segPos = new Float64Array(MAX_SEGMENTS);
+  readonly #segLen = new Float64Array(MAX_SEGMENTS);
+  #segN = 0;
+
+  // cut items (late chunks beyond the cut are dropped): a small ring
+  readonly #cutItem: Array<string | null> = new Array<string | null>(MAX_CUTS).fill(null);
+  readonly #cutContent = new Int32Array(MAX_CUTS);
+  readonly #cutEnd = new Float64Array(MAX_CUTS);
+  #cutNext = 0;
+
+  // pauses [start, end) in frames, end = Infinity while paused; ordered
+  readonly #pStart = new Float64Array(MAX_PAUSES);
+  readonly #pEnd = new Float64Array(MAX_PAUSES);
+  #pN = 0;
+  #paused = false;
+
+  /** Agent frames dropped: the look-ahead was full. */
+  agentDroppedFrames = 0;
+  /** Agent frames a truncation came too late to remove (already written). */
+  lateCutFrames = 0;
+  /** Frames written ahead of their time because the caller ran ahead of the clock. */
+  forcedFrames = 0;
+
+  constructor(o: TimelineOptions) {
+    this.channels = o.channels;
+    this.sampleRateHz = o.sampleRateHz;
+    this.#sink = o.sink;
+    const f = (ms: number): number => Math.max(1, Math.round((ms * o.sampleRateHz) / 1000));
+    this.#holdBack = Math.max(0, Math.round(((o.holdBackMs ?? 1000) * o.sampleRateHz) / 1000));
+    this.#gap = f(o.gapMs ?? 250);
+    this.#caller = new Int16Array(this.#holdBack + this.#gap + f(o.callerAheadMs ?? 3000));
+    this.#agent = new Int16Array(Math.max(this.#holdBack + f(1000), f(o.agentLookAheadMs ?? 8000)));
+    this.#agentMax = Math.max(this.#agent.length, f(o.agentLookAheadMaxMs ?? 120_000));
+  }
+
+  /** Frames written so far. */
+  get written(): number {
+    return this.#w;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** The rings' memory (bytes). */
+  get memoryBytes(): number {
+    return this.#caller.byteLength + this.#agent.byteLength;
+  }
+
+  /** Largest caller chunk pushCaller takes at once (slice bigger ones). */
+  get maxChunkFrames(): number {
+    return this.#caller.length - this.#holdBack - this.#gap;
+  }
+
+  /** `n` frames of the caller's audio (at this timeline's rate) arrived at `now`. */
+  pushCaller(src: Int16Array, n: number, now: number): void {
+    this.flushTo(now - this.#holdBack);
+    // a stretch with nothing on the wire: silence, so this chunk lands at the time it came
+    const at = now - n;
+    if (at - this.#callerEnd > this.#gap) {
+      ringFill(this.#caller, this.#callerEnd, at - this.#callerEnd, 0);
+      this.#callerEnd = at;
+    }
+    // the caller runs ahead of the clock by more than the ring holds: write out the oldest
+    const over = this.#callerEnd + n - this.#w - this.#caller.length;
+    if (over > 0) {
+      this.forcedFrames += over;
+      this.flushTo(this.#w + over);
+    }
+    if (this.#paused) ringFill(this.#caller, this.#callerEnd, n, 0);
+    else ringWrite(this.#caller, this.#callerEnd, src, n);
+    this.#callerEnd += n;
+  }
+
+  /**
+   * `n` frames of the agent's audio arrived at `now`; they start `offsetMs` into item `itemId`'s
+   * content part `contentIndex` (AgentAudioPosition).
+   */
+  pushAgent(src: Int16Array, n: number, itemId: string, contentIndex: number, offsetMs: number, now: number): void {
+    this.flushTo(now - this.#holdBack);
+    const off = Math.round((offsetMs * this.sampleRateHz) / 1000);
+    const cut = this.#cutAt(itemId, contentIndex);
+    if (cut >= 0) {
+      if (off >= cut) return; // a late chunk of an item the caller cut short
+      if (off + n > cut) n = cut - off;
+    }
+    const pos = Math.max(this.#agentEnd, now, this.#w);
+    const need = pos + n - this.#w;
+    if (need > this.#agent.length) this.#growAgent(need);
+    if (need > this.#agent.length) {
+      const fit = Math.max(0, this.#agent.length - (pos - this.#w));
+      this.agentDroppedFrames += n - fit;
+      n = fit;
+      if (n === 0) return;
+    }
+    ringWrite(this.#agent, pos, src, n);
+    this.#addSegment(itemId, contentIndex, off, pos, n);
+    this.#agentEnd = pos + n;
+  }
+
+  /** The caller heard item `itemId` only up to `audioEndMs`: silence what is held of it (and after it) from there. */
+  truncate(itemId: string, contentIndex: number, audioEndMs: number): void {
+    const k = Math.round((audioEndMs * this.sampleRateHz) / 1000);
+    this.#cutItem[this.#cutNext] = itemId;
+    this.#cutContent[this.#cutNext] = contentIndex;
+    this.#cutEnd[this.#cutNext] = k;
+    this.#cutNext = (this.#cutNext + 1) % MAX_CUTS;
+    let cutPos = -1;
+    for (let i = 0; i < this.#segN; i++) {
+      if (this.#segItem[i] !== itemId || this.#segContent[i] !== contentIndex) continue;
+      const off = this.#segOff[i]!;
+      const len = this.#segLen[i]!;
+      if (k <= off) {
+        cutPos = this.#segPos[i]!;
+        break;
+      }
+      if (k < off + len) {
+        cutPos = this.#segPos[i]! + (k - off);
+        break;
+      }
+    }
+    if (cutPos < 0) return; // nothing held of it beyond the cut
+    if (cutPos < this.#w) {
+      this.lateCutFrames += this.#w - cutPos;
+      cutPos = this.#w;
+    }
+    if (cutPos < this.#agentEnd) ringFill(this.#agent, cutPos, this.#agentEnd - cutPos, 0);
+    this.#agentEnd = Math.max(this.#w, Math.min(this.#agentEnd, cutPos));
+    // segments from the cut on are gone; the one it falls in ends there
+    let n = 0;
+    while (n < this.#segN && this.#segPos[n]! < cutPos) n++;
+    if (n > 0 && this.#segPos[n - 1]! + this.#segLen[n - 1]! > cutPos) this.#segLen[n - 1] = cutPos - this.#segPos[n - 1]!;
+    for (let i = n; i < this.#segN; i++) this.#segItem[i] = null;
+    this.#segN = n;
+  }
+
+  /** Both channels are silent from `now` on, until resume(). */
+  pause(now: number): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    if (this.#pN === MAX_PAUSES) {
+      // merge the last two closed pauses (and what lies between: more silence, never less)
+      this.#pEnd[this.#pN - 2] = this.#pEnd[this.#pN - 1]!;
+      this.#pN--;
+    }
+    this.#pStart[this.#pN] = Math.max(now, this.#w);
+    this.#pEnd[this.#pN] = Infinity;
+    this.#pN++;
+  }
+
+  resume(now: number): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    const i = this.#pN - 1;
+    this.#pEnd[i] = Math.max(now, this.#pStart[i]!);
+  }
+
+  /** The clock moved on (the owner's periodic tick): write what is final. */
+  tick(now: number): void {
+    this.flushTo(now - this.#holdBack);
+  }
+
+  /** Where the recording ends when the call ends at `now`: the later of now and the caller's last audio (agent audio past it was never played). */
+  endAt(now: number): number {
+    return Math.max(now, this.#callerEnd);
+  }
+
+  /** The call ended at `now`: write everything up to endAt(now). */
+  finish(now: number): void {
+    this.flushTo(this.endAt(now));
+  }
+
+  /** Hand frames [written, target) to the sink. */
+  flushTo(target: number): void {
+    const sink = this.#sink;
+    const ch = this.channels;
+    const caller = this.#caller;
+    const agent = this.#agent;
+    const cLen = caller.length;
+    const aLen = agent.length;
+    while (this.#w < target) {
+      const w = this.#w;
+      let run = Math.min(target - w, sink.free / ch);
+      const ci = w % cLen;
+      const ai = w % aLen;
+      run = Math.min(run, cLen - ci, aLen - ai);
+      // a pause boundary ends the run
+      let silent = false;
+      for (let i = 0; i < this.#pN; i++) {
+        const s = this.#pStart[i]!;
+        const e = this.#pEnd[i]!;
+        if (e <= w) continue;
+        if (s <= w) {
+          silent = true;
+          run = Math.min(run, e - w);
+        } else run = Math.min(run, s - w);
+        break;
+      }
+      const callerRun = silent ? 0 : Math.max(0, Math.min(run, this.#callerEnd - w));
+      const block = sink.block;
+      let u = sink.used;
+      if (ch === 2) {
+        if (silent) {
+          block.fill(0, u, u + 2 * run);
+        } else {
+          for (let i = 0; i < callerRun; i++) {
+            block[u] = caller[ci + i]!;
+            block[u + 1] = agent[ai + i]!;
+            u += 2;
+          }
+          for (let i = callerRun; i < run; i++) {
+            block[u] = 0;
+            block[u + 1] = agent[ai + i]!;
+            u += 2;
+          }
+        }
+      } else if (silent) {
+        block.fill(0, u, u + run);
+      } else {
+        for (let i = 0; i < run; i++) {
+          const v = (i < callerRun ? caller[ci + i]! : 0) + agent[ai + i]!;
+          block[u++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
+        }
+      }
+      agent.fill(0, ai, ai + run);
+      this.#w = w + run;
+      sink.advance(run);
+    }
+    if (this.#callerEnd < this.#w) this.#callerEnd = this.#w;
+    if (this.#agentEnd < this.#w) this.#agentEnd = this.#w;
+    this.#prune();
+  }
+
+  #prune(): void {
+    const w = this.#w;
+    let drop = 0;
+    while (drop < this.#segN && this.#segPos[drop]! + this.#segLen[drop]! <= w) drop++;
+    if (drop > 0) this.#dropSegments(drop);
+    let p = 0;
+    while (p < this.#pN && this.#pEnd[p]! <= w) p++;
+    if (p > 0) {
+      this.#pStart.copyWithin(0, p, this.#pN);
+      this.#pEnd.copyWithin(0, p, this.#pN);
+      this.#pN -= p;
+    }
+  }
+
+  #dropSegments(k: number): void {
+    const n = this.#segN;
+    for (let i = k; i < n; i++) this.#segItem[i - k] = this.#segItem[i]!;
+    for (let i = n - k; i < n; i++) this.#segItem[i] = null;
+    this.#segContent.copyWithin(0, k, n);
+    this.#segOff.copyWithin(0, k, n);
+    this.#segPos.copyWithin(0, k, n);
+    this.#segLen.copyWithin(0, k, n);
+    this.#segN = n - k;
+  }
+
+  #addSegment(itemId: string, contentIndex: number, off: number, pos: number, n: number): void {
+    const last = this.#segN - 1;
+    if (last >= 0 && this.#segItem[last] === itemId && this.#segContent[last] === contentIndex && this.#segOff[last]! + this.#segLen[last]! === off && this.#segPos[last]! + this.#segLen[last]! === pos) {
+      this.#segLen[last] = this.#segLen[last]! + n;
+      return;
+    }
+    if (this.#segN === MAX_SEGMENTS) this.#dropSegments(1);
+    const i = this.#segN++;
+    this.#segItem[i] = itemId;
+    this.#segContent[i] = contentIndex;
+    this.#segOff[i] = off;
+    this.#segPos[i] = pos;
+    this.#segLen[i] = n;
+  }
+
+  #cutAt(itemId: string, contentIndex: number): number {
+    for (let i = 0; i < MAX_CUTS; i++) if (this.#cutItem[i] === itemId && this.#cutContent[i] === contentIndex) return this.#cutEnd[i]!;
+    return -1;
+  }
+
+  /** Double the agent ring (keeping what it holds at the same absolute positions) until it takes `need` frames or reaches its cap. */
+  #growAgent(need: number): void {
+    let len = this.#agent.length;
+    while (len < need && len < this.#agentMax) len = Math.min(this.#agentMax, len * 2);
+    if (len === this.#agent.length) return;
+    const next = new Int16Array(len);
+    const old = this.#agent;
+    for (let f = this.#w; f < this.#agentEnd; f++) next[f % len] = old[f % old.length]!;
+    this.#agent = next;
+  }
+}
+
+/** Write n samples of src into a ring at absolute position pos. */
+function ringWrite(ring: Int16Array, pos: number, src: Int16Array, n: number): void {
+  const len = ring.length;
+  let i = pos % len;
+  let k = 0;
+  while (k < n) {
+    const run = Math.min(n - k, len - i);
+    for (let j = 0; j < run; j++) ring[i + j] = src[k + j]!;
+    k += run;
+    i = 0;
+  }
+}
+
+function ringFill(ring: Int16Array, pos: number, n: number, v: number): void {
+  const len = ring.length;
+  let i = pos % len;
+  let k = 0;
+  while (k < n) {
+    const run = Math.min(n - k, len - i);
+    ring.fill(v, i, i + run);
+    k += run;
+    i = 0;
+  }
+}
