@@ -16,6 +16,8 @@ import { ClientSecrets } from './client-secrets.ts';
 import { registerRealtimeRoute } from './routes/realtime.ts';
 import { registerClientSecretsRoute } from './routes/client-secrets.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerRecordingRoutes } from './routes/recording.ts';
+import { Recordings } from './recording/index.ts';
 import demoRoutes from './routes/demo.ts';
 import { registerCallsPage } from './routes/calls-page.ts';
 
@@ -40,6 +42,8 @@ export interface ParleyContext {
   keys: KeyStore;
   /** In-process ephemeral key mint: `app.parley.clientSecrets.mint({ ttlS, session })`. */
   clientSecrets: ClientSecrets;
+  /** Call recordings (server/recording/): live recorders, pause/resume, `idle()` once files are complete. */
+  recordings: Recordings;
   log: Logger;
 }
 
@@ -82,6 +86,10 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   const engines = new EngineRegistry({ config, log, metrics }, deps.engines ?? {});
   const sessions = new SessionManager({ config, engines, tools, metrics, log, ...(deps.fallback !== undefined ? { fallback: deps.fallback } : {}) });
   sessions.observe(metricsObserver(metrics));
+  // recordings (issue 11 §4): every session whose mode (its profile's, else PARLEY_RECORDING) is not off
+  const recordings = new Recordings({ dataDir: config.dataDir, log });
+  sessions.observe(recordings.observer);
+  if (config.recording !== 'off') for (const t of recordings.tools()) tools.register(t);
   const keys = new KeyStore(config.apiKeys);
   const policy = (): SessionPolicy => ({
     defaults: config.session.defaults,
@@ -92,7 +100,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   });
   const clientSecrets = new ClientSecrets(keys, policy, config.limits.ephemeralTtlDefaultS, metrics);
 
-  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, log });
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, log });
 
   // errors in OpenAI's shape: { error: { type, code, message, param } }
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
@@ -107,6 +115,9 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   registerHealthRoutes(app, { sessions, metrics, engine: config.engine });
   registerClientSecretsRoute(app, { keys, secrets: clientSecrets, metrics });
   const realtime = registerRealtimeRoute(app, { config, keys, sessions, metrics, log });
+  registerRecordingRoutes(app, { keys, recordings, metrics });
+  // after the sessions ended (preClose): the last recordings are written and closed
+  app.addHook('onClose', async () => recordings.close());
   app.addHook('preClose', async () => {
     sessions.stopAccepting();
     for (const s of sessions.list()) s.end(1001, 'server shutting down');

@@ -15,6 +15,7 @@ import { readLocalConfig, type LocalConfig } from './config/local.ts';
 import { readDemoConfig, type DemoConfig } from './config/demo.ts';
 import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts';
 import { readWebhooksConfig, type WebhooksConfig } from './config/webhooks.ts';
+import { readRecordingConfig, type RecordingMode } from './config/recording.ts';
 
 export { ConfigReader, type Env } from './config/reader.ts';
 export type { SipConfig } from './config/sip.ts';
@@ -167,6 +168,10 @@ export interface ParleyConfig {
   metrics: MetricsConfig;
   /** Signed webhooks (server/config/webhooks.ts). */
   webhooks: WebhooksConfig;
+  /** PARLEY_DATA_DIR (default ./data): call records (SQLite) and recordings live under it. */
+  dataDir: string;
+  /** PARLEY_RECORDING = off (default) | mono | stereo: the recording mode of calls whose profile does not set one (server/recording/). */
+  recording: RecordingMode;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -299,6 +304,8 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     demo: readDemoConfig(r),
     metrics: readMetricsConfig(r, host),
     webhooks: readWebhooksConfig(r),
+    dataDir: r.str('PARLEY_DATA_DIR', 'dataDir', './data'),
+    recording: readRecordingConfig(r),
   };
   return config;
 }

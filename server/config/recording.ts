@@ -1,8 +1,8 @@
 /** Call recording settings (server/recording/). Owned by the recording work: add fields here. */
+import type { RecordingMode } from '../session/types.ts';
 import type { ConfigReader } from './reader.ts';
 
-/** Recording of a call: none, both sides mixed, or caller left / agent right. */
-export type RecordingMode = 'off' | 'mono' | 'stereo';
+export type { RecordingMode } from '../session/types.ts';
 
 export const RECORDING_MODES = ['off', 'mono', 'stereo'] as const;
 

@@ -5,14 +5,13 @@
  * agent's audio as the caller heard it (cut at barge-in); mono = the two mixed. Pause/resume (card
  * numbers) by API (server/routes/recording.ts) and by two server tools the agent can call.
  *
- * The mode of a session: its own (`SessionInfo.recording`, set from its profile) when it has one, else
- * the config's (`PARLEY_RECORDING`, default off). Nothing here blocks a call: writes are asynchronous,
+ * The mode of a session is `SessionInfo.recording`: its profile's, else the config's (`PARLEY_RECORDING`,
+ * default off; server/session/manager.ts). Nothing here blocks a call: writes are asynchronous,
  * memory per call is fixed, a failing disk is logged and the call goes on.
  */
 import type { Logger } from 'pino';
 import type { SessionInfo, SessionObserver, SessionObserverFactory } from '../session/index.ts';
 import type { ToolDefinition } from '../tools/index.ts';
-import type { RecordingMode } from '../config/recording.ts';
 import { CallRecorder, type CallRecorderOptions } from './recorder.ts';
 import { recordingPath } from './paths.ts';
 
@@ -20,15 +19,13 @@ export { recordingPath, recordingsDir } from './paths.ts';
 export { CallRecorder, type CallRecorderOptions } from './recorder.ts';
 export { Timeline, type TimelineOptions, type FrameSink } from './timeline.ts';
 export { WavStream, wavHeader, WAV_HEADER_BYTES, type WavStreamOptions } from './wav-stream.ts';
-export type { RecordingMode } from '../config/recording.ts';
+export type { RecordingMode } from '../session/index.ts';
 
 /** How often live recorders write what is final when no audio flows (and the disk catches up). */
 const TICK_MS = 1000;
 
 export interface RecordingsOptions {
   dataDir: string;
-  /** The mode of sessions that do not carry their own (config `recording`). */
-  mode: RecordingMode;
   log: Logger;
   /** Recorder tuning (tests, bench). */
   recorder?: Pick<CallRecorderOptions, 'clock' | 'timeline' | 'stream'>;
@@ -36,7 +33,6 @@ export interface RecordingsOptions {
 
 export class Recordings {
   readonly dataDir: string;
-  readonly defaultMode: RecordingMode;
   readonly #log: Logger;
   readonly #opts: RecordingsOptions;
   readonly #live = new Map<string, CallRecorder>();
@@ -45,20 +41,13 @@ export class Recordings {
 
   constructor(o: RecordingsOptions) {
     this.dataDir = o.dataDir;
-    this.defaultMode = o.mode;
     this.#log = o.log;
     this.#opts = o;
   }
 
-  /** The mode a session records in. */
-  modeOf(s: SessionInfo): RecordingMode {
-    const own = (s as { recording?: RecordingMode }).recording;
-    return own ?? this.defaultMode;
-  }
-
   /** The app-wide observer factory (`sessions.observe(recordings.observer)`). */
   readonly observer: SessionObserverFactory = (s: SessionInfo): SessionObserver | null => {
-    const mode = this.modeOf(s);
+    const mode = s.recording;
     if (mode === 'off') return null;
     const log = this.#log.child({ sessionId: s.id, ...(s.callId !== undefined ? { callId: s.callId } : {}) });
     const r = new CallRecorder(s, {

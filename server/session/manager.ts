@@ -146,7 +146,7 @@ export class SessionManager {
         metadata: opts.metadata ?? {},
         profile: opts.profile ?? null,
         call: opts.call ?? {},
-        recording: opts.recording ?? 'off',
+        recording: opts.recording ?? config.recording,
         client: opts.client,
         log,
         observers,
