@@ -195,7 +195,7 @@ describe('call recording (WS door, PARLEY_RECORDING)', () => {
     const { rate, left, right } = channels(body);
     expect(rate).toBe(24000);
 
-    const tol = 80; // ms: event-loop and pacing slack on a busy machine
+    const tol = 150; // ms: event-loop and pacing slack on a busy machine (the lengths below are exact to a frame)
     const agent = soundSpan(right);
     // the first reply: from its arrival, 1500 ms long (played, not squeezed into the burst)
     expect(agent.length).toBe(2);
