@@ -14,7 +14,7 @@ import { DeliveryWorker, type AttemptReport } from './worker.ts';
 import { OutboxWriter } from './writer.ts';
 
 export { backoffMs, backoffCeilingMs, type BackoffOptions } from './backoff.ts';
-export { newWebhookEventId, makeEvent, encodeEvent, type WebhookEvent, type WebhookEventType } from './events.ts';
+export { newWebhookEventId, callEndedEventId, makeEvent, encodeEvent, type WebhookEvent, type WebhookEventType } from './events.ts';
 export { webhookObserver, callFacts, sessionEndData, type WebhookSink, type WebhookObserverOptions } from './observer.ts';
 export type { WebhookOutbox, OutboxRow, OutboxRowInput, OutboxStats } from './outbox.ts';
 export { DeliveryWorker, WEBHOOK_USER_AGENT, type AttemptReport, type DeliveryWorkerOptions } from './worker.ts';

@@ -7,7 +7,7 @@
 import type { SessionEnd, SessionInfo, SessionObserver, SessionObserverFactory, TurnMark } from '../session/index.ts';
 import type { ConversationItem, ServerEvent } from '../protocol/index.ts';
 import type { WebhookEventType } from '../config/webhooks.ts';
-import { encodeEvent, iso, makeEvent } from './events.ts';
+import { callEndedEventId, encodeEvent, iso, makeEvent } from './events.ts';
 import type { OutboxRowInput } from './outbox.ts';
 
 export interface WebhookSink {
@@ -49,7 +49,7 @@ export function sessionEndData(s: SessionInfo, end: SessionEnd): Record<string, 
 }
 
 function row(s: SessionInfo, type: WebhookEventType, atMs: number, data: Record<string, unknown>): OutboxRowInput {
-  const ev = makeEvent(type, atMs, data);
+  const ev = makeEvent(type, atMs, data, type === 'call.ended' ? callEndedEventId(s.id) : undefined);
   return { id: ev.id, callId: s.id, type, body: encodeEvent(ev), createdAtMs: atMs };
 }
 

@@ -39,7 +39,7 @@ export interface DeliveryWorkerOptions {
 
 export interface AttemptReport {
   id: string;
-  callId: string;
+  callId: string | null;
   type: string;
   attempt: number;
   outcome: 'delivered' | 'retry' | 'failed';
@@ -51,11 +51,13 @@ export interface AttemptReport {
 type Failure = { reason: 'status_4xx' | 'status_5xx' | 'status_other' | 'timeout' | 'network'; status: number | null; message: string };
 
 export const WEBHOOK_USER_AGENT = 'Parley-Webhooks/1';
+/** A claimed row stays claimed this long past the attempt's timeout (then another instance, or a restart, may take it). */
+const LEASE_MARGIN_MS = 1000;
 
 export class DeliveryWorker {
   readonly #o: DeliveryWorkerOptions;
   readonly #now: () => number;
-  /** Calls with a request in flight → its promise. */
+  /** Calls with a request in flight (a row without a call: its id) → its promise. */
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | null = null;
@@ -101,21 +103,22 @@ export class DeliveryWorker {
         const free = this.#o.concurrency - this.#inflight.size;
         if (free <= 0) break; // a finishing request kicks again
         const now = this.#now();
-        // rows of calls already in flight come back too (their oldest pending row is the one in flight)
-        const rows = await this.#o.outbox.due(now, free + this.#inflight.size);
-        let started = 0;
+        // claimed for the attempt's length (another instance on the same database leaves them alone);
+        // a call in flight here has its row claimed, so it does not come back
+        const rows = await this.#o.outbox.due(now, free, { leaseMs: this.#o.timeoutMs + LEASE_MARGIN_MS });
         for (const row of rows) {
-          if (this.#stopped || started >= free) break;
-          if (this.#inflight.has(row.callId)) continue;
-          started++;
-          const p = this.#deliver(row).catch((err: unknown) => {
-            // the outbox update failed: the row stays as it was and goes again (same id): at least once
-            this.#o.log.error({ eventId: row.id, err: { message: err instanceof Error ? err.message : String(err) } }, 'webhooks: updating the outbox failed');
-          }).finally(() => {
-            this.#inflight.delete(row.callId);
-            this.kick();
-          });
-          this.#inflight.set(row.callId, p);
+          const key = row.callId ?? row.id;
+          if (this.#stopped || this.#inflight.has(key) || this.#inflight.size >= this.#o.concurrency) continue;
+          const p = this.#deliver(row)
+            .catch((err: unknown) => {
+              // the row stays as it was and goes again (same id): at least once
+              this.#o.log.error({ eventId: row.id, err: { message: err instanceof Error ? err.message : String(err) } }, 'webhooks: delivery failed unexpectedly');
+            })
+            .finally(() => {
+              this.#inflight.delete(key);
+              this.kick();
+            });
+          this.#inflight.set(key, p);
         }
       } while (this.#again && !this.#stopped);
     } catch (err) {
@@ -143,6 +146,10 @@ export class DeliveryWorker {
     this.#timer.unref();
   }
 
+  /**
+   * One attempt and its outcome. The outbox update is queued before this returns and not waited for:
+   * the next due() sees it (the outbox contract), so the call's next event can go at once.
+   */
   async #deliver(row: OutboxRow): Promise<void> {
     const o = this.#o;
     const attempt = row.attempts + 1;
@@ -150,29 +157,37 @@ export class DeliveryWorker {
     // stopped mid-request: leave the row as it is (it goes again after the restart)
     if (this.#abort.signal.aborted) return;
     const now = this.#now();
+    const report = (r: Omit<AttemptReport, 'id' | 'callId' | 'type' | 'attempt'>): void => o.onAttempt?.({ id: row.id, callId: row.callId, type: row.type, attempt, ...r });
     if (failure === null) {
-      await o.outbox.markDelivered(row.id);
+      this.#write(row, o.outbox.markDelivered(row.id));
       o.metrics?.deliveries.inc(row.type, 'delivered');
       o.metrics?.latency.observe(Math.max(0, now - row.createdAtMs) / 1000, row.type);
-      o.onAttempt?.({ id: row.id, callId: row.callId, type: row.type, attempt, outcome: 'delivered', status: 200, error: null, nextAttemptAtMs: null });
+      report({ outcome: 'delivered', status: 200, error: null, nextAttemptAtMs: null });
       return;
     }
     o.metrics?.failures.inc(row.type, failure.reason);
     const error = `attempt ${attempt}: ${failure.message}`;
     if (now - row.createdAtMs >= o.maxAgeMs) {
-      await o.outbox.markFailed(row.id, error);
+      this.#write(row, o.outbox.markDead(row.id, error));
       o.metrics?.deliveries.inc(row.type, 'failed');
       o.log.error({ eventId: row.id, callId: row.callId, type: row.type, attempts: attempt, error: failure.message }, 'webhook given up: still undelivered after webhooks.maxAgeH');
-      o.onAttempt?.({ id: row.id, callId: row.callId, type: row.type, attempt, outcome: 'failed', status: failure.status, error: failure.message, nextAttemptAtMs: null });
+      report({ outcome: 'failed', status: failure.status, error: failure.message, nextAttemptAtMs: null });
       return;
     }
     const next = now + backoffMs(attempt, o.backoff, o.random);
-    await o.outbox.reschedule(row.id, next, error);
+    this.#write(row, o.outbox.reschedule(row.id, next, error));
     if (next < this.#soonestRetryAt) this.#soonestRetryAt = next;
     o.metrics?.deliveries.inc(row.type, 'retry');
     // one line per failing call is plenty: the first failure, then every tenth
     if (attempt === 1 || attempt % 10 === 0) o.log.warn({ eventId: row.id, callId: row.callId, type: row.type, attempt, error: failure.message, retryInMs: next - now }, 'webhook attempt failed; will retry');
-    o.onAttempt?.({ id: row.id, callId: row.callId, type: row.type, attempt, outcome: 'retry', status: failure.status, error: failure.message, nextAttemptAtMs: next });
+    report({ outcome: 'retry', status: failure.status, error: failure.message, nextAttemptAtMs: next });
+  }
+
+  /** An outbox update in the background: a failure leaves the row pending (it is sent again: at least once). */
+  #write(row: OutboxRow, p: Promise<void>): void {
+    p.catch((err: unknown) => {
+      this.#o.log.error({ eventId: row.id, err: { message: err instanceof Error ? err.message : String(err) } }, 'webhooks: updating the outbox failed; the event will be sent again');
+    });
   }
 
   /** One attempt; null when the receiver answered 2xx. */

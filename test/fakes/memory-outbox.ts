@@ -5,8 +5,7 @@
 import type { OutboxRow, OutboxRowInput, OutboxStats, WebhookOutbox } from '../../server/webhooks/index.ts';
 
 interface Entry extends OutboxRow {
-  seq: number;
-  state: 'pending' | 'delivered' | 'failed';
+  state: 'pending' | 'delivered' | 'dead';
   lastError: string | null;
 }
 
@@ -22,18 +21,21 @@ export class MemoryOutbox implements WebhookOutbox {
       this.failEnqueue--;
       throw new Error('database is locked');
     }
-    for (const r of rows) this.rows.push({ ...r, attempts: 0, nextAttemptAtMs: r.createdAtMs, seq: ++this.#seq, state: 'pending', lastError: null });
+    if (rows.some((r) => this.rows.some((x) => x.id === r.id))) throw new Error('UNIQUE constraint failed: outbox.id');
+    const now = Date.now();
+    for (const r of rows) {
+      const createdAtMs = r.createdAtMs ?? now;
+      this.rows.push({ id: r.id, callId: r.callId, type: r.type, body: r.body, createdAtMs, attempts: 0, nextAttemptAtMs: createdAtMs, seq: ++this.#seq, state: 'pending', lastError: null });
+    }
   }
 
-  async due(nowMs: number, limit: number): Promise<OutboxRow[]> {
+  async due(nowMs: number, limit: number, opts: { leaseMs?: number } = {}): Promise<OutboxRow[]> {
     await Promise.resolve();
     const firstPerCall = new Map<string, Entry>();
-    for (const r of this.rows) if (r.state === 'pending' && !firstPerCall.has(r.callId)) firstPerCall.set(r.callId, r);
-    return [...firstPerCall.values()]
-      .filter((r) => r.nextAttemptAtMs <= nowMs)
-      .sort((a, b) => a.seq - b.seq)
-      .slice(0, limit)
-      .map((r) => ({ id: r.id, callId: r.callId, type: r.type, body: r.body, createdAtMs: r.createdAtMs, attempts: r.attempts, nextAttemptAtMs: r.nextAttemptAtMs }));
+    for (const r of this.rows) if (r.state === 'pending' && !firstPerCall.has(r.callId ?? r.id)) firstPerCall.set(r.callId ?? r.id, r);
+    const due = [...firstPerCall.values()].filter((r) => r.nextAttemptAtMs <= nowMs).sort((a, b) => a.seq - b.seq).slice(0, limit);
+    if (opts.leaseMs !== undefined) for (const r of due) r.nextAttemptAtMs = nowMs + opts.leaseMs;
+    return due.map((r) => ({ seq: r.seq, id: r.id, callId: r.callId, type: r.type, body: r.body, createdAtMs: r.createdAtMs, attempts: r.attempts, nextAttemptAtMs: r.nextAttemptAtMs }));
   }
 
   #get(id: string): Entry {
@@ -57,15 +59,15 @@ export class MemoryOutbox implements WebhookOutbox {
     r.lastError = error;
   }
 
-  async markFailed(id: string, error: string): Promise<void> {
+  async markDead(id: string, error: string): Promise<void> {
     await Promise.resolve();
     const r = this.#get(id);
     r.attempts++;
-    r.state = 'failed';
+    r.state = 'dead';
     r.lastError = error;
   }
 
-  async stats(nowMs: number): Promise<OutboxStats> {
+  async stats(nowMs: number = Date.now()): Promise<OutboxStats> {
     await Promise.resolve();
     const pending = this.rows.filter((r) => r.state === 'pending');
     const oldest = pending.reduce((m, r) => Math.min(m, r.createdAtMs), Infinity);

@@ -106,7 +106,7 @@ describe('webhook delivery worker', () => {
     writer.push(ev('sess_x', 'call.ended', 2));
     await r.waitFor(() => r.accepted.length === 1, 10_000, 'the call.ended after the give-up');
     const started = outbox.rows.find((x) => x.type === 'call.started')!;
-    expect(started.state).toBe('failed');
+    expect(started.state).toBe('dead');
     expect(started.lastError).toMatch(/HTTP 500/);
     expect(attempts.filter((a) => a.type === 'call.started').at(-1)!.outcome).toBe('failed');
     expect(r.accepted[0]!.type).toBe('call.ended');
@@ -173,16 +173,24 @@ describe('webhook delivery worker', () => {
     expect(twoOfOneCall).toBe(false);
   });
 
-  it('the outbox writer keeps push order across a failing database write and retries it', async () => {
+  it('the outbox writer: one batch per event-loop turn in push order; a batch the outbox refuses is counted, later ones go on', async () => {
     const r = await receiver();
     const { outbox } = setup(r.url);
+    let dropped = 0;
+    const writer = new OutboxWriter({ outbox, log, onDropped: (n) => (dropped += n) });
+    const batches: number[] = [];
+    const enqueue = outbox.enqueue.bind(outbox);
+    outbox.enqueue = (rows) => (batches.push(rows.length), enqueue(rows));
     outbox.failEnqueue = 1;
-    const writer = new OutboxWriter({ outbox, log, retryMs: 30 });
     writer.push(ev('sess_w', 'call.started', 1));
-    await new Promise((res) => setTimeout(res, 5));
     writer.push(ev('sess_w', 'call.answered', 2));
     await writer.flush(5000);
-    expect(outbox.rows.map((x) => x.type)).toEqual(['call.started', 'call.answered']);
+    writer.push(ev('sess_w', 'call.dtmf', 3));
+    writer.push(ev('sess_w', 'call.ended', 4));
+    await writer.flush(5000);
+    expect(batches).toEqual([2, 2]);
+    expect(dropped).toBe(2);
+    expect(outbox.rows.map((x) => x.type)).toEqual(['call.dtmf', 'call.ended']);
   });
 });
 
