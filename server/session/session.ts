@@ -262,9 +262,16 @@ export class RealtimeSessionHandle implements Session, SessionInfo {
     }
     switch (ev.type) {
       case 'session.created':
+        // a call's id is the session's id (records, webhooks, /v1/calls): whatever the engine called its session
+        ev.session.id = this.id;
+        this.#link.created(ev);
+        return;
       case 'conversation.created':
         this.#link.created(ev);
         return;
+      case 'session.updated':
+        ev.session.id = this.id;
+        break;
       case 'error':
         if (this.#responses.onError(ev.error.code, ev.error.event_id)) {
           this.log.debug('response.create collided with an active response; retrying after it');

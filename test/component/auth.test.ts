@@ -130,6 +130,9 @@ describe('auth on /v1/realtime and client secrets', () => {
     await c.opened;
     const created = await c.waitFor('session.created');
     expect((created['session'] as Record<string, unknown>)['instructions']).toBe('You are a pirate.');
+    // a call's id is Parley's session id (records, webhooks, /v1/calls), not the upstream's
+    expect((created['session'] as Record<string, unknown>)['id']).toBe(parley.app.parley.sessions.list()[0]?.id);
+    expect((created['session'] as Record<string, unknown>)['id']).toMatch(/^sess_/);
     // the bound config reached the upstream
     await until(() => fake.received('session.update').some((e) => (e['session'] as Record<string, unknown>)['instructions'] === 'You are a pirate.'), 3000, 'bound instructions upstream');
     c.close();
