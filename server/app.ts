@@ -20,6 +20,7 @@ import { registerRecordingRoutes } from './routes/recording.ts';
 import { Recordings } from './recording/index.ts';
 import demoRoutes from './routes/demo.ts';
 import { registerCallsPage } from './routes/calls-page.ts';
+import { Profiles, type IncomingCallHook } from './profiles/index.ts';
 
 export interface AppDeps {
   /** A pino logger (default: one at config.logLevel on stdout). */
@@ -30,6 +31,12 @@ export interface AppDeps {
   fallback?: FallbackPolicy | null;
   /** Extra global server tools. */
   tools?: ToolDefinition[];
+  /**
+   * The incoming-call hook in process (replaces incomingCall.url): before a call is answered, pick its
+   * profile, override fields, add metadata; null = no opinion. Bounded by incomingCall.timeoutMs
+   * (server/profiles/incoming-call.ts, docs/notes/profiles.md).
+   */
+  onIncomingCall?: IncomingCallHook;
 }
 
 /** What `app.parley` holds. */
@@ -44,6 +51,8 @@ export interface ParleyContext {
   clientSecrets: ClientSecrets;
   /** Call recordings (server/recording/): live recorders, pause/resume, `idle()` once files are complete. */
   recordings: Recordings;
+  /** Agent profiles, routes, the incoming-call hook (server/profiles/). */
+  profiles: Profiles;
   log: Logger;
 }
 
@@ -90,6 +99,16 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   const recordings = new Recordings({ dataDir: config.dataDir, log });
   sessions.observe(recordings.observer);
   if (config.recording !== 'off') for (const t of recordings.tools()) tools.register(t);
+  // after every tool and engine is registered: a profile naming an unknown one is a ConfigError here
+  const profiles = new Profiles({
+    settings: config,
+    check: { allowedVoices: config.session.allowedVoices, openaiKey: config.openai.apiKey !== null, autoEngine: config.engine },
+    tools,
+    engines,
+    log,
+    metrics,
+    hook: deps.onIncomingCall ?? null,
+  });
   const keys = new KeyStore(config.apiKeys);
   const policy = (): SessionPolicy => ({
     defaults: config.session.defaults,
@@ -98,9 +117,9 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
     maxOutputTokens: config.session.maxOutputTokens,
     serverTools: tools.realtimeTools(),
   });
-  const clientSecrets = new ClientSecrets(keys, policy, config.limits.ephemeralTtlDefaultS, metrics);
+  const clientSecrets = new ClientSecrets(keys, policy, config.limits.ephemeralTtlDefaultS, metrics, profiles);
 
-  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, log });
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log });
 
   // errors in OpenAI's shape: { error: { type, code, message, param } }
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
@@ -114,10 +133,10 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
 
   registerHealthRoutes(app, { sessions, metrics, engine: config.engine });
   registerClientSecretsRoute(app, { keys, secrets: clientSecrets, metrics });
-  const realtime = registerRealtimeRoute(app, { config, keys, sessions, metrics, log });
   registerRecordingRoutes(app, { keys, recordings, metrics });
   // after the sessions ended (preClose): the last recordings are written and closed
   app.addHook('onClose', async () => recordings.close());
+  const realtime = registerRealtimeRoute(app, { config, keys, sessions, metrics, log, profiles });
   app.addHook('preClose', async () => {
     sessions.stopAccepting();
     for (const s of sessions.list()) s.end(1001, 'server shutting down');

@@ -34,6 +34,8 @@ export type Credential =
       keyId: string;
       /** Sessions this key may hold at once (set at mint, e.g. by the demo); null: only the server-wide caps. */
       maxSessions: number | null;
+      /** The agent profile the key is bound to (server/profiles/): its sessions get it and cannot pick another. */
+      profile: string | null;
     };
 
 export type AuthResult =
@@ -65,6 +67,7 @@ interface EphemeralEntry {
   expiresAtMs: number;
   session: SessionPatch | null;
   maxSessions: number | null;
+  profile: string | null;
 }
 
 const NOTHING_TO_RELEASE = (): void => undefined;
@@ -102,12 +105,12 @@ export class KeyStore {
    * Mints an ephemeral key valid for ttlS seconds, optionally bound to a session config and to a
    * cap on the sessions it may hold at once.
    */
-  mintEphemeral(ttlS: number, session: SessionPatch | null, opts: { maxSessions?: number } = {}): { value: string; expiresAtMs: number } {
+  mintEphemeral(ttlS: number, session: SessionPatch | null, opts: { maxSessions?: number; profile?: string } = {}): { value: string; expiresAtMs: number } {
     this.purge();
     const value = newEphemeralKey();
     const expiresAtMs = this.#now() + ttlS * 1000;
     const maxSessions = opts.maxSessions !== undefined && opts.maxSessions > 0 ? opts.maxSessions : null;
-    this.#ephemeral.set(digest(value), { expiresAtMs, session, maxSessions });
+    this.#ephemeral.set(digest(value), { expiresAtMs, session, maxSessions, profile: opts.profile ?? null });
     this.#schedulePurge();
     return { value, expiresAtMs };
   }
@@ -128,7 +131,7 @@ export class KeyStore {
         // purged on lookup too: a key past its memory is forgotten now, not at the next sweep
         if (e.expiresAtMs < now - this.#expiredMemoryMs) this.#ephemeral.delete(d);
         else return { ok: false, reason: 'expired', message: 'The ephemeral key has expired.' };
-      } else return { ok: true, credential: { kind: 'ephemeral', session: e.session, expiresAtMs: e.expiresAtMs, keyId: d, maxSessions: e.maxSessions } };
+      } else return { ok: true, credential: { kind: 'ephemeral', session: e.session, expiresAtMs: e.expiresAtMs, keyId: d, maxSessions: e.maxSessions, profile: e.profile } };
     }
     return { ok: false, reason: 'invalid', message: 'Incorrect API key provided.' };
   }

@@ -16,6 +16,7 @@ import { readDemoConfig, type DemoConfig } from './config/demo.ts';
 import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts';
 import { readWebhooksConfig, type WebhooksConfig } from './config/webhooks.ts';
 import { readRecordingConfig, type RecordingMode } from './config/recording.ts';
+import { readProfilesConfig, type ProfileConfig, type RouteConfig, type IncomingCallConfig } from './config/profiles.ts';
 
 export { ConfigReader, type Env } from './config/reader.ts';
 export type { SipConfig } from './config/sip.ts';
@@ -24,6 +25,7 @@ export type { LocalConfig } from './config/local.ts';
 export type { DemoConfig } from './config/demo.ts';
 export type { HttpToolConfig } from './config/http-tools.ts';
 export type { WebhooksConfig, WebhookEventType } from './config/webhooks.ts';
+export type { ProfileConfig, RouteConfig, IncomingCallConfig } from './config/profiles.ts';
 
 export type EngineSetting = 'auto' | 'openai' | 'cascade' | 'local';
 export type ResolvedEngine = 'openai' | 'cascade' | 'local';
@@ -172,6 +174,12 @@ export interface ParleyConfig {
   dataDir: string;
   /** PARLEY_RECORDING = off (default) | mono | stereo: the recording mode of calls whose profile does not set one (server/recording/). */
   recording: RecordingMode;
+  /** `profiles` (PARLEY_CONFIG): named agent profiles (server/config/profiles.ts, docs/notes/profiles.md). */
+  profiles: Record<string, ProfileConfig>;
+  /** `routes` (PARLEY_CONFIG): which profile a call gets; first match wins, then the profile named `default`. */
+  routes: RouteConfig[];
+  /** `incomingCall` (PARLEY_CONFIG) + PARLEY_WEBHOOK_SECRET: the backend asked before a call is answered. */
+  incomingCall: IncomingCallConfig;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -269,6 +277,8 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
 
   const maxSessions = r.int('PARLEY_MAX_SESSIONS', 'limits.maxSessions', 200, { min: 1, max: 100_000 });
 
+  const profiles = readProfilesConfig(r, { allowedVoices, openaiKey: openai.apiKey !== null, autoEngine: engine }, allowedModels);
+
   const toolsEnabled = r.list('PARLEY_TOOLS', 'tools.enabled', ['get_current_time']).filter((t) => t !== 'none');
 
   const config: ParleyConfig = {
@@ -306,6 +316,9 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     webhooks: readWebhooksConfig(r),
     dataDir: r.str('PARLEY_DATA_DIR', 'dataDir', './data'),
     recording: readRecordingConfig(r),
+    profiles: profiles.profiles,
+    routes: profiles.routes,
+    incomingCall: profiles.incomingCall,
   };
   return config;
 }

@@ -94,6 +94,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // a setting only buildApp can check (a profile naming an unknown tool or engine) is bad configuration too
+  if (err instanceof ConfigError) {
+    process.stderr.write(`parley: bad configuration: ${err.message}\n`);
+    process.exit(2);
+  }
   const code = ParleyError.is(err) ? err.code : 'INTERNAL';
   process.stderr.write(`parley: failed to start (${code}): ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

@@ -12,6 +12,13 @@
  * the ms actually played of the assistant item, clamped to what was generated. Per-session tools: end_call (BYE after the goodbye has played),
  * transfer_call (REFER; failures go back to the model as text), send_dtmf (RFC 4733), and collect_dtmf when
  * PARLEY_SIP_DTMF=tool (otherwise digits reach the conversation as a user text message).
+ *
+ * Agent profiles (server/profiles/, docs/notes/profiles.md): before the call is answered (inside the SIP
+ * server's onCall window, after 180 Ringing) the routes pick a profile by dialled number, caller or trunk, and
+ * the incoming-call hook, when configured, may change it. The profile gives the session's initial config,
+ * engine and tool list (a list without collect_dtmf puts DTMF in text mode, one with it in tool mode); when
+ * the 200 OK has gone out the agent says the profile's first message, and after maxCallS the session ends
+ * (end reason max_duration) and Parley hangs up.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -22,6 +29,7 @@ import { PlayoutLedger, type EndReason, type RealtimeSessionHandle, type Session
 import type { ToolDefinition } from './tools/index.ts';
 import { admitOrThrow, type EngineName } from './engines/index.ts';
 import { Gauge } from './metrics.ts';
+import { MaxCallTimer, firstMessageEvent, withAudioFormat, type CallPlan } from './profiles/index.ts';
 
 export interface SipBridgeOptions {
   /** Overrides of the SIP server config (tests: port 0, an RTP range). */
@@ -57,7 +65,9 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
   const cfg = app.parley.config.sip;
   const log = app.parley.log.child({ leg: 'sip' });
   const bridges = new Set<CallBridge>();
-  const server = await startSipServer({ ...cfg, ...opts.sip }, {
+  // the INVITE headers the incoming-call hook passes on are kept with the call
+  const appHeaders = app.parley.config.incomingCall.headers;
+  const server = await startSipServer({ ...cfg, ...(appHeaders.length > 0 ? { appHeaders } : {}), ...opts.sip }, {
     log,
     ...(opts.dropOutgoing ? { dropOutgoing: opts.dropOutgoing } : {}),
     onCall: async (call) => {
@@ -133,11 +143,16 @@ class CallBridge implements SessionClient {
   private dtmfTimer: NodeJS.Timeout | undefined;
   private readonly dtmfWaiters: Array<() => void> = [];
   private closed = false;
+  /** The profile's plan (set in open(), before the call is answered). */
+  private plan: CallPlan | null = null;
+  private dtmfMode: 'text' | 'tool';
+  private maxCall: MaxCallTimer | null = null;
 
   constructor(app: FastifyInstance, call: SipCall, opts: CallBridgeOptions) {
     this.app = app;
     this.call = call;
     this.opts = opts;
+    this.dtmfMode = opts.dtmfMode;
     this.log = call.log;
     const g711 = opts.g711Passthrough && (call.codec.name === 'PCMU' || call.codec.name === 'PCMA');
     if (g711 && call.codec.name === 'PCMU') {
@@ -156,22 +171,44 @@ class CallBridge implements SessionClient {
       if (info.reason === 'transferred') this.session?.reportTransfer(info.detail ?? '');
       this.shutdown(`call ended (${info.reason})`, this.endReasonOf(info));
     });
-    call.once('answered', () => this.session?.markAnswered());
+    call.once('answered', () => this.onAnswered());
+  }
+
+  /** 200 OK sent: the observers hear it, the agent says the profile's first message, the call's clock starts. */
+  private onAnswered(): void {
+    const session = this.session;
+    if (!session || this.closed) return;
+    session.markAnswered();
+    if (this.plan?.firstMessage) session.handleClientEvent(firstMessageEvent(this.plan.firstMessage));
+    this.maxCall?.arm(session);
   }
 
   async open(): Promise<void> {
     const format = this.format;
+    const facts = { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId, trunk: this.call.remoteAddress };
+    // the profile: routes, then the incoming-call hook (bounded by its timeout, well inside the answer window)
+    const plan = await this.app.parley.profiles.resolve({ door: 'sip', call: facts, headers: this.call.headers });
+    if (this.closed) return; // the caller hung up (CANCEL) meanwhile: the SIP server sees the call ended
+    this.plan = plan;
+    if (plan.toolNames !== undefined) this.dtmfMode = plan.toolNames.includes('collect_dtmf') ? 'tool' : 'text';
+    this.maxCall = new MaxCallTimer(plan.maxCallS);
+    const engine = plan.engine ?? this.opts.engine;
     // admission control (server/engines/admission.ts): an engine at capacity throws CapacityError → 503 + Retry-After
-    const admission = admitOrThrow(this.app.parley.engines, this.opts.engine ?? this.app.parley.config.engine);
+    const admission = admitOrThrow(this.app.parley.engines, engine ?? this.app.parley.config.engine);
     this.session = await this.app.parley.sessions.open({
       leg: 'sip',
       client: this,
-      session: { type: 'realtime', audio: { input: { format }, output: { format } } },
-      tools: this.tools(),
+      session: withAudioFormat(plan.session, format),
+      tools: [...this.tools(), ...plan.tools],
       callId: this.call.id,
       signal: this.gone.signal,
-      call: { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId },
-      ...(this.opts.engine ? { engine: this.opts.engine } : {}),
+      call: facts,
+      metadata: plan.metadata,
+      observers: [this.maxCall.observer],
+      ...(plan.profile !== null ? { profile: plan.profile } : {}),
+      ...(plan.recording !== undefined ? { recording: plan.recording } : {}),
+      ...(plan.toolNames !== undefined ? { toolNames: plan.toolNames } : {}),
+      ...(engine ? { engine } : {}),
     }).finally(admission.release);
     const session = this.session;
     const append = { type: 'input_audio_buffer.append' as const, audio: this.callerChunk };
@@ -272,7 +309,7 @@ class CallBridge implements SessionClient {
   private onDtmf(d: DtmfDigit): void {
     this.session?.reportDtmf(d.digit);
     this.digits += d.digit;
-    if (this.opts.dtmfMode === 'tool') {
+    if (this.dtmfMode === 'tool') {
       for (const w of this.dtmfWaiters.splice(0)) w();
       return;
     }
@@ -345,7 +382,7 @@ class CallBridge implements SessionClient {
         },
       },
     ];
-    if (this.opts.dtmfMode === 'tool') {
+    if (this.dtmfMode === 'tool') {
       tools.push({
         name: 'collect_dtmf',
         description: 'Wait for the caller to type digits on the phone keypad (e.g. an account number) and return them. Ask the caller to type first.',

@@ -38,6 +38,8 @@ export interface SipConfig {
   transferTarget: string | null;
   /** PARLEY_SIP_DTMF: text (digits become a user message) | tool (the agent calls collect_dtmf). */
   dtmfMode: 'text' | 'tool';
+  /** INVITE headers (lower-case names) kept in `SipCall.headers` besides the usual ones (the incoming-call hook's `incomingCall.headers`). */
+  appHeaders?: readonly string[];
 }
 
 export const DEFAULT_SIP_CONFIG: SipConfig = {

@@ -218,7 +218,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     const callLog = log.child({ callId: id, leg: 'sip' });
     const requestUri = req.getHeader(ORIGINAL_URI_HEADER) ?? req.ruri?.toString() ?? '';
     const headers: Record<string, string> = {};
-    for (const h of HEADERS_FOR_APP) {
+    for (const h of config.appHeaders ? [...HEADERS_FOR_APP, ...config.appHeaders] : HEADERS_FOR_APP) {
       const v = req.getHeader(h);
       if (v) headers[h] = v;
     }

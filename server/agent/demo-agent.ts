@@ -6,6 +6,8 @@ import type { ChatChunk, ChatMessage, ChatProvider, ChatRequest, ChatTool } from
  * path (VAD → STT → brain → TTS, tools included) works offline and in tests. It is not a language
  * model and does not pretend to be one.
  *
+ * A response whose instructions say `Say exactly the following … : "<text>"` (a profile's first message,
+ * server/profiles/first-message.ts) speaks that text, whatever was said before.
  * Rules, checked on the last user message:
  * - the time ("what time is it") → calls `get_current_time` when the session has it;
  * - goodbye / hang up / end the call → says goodbye and calls `end_call` when available;
@@ -48,9 +50,14 @@ const GOODBYE = /\b(goodbye|good bye|bye|hang up|end (the|this) call)\b/;
 const TRANSFER = /\b(transfer|operator|human|representative|put me through)\b/;
 const THANKS = /\b(thanks|thank you)\b/;
 
+/** Instructions asking for exact words (the first message): `Say exactly the following …: "<text>"`. */
+const SAY_EXACTLY = /^Say exactly the following[^:"]*: "([\s\S]*)"$/;
+
 function decide(req: ChatRequest): Reply {
   const last = req.messages[req.messages.length - 1];
   if (last?.role === 'tool') return afterTools(req.messages);
+  const system = req.messages[0]?.role === 'system' ? SAY_EXACTLY.exec(req.messages[0].content) : null;
+  if (system) return { text: system[1]!, calls: [] };
   const tools = req.toolChoice === 'none' ? [] : req.tools;
   const has = (name: string): ChatTool | undefined => tools.find((t) => t.name === name);
 

@@ -1,7 +1,13 @@
 /**
- * WS `GET /v1/realtime?model=…`: authenticate before the upgrade (401 otherwise), then relay the
+ * WS `GET /v1/realtime?model=…&profile=…`: authenticate before the upgrade (401 otherwise), then relay the
  * GA protocol between the client and its session. Each message is validated; a bad one gets a
  * GA `error` event and the session goes on.
+ *
+ * Agent profiles (server/profiles/, docs/notes/profiles.md): a server-key client may name one with
+ * `?profile=<name>` (an unknown name: 400 before the upgrade); an ephemeral key minted with a profile gets
+ * that one and may not name another (403); otherwise the routes pick (then `default`). The incoming-call hook,
+ * when configured, runs before the upgrade. The profile's first message is asked for once the session is
+ * open, and its maximum length ends the session (close 1000, end reason max_duration).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -12,11 +18,12 @@ import { ParleyError, ProtocolError } from '../errors.ts';
 import { errorEvent, fastParseAppendBytes, parseClientEvent, protocolErrorEvent, encodeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
 import { SendBackpressure } from '../backpressure.ts';
 import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
-import type { RealtimeSessionHandle, SessionClient, SessionManager } from '../session/index.ts';
+import { mergeSession, type RealtimeSessionHandle, type SessionClient, type SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { admitSession } from '../engines/index.ts';
 import type { ParleyConfig } from '../config.ts';
 import { startWsKeepalive } from './ws-keepalive.ts';
+import { MaxCallTimer, firstMessageEvent, type CallPlan, type Profiles } from '../profiles/index.ts';
 
 export const REALTIME_PATH = '/v1/realtime';
 const TEXT_FRAME = { binary: false } as const;
@@ -31,6 +38,7 @@ export interface RealtimeRouteDeps {
   sessions: SessionManager;
   metrics: Metrics;
   log: Logger;
+  profiles: Profiles;
 }
 
 function reject(socket: Duplex, status: number, statusText: string, code: string, message: string): void {
@@ -41,7 +49,7 @@ function reject(socket: Duplex, status: number, statusText: string, code: string
 }
 
 export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteDeps): { close(): void } {
-  const { config, keys, sessions, metrics, log } = deps;
+  const { config, keys, sessions, metrics, log, profiles } = deps;
   const highWater = config.limits.sendHighWaterBytes;
   const wss = new WebSocketServer({
     noServer: true,
@@ -75,6 +83,19 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       });
       return;
     }
+    // the profile: a server key may name one; an ephemeral key minted with one gets it (and may name only it)
+    const asked = url.searchParams.get('profile');
+    const bound = auth.credential.kind === 'ephemeral' ? auth.credential.profile : null;
+    if (asked !== null && !profiles.has(asked)) {
+      const known = profiles.names;
+      reject(socket, 400, 'Bad Request', 'unknown_profile', `Unknown profile ${JSON.stringify(asked.slice(0, 64))}. Known profiles: ${known.length ? known.join(', ') : 'none are configured'}.`);
+      return;
+    }
+    if (asked !== null && auth.credential.kind === 'ephemeral' && asked !== bound) {
+      const why = bound !== null ? `This key is bound to the profile ${JSON.stringify(bound)}; it cannot pick another.` : 'Only a server API key may pick a profile; mint the ephemeral key with {"profile": …} instead.';
+      reject(socket, 403, 'Forbidden', 'profile_not_allowed', why);
+      return;
+    }
     try {
       sessions.checkCanOpen();
     } catch (err) {
@@ -85,24 +106,39 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
     const slot = keys.admit(auth.credential, config.limits);
     if (!slot.ok) return reject(socket, slot.status, slot.status === 429 ? 'Too Many Requests' : 'Service Unavailable', slot.code, slot.message);
     socket.once('close', slot.release);
-    let initial: SessionPatch | undefined;
-    if (auth.credential.kind === 'ephemeral' && auth.credential.session) initial = { ...auth.credential.session };
-    const model = url.searchParams.get('model');
-    if (model) initial = { ...initial, model };
-    // admission control (server/engines/admission.ts): an engine at capacity refuses with a GA error, close 1013
-    const admission = admitSession(app.parley.engines, config.engine);
-    if (!admission.ok) {
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('error', () => undefined);
-        ws.send(JSON.stringify(errorEvent({ type: 'server_error', code: admission.code, message: admission.reason })));
-        ws.close(1013, admission.code);
-      });
+    const credential = auth.credential;
+    const upgrade = (plan: CallPlan): void => {
+      if (socket.destroyed) return;
+      // the profile's config first, the key's bound session config over it, then ?model=
+      let initial: SessionPatch | undefined = plan.session;
+      if (credential.kind === 'ephemeral' && credential.session) initial = initial ? mergeSession({ ...initial, type: 'realtime' }, credential.session) : { ...credential.session };
+      const model = url.searchParams.get('model');
+      if (model) initial = { ...initial, model };
+      const engine = plan.engine ?? config.engine;
+      // admission control (server/engines/admission.ts): an engine at capacity refuses with a GA error, close 1013
+      const admission = admitSession(app.parley.engines, engine);
+      if (!admission.ok) {
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ws.on('error', () => undefined);
+          ws.send(JSON.stringify(errorEvent({ type: 'server_error', code: admission.code, message: admission.reason })));
+          ws.close(1013, admission.code);
+        });
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, credential.kind, plan, admission.release));
+    };
+    if (!profiles.hookEnabled) {
+      upgrade(profiles.plan(bound ?? asked ?? profiles.route({ door: 'ws' })));
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, auth.credential.kind, admission.release));
+    // the incoming-call hook (bounded by its timeout) decides before the upgrade
+    profiles.resolve({ door: 'ws', chosen: bound ?? asked }).then(upgrade, (err: unknown) => {
+      log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'incoming-call planning failed');
+      if (!socket.destroyed) reject(socket, 500, 'Internal Server Error', 'server_error', 'The session could not be planned.');
+    });
   };
 
-  const onConnection = (ws: WebSocket, initial: SessionPatch | undefined, credential: 'server' | 'ephemeral', releaseAdmission: () => void): void => {
+  const onConnection = (ws: WebSocket, initial: SessionPatch | undefined, credential: 'server' | 'ephemeral', plan: CallPlan, releaseAdmission: () => void): void => {
     let session: RealtimeSessionHandle | null = null;
     let pending: Array<{ data: RawData; isBinary: boolean }> | null = [];
     let closed = false;
@@ -171,8 +207,21 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       session?.close('client disconnected');
     });
 
+    const maxCall = new MaxCallTimer(plan.maxCallS);
     sessions
-      .open({ leg: 'ws', client, signal: gaveUp.signal, ...(initial ? { session: initial } : {}), metadata: { credential } })
+      .open({
+        leg: 'ws',
+        client,
+        signal: gaveUp.signal,
+        ...(initial ? { session: initial } : {}),
+        metadata: { ...plan.metadata, credential },
+        ...(plan.profile !== null ? { profile: plan.profile } : {}),
+        ...(plan.engine !== undefined ? { engine: plan.engine } : {}),
+        ...(plan.recording !== undefined ? { recording: plan.recording } : {}),
+        ...(plan.toolNames !== undefined ? { toolNames: plan.toolNames } : {}),
+        ...(plan.tools.length > 0 ? { tools: plan.tools } : {}),
+        observers: [maxCall.observer],
+      })
       .then((s) => {
         releaseAdmission();
         if (closed) {
@@ -184,6 +233,9 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
         const queued = pending ?? [];
         pending = null;
         for (const m of queued) handle(m.data, m.isBinary);
+        // the profile's first message, after what the client sent while the engine opened (its session.update)
+        if (plan.firstMessage !== null) s.handleClientEvent(firstMessageEvent(plan.firstMessage));
+        maxCall.arm(s);
         if (ws.isPaused) ws.resume();
       })
       .catch((err: unknown) => {

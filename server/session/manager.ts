@@ -150,7 +150,7 @@ export class SessionManager {
         client: opts.client,
         log,
         observers,
-        tools: tools.extend(opts.tools ?? []),
+        tools: tools.extend(opts.tools ?? [], opts.toolNames ?? null),
         policy: {
           defaults: config.session.defaults,
           allowedModels: config.session.allowedModels,

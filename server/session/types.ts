@@ -43,6 +43,8 @@ export interface SessionOpenOptions {
   session?: SessionPatch;
   /** Extra server-side tools for this session only (call control). */
   tools?: ToolDefinition[];
+  /** Offer only the server tools of these names (global and per-session): an agent profile's tool list. Unset: all. */
+  toolNames?: readonly string[];
   /** Logged with every line of this session. */
   callId?: string;
   metadata?: Record<string, string>;

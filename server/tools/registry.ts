@@ -35,10 +35,13 @@ export class ToolRegistry {
   readonly #tools = new Map<string, ToolDefinition>();
   readonly defaultTimeoutMs: number;
   readonly #parent: ToolRegistry | null;
+  /** Only these names are offered and run (a profile's tool list); null: all. */
+  readonly #only: ReadonlySet<string> | null;
 
-  constructor(opts: ToolRegistryOptions, parent: ToolRegistry | null = null) {
+  constructor(opts: ToolRegistryOptions, parent: ToolRegistry | null = null, only: Iterable<string> | null = null) {
     this.defaultTimeoutMs = opts.defaultTimeoutMs;
     this.#parent = parent;
+    this.#only = only === null ? null : new Set(only);
   }
 
   /** Adds a tool; throws ToolError TOOL_DUPLICATE / TOOL_INVALID. */
@@ -54,6 +57,7 @@ export class ToolRegistry {
   }
 
   get(name: string): ToolDefinition | undefined {
+    if (this.#only !== null && !this.#only.has(name)) return undefined;
     return this.#tools.get(name) ?? this.#parent?.get(name);
   }
 
@@ -66,7 +70,9 @@ export class ToolRegistry {
     const out = new Map<string, ToolDefinition>();
     if (this.#parent) for (const t of this.#parent.list()) out.set(t.name, t);
     for (const t of this.#tools.values()) out.set(t.name, t);
-    return [...out.values()];
+    const all = [...out.values()];
+    const only = this.#only;
+    return only === null ? all : all.filter((t) => only.has(t.name));
   }
 
   /** GA `tools` entries for the session config. */
@@ -74,9 +80,12 @@ export class ToolRegistry {
     return this.list().map(toRealtimeTool);
   }
 
-  /** A child registry: this one's tools plus `extra` (per-session tools). */
-  extend(extra: ToolDefinition[] = []): ToolRegistry {
-    const child = new ToolRegistry({ defaultTimeoutMs: this.defaultTimeoutMs }, this);
+  /**
+   * A child registry: this one's tools plus `extra` (per-session tools); with `only`, just the tools of
+   * those names (an agent profile's tool list: the session offers and runs nothing else).
+   */
+  extend(extra: ToolDefinition[] = [], only: Iterable<string> | null = null): ToolRegistry {
+    const child = new ToolRegistry({ defaultTimeoutMs: this.defaultTimeoutMs }, this, only);
     for (const t of extra) child.register(t);
     return child;
   }
