@@ -42,7 +42,7 @@ export interface Parley {
   close(): Promise<void>;
 }
 
-export async function startParley(opts: { fake?: FakeOpenAI; env?: Record<string, string>; cert?: TestCert; deps?: AppDeps } = {}): Promise<Parley> {
+export async function startParley(opts: { fake?: FakeOpenAI; env?: Record<string, string>; cert?: TestCert; deps?: AppDeps; /** the PARLEY_CONFIG file's content */ file?: unknown } = {}): Promise<Parley> {
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
     PORT: '0',
@@ -54,7 +54,7 @@ export async function startParley(opts: { fake?: FakeOpenAI; env?: Record<string
     ...(opts.cert ? { PARLEY_TLS_CERT: opts.cert.certPath, PARLEY_TLS_KEY: opts.cert.keyPath } : {}),
     ...opts.env,
   };
-  const config = loadConfig(env);
+  const config = loadConfig(env, opts.file);
   const app = await buildApp(config, opts.deps ?? {});
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
