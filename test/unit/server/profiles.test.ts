@@ -92,11 +92,11 @@ describe('start-up errors name the setting', () => {
   });
 
   it('an incoming-call URL that is not an http(s) URL, and one without the signing secret', () => {
-    expect(configError(() => loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_x' }, { incomingCall: { url: 'not a url' } })).setting).toBe('incomingCall.url (PARLEY_CONFIG)');
-    expect(configError(() => loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_x' }, { incomingCall: { url: 'ftp://backend/x' } })).setting).toBe('incomingCall.url (PARLEY_CONFIG)');
+    expect(configError(() => loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_profiles_unit_0123' }, { incomingCall: { url: 'not a url' } })).setting).toBe('incomingCall.url (PARLEY_CONFIG)');
+    expect(configError(() => loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_profiles_unit_0123' }, { incomingCall: { url: 'ftp://backend/x' } })).setting).toBe('incomingCall.url (PARLEY_CONFIG)');
     expect(configError(() => loadConfig(ENV, { incomingCall: { url: 'https://backend.example/incoming' } })).setting).toBe('PARLEY_WEBHOOK_SECRET');
-    const ok = loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_x' }, { incomingCall: { url: 'https://backend.example/incoming', headers: ['X-Customer-Id'] } });
-    expect(ok.incomingCall).toEqual({ url: 'https://backend.example/incoming', timeoutMs: 1500, headers: ['x-customer-id'], secret: 'whsec_x' });
+    const ok = loadConfig({ ...ENV, PARLEY_WEBHOOK_SECRET: 'whsec_profiles_unit_0123' }, { incomingCall: { url: 'https://backend.example/incoming', headers: ['X-Customer-Id'] } });
+    expect(ok.incomingCall).toEqual({ url: 'https://backend.example/incoming', timeoutMs: 1500, headers: ['x-customer-id'], secret: 'whsec_profiles_unit_0123' });
   });
 
   it('bad profile fields: a voice not allowed, an unknown field, a bad turn_detection, maxCallS, recording, an openai engine without a key', () => {
