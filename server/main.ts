@@ -1,15 +1,11 @@
 /**
- * The server process: the only reader of process.env. Loads the config (env + the JSON file
- * named by PARLEY_CONFIG), builds the app, listens, starts the SIP door when enabled, and on
- * SIGTERM/SIGINT stops accepting, lets live sessions finish (PARLEY_SHUTDOWN_GRACE_MS), exits.
+ * The server process: the only reader of process.env, and one user of the package entry
+ * (server/parley.ts, `createParley`). Loads the config (env + the JSON file named by PARLEY_CONFIG),
+ * creates Parley, listens, starts the SIP door when enabled, and on SIGTERM/SIGINT stops accepting,
+ * lets live sessions finish (PARLEY_SHUTDOWN_GRACE_MS), exits.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, ParleyError } from './errors.ts';
-import { loadConfig, type ParleyConfig } from './config.ts';
-import type { FastifyInstance } from 'fastify';
-import { buildApp, createLogger } from './app.ts';
-import { newServerKey } from './protocol/index.ts';
-import { startSipBridge, type SipBridge } from './sip-bridge.ts';
+import { ConfigError, ParleyError, createLogger, createParley, loadConfig, newServerKey, type Parley, type ParleyConfig } from './parley.ts';
 
 function readConfigFile(path: string | undefined): unknown {
   if (path === undefined || path === '') return undefined;
@@ -40,9 +36,8 @@ async function main(): Promise<void> {
   const log = createLogger(config);
 
   // The signal handlers go in before anything else starts: a SIGTERM/SIGINT while the key is
-  // printed, the app is built, HTTP already answers or SIP is still starting drains like any other.
-  let app: FastifyInstance | null = null;
-  let sip: SipBridge | null = null;
+  // printed, Parley is built, HTTP already answers or SIP is still starting drains like any other.
+  let parley: Parley | null = null;
   let starting: Promise<void> = Promise.resolve();
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
@@ -52,15 +47,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    log.info({ signal, sessions: app?.parley.sessions.active ?? 0, graceMs: config.limits.shutdownGraceMs }, 'shutting down');
+    log.info({ signal, sessions: parley?.sessions.active ?? 0, graceMs: config.limits.shutdownGraceMs }, 'shutting down');
     // a start in progress finishes its current step, then sees `stopping` and goes no further
     await starting.catch(() => undefined);
-    if (app) {
-      app.parley.sessions.stopAccepting();
-      await sip?.close();
-      await app.parley.sessions.closeAll(config.limits.shutdownGraceMs);
-      await app.close();
-    }
+    await parley?.close({ graceMs: config.limits.shutdownGraceMs });
     log.info('stopped');
     process.exit(0);
   };
@@ -75,20 +65,10 @@ async function main(): Promise<void> {
   }
   const cfg = config;
   starting = (async () => {
-    const built = await buildApp(cfg, { logger: log });
-    app = built;
+    const built = await createParley({ config: cfg, logger: log, sip: cfg.sip.enabled });
+    parley = built;
     if (stopping) return;
     await built.listen({ host: cfg.host, port: cfg.port });
-    log.info({ engine: cfg.engine, tls: cfg.tls !== null }, 'parley listening');
-    // build the default engine now: the local engine loads its models (decoder pool) at start, not on the first call
-    try { built.parley.engines.get(cfg.engine); } catch { /* not registered: the first session reports it */ }
-    if (stopping || !cfg.sip.enabled) return;
-    try {
-      sip = await startSipBridge(built);
-    } catch (err) {
-      // e.g. port 5060 taken: keep serving HTTP/WS, say why SIP is off
-      log.error({ err, port: cfg.sip.port }, 'SIP door could not start (set PARLEY_SIP_PORT, or PARLEY_SIP_ENABLED=off)');
-    }
   })();
   await starting;
 }

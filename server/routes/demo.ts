@@ -69,7 +69,7 @@ interface ParleyDecoration {
   clientSecrets?: { mint: MintFn };
 }
 
-interface Asset {
+export interface Asset {
   body: Buffer;
   type: string;
   etag: string;
@@ -79,8 +79,12 @@ function etagOf(body: Buffer): string {
   return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
 }
 
-/** Bundles the page script and the two worklets with esbuild, once per process. */
-async function bundle(): Promise<Map<string, Asset>> {
+/**
+ * The page's files, name → asset: index.html, style.css and the page script and worklets bundled
+ * by esbuild from client-demo/src. scripts/build.ts writes them to dist/client-demo/ for the built
+ * package, with PREBUILT_MANIFEST listing name → content type.
+ */
+export async function compileDemoAssets(): Promise<Map<string, Asset>> {
   const esbuild = await import('esbuild');
   const result = await esbuild.build({
     absWorkingDir: CLIENT_DIR,
@@ -109,6 +113,25 @@ async function bundle(): Promise<Map<string, Asset>> {
     ['index.html', 'text/html; charset=utf-8'],
     ['style.css', 'text/css; charset=utf-8'],
   ] as const) {
+    const body = await readFile(`${CLIENT_DIR}${name}`);
+    assets.set(name, { body, type, etag: etagOf(body) });
+  }
+  return assets;
+}
+
+/** In the built package (dist/client-demo/): `{ "<file name>": "<content type>" }`, the page prebuilt. */
+export const PREBUILT_MANIFEST = 'prebuilt.json';
+
+/** The page's files, once per process: prebuilt when the package was built, else bundled now. */
+async function bundle(): Promise<Map<string, Asset>> {
+  let manifest: Record<string, string>;
+  try {
+    manifest = JSON.parse(await readFile(`${CLIENT_DIR}${PREBUILT_MANIFEST}`, 'utf8')) as Record<string, string>;
+  } catch {
+    return compileDemoAssets(); // running from source
+  }
+  const assets = new Map<string, Asset>();
+  for (const [name, type] of Object.entries(manifest)) {
     const body = await readFile(`${CLIENT_DIR}${name}`);
     assets.set(name, { body, type, etag: etagOf(body) });
   }

@@ -2,12 +2,17 @@ import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 
+/** True when this module runs as the built package's JavaScript (dist/, `npm run build`), not from source. */
+const BUILT = import.meta.url.endsWith('.js');
+
 /**
  * Starts a worker thread from a module URL. TypeScript worker files (run from source by tsx or
  * vitest) are started through tsx's ESM loader, registered inside the worker; `.js` files start
- * directly.
+ * directly. Callers name their worker `./worker.ts`; in the built package tsc emitted `./worker.js`
+ * next to it, which starts directly (no tsx).
  */
 export function startWorker(entry: URL, workerData?: unknown): Worker {
+  if (BUILT && entry.pathname.endsWith('.ts')) entry = new URL(entry.href.replace(/\.ts$/, '.js'));
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData });
   const require = createRequire(import.meta.url);
   // tsx/esm/api resolves to its CJS build through `require`; the ESM build sits next to it.

@@ -38,7 +38,6 @@ class FliteWorker {
   private ensure(): Worker {
     if (this.worker) return this.worker;
     const w = startWorker(new URL('./worker.ts', import.meta.url));
-    w.unref();
     this.worker = w;
     this.ready = false;
     w.on('message', (m: FromFliteWorker) => {
@@ -68,6 +67,8 @@ class FliteWorker {
     };
     w.on('error', (err) => die(`failed: ${err.message}`));
     w.on('exit', (code) => die(`exited (${code})`));
+    // after the listeners: a first 'message' listener refs the worker's port again (an embedder's process could not exit)
+    w.unref();
     return w;
   }
 

@@ -71,10 +71,11 @@ class WorkerSlot {
   constructor(data: PocketSphinxWorkerData, target: number, private readonly counters: { loadsOnStart: number; loadsAhead: number }) {
     this.target = target;
     this.worker = startWorker(new URL('./worker.ts', import.meta.url), data);
-    this.worker.unref();
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
     this.worker.on('error', (err) => this.die(new ProviderError('STT_WORKER_FAILED', `pocketsphinx worker failed: ${err.message}`, { retryable: true, cause: err })));
     this.worker.on('exit', (code) => this.die(new ProviderError('STT_WORKER_FAILED', `pocketsphinx worker exited (${code})`, { retryable: true })));
+    // after the listeners: a first 'message' listener refs the worker's port again (an embedder's process could not exit)
+    this.worker.unref();
   }
 
   /** Free decoders once the load in flight (if any) lands. */
