@@ -8,16 +8,19 @@
  *    emits with `--noCheck` (half the CPU): the same sources are type-checked by `npm run typecheck`,
  *    which `prepack` runs first, and the example's type check against the emitted .d.ts
  *    (test/e2e/embed-package.test.ts) fails on a declaration that went wrong;
- * 3. the browser demo is bundled now (server/routes/demo.ts `compileDemoAssets`, the same esbuild
- *    build the server runs from source) into dist/client-demo/ with its manifest, where the built
- *    server/routes/demo.js looks first: the built package needs no esbuild and no TypeScript at run time.
+ * 3. the browser pages (the demo, the calls page) are bundled now (server/routes/page-assets.ts
+ *    `compilePage`, the same esbuild build the server runs from source) into dist/client-demo/ with a
+ *    manifest each, where the built server looks first: the built package needs no esbuild and no
+ *    TypeScript at run time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PREBUILT_MANIFEST, compileDemoAssets } from '../server/routes/demo.ts';
+import { DEMO_PAGE } from '../server/routes/demo.ts';
+import { CALLS_PAGE } from '../server/routes/calls-page.ts';
+import { compilePage, prebuiltManifest } from '../server/routes/page-assets.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
@@ -32,12 +35,16 @@ if (r.status !== 0) {
   process.exit(1);
 }
 
-const demoDir = join(dist, 'client-demo');
-mkdirSync(demoDir, { recursive: true });
-const manifest: Record<string, string> = {};
-for (const [name, asset] of await compileDemoAssets()) {
-  writeFileSync(join(demoDir, name), asset.body);
-  manifest[name] = asset.type;
+const pagesDir = join(dist, 'client-demo');
+mkdirSync(pagesDir, { recursive: true });
+let files = 0;
+for (const page of [DEMO_PAGE, CALLS_PAGE]) {
+  const manifest: Record<string, string> = {};
+  for (const [name, asset] of await compilePage(page)) {
+    writeFileSync(join(pagesDir, name), asset.body);
+    manifest[name] = asset.type;
+    files++;
+  }
+  writeFileSync(join(pagesDir, prebuiltManifest(page)), JSON.stringify(manifest, null, 2) + '\n');
 }
-writeFileSync(join(demoDir, PREBUILT_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
-process.stdout.write(`build: dist/ in ${((Date.now() - t0) / 1000).toFixed(1)} s (${Object.keys(manifest).length} demo files prebuilt)\n`);
+process.stdout.write(`build: dist/ in ${((Date.now() - t0) / 1000).toFixed(1)} s (${files} page files prebuilt)\n`);

@@ -17,16 +17,13 @@
  * (or one of PARLEY_DEMO_ORIGINS), JSON bodies only, the password compared in constant time, 10 wrong
  * secrets a minute per address. Without PARLEY_API_KEYS nor PARLEY_DEMO_PASSWORD nobody can log in.
  */
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LiveCalls } from '../live/live-calls.ts';
 import { registerLiveRoutes } from '../live/routes.ts';
 import { PAGE_COOKIE, pageSessionsOf, pageToken } from '../live/page-auth.ts';
 import { RateLimiter, passwordMatches } from './demo.ts';
+import { loadPage, type Asset, type PageBundle } from './page-assets.ts';
 
-const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
 const BAD_SECRETS_PER_MINUTE = 10;
 
 const SECURITY_HEADERS = {
@@ -38,47 +35,18 @@ const SECURITY_HEADERS = {
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 } as const;
 
-interface Asset {
-  body: Buffer;
-  type: string;
-  etag: string;
-}
-
-function etagOf(body: Buffer): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-}
-
-async function bundle(): Promise<Map<string, Asset>> {
-  const esbuild = await import('esbuild');
-  const result = await esbuild.build({
-    absWorkingDir: CLIENT_DIR,
-    entryPoints: { calls: 'src/calls/main.ts' },
-    bundle: true,
-    format: 'esm',
-    target: ['chrome100', 'firefox115', 'safari16'],
-    write: false,
-    outdir: 'out',
-    minify: true,
-    sourcemap: false,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const assets = new Map<string, Asset>();
-  for (const file of result.outputFiles) {
-    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
-    const body = Buffer.from(file.contents);
-    assets.set(name, { body, type: 'text/javascript; charset=utf-8', etag: etagOf(body) });
-  }
-  for (const [name, type] of [
+/** The calls page's files (server/routes/page-assets.ts: bundled from source, or prebuilt in the built package). */
+export const CALLS_PAGE: PageBundle = {
+  name: 'calls',
+  entryPoints: { calls: 'src/calls/main.ts' },
+  files: [
     ['calls.html', 'text/html; charset=utf-8'],
     ['style.css', 'text/css; charset=utf-8'],
     ['calls.css', 'text/css; charset=utf-8'],
-  ] as const) {
-    const body = await readFile(`${CLIENT_DIR}${name}`);
-    assets.set(name, { body, type, etag: etagOf(body) });
-  }
-  return assets;
-}
+  ],
+};
+
+const bundle = (): Promise<Map<string, Asset>> => loadPage(CALLS_PAGE);
 
 function pageError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   return reply.code(status).header('cache-control', 'no-store').send({ error: { type: 'invalid_request_error', code, message, param: null } });

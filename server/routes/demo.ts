@@ -27,13 +27,10 @@
  * Demo off: none of these routes exist (404).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DemoConfig } from '../config/demo.ts';
 import { isLoopbackHost } from '../config.ts';
-
-const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
+import { loadPage, type Asset, type PageBundle } from './page-assets.ts';
 
 /** Default lifetime of the page's key (PARLEY_DEMO_KEY_TTL_S): long enough to connect; the session may outlive it. */
 export const DEMO_KEY_TTL_S = 120;
@@ -69,74 +66,21 @@ interface ParleyDecoration {
   clientSecrets?: { mint: MintFn };
 }
 
-export interface Asset {
-  body: Buffer;
-  type: string;
-  etag: string;
-}
-
-function etagOf(body: Buffer): string {
-  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
-}
-
-/**
- * The page's files, name → asset: index.html, style.css and the page script and worklets bundled
- * by esbuild from client-demo/src. scripts/build.ts writes them to dist/client-demo/ for the built
- * package, with PREBUILT_MANIFEST listing name → content type.
- */
-export async function compileDemoAssets(): Promise<Map<string, Asset>> {
-  const esbuild = await import('esbuild');
-  const result = await esbuild.build({
-    absWorkingDir: CLIENT_DIR,
-    entryPoints: {
-      app: 'src/main.ts',
-      'mic-worklet': 'src/worklets/mic-processor.ts',
-      'playback-worklet': 'src/worklets/playback-processor.ts',
-    },
-    bundle: true,
-    format: 'esm',
-    target: ['chrome100', 'firefox115', 'safari16'],
-    write: false,
-    outdir: 'out',
-    minify: true,
-    sourcemap: false,
-    legalComments: 'none',
-    logLevel: 'silent',
-  });
-  const assets = new Map<string, Asset>();
-  for (const file of result.outputFiles) {
-    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
-    const body = Buffer.from(file.contents);
-    assets.set(name, { body, type: 'text/javascript; charset=utf-8', etag: etagOf(body) });
-  }
-  for (const [name, type] of [
+/** The demo page's files (server/routes/page-assets.ts: bundled from source, or prebuilt in the built package). */
+export const DEMO_PAGE: PageBundle = {
+  name: 'demo',
+  entryPoints: {
+    app: 'src/main.ts',
+    'mic-worklet': 'src/worklets/mic-processor.ts',
+    'playback-worklet': 'src/worklets/playback-processor.ts',
+  },
+  files: [
     ['index.html', 'text/html; charset=utf-8'],
     ['style.css', 'text/css; charset=utf-8'],
-  ] as const) {
-    const body = await readFile(`${CLIENT_DIR}${name}`);
-    assets.set(name, { body, type, etag: etagOf(body) });
-  }
-  return assets;
-}
+  ],
+};
 
-/** In the built package (dist/client-demo/): `{ "<file name>": "<content type>" }`, the page prebuilt. */
-export const PREBUILT_MANIFEST = 'prebuilt.json';
-
-/** The page's files, once per process: prebuilt when the package was built, else bundled now. */
-async function bundle(): Promise<Map<string, Asset>> {
-  let manifest: Record<string, string>;
-  try {
-    manifest = JSON.parse(await readFile(`${CLIENT_DIR}${PREBUILT_MANIFEST}`, 'utf8')) as Record<string, string>;
-  } catch {
-    return compileDemoAssets(); // running from source
-  }
-  const assets = new Map<string, Asset>();
-  for (const [name, type] of Object.entries(manifest)) {
-    const body = await readFile(`${CLIENT_DIR}${name}`);
-    assets.set(name, { body, type, etag: etagOf(body) });
-  }
-  return assets;
-}
+const bundle = (): Promise<Map<string, Asset>> => loadPage(DEMO_PAGE);
 
 /** Fixed-window counter per client address (small, self-cleaning). */
 export class RateLimiter {

@@ -3,8 +3,8 @@
  * tarball installed into a temporary project holding examples/embed-basic, the example type-checked
  * against the package's .d.ts (every library's .d.ts too: skipLibCheck off), then run on plain Node
  * (no tsx, no TypeScript): a WS client opens a session on the local engine, the example's tool is
- * offered in `session.created`, its observer sees the session open and close, the demo page is served
- * from the prebuilt files, and SIGTERM stops it: `close()` drains and the process then exits by itself
+ * offered in `session.created`, its observer sees the session open and close, the browser pages are
+ * served from the prebuilt files, and SIGTERM stops it: `close()` drains and the process then exits by itself
  * (nothing left holding the event loop).
  *
  * "Installed" offline, the way npm lays a package out: the tarball unpacked into
@@ -84,8 +84,9 @@ describe('the packed package, embedded by examples/embed-basic', () => {
     expect(files).toContain('dist/server/parley.d.ts');
     expect(files).toContain('dist/server/engines/providers/pocketsphinx/worker.js');
     expect(files).toContain('dist/server/engines/providers/flite/worker.js');
-    expect(files).toContain('dist/client-demo/prebuilt.json');
-    expect(files).toContain('dist/client-demo/app.js');
+    for (const f of ['demo.prebuilt.json', 'app.js', 'mic-worklet.js', 'index.html', 'calls.prebuilt.json', 'calls.js', 'calls.html']) {
+      expect(files).toContain(`dist/client-demo/${f}`);
+    }
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => f.startsWith('test/') || f.startsWith('bench/'))).toEqual([]);
     // the built JavaScript imports .js files only (rewriteRelativeImportExtensions)
@@ -124,13 +125,13 @@ describe('the packed package, embedded by examples/embed-basic', () => {
       expect(port).toBeGreaterThan(0);
       expect(find((l) => l.event === 'api_key')).toBeUndefined(); // PARLEY_API_KEYS was given
 
-      // the demo page and its script come from the prebuilt files (dist/client-demo/: no esbuild, no sources)
-      const page = await fetch(`http://127.0.0.1:${port}/`);
-      expect(page.status).toBe(200);
-      expect(await page.text()).toMatch(/<html/i);
-      const script = await fetch(`http://127.0.0.1:${port}/demo/assets/app.js`);
-      expect(script.status).toBe(200);
-      expect((await script.text()).length).toBeGreaterThan(1000);
+      // the demo page and the calls page come from the prebuilt files (dist/client-demo/: no esbuild, no sources there)
+      for (const [path, type] of [['/', 'text/html'], ['/demo/assets/app.js', 'text/javascript'], ['/calls', 'text/html'], ['/calls/assets/calls.js', 'text/javascript']]) {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`);
+        expect({ path, status: res.status }).toEqual({ path, status: 200 });
+        expect(res.headers.get('content-type')).toContain(type);
+        expect((await res.text()).length).toBeGreaterThan(200);
+      }
 
       ws = new WebSocket(`ws://127.0.0.1:${port}/v1/realtime`, { headers: { Authorization: `Bearer ${KEY}` } });
       const created = await new Promise<Record<string, unknown>>((resolve, reject) => {

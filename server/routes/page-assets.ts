@@ -1,0 +1,81 @@
+/**
+ * The browser pages' files (the demo at /, the calls page at /calls), from client-demo/: their
+ * TypeScript bundled by esbuild, their HTML and CSS read as they are, each with a content type and an
+ * ETag, held in memory once loaded.
+ *
+ * From source (tsx, vitest) a page is bundled on its first request. The built package
+ * (`npm run build`, docs/notes/embedding.md) carries every page prebuilt in dist/client-demo/, next to a
+ * manifest `<page>.prebuilt.json` (file name → content type) written by scripts/build.ts; a page with a
+ * manifest is read from there, without esbuild and without the sources.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+/** client-demo/ from server/routes/ (source), or dist/client-demo/ from dist/server/routes/ (built). */
+export const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
+
+export interface Asset {
+  body: Buffer;
+  type: string;
+  etag: string;
+}
+
+/** One page: the scripts esbuild bundles (output name → entry under client-demo/) and the files served as they are. */
+export interface PageBundle {
+  /** Names the prebuilt manifest: `<name>.prebuilt.json`. */
+  name: string;
+  entryPoints: Record<string, string>;
+  files: ReadonlyArray<readonly [file: string, contentType: string]>;
+}
+
+export function etagOf(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`;
+}
+
+export const prebuiltManifest = (page: PageBundle): string => `${page.name}.prebuilt.json`;
+
+/** Bundles the page now (esbuild, from the sources in client-demo/). */
+export async function compilePage(page: PageBundle): Promise<Map<string, Asset>> {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    absWorkingDir: CLIENT_DIR,
+    entryPoints: page.entryPoints,
+    bundle: true,
+    format: 'esm',
+    target: ['chrome100', 'firefox115', 'safari16'],
+    write: false,
+    outdir: 'out',
+    minify: true,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'silent',
+  });
+  const assets = new Map<string, Asset>();
+  for (const file of result.outputFiles) {
+    const name = file.path.slice(file.path.lastIndexOf('/') + 1);
+    const body = Buffer.from(file.contents);
+    assets.set(name, { body, type: 'text/javascript; charset=utf-8', etag: etagOf(body) });
+  }
+  for (const [name, type] of page.files) {
+    const body = await readFile(`${CLIENT_DIR}${name}`);
+    assets.set(name, { body, type, etag: etagOf(body) });
+  }
+  return assets;
+}
+
+/** The page's files: prebuilt when the package was built, else bundled now. */
+export async function loadPage(page: PageBundle): Promise<Map<string, Asset>> {
+  let manifest: Record<string, string>;
+  try {
+    manifest = JSON.parse(await readFile(`${CLIENT_DIR}${prebuiltManifest(page)}`, 'utf8')) as Record<string, string>;
+  } catch {
+    return compilePage(page); // running from source
+  }
+  const assets = new Map<string, Asset>();
+  for (const [name, type] of Object.entries(manifest)) {
+    const body = await readFile(`${CLIENT_DIR}${name}`);
+    assets.set(name, { body, type, etag: etagOf(body) });
+  }
+  return assets;
+}
