@@ -102,10 +102,13 @@ export function authorizeCallsRead(app: FastifyInstance, req: FastifyRequest): C
   const key = bearerKey(req.headers);
   if (key !== null) {
     if (app.parley.keys.isServerKey(key)) return { ok: true, via: 'key' };
+    app.parley.metrics.authFailures.inc('invalid');
     return { ok: false, status: 401, code: 'invalid_api_key', message: 'Incorrect API key provided.' };
   }
-  if (pageSessionsOf(app).check(pageToken(req))) return { ok: true, via: 'page' };
-  return { ok: false, status: 401, code: 'missing_api_key', message: 'A server API key (Authorization: Bearer) or a calls page login is required.' };
+  const token = pageToken(req);
+  if (pageSessionsOf(app).check(token)) return { ok: true, via: 'page' };
+  app.parley.metrics.authFailures.inc(token === null ? 'missing' : 'invalid');
+  return { ok: false, status: 401, code: token === null ? 'missing_api_key' : 'invalid_api_key', message: 'A server API key (Authorization: Bearer) or a calls page login is required.' };
 }
 
 /** Sends the 401 for a refused CallsReadAuth (OpenAI's error shape). */

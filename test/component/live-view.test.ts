@@ -129,9 +129,12 @@ describe('live view: GET /v1/calls/live and GET /v1/calls/{id}/live', () => {
       for (const headers of [{}, { authorization: 'Bearer wrong-key' }, { authorization: `Bearer ${ek}` }, { cookie: 'parley_calls=pcs_forged' }]) {
         const r = await get(`${p.httpUrl}${url}`, headers);
         expect(r.status, `${url} ${JSON.stringify(headers)}`).toBe(401);
-        expect((r.body.error as { code: string }).code).toMatch(/^(missing|invalid)_api_key$/);
+        expect((r.body.error as { code: string }).code).toBe(Object.keys(headers).length === 0 ? 'missing_api_key' : 'invalid_api_key');
       }
     }
+    // counted like every other refused request
+    expect(p.app.parley.metrics.authFailures.get({ reason: 'missing' })).toBe(2);
+    expect(p.app.parley.metrics.authFailures.get({ reason: 'invalid' })).toBe(6);
     s.close('done');
   });
 

@@ -159,6 +159,12 @@ describe('calls page at /calls (headless Chromium, local engine)', () => {
       await page.screenshot({ path: resolve(OUT, 'calls-record.png'), fullPage: true });
     }
 
+    // it fits a phone screen: one column, no sideways scrolling
+    await page.setViewportSize({ width: 390, height: 844 });
+    const widths = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+    expect(widths.scroll).toBeLessThanOrEqual(widths.inner);
+    await page.screenshot({ path: resolve(OUT, 'calls-phone.png'), fullPage: true });
+
     // no key in any URL the page asked for, none in the page; no console errors
     for (const u of requested) expect(u).not.toContain(SERVER_KEY);
     expect(await page.content()).not.toContain(SERVER_KEY);
