@@ -1,5 +1,6 @@
 /**
- * A call's recording over HTTP, with a server API key (`Authorization: Bearer`, PARLEY_API_KEYS):
+ * A call's recording over HTTP, with a server API key (`Authorization: Bearer`, PARLEY_API_KEYS; the GET also
+ * takes the calls page's login cookie, server/live/page-auth.ts):
  *
  * - `GET /v1/calls/{id}/recording` → `audio/wav` (HEAD too). Single byte ranges (RFC 9110 §14):
  *   `Range: bytes=a-b`, `bytes=a-`, `bytes=-n` → 206 with `Content-Range: bytes a-b/size`; a range that
@@ -16,6 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerKey, type KeyStore } from '../auth.ts';
 import type { Metrics } from '../metrics.ts';
 import { recordingPath, type Recordings } from '../recording/index.ts';
+import { authorizeCallsRead, refuseCallsRead } from '../live/index.ts';
 
 export interface RecordingRouteDeps {
   keys: KeyStore;
@@ -59,7 +61,9 @@ export function registerRecordingRoutes(app: FastifyInstance, deps: RecordingRou
   };
 
   app.get<{ Params: Params }>('/v1/calls/:id/recording', async (req, reply) => {
-    if (!authorised(req, reply)) return reply;
+    // a server key, or the calls page's login cookie (its <audio> cannot send a header: docs/notes/calls-page.md)
+    const auth = authorizeCallsRead(app, req);
+    if (!auth.ok) return refuseCallsRead(reply, auth);
     const path = recordingPath(recordings.dataDir, req.params.id);
     let size: number;
     try {

@@ -3,11 +3,15 @@
  * GET /v1/calls/{id}/live, fed by real sessions on a scripted in-process engine (the test says what
  * the engine emits), and the calls page login that guards them (POST/GET/DELETE /calls/session).
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Engine, EngineFactory, EngineOpenOptions } from '../../server/engines/index.ts';
 import type { ServerEvent } from '../../server/protocol/index.ts';
 import type { RealtimeSessionHandle } from '../../server/session/index.ts';
+import { recordingPath } from '../../server/recording/index.ts';
 import { TEST_KEY, startParley, until, type Parley } from './helpers.ts';
 
 const PASSWORD = 'calls-page-password-42';
@@ -242,6 +246,28 @@ describe('calls page login: POST /calls/session → cookie accepted by the live 
       const out = await fetch(`${p.httpUrl}/calls/session`, { method: 'DELETE', headers: { cookie } });
       expect(out.headers.get('set-cookie')).toMatch(/^parley_calls=; .*Max-Age=0/);
       expect((await get(`${p.httpUrl}/v1/calls/live`, { cookie })).status).toBe(401);
+    }
+  });
+
+  it("the recording route takes the page's cookie too (what an <audio> sends), and nothing else without a key", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-live-'));
+    try {
+      const { p } = await start({ PARLEY_DEMO_PASSWORD: PASSWORD, PARLEY_DATA_DIR: dataDir });
+      const path = recordingPath(dataDir, 'sess_rec1');
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, Buffer.concat([Buffer.from('RIFF'), Buffer.alloc(1000)]));
+      const url = `${p.httpUrl}/v1/calls/sess_rec1/recording`;
+      expect((await get(url)).status).toBe(401);
+      expect((await get(url, { cookie: 'parley_calls=pcs_forged' })).status).toBe(401);
+      const cookie = (await login(p, PASSWORD)).headers.get('set-cookie')!.split(';')[0]!;
+      const res = await fetch(url, { headers: { cookie, range: 'bytes=0-3' } });
+      expect(res.status).toBe(206);
+      expect(res.headers.get('content-type')).toBe('audio/wav');
+      expect(await res.text()).toBe('RIFF');
+      // pausing a recording is not reading: a server key only
+      expect((await fetch(`${url}/pause`, { method: 'POST', headers: { cookie } })).status).toBe(401);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 

@@ -141,16 +141,11 @@ describe('calls page at /calls (headless Chromium, local engine)', () => {
       expect(await page.textContent('[data-fact="end_reason"]')).toBe('caller hung up');
       expect(await page.textContent('[data-fact="cost"]')).toMatch(/^\$\d+\.\d{2,4}$/);
       expect(await page.locator(`#call-list button[data-call-id="${callId}"]`).count()).toBe(1);
-      // the recording: the player's source answers 200 audio/wav with the page's cookie
-      const src = await page.getAttribute('#player', 'src');
-      expect(src).toBe(`v1/calls/${callId}/recording`);
-      const wav = await page.evaluate(async (u) => {
-        const r = await fetch(u);
-        const b = new Uint8Array(await r.arrayBuffer());
-        return { status: r.status, type: r.headers.get('content-type'), riff: String.fromCharCode(...b.subarray(0, 4)), bytes: b.length };
-      }, src!);
-      expect(wav).toMatchObject({ status: 200, type: 'audio/wav', riff: 'RIFF' });
-      expect(wav.bytes).toBeGreaterThan(44);
+      // the player's source is the call's recording
+      expect(await page.getAttribute('#player', 'src')).toBe(`v1/calls/${callId}/recording`);
+      expect(await page.locator('#player').isVisible()).toBe(true);
+      // and the browser loaded it with the login cookie: the player knows its length
+      await expect.poll(() => page.evaluate(() => (document.getElementById('player') as HTMLAudioElement).duration), { timeout: 5_000 }).toBeGreaterThan(1);
       await page.screenshot({ path: resolve(OUT, 'calls-record.png'), fullPage: true });
     } else {
       // no call store on this build: the live transcript stays, marked ended (the page's GET v1/calls got 404s)
@@ -158,6 +153,15 @@ describe('calls page at /calls (headless Chromium, local engine)', () => {
       expect(await page.getAttribute('#detail-end', 'data-end-reason')).toBe('caller_hangup');
       await page.screenshot({ path: resolve(OUT, 'calls-record.png'), fullPage: true });
     }
+
+    // the recording answers the page (its login cookie, no header: what an <audio> sends): 200 audio/wav
+    const wav = await page.evaluate(async (u) => {
+      const r = await fetch(u);
+      const b = new Uint8Array(await r.arrayBuffer());
+      return { status: r.status, type: r.headers.get('content-type'), riff: String.fromCharCode(...b.subarray(0, 4)), bytes: b.length };
+    }, `v1/calls/${callId}/recording`);
+    expect(wav).toMatchObject({ status: 200, type: 'audio/wav', riff: 'RIFF' });
+    expect(wav.bytes).toBeGreaterThan(8000); // seconds of audio, not just a header
 
     // it fits a phone screen: one column, no sideways scrolling
     await page.setViewportSize({ width: 390, height: 844 });
