@@ -85,9 +85,10 @@ describe('calls page at /calls (headless Chromium, local engine)', () => {
     // 2. a call: a WS session with a server key, transcription on
     const caller = new TestClient(server.baseUrl.replace(/^http/, 'ws') + '/v1/realtime?model=gpt-realtime', { key: SERVER_KEY });
     await caller.opened;
-    await caller.waitFor('session.created', 15_000);
-    // the call's id is Parley's session id (the only session on this server)
-    const callId = server.app.parley.sessions.list()[0]!.id;
+    const created = await caller.waitFor('session.created', 15_000);
+    // the call's id is the session's id, as the client reads it in session.created
+    const callId = (created['session'] as { id: string }).id;
+    expect(server.app.parley.sessions.list().map((x) => x.id)).toEqual([callId]);
     caller.send({ type: 'session.update', session: { type: 'realtime', audio: { input: { transcription: { model: 'whisper-1' } } } } });
     await caller.waitFor('session.updated', 5_000);
 
