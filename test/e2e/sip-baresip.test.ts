@@ -5,18 +5,21 @@
  * hears the turn and answers ("You said: …"), baresip records what it hears, PocketSphinx finds the
  * reply's words in that recording; "bye bye" makes the agent say goodbye and call end_call: Parley sends
  * BYE once the goodbye has played, baresip answers 200. (Exact timing of end_call/transfer_call/barge-in:
- * sip-bridge.test.ts.)
+ * sip-bridge.test.ts.) The calls are recorded (PARLEY_RECORDING=stereo): PocketSphinx hears the caller's
+ * words in the recording's left channel and the agent's in its right (issue 11 §4).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import wavefile from 'wavefile';
 import { readWavFile, writeWavFile } from '../../audio/index.ts';
+import { recordingPath } from '../../server/recording/index.ts';
 import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
 import { startSipBridge } from '../../server/sip-bridge.ts';
 import type { SipBridge } from '../../server/sip-bridge.ts';
 import type { CallEndInfo, SipCall } from '../../sip/index.ts';
-import { startParley } from '../component/helpers.ts';
+import { startParley, until } from '../component/helpers.ts';
 import type { Parley } from '../component/helpers.ts';
 import { killAll, rtpRange, startBaresip, waitFor } from '../fakes/sip-harness.ts';
 
@@ -37,6 +40,28 @@ function makeCallerWav(dir: string): string {
   return path;
 }
 
+/** 8 kHz phone audio → 16 kHz for PocketSphinx by zero insertion (it hears that far better than a clean resample, docs/notes/cascade.md). */
+function to16k(x: Int16Array): Int16Array {
+  const y = new Int16Array(x.length * 2);
+  for (let i = 0; i < x.length; i++) y[2 * i] = x[i]!;
+  return y;
+}
+
+/** Stretches of sound (ms), by 20 ms windows, joined across pauses shorter than 1 s. */
+function speechSpans(x: Int16Array, rateHz: number): Array<[number, number]> {
+  const win = rateHz / 50;
+  const spans: Array<[number, number]> = [];
+  for (let w = 0; w * win < x.length; w++) {
+    let e = 0;
+    for (let i = w * win; i < Math.min(x.length, (w + 1) * win); i++) e += x[i]! * x[i]!;
+    if (Math.sqrt(e / win) < 300) continue;
+    const last = spans[spans.length - 1];
+    if (last && w * 20 - last[1] < 1000) last[1] = (w + 1) * 20;
+    else spans.push([w * 20, (w + 1) * 20]);
+  }
+  return spans;
+}
+
 const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
 
 describe('baresip calls Parley (local engine)', () => {
@@ -47,9 +72,20 @@ describe('baresip calls Parley (local engine)', () => {
   const ends = new Map<string, CallEndInfo>();
   let wav: string;
   const replies = new Map<string, string[]>(); // call id → the agent's reply transcripts
+  const sessionIds = new Map<string, string>(); // call id → session id (= the recording's name)
+  const firstAudioMs = new Map<string, number>(); // session id → when the agent's first audio reached the server (ms on the session clock)
+  const dataDir = mkdtempSync(join(tmpdir(), 'parley-sip-e2e-data-'));
 
   beforeAll(async () => {
-    parley = await startParley({ env: { PARLEY_ENGINE: 'local', LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
+    parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_RECORDING: 'stereo', PARLEY_DATA_DIR: dataDir, LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
+    parley.app.parley.sessions.observe((s) => {
+      if (s.callId !== undefined) sessionIds.set(s.callId, s.id);
+      return {
+        turn: (m) => {
+          if (m.kind === 'first_audio' && !firstAudioMs.has(s.id)) firstAudioMs.set(s.id, m.atMs - s.startedAt);
+        },
+      };
+    });
     bridge = await startSipBridge(parley.app, {
       sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() },
       observe: (call, ev) => {
@@ -100,9 +136,7 @@ describe('baresip calls Parley (local engine)', () => {
       expect(dec, 'baresip recorded what it heard').toBeTruthy();
       // 8 kHz phone audio → 16 kHz for PocketSphinx by zero insertion (it hears that far better than a
       // clean resample, docs/notes/cascade.md)
-      const heard8k = readWavFile(dec as string, { sampleRateHz: 8000 }).samples;
-      const heard = new Int16Array(heard8k.length * 2);
-      for (let i = 0; i < heard8k.length; i++) heard[2 * i] = heard8k[i]!;
+      const heard = to16k(readWavFile(dec as string, { sampleRateHz: 8000 }).samples);
       const s = stt.open();
       s.push(heard);
       const text = (await s.finish()).text;
@@ -115,6 +149,41 @@ describe('baresip calls Parley (local engine)', () => {
       const expected = new Set(words(said));
       const found = new Set(words(text).filter((w) => expected.has(w)));
       expect(found.size, `agent said "${said}", caller heard "${text}"`).toBeGreaterThanOrEqual(Math.min(3, expected.size));
+
+      // the call's stereo recording (UDP call only: one is enough): the caller's question on the left, the agent's answer on the right
+      if (transport !== 'udp') return;
+      const sessionId = sessionIds.get(calls[calls.length - 1]!.id);
+      expect(sessionId).toBeDefined();
+      await until(() => parley.app.parley.recordings.get(sessionId!) === null, 5000, 'the recording finished');
+      await parley.app.parley.recordings.idle();
+      const rec = new wavefile.WaveFile(readFileSync(recordingPath(dataDir, sessionId!)));
+      expect((rec.fmt as { numChannels: number; sampleRate: number }).numChannels).toBe(2);
+      expect((rec.fmt as { numChannels: number; sampleRate: number }).sampleRate).toBe(8000);
+      const [left, right] = rec.getSamples(false, Int16Array) as unknown as [Int16Array, Int16Array];
+      const hear = async (x: Int16Array): Promise<string> => {
+        const u = stt.open();
+        u.push(to16k(x));
+        return (await u.finish()).text;
+      };
+      // aligned on the session clock: the agent's first reply sits on the right where its first audio reached the
+      // server (the SIP door plays it at once), after the caller's question on the left
+      const question = speechSpans(left, 8000)[0];
+      const reply = speechSpans(right, 8000)[0];
+      expect(question, 'the caller is heard on the left').toBeDefined();
+      expect(reply, 'the agent is heard on the right').toBeDefined();
+      const arrived = firstAudioMs.get(sessionId!)!;
+      expect(reply![0], `question ${question!.join('-')} ms, reply ${reply!.join('-')} ms, first audio at ${arrived} ms`).toBeGreaterThan(question![1]);
+      expect(reply![0] - arrived).toBeGreaterThanOrEqual(-60);
+      expect(reply![0] - arrived).toBeLessThan(500); // flite's leading silence, the pacer's first tick
+      // and each side's words (PocketSphinx on the question's and the reply's stretch only: quicker)
+      const cut = (x: Int16Array, span: [number, number]): Int16Array => x.subarray(Math.max(0, (span[0] - 300) * 8), Math.min(x.length, (span[1] + 300) * 8));
+      const leftText = await hear(cut(left, question!));
+      const rightText = await hear(cut(right, reply!));
+      const asked = ['book', 'table', 'two', 'people', 'tomorrow', 'evening'];
+      const leftWords = new Set(words(leftText));
+      expect(asked.filter((w) => leftWords.has(w)).length, `left channel heard as "${leftText}"`).toBeGreaterThanOrEqual(3);
+      const rightWords = new Set(words(rightText));
+      expect([...expected].filter((w) => rightWords.has(w)).length, `agent said "${said}", right channel heard as "${rightText}"`).toBeGreaterThanOrEqual(Math.min(3, expected.size));
     },
     90_000,
   );
