@@ -9,6 +9,12 @@
  * timestamp are kept across re-INVITEs; the timestamp follows real time (advances on every tick).
  * RTCP: SR (or RR) + SDES every 5 s to the peer's RTCP port. A call with no RTP for `inactivityTimeoutMs`
  * (not counting hold) is reported dead.
+ *
+ * Once latched, the RTP socket is connected to the peer (connect(2)): a packet then goes out without dgram's
+ * per-packet address lookup (a closure and a nextTick each) and without the kernel's per-packet route lookup.
+ * A connected socket hears only its peer, so when the latched source goes quiet for a second (the moment the
+ * latch may move, as before) the socket is disconnected again and hears everyone; the next packet latches and
+ * reconnects. A re-INVITE that moves the media disconnects at once.
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +34,8 @@ const G711_SLOT_BYTES = 480; // up to 60 ms of G.711 per packet (peers may ignor
 const RTCP_EVERY_TICKS = 250; // 5 s
 const HOUSEKEEPING_EVERY_TICKS = 25; // 0.5 s
 const DTMF_VOLUME = 10; // -10 dBm0
+const RELATCH_QUIET_MS = 1000; // the latched source silent this long: another source may take the latch
+const QUIET_CHECK_EVERY_TICKS = 5; // 100 ms: a connected socket is released within this of the quiet mark
 
 export interface PortPoolOptions {
   host: string;
@@ -163,10 +171,25 @@ export class RtpSession {
   private ts: number;
   private markerNext = true;
   private readonly tx: Buffer[] = [];
+  /** Per tx slot, a view of its first txViewLens[i] bytes (what a connected socket sends; made again only when the length changes). */
+  private readonly txViews: Buffer[] = [];
+  private readonly txViewLens = new Int32Array(TX_RING);
   private txIdx = 0;
+  /** The RTP socket's connect(2) state; connAddress/connPort: the peer it is (being) connected to. */
+  private conn: 'none' | 'connecting' | 'connected' = 'none';
+  private connAddress = '';
+  private connPort = 0;
+  /** The latched source has been silent for RELATCH_QUIET_MS: the socket is not connected, to hear the others. */
+  private latchQuiet = false;
+  /** A connect to this peer failed: send to it unconnected. */
+  private connFailedAddress = '';
+  private connFailedPort = 0;
   private readonly rtcpBuf = Buffer.alloc(256);
   private readonly rxHeader = newRtpHeader();
   private rxSlots: Uint8Array[] = [];
+  /** Per rx slot, a view of its first rxViewLens[i] bytes (handed out on pop; made again only when the length changes). */
+  private rxViews: Uint8Array[] = [];
+  private readonly rxViewLens = new Int32Array(RX_SLOTS);
   private rxSlot = 0;
   private jitter: JitterBuffer<number>;
   private readonly dtmfRx: DtmfReceiver;
@@ -213,8 +236,12 @@ export class RtpSession {
     this.ssrc = rnd.readUInt32BE(0);
     this.seq = rnd.readUInt16BE(4);
     this.ts = rnd.readUInt32BE(6);
-    for (let i = 0; i < TX_RING; i++) this.tx.push(Buffer.alloc(RTP_HEADER_BYTES + MAX_CODEC_FRAME_BYTES));
-    this.rxSlots = rxSlotsFor(opts.codec);
+    for (let i = 0; i < TX_RING; i++) {
+      const b = Buffer.alloc(RTP_HEADER_BYTES + MAX_CODEC_FRAME_BYTES);
+      this.tx.push(b);
+      this.txViews.push(b.subarray(0, 0));
+    }
+    this.setRxSlots(rxSlotsFor(opts.codec));
     this.queue = queueFor(opts.codec);
     this.jitter = new JitterBuffer<number>({ depthFrames: 0, maxFrames: 16, frameTimestampStep: opts.codec.frameTimestampStep });
     this.dtmfRx = new DtmfReceiver(opts.codec.clockRateHz);
@@ -230,7 +257,7 @@ export class RtpSession {
     const codecChanged = remote.codec.name !== this.codec.name || remote.codec.payloadType !== this.codec.payloadType;
     if (codecChanged) {
       if ((remote.codec.name === 'opus') !== (this.codec.name === 'opus')) {
-        this.rxSlots = rxSlotsFor(remote.codec);
+        this.setRxSlots(rxSlotsFor(remote.codec));
         this.queue = queueFor(remote.codec);
       }
       this.codec = remote.codec;
@@ -247,6 +274,7 @@ export class RtpSession {
       if (!this.latched) {
         this.remoteAddress = remote.address;
         this.remotePort = remote.port;
+        this.syncConnection(); // not latched: hear everyone until the next packet latches
       }
     }
     if (remote.address !== '0.0.0.0') {
@@ -335,12 +363,20 @@ export class RtpSession {
     if (!parseRtp(pkt, h)) return;
     const nowMs = Date.now();
     // symmetric RTP: latch on the first packet; move only if the latched source went quiet for a second
-    if (!this.latched || ((address !== this.remoteAddress || port !== this.remotePort) && nowMs - this.lastLatchMs > 1000)) {
+    if (!this.latched || ((address !== this.remoteAddress || port !== this.remotePort) && nowMs - this.lastLatchMs > RELATCH_QUIET_MS)) {
       this.remoteAddress = address;
       this.remotePort = port;
       this.latched = true;
+      this.latchQuiet = false;
+      this.syncConnection();
     }
-    if (address === this.remoteAddress && port === this.remotePort) this.lastLatchMs = nowMs;
+    if (address === this.remoteAddress && port === this.remotePort) {
+      this.lastLatchMs = nowMs;
+      if (this.latchQuiet) {
+        this.latchQuiet = false; // the latched source is back (or a new one took the latch)
+        this.syncConnection();
+      }
+    }
     this.lastRxMs = nowMs;
     // reception statistics (RFC 3550 §6.4.1, A.1, A.3) cover every packet of the stream: telephone-event
     // and comfort-noise packets take sequence numbers too, and are not lost audio
@@ -348,9 +384,8 @@ export class RtpSession {
     this.remoteSsrc = h.ssrc;
     this.trackSequence(h.sequence);
     this.rxCount++;
-    const payload = pkt.subarray(h.payloadOffset, h.payloadEnd);
     if (this.te && h.payloadType === this.te.payloadType) {
-      const d = this.dtmfRx.push(payload, h.timestamp, nowMs);
+      const d = this.dtmfRx.push(pkt.subarray(h.payloadOffset, h.payloadEnd), h.timestamp, nowMs);
       if (d) {
         this.stats_.dtmfIn++;
         this.events.onDtmf(d);
@@ -371,19 +406,67 @@ export class RtpSession {
     const slotIdx = this.rxSlot;
     this.rxSlot = (this.rxSlot + 1) % RX_SLOTS;
     const slot = this.rxSlots[slotIdx] as Uint8Array;
-    const n = Math.min(payload.length, slot.length);
-    slot.set(payload.subarray(0, n));
-    this.rxLens[slotIdx] = n;
+    const off = h.payloadOffset;
+    const n = Math.min(h.payloadEnd - off, slot.length);
+    slot.set(pkt.subarray(off, off + n));
+    if (this.rxViewLens[slotIdx] !== n) {
+      this.rxViews[slotIdx] = slot.subarray(0, n);
+      this.rxViewLens[slotIdx] = n;
+    }
     this.jitter.push(h.sequence, h.timestamp, slotIdx);
     for (;;) {
       const out = this.jitter.pop();
       if (out.kind === 'empty') break;
       if (out.kind === 'lost') this.events.onAudio(null);
-      else this.events.onAudio((this.rxSlots[out.payload] as Uint8Array).subarray(0, this.rxLens[out.payload]));
+      else this.events.onAudio(this.rxViews[out.payload] as Uint8Array);
     }
   }
 
-  private readonly rxLens = new Uint16Array(RX_SLOTS);
+  private setRxSlots(slots: Uint8Array[]): void {
+    this.rxSlots = slots;
+    this.rxViews = slots.map((s) => s.subarray(0, 0));
+    this.rxViewLens.fill(0);
+  }
+
+  /**
+   * Bring the socket's connect(2) state in line with the latch: connected to the latched peer (unless a
+   * connect to it failed), otherwise not connected. A connect completes on the next tick of the process
+   * (the address is an IP literal: dgram's lookup of it is a nextTick), before any pacer tick can send.
+   */
+  private syncConnection(): void {
+    if (this.closed || this.conn === 'connecting') return; // its callback syncs again
+    const on = this.latched && !this.latchQuiet;
+    const address = on ? this.remoteAddress : '';
+    const port = on ? this.remotePort : 0;
+    if (this.conn === 'connected') {
+      if (address === this.connAddress && port === this.connPort) return;
+      try {
+        this.rtp.disconnect();
+      } catch {
+        /* not connected after all */
+      }
+      this.conn = 'none';
+    }
+    if (address === '' || port === 0 || (address === this.connFailedAddress && port === this.connFailedPort)) return;
+    this.conn = 'connecting';
+    this.connAddress = address;
+    this.connPort = port;
+    try {
+      this.rtp.connect(port, address, (err?: Error) => {
+        if (this.closed) return;
+        if (err) {
+          this.connFailedAddress = address;
+          this.connFailedPort = port;
+          this.conn = 'none';
+        } else this.conn = 'connected';
+        this.syncConnection();
+      });
+    } catch {
+      this.connFailedAddress = address;
+      this.connFailedPort = port;
+      this.conn = 'none';
+    }
+  }
 
   private trackSequence(seq: number): void {
     if (this.firstSeq < 0) {
@@ -472,6 +555,11 @@ export class RtpSession {
       }
     }
     this.ts = (this.ts + step) >>> 0;
+    if (this.conn === 'connected' && this.tickCount % QUIET_CHECK_EVERY_TICKS === 0 && Date.now() - this.lastLatchMs > RELATCH_QUIET_MS) {
+      // the latched source went quiet: hear everyone again, so another source can take the latch
+      this.latchQuiet = true;
+      this.syncConnection();
+    }
     if (this.tickCount % HOUSEKEEPING_EVERY_TICKS === 0) this.housekeeping();
     if (this.tickCount % RTCP_EVERY_TICKS === 0) this.sendRtcp();
   }
@@ -522,14 +610,26 @@ export class RtpSession {
     this.sendRaw(buf, RTP_HEADER_BYTES + payload.length, payloadType, timestamp);
   }
 
+  /** Send tx slot txIdx (`buf`), its first `length` bytes, with an RTP header written in front of the payload. */
   private sendRaw(buf: Buffer, length: number, payloadType: number, timestamp: number): void {
+    const slot = this.txIdx;
     this.txIdx = (this.txIdx + 1) % TX_RING;
     writeRtpHeader(buf, this.markerNext, payloadType, this.seq, timestamp, this.ssrc);
     this.markerNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.stats_.packetsOut++;
     this.stats_.bytesOut += length - RTP_HEADER_BYTES;
-    this.rtp.send(buf, 0, length, this.remotePort, this.remoteAddress);
+    if (this.conn === 'connected') {
+      // connected to remoteAddress:remotePort (syncConnection keeps the two in step): no address, no lookup
+      let view = this.txViews[slot] as Buffer;
+      if (this.txViewLens[slot] !== length) {
+        view = buf.subarray(0, length);
+        this.txViews[slot] = view;
+        this.txViewLens[slot] = length;
+      }
+      this.rtp.send(view);
+    } else if (this.conn === 'none') this.rtp.send(buf, 0, length, this.remotePort, this.remoteAddress);
+    // 'connecting' never meets a send: the connect completes on the next tick, before any pacer tick
   }
 
   private housekeeping(): void {
@@ -565,8 +665,10 @@ export class RtpSession {
         : undefined;
     const sender = this.stats_.packetsOut > 0 ? { ntpMs: nowMs, rtpTimestamp: this.ts, packets: this.stats_.packetsOut, octets: this.stats_.bytesOut } : undefined;
     const n = writeRtcpReport(this.rtcpBuf, this.ssrc, sender, block, this.cname);
-    const sock = this.remoteRtcpPort ? this.rtcp : this.rtp;
-    sock.send(this.rtcpBuf, 0, n, port, this.remoteAddress);
+    if (this.remoteRtcpPort) this.rtcp.send(this.rtcpBuf, 0, n, port, this.remoteAddress);
+    else if (this.conn === 'connected') this.rtp.send(this.rtcpBuf, 0, n); // to the connected peer (port = remotePort)
+    else if (this.conn === 'none') this.rtp.send(this.rtcpBuf, 0, n, port, this.remoteAddress);
+    else return;
     this.stats_.rtcpOut++;
   }
 }
