@@ -24,12 +24,15 @@
  * and is run again (up to 3 × rounds attempts per row); the rounds not counted are listed.
  * An uncounted warm-up run comes first (JIT, first-call costs). The load average is printed with the figures.
  *
- * Run: npx tsx bench/sip.ts [--path ulaw|pcma|cascade|cascade-base64] [--rounds 5] [--seconds 5] [--calls 100,200] [--warmup 2] [--max-late 1]
+ * Run: npx tsx bench/sip.ts [--path ulaw|pcma|cascade|cascade-base64] [--rounds 5] [--seconds 5] [--calls 100,200] [--warmup 2] [--max-late 1] [--profile FILE]
  *      (or the old form [maxCalls] [seconds]: rows 25…800 up to maxCalls);
- *      node --expose-gc --import tsx bench/sip.ts … collects the heap before each run.
+ *      node --expose-gc --import tsx bench/sip.ts … collects the heap before each run;
+ *      --profile FILE writes a CPU profile (.cpuprofile) of this process over the last Parley run's media window.
  */
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { percentileSorted, ratio } from './lib/index.ts';
@@ -138,6 +141,8 @@ async function load(target: 'sip' | 'echo', port: number, calls: number, seconds
 interface RunResult {
   calls: number;
   cpuUsPerCallS: number;
+  /** Share of that CPU spent in the kernel (system time). */
+  sysShare: number;
   inP50Us: number;
   inP99Us: number;
   inLatePct: number;
@@ -198,6 +203,8 @@ interface BenchArgs {
   warmupS: number;
   /** A round counts only if the generator's ticks were > 20 ms late at most this often (percent) in both runs. */
   maxLatePct: number;
+  /** Write a CPU profile (.cpuprofile) of this process over the media window of the Parley runs here. */
+  profile: string | undefined;
 }
 
 const ALL_ROWS = [25, 50, 100, 200, 400, 800];
@@ -216,7 +223,7 @@ const PATH_WORDS: Record<MediaPath, string> = {
  * `[maxCalls] [seconds]` runs every row of 25, 50, 100, 200, 400, 800 up to maxCalls.
  */
 function parseArgs(argv: string[]): BenchArgs {
-  const a: BenchArgs = { path: 'ulaw', rows: [100, 200], rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1 };
+  const a: BenchArgs = { path: 'ulaw', rows: [100, 200], rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1, profile: undefined };
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
@@ -232,12 +239,13 @@ function parseArgs(argv: string[]): BenchArgs {
     else if (name === 'warmup') a.warmupS = Number(value);
     else if (name === 'max-late') a.maxLatePct = Number(value);
     else if (name === 'calls') a.rows = value.split(',').map(Number);
+    else if (name === 'profile') a.profile = value;
     else if (name === 'path') {
       const path = PATHS.find((x) => x === value);
       if (!path) throw new Error(`--path must be one of ${PATHS.join(', ')}`);
       a.path = path;
     }
-    else throw new Error(`unknown option --${name} (want --path ${PATHS.join('|')}, --rounds N, --seconds S, --calls 100,200, --warmup S, --max-late PCT)`);
+    else throw new Error(`unknown option --${name} (want --path ${PATHS.join('|')}, --rounds N, --seconds S, --calls 100,200, --warmup S, --max-late PCT, --profile FILE)`);
   }
   if (positional[0] !== undefined) a.rows = ALL_ROWS.filter((c) => c <= Number(positional[0]));
   if (positional[1] !== undefined) a.seconds = Number(positional[1]);
@@ -338,12 +346,21 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => echo.bind(0, '127.0.0.1', () => r()));
   echo.on('message', (m, r) => echo.send(m, r.port, r.address));
 
+  // --profile: the inspector's sampling profiler over the media window of each Parley run (the last one is kept)
+  let profiler: Session | undefined;
+  if (args.profile) {
+    profiler = new Session();
+    profiler.connect();
+    profiler.post('Profiler.enable');
+    profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+  }
   let curSeconds = seconds;
   const measure = async (target: 'sip' | 'echo', calls: number): Promise<RunResult> => {
     inLat = [];
     let cpu0 = process.cpuUsage();
     let t0 = 0;
     let cpu = 0;
+    let sysShare = 0;
     let wallS = 0;
     const r = await runGenerator(
       target,
@@ -353,6 +370,7 @@ async function main(): Promise<void> {
       args.path === 'pcma' ? 8 : 0,
       () => {
         measuring = true;
+        if (target === 'sip') profiler?.post('Profiler.start');
         cpu0 = process.cpuUsage();
         t0 = performance.now();
       },
@@ -360,7 +378,14 @@ async function main(): Promise<void> {
         measuring = false;
         const d = process.cpuUsage(cpu0);
         cpu = d.user + d.system;
+        sysShare = cpu > 0 ? d.system / cpu : 0;
         wallS = (performance.now() - t0) / 1000;
+        if (target === 'sip' && profiler && args.profile) {
+          const file = args.profile;
+          profiler.post('Profiler.stop', (err, res) => {
+            if (!err) writeFileSync(file, JSON.stringify(res.profile));
+          });
+        }
       },
     );
     inLat.sort((a, b) => a - b);
@@ -371,6 +396,7 @@ async function main(): Promise<void> {
     return {
       calls,
       cpuUsPerCallS: carried > 0 ? cpu / carried : cpu / (calls * wallS),
+      sysShare,
       inP50Us: inLat.length ? percentileSorted(inLat, 50) : 0,
       inP99Us: inLat.length ? percentileSorted(inLat, 99) : 0,
       inLatePct: inLat.length ? (100 * inLat.filter((x) => x > 20_000).length) / inLat.length : 0,
@@ -464,6 +490,7 @@ async function main(): Promise<void> {
     process.stdout.write(
       `${n} calls, ${roundsNote}:\n` +
         `  CPU µs per call-second     Parley ${fmt(col((x) => x.sip.cpuUsPerCallS), 1)}   bare echo ${fmt(col((x) => x.echo.cpuUsPerCallS), 1)}\n` +
+        `  of it in the kernel        Parley ${fmt(col((x) => 100 * x.sip.sysShare), 0, ' %')}   bare echo ${fmt(col((x) => 100 * x.echo.sysShare), 0, ' %')}\n` +
         `  Parley / echo (per round)  ${fmt(ratios, 2, '×')}   rounds: ${ratios.map((r) => r.toFixed(2)).join(' ')}\n` +
         `  calls per core (CPU)       ${fmt(perCore, 0)}\n` +
         `  in latency p50 / p99       ${fmt(col((x) => x.sip.inP50Us / 1000), 3)} / ${fmt(col((x) => x.sip.inP99Us / 1000), 3)} ms   (echo one-way ${fmt(col((x) => x.echo.rttP50Us / 2000), 3)} / ${fmt(col((x) => x.echo.rttP99Us / 2000), 3)} ms)\n` +
