@@ -17,10 +17,11 @@ import type { Logger } from 'pino';
 import { buildApp, createLogger, type AppDeps, type ParleyContext } from './app.ts';
 import { loadConfig, type Env, type ParleyConfig } from './config.ts';
 import { ConfigError, ParleyError } from './errors.ts';
-import { newServerKey, type SessionPatch } from './protocol/index.ts';
+import { newServerKey } from './protocol/index.ts';
 import { startSipBridge, type SipBridge, type SipBridgeOptions } from './sip-bridge.ts';
 import type { EngineFactory, EngineName } from './engines/index.ts';
-import type { CallFacts, FallbackPolicy, Leg, SessionManager, SessionObserverFactory } from './session/index.ts';
+import type { FallbackPolicy, SessionManager, SessionObserverFactory } from './session/index.ts';
+import type { IncomingCallHook } from './profiles/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
 
 // ------------------------------------------------------------------ what a backend imports
@@ -108,6 +109,16 @@ export type {
   ErrorBody,
 } from './protocol/index.ts';
 export type { SipBridge } from './sip-bridge.ts';
+export type {
+  IncomingCallHook,
+  IncomingCallFacts,
+  IncomingCallAnswer,
+  IncomingCallOverrides,
+  ProfileConfig,
+  RouteConfig,
+  Matcher,
+  IncomingCallConfig,
+} from './profiles/index.ts';
 export type { FastifyInstance } from 'fastify';
 export type { Logger } from 'pino';
 
@@ -115,31 +126,6 @@ export type { Logger } from 'pino';
 
 /** The config file's shape (PARLEY_CONFIG): nested keys such as `{ engine: 'local', sip: { port: 5070 } }`. */
 export type ParleySettings = Record<string, unknown>;
-
-/** What the incoming-call hook is told about a call before it is answered (the incoming-call webhook's facts). */
-export interface IncomingCallFacts {
-  door: Leg;
-  call: CallFacts;
-  headers?: Record<string, string>;
-  metadata?: Record<string, string>;
-}
-
-/** The backend's answer: a profile name and/or session overrides and metadata; null = the route's profile. */
-export interface IncomingCallAnswer {
-  profile?: string;
-  overrides?: SessionPatch;
-  metadata?: Record<string, string>;
-}
-
-/**
- * The incoming-call hook: the in-process twin of the incoming-call webhook (same facts, same answer,
- * same timeout; on a throw or a bad answer the route's profile is used). Typed as buildApp's own
- * option once the app has one.
- */
-export type IncomingCallHook = 'onIncomingCall' extends keyof AppDeps
-  ? NonNullable<AppIncomingCallHook>
-  : (facts: IncomingCallFacts) => Promise<IncomingCallAnswer | null>;
-type AppIncomingCallHook = AppDeps extends { onIncomingCall?: infer H } ? H : never;
 
 /** The SIP door's options a backend may set (the rest comes from `config.sip`). */
 export type SipOptions = Pick<SipBridgeOptions, 'sip' | 'dtmfMode' | 'transferTarget' | 'engine' | 'g711Passthrough'>;
@@ -161,7 +147,12 @@ export interface CreateParleyOptions {
   tools?: ToolDefinition[];
   /** App-wide session observers (call records, metrics, live views): one factory per observer kind. */
   observers?: SessionObserverFactory[];
-  /** Decides a call's profile, overrides and metadata before it is answered. */
+  /**
+   * Decides a call's profile, overrides and metadata before it is answered (SIP: before the 200 OK;
+   * WS: before the upgrade): the in-process twin of the incoming-call webhook, same facts, same answer,
+   * same timeout (`incomingCall.timeoutMs`); it replaces the webhook URL. A throw, a timeout or a bad
+   * answer keeps the route's profile and the session's metadata says why (server/profiles/incoming-call.ts).
+   */
   onIncomingCall?: IncomingCallHook;
   /** A pino logger (default: JSON lines on stdout at `logLevel`). */
   logger?: Logger;
@@ -250,9 +241,8 @@ export async function createParley(opts: CreateParleyOptions = {}): Promise<Parl
     ...(opts.tools ? { tools: opts.tools } : {}),
     ...(opts.engines ? { engines: opts.engines } : {}),
     ...(opts.fallback !== undefined ? { fallback: opts.fallback } : {}),
+    ...(opts.onIncomingCall ? { onIncomingCall: opts.onIncomingCall } : {}),
   };
-  // buildApp's onIncomingCall (server/profiles/) takes the hook as it is
-  if (opts.onIncomingCall) (deps as Record<string, unknown>)['onIncomingCall'] = opts.onIncomingCall;
   const app = await buildApp(config, deps);
   const ctx: ParleyContext = app.parley;
   for (const factory of opts.observers ?? []) ctx.sessions.observe(factory);

@@ -127,6 +127,37 @@ describe('createParley', () => {
     sock.close();
   });
 
+  it('asks onIncomingCall before a WS session starts: its metadata and overrides reach the session, a throw keeps the defaults and says why', async () => {
+    const facts: unknown[] = [];
+    let fail = false;
+    const seen: SessionInfo[] = [];
+    parley = await createParley({
+      env: env(),
+      sip: false,
+      observers: [() => ({ opened: (info) => seen.push(info) })],
+      onIncomingCall: (f) => {
+        facts.push(f);
+        if (fail) throw new Error('the CRM is down');
+        return { metadata: { crm_id: '42' }, overrides: { instructions: 'Greet customer 42 by number.' } };
+      },
+    });
+    const { realtimeUrl } = await parley.listen({ host: '127.0.0.1', port: 0 });
+    const a = new TestClient(`${realtimeUrl}?model=gpt-realtime`);
+    const created = await a.waitFor('session.created');
+    expect(facts).toEqual([expect.objectContaining({ door: 'ws' })]);
+    expect(seen[0]?.metadata).toMatchObject({ crm_id: '42', incoming_call: 'ok' });
+    expect((created['session'] as { instructions: string }).instructions).toBe('Greet customer 42 by number.');
+    a.close();
+
+    fail = true;
+    const b = new TestClient(`${realtimeUrl}?model=gpt-realtime`);
+    const created2 = await b.waitFor('session.created');
+    expect(seen[1]?.metadata).toMatchObject({ incoming_call: expect.stringMatching(/^error: .*CRM is down/) });
+    expect(seen[1]?.metadata['crm_id']).toBeUndefined();
+    expect((created2['session'] as { instructions: string }).instructions).toBe(parley.config.session.defaults.instructions);
+    b.close();
+  });
+
   it('leaves SIP off when the config says so and no `sip` option is given', async () => {
     parley = await createParley({ env: env({ PARLEY_SIP_ENABLED: 'off' }) });
     await parley.listen({ host: '127.0.0.1', port: 0 });

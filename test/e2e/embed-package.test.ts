@@ -3,9 +3,9 @@
  * tarball installed into a temporary project holding examples/embed-basic, the example type-checked
  * against the package's .d.ts (every library's .d.ts too: skipLibCheck off), then run on plain Node
  * (no tsx, no TypeScript): a WS client opens a session on the local engine, the example's tool is
- * offered in `session.created`, its observer sees the session open and close, the browser pages are
- * served from the prebuilt files, and SIGTERM stops it: `close()` drains and the process then exits by itself
- * (nothing left holding the event loop).
+ * offered in `session.created`, its incoming-call hook tags the session, its observer sees the session
+ * open and close, the browser pages are served from the prebuilt files, and SIGTERM stops it: `close()`
+ * drains and the process then exits by itself (nothing left holding the event loop).
  *
  * "Installed" offline, the way npm lays a package out: the tarball unpacked into
  * node_modules/parley, and each of its declared `dependencies` (and the example's devDependencies)
@@ -146,7 +146,7 @@ describe('the packed package, embedded by examples/embed-basic', () => {
       expect(tools).toContain('get_order_status');
       await until(() => find((l) => l.event === 'call.opened') !== undefined, 10_000, 'the observer to see the session open');
       const opened = find((l) => l.event === 'call.opened')!;
-      expect(opened).toMatchObject({ leg: 'ws', engine: 'local' });
+      expect(opened).toMatchObject({ leg: 'ws', engine: 'local', metadata: { tagged_by: 'embed-basic', door: 'ws', incoming_call: 'ok' } });
 
       ws.close();
       await until(() => find((l) => l.event === 'call.closed') !== undefined, 10_000, 'the observer to see the session close');

@@ -1,7 +1,9 @@
 /**
  * A Node backend embedding Parley (docs/notes/embedding.md): the voice agent runs in this process,
- * with one tool of ours (the model may look up an order) and one session observer (a line per call
- * opened and closed, where a real backend would write its own records).
+ * with one tool of ours (the model may look up an order), one session observer (a line per call
+ * opened and closed, where a real backend would write its own records) and an incoming-call hook
+ * (asked before each call is answered: it tags the call here; a real backend looks the caller up and
+ * may pick the agent profile).
  *
  *   npm install && npm run build && PARLEY_API_KEYS=<a key of 16+ characters> npm start
  *
@@ -9,7 +11,7 @@
  * It listens on 127.0.0.1 on a free port and prints one JSON line per event; SIGTERM or SIGINT stops
  * it gracefully (live calls may finish for PARLEY_SHUTDOWN_GRACE_MS).
  */
-import { createParley, type SessionObserverFactory, type ToolDefinition } from 'parley';
+import { createParley, type IncomingCallHook, type SessionObserverFactory, type ToolDefinition } from 'parley';
 
 const print = (line: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify(line) + '\n');
@@ -34,15 +36,19 @@ const orderStatus: ToolDefinition = {
 
 /** A session observer: called synchronously on the session's path, so it only prints (never blocks). */
 const callLog: SessionObserverFactory = () => ({
-  opened: (info, engine) => print({ event: 'call.opened', id: info.id, leg: info.leg, engine }),
+  opened: (info, engine) => print({ event: 'call.opened', id: info.id, leg: info.leg, engine, metadata: info.metadata }),
   toolCall: (r) => print({ event: 'call.tool', name: r.name, ok: r.ok, durationMs: r.durationMs }),
   closed: (info, end) => print({ event: 'call.closed', id: info.id, endReason: end.endReason, durationMs: end.durationMs }),
 });
+
+/** Before a call is answered (SIP: before the 200 OK; WS: before the upgrade); null = no opinion. */
+const onIncomingCall: IncomingCallHook = (facts) => ({ metadata: { tagged_by: 'embed-basic', door: facts.door } });
 
 const parley = await createParley({
   env: process.env,
   tools: [orderStatus],
   observers: [callLog],
+  onIncomingCall,
   sip: false,
 });
 const { port, realtimeUrl } = await parley.listen({ host: '127.0.0.1', port: 0 });
