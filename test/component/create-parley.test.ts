@@ -63,7 +63,7 @@ describe('createParley', () => {
     await client.opened;
     const created = await client.waitFor('session.created');
     expect((created['session'] as { tools: Array<{ name: string }> }).tools.map((t) => t.name)).toEqual(['get_current_time', 'get_order_status']);
-    expect(seen[0]).toMatchObject({ hook: 'opened', info: { leg: 'ws' } });
+    expect(seen[0]).toMatchObject({ hook: 'opened', info: { id: (created['session'] as { id: string }).id, leg: 'ws' } });
     expect(parley.sessions.active).toBe(1);
 
     client.send({ type: 'conversation.item.create', item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'what is my order status' }] } });

@@ -146,7 +146,8 @@ describe('the packed package, embedded by examples/embed-basic', () => {
       expect(tools).toContain('get_order_status');
       await until(() => find((l) => l.event === 'call.opened') !== undefined, 10_000, 'the observer to see the session open');
       const opened = find((l) => l.event === 'call.opened')!;
-      expect(opened).toMatchObject({ leg: 'ws', engine: 'local', metadata: { tagged_by: 'embed-basic', door: 'ws', incoming_call: 'ok' } });
+      // a call's id is the session's id: what the client reads in session.created
+      expect(opened).toMatchObject({ id: created['id'], leg: 'ws', engine: 'local', metadata: { tagged_by: 'embed-basic', door: 'ws', incoming_call: 'ok' } });
 
       ws.close();
       await until(() => find((l) => l.event === 'call.closed') !== undefined, 10_000, 'the observer to see the session close');
