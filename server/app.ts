@@ -98,7 +98,9 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   // recordings (issue 11 §4): every session whose mode (its profile's, else PARLEY_RECORDING) is not off
   const recordings = new Recordings({ dataDir: config.dataDir, log });
   sessions.observe(recordings.observer);
-  if (config.recording !== 'off') for (const t of recordings.tools()) tools.register(t);
+  // the agent's pause/resume tools, when any call may be recorded (a call that is not answers "not recorded")
+  const mayRecord = config.recording !== 'off' || Object.values(config.profiles).some((p) => p.recording !== undefined && p.recording !== 'off');
+  if (mayRecord) for (const t of recordings.tools()) tools.register(t);
   // after every tool and engine is registered: a profile naming an unknown one is a ConfigError here
   const profiles = new Profiles({
     settings: config,

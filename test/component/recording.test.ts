@@ -10,6 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import wavefile from 'wavefile';
+import type { AddressInfo } from 'node:net';
+import { buildApp } from '../../server/app.ts';
+import { loadConfig } from '../../server/config.ts';
 import type { EngineFactory, EngineOpenOptions } from '../../server/engines/index.ts';
 import { AudioChunk, type ClientEvent, type ServerEvent } from '../../server/protocol/index.ts';
 import { recordingPath } from '../../server/recording/index.ts';
@@ -286,5 +289,33 @@ describe('call recording (WS door, PARLEY_RECORDING)', () => {
     await parley.app.parley.recordings.idle();
     expect(existsSync(recordingPath(s.dataDir, sessionId))).toBe(false);
     expect((await fetch(`${parley.httpUrl}/v1/calls/${sessionId}/recording`, { headers: auth })).status).toBe(404);
+  });
+
+  it('per profile: PARLEY_RECORDING off, a profile with recording stereo records its calls (and offers the tools); others are not recorded', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'parley-rec-'));
+    dirs.push(dataDir);
+    const env = { HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: TEST_KEY, PARLEY_DEMO: 'off', PARLEY_FALLBACK_ENGINE: 'none', LOG_LEVEL: 'silent', PARLEY_ENGINE: 'local', PARLEY_DATA_DIR: dataDir, PARLEY_TURN_DETECTION: 'none' };
+    const config = loadConfig(env, { profiles: { sales: { recording: 'stereo', tools: ['pause_recording', 'resume_recording'] } } });
+    const app = await buildApp(config, { engines: { local: toneEngine } });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    parley = { app, httpUrl: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}/v1/realtime?model=gpt-realtime`, close: () => app.close() };
+    const call = async (url: string): Promise<{ id: string; tools: string[] }> => {
+      const c = new TestClient(url);
+      const created = await c.waitFor('session.created');
+      const tools = ((created['session'] as { tools?: Array<{ name: string }> }).tools ?? []).map((t) => t.name);
+      const id = String((created['session'] as { id: string }).id);
+      await stream(c, 200, 4000);
+      c.close();
+      await c.closed;
+      return { id, tools };
+    };
+    const sales = await call(`${parley.wsUrl}&profile=sales`);
+    const plain = await call(parley.wsUrl);
+    await sleep(50);
+    await app.parley.recordings.idle();
+    expect(sales.tools).toEqual(expect.arrayContaining(['pause_recording', 'resume_recording']));
+    expect(existsSync(recordingPath(dataDir, sales.id))).toBe(true);
+    expect(existsSync(recordingPath(dataDir, plain.id))).toBe(false);
   });
 });
