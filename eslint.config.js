@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'test-output/', 'client-demo/dist/', '.tmp-*/', '.scratch-*/'] },
+  { ignores: ['node_modules/', 'dist/', 'examples/*/dist/', 'test-output/', 'client-demo/dist/', '.tmp-*/', '.scratch-*/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
