@@ -32,7 +32,10 @@ if [ -d node_modules/@discordjs/opus ]; then
   fi
 fi
 "$BIN/node" -e "
-  for (const m of ['@discordjs/opus', 'koffi', 'onnxruntime-node']) {
+  // better-sqlite3 12.x (what Node 20 uses) is not N-API and crashes Node 24 when its objects are
+  // collected; the store loads the N-API 13.x (the better-sqlite3-napi alias) on Node >= 22 (server/store/sqlite.ts)
+  { const D = require('better-sqlite3-napi'); const db = new D(':memory:'); db.prepare('select 1').get(); db.close(); }
+  for (const m of ['@discordjs/opus', 'koffi', 'onnxruntime-node', 'better-sqlite3-napi']) {
     try { require(m); } catch (err) { console.error('node24: ' + m + ' does not load on Node ' + process.version + ': ' + err.message); process.exit(1); }
   }
 " >&2

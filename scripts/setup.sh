@@ -16,6 +16,9 @@ PKGS=(
   python3 make g++
   # system libopus: audio/opus.ts decodes through it (via koffi) for FEC; falls back to the addon
   libopus0
+  # PostgreSQL server for the store tests (test/support/postgres.ts runs initdb/postgres in a temp dir;
+  # the package's own cluster is not used)
+  postgresql
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -25,4 +28,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 # onnxruntime-node's postinstall would fetch CUDA files (fails offline); its CPU build is in the tarball.
 export ONNXRUNTIME_NODE_INSTALL=skip
+# Native addons whose prebuilt downloads fail offline (@discordjs/opus, better-sqlite3) compile from source
+# against the running Node's headers: point node-gyp at them so it does not try to download them either.
+NODE_PREFIX="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")"
+if [ -z "${npm_config_nodedir:-}" ] && [ -f "$NODE_PREFIX/include/node/common.gypi" ]; then
+  export npm_config_nodedir="$NODE_PREFIX"
+fi
 npm ci --no-audit --no-fund

@@ -21,6 +21,7 @@ import { Recordings } from './recording/index.ts';
 import demoRoutes from './routes/demo.ts';
 import { registerCallsPage } from './routes/calls-page.ts';
 import { Profiles, type IncomingCallHook } from './profiles/index.ts';
+import { openStore, type Store } from './store/index.ts';
 
 export interface AppDeps {
   /** A pino logger (default: one at config.logLevel on stdout). */
@@ -37,6 +38,8 @@ export interface AppDeps {
    * (server/profiles/incoming-call.ts, docs/notes/profiles.md).
    */
   onIncomingCall?: IncomingCallHook;
+  /** The database of call records and the webhook outbox (default: opened from config; null: none). The caller closes one it passes. */
+  store?: Store | null;
 }
 
 /** What `app.parley` holds. */
@@ -54,6 +57,8 @@ export interface ParleyContext {
   /** Agent profiles, routes, the incoming-call hook (server/profiles/). */
   profiles: Profiles;
   log: Logger;
+  /** Call records and the webhook outbox (server/store/); null when the app was built without one. */
+  store: Store | null;
 }
 
 declare module 'fastify' {
@@ -121,7 +126,11 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   });
   const clientSecrets = new ClientSecrets(keys, policy, config.limits.ephemeralTtlDefaultS, metrics, profiles);
 
-  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log });
+  // the database (docs/contracts.md §7): opened here, closed after the server (queued writes flushed)
+  const store = deps.store !== undefined ? deps.store : await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log });
+  if (deps.store === undefined && store) app.addHook('onClose', async () => store.close());
+
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store });
 
   // errors in OpenAI's shape: { error: { type, code, message, param } }
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {

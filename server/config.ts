@@ -17,6 +17,8 @@ import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts
 import { readWebhooksConfig, type WebhooksConfig } from './config/webhooks.ts';
 import { readRecordingConfig, type RecordingMode } from './config/recording.ts';
 import { readProfilesConfig, type ProfileConfig, type RouteConfig, type IncomingCallConfig } from './config/profiles.ts';
+import { readStoreConfig } from './config/store.ts';
+import type { Pricing } from './calls/pricing.ts';
 
 export { ConfigReader, type Env } from './config/reader.ts';
 export type { SipConfig } from './config/sip.ts';
@@ -26,6 +28,7 @@ export type { DemoConfig } from './config/demo.ts';
 export type { HttpToolConfig } from './config/http-tools.ts';
 export type { WebhooksConfig, WebhookEventType } from './config/webhooks.ts';
 export type { ProfileConfig, RouteConfig, IncomingCallConfig } from './config/profiles.ts';
+export type { StoreConfig } from './config/store.ts';
 
 export type EngineSetting = 'auto' | 'openai' | 'cascade' | 'local';
 export type ResolvedEngine = 'openai' | 'cascade' | 'local';
@@ -170,8 +173,6 @@ export interface ParleyConfig {
   metrics: MetricsConfig;
   /** Signed webhooks (server/config/webhooks.ts). */
   webhooks: WebhooksConfig;
-  /** PARLEY_DATA_DIR (default ./data): call records (SQLite) and recordings live under it. */
-  dataDir: string;
   /** PARLEY_RECORDING = off (default) | mono | stereo: the recording mode of calls whose profile does not set one (server/recording/). */
   recording: RecordingMode;
   /** `profiles` (PARLEY_CONFIG): named agent profiles (server/config/profiles.ts, docs/notes/profiles.md). */
@@ -180,6 +181,14 @@ export interface ParleyConfig {
   routes: RouteConfig[];
   /** `incomingCall` (PARLEY_CONFIG) + PARLEY_WEBHOOK_SECRET: the backend asked before a call is answered. */
   incomingCall: IncomingCallConfig;
+  /** PARLEY_DATA_DIR (default ./data): the SQLite file and recordings (server/config/store.ts). */
+  dataDir: string;
+  /** PARLEY_DATABASE_URL: postgres://… → PostgreSQL; null → SQLite at <dataDir>/parley.db. */
+  databaseUrl: string | null;
+  /** PARLEY_RETENTION_DAYS: calls older than this are swept; null = kept forever. */
+  retentionDays: number | null;
+  /** `pricing` in the config file, merged over the defaults (server/calls/pricing.ts). */
+  pricing: Pricing;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -314,11 +323,11 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     demo: readDemoConfig(r),
     metrics: readMetricsConfig(r, host),
     webhooks: readWebhooksConfig(r),
-    dataDir: r.str('PARLEY_DATA_DIR', 'dataDir', './data'),
     recording: readRecordingConfig(r),
     profiles: profiles.profiles,
     routes: profiles.routes,
     incomingCall: profiles.incomingCall,
+    ...readStoreConfig(r),
   };
   return config;
 }

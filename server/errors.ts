@@ -62,6 +62,11 @@ export const SERVER_ERROR_CODES = {
   TTS_FAILED: 'text-to-speech failed on a sentence',
   TTS_WORKER_FAILED: 'the text-to-speech worker died (retryable)',
   TTS_TIMEOUT: 'text-to-speech gave no audio in time (retryable)',
+  // the database of call records and the webhook outbox (server/store/)
+  STORE_UNAVAILABLE: 'the database could not be opened or reached (retryable)',
+  STORE_SCHEMA_TOO_NEW: 'the database schema is newer than this Parley knows (a newer version migrated it)',
+  STORE_FAILED: 'a database statement failed',
+  STORE_CLOSED: 'the store was used after close()',
   // anything else
   INTERNAL: 'a bug: anything not covered above',
 } as const;
@@ -126,3 +131,6 @@ export class EngineError extends ParleyError {
 }
 
 export class ToolError extends ParleyError {}
+
+/** A database failure (server/store/): STORE_UNAVAILABLE, STORE_SCHEMA_TOO_NEW, STORE_FAILED, STORE_CLOSED. */
+export class StoreError extends ParleyError {}
