@@ -140,7 +140,7 @@ describe('calls page at /calls (headless Chromium, local engine)', () => {
       expect(rec.chat.some((l) => l.tool === 'get_current_time')).toBe(true);
       expect(await page.getAttribute('#detail-end', 'data-end-reason')).toBe('caller_hangup');
       expect(await page.textContent('[data-fact="end_reason"]')).toBe('caller hung up');
-      expect(await page.textContent('[data-fact="cost"]')).toMatch(/^\$\d+\.\d{2,4}$/);
+      expect(await page.textContent('[data-fact="cost"]')).toMatch(/^\$\d+\.\d{2,4} \(estimated\)/);
       expect(await page.locator(`#call-list button[data-call-id="${callId}"]`).count()).toBe(1);
       // the player's source is the call's recording
       expect(await page.getAttribute('#player', 'src')).toBe(`v1/calls/${callId}/recording`);

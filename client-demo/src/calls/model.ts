@@ -188,6 +188,16 @@ export function formatCost(cost: unknown): string {
   return currency === 'USD' ? `$${amount.toFixed(digits)}` : `${amount.toFixed(digits)} ${currency}`;
 }
 
+/** The cost fact: the amount, `(estimated)` when the store says so, and the models it had no price for. */
+export function describeCost(cost: unknown): string {
+  let text = formatCost(cost);
+  if (text === '–' || !isObj(cost)) return text;
+  if (cost['estimated'] === true) text += ' (estimated)';
+  const unpriced = Array.isArray(cost['unpriced']) ? cost['unpriced'].filter((m): m is string => typeof m === 'string') : [];
+  if (unpriced.length > 0) text += ` · no price for ${unpriced.join(', ')}`;
+  return text;
+}
+
 const END_REASONS: Record<string, string> = {
   caller_hangup: 'caller hung up',
   agent_ended: 'agent ended',

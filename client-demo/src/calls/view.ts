@@ -3,7 +3,7 @@
  * Text goes in through `textContent` only (transcripts, numbers and tool output are untrusted).
  */
 import type { CallRecord, LiveSummary } from './api.ts';
-import { callDurationMs, describeEndReason, formatCost, formatDuration, formatUsage, latencySummary, timeMs } from './model.ts';
+import { callDurationMs, describeCost, describeEndReason, formatDuration, formatUsage, latencySummary, timeMs } from './model.ts';
 import type { ChatLine } from './model.ts';
 
 export function $(id: string): HTMLElement {
@@ -141,7 +141,7 @@ export function renderRecordFacts(r: CallRecord, latencies: readonly number[]): 
   const engines = r['engines'];
   if (Array.isArray(engines) && engines.length > 0) fact(dl, 'Engines', engines.map((e) => (typeof e === 'string' ? e : typeof e === 'object' && e && 'name' in e ? String((e as { name: unknown }).name) : '?')).join(' → '), 'engines');
   else if (s('engine')) fact(dl, 'Engine', s('engine')!, 'engine');
-  fact(dl, 'Cost', formatCost(r['cost']), 'cost');
+  fact(dl, 'Cost', describeCost(r['cost']), 'cost');
   fact(dl, 'Usage', formatUsage(r['usage']), 'usage');
   const sum = latencySummary(latencies);
   $('timings').textContent = sum

@@ -1,6 +1,6 @@
 /** client-demo/src/calls/model.ts: records → chat, the live transcript, formatting. */
 import { describe, expect, it } from 'vitest';
-import { LiveTranscript, callDurationMs, describeEndReason, formatCost, formatDuration, formatUsage, latencySummary, recordChat, recordingUrl, turnLatencies } from '../../../client-demo/src/calls/model.ts';
+import { LiveTranscript, callDurationMs, describeCost, describeEndReason, formatCost, formatDuration, formatUsage, latencySummary, recordChat, recordingUrl, turnLatencies } from '../../../client-demo/src/calls/model.ts';
 
 const record = {
   id: 'sess_abc',
@@ -62,6 +62,9 @@ describe('calls page model', () => {
     expect(formatCost(1.5)).toBe('$1.50');
     expect(formatCost({ total: 2, currency: 'eur' })).toBe('2.00 EUR');
     expect(formatCost(null)).toBe('–');
+    expect(describeCost({ total_usd: 0, currency: 'USD', estimated: true, items: [], unpriced: [] })).toBe('$0.00 (estimated)');
+    expect(describeCost({ total_usd: 0.5, estimated: true, unpriced: ['my-model'] })).toBe('$0.5000 (estimated) · no price for my-model');
+    expect(describeCost(undefined)).toBe('–');
     expect(formatUsage(record.usage)).toBe('in 100 · out 50 tokens');
     expect(formatUsage({ total_tokens: 7, stt_seconds: 3.25, tts_characters: 120 })).toBe('7 tokens · STT 3.3 s · TTS 120 chars');
     expect(describeEndReason('caller_hangup')).toBe('caller hung up');
