@@ -34,7 +34,7 @@ export interface RecordingsOptions {
 export class Recordings {
   readonly dataDir: string;
   readonly #log: Logger;
-  readonly #opts: RecordingsOptions;
+  #opts: RecordingsOptions;
   readonly #live = new Map<string, CallRecorder>();
   readonly #finishing = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
@@ -65,6 +65,11 @@ export class Recordings {
     this.#arm();
     return r;
   };
+
+  /** Recorder tuning for the recordings that start from now on (a bench's simulated clock, a test's timeline). */
+  tune(recorder: NonNullable<RecordingsOptions['recorder']>): void {
+    this.#opts = { ...this.#opts, recorder: { ...this.#opts.recorder, ...recorder } };
+  }
 
   /** The live recorder of a session (null: not recorded, or ended). */
   get(sessionId: string): CallRecorder | null {

@@ -13,15 +13,11 @@ import type { Logger } from 'pino';
 import { Resampler, alawDecode, mulawDecode } from '../../audio/index.ts';
 import type { AudioChunk, AudioFormat } from '../protocol/index.ts';
 import type { AgentAudioPosition, SessionEnd, SessionInfo, SessionObserver } from '../session/index.ts';
-import { Timeline, type TimelineOptions } from './timeline.ts';
+import { Timeline, type SampleCodec, type TimelineOptions } from './timeline.ts';
 import { WavStream } from './wav-stream.ts';
 
 
-/** G.711 code → pcm16, built once from the audio core's decoders. */
-const MULAW = mulawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
-const ALAW = alawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
-
-/** Decode at most this much of a chunk at once (bigger chunks go in slices). */
+/** Resampled audio is decoded this much at a time (bigger chunks go in slices). */
 const SCRATCH_MS = 500;
 
 export interface CallRecorderOptions {
@@ -106,7 +102,6 @@ export class CallRecorder implements SessionObserver {
     const channels = this.mode === 'stereo' ? 2 : 1;
     const stream = new WavStream({ path: this.path, channels, sampleRateHz: rate, log: this.#log, ...this.#opts.stream });
     const timeline = new Timeline({ channels, sampleRateHz: rate, sink: stream, ...this.#opts.timeline });
-    this.#scratch = new Int16Array(Math.min(timeline.maxChunkFrames, Math.round((SCRATCH_MS * rate) / 1000)));
     this.#stream = stream;
     this.#timeline = timeline;
     if (this.#paused) timeline.pause(this.#now());
@@ -117,35 +112,47 @@ export class CallRecorder implements SessionObserver {
   callerAudio(chunk: AudioChunk): void {
     if (this.#closed) return;
     const t = this.#timeline ?? this.#start(chunk.format);
+    const f = chunk.format;
+    const codec = codecOf(f);
+    const per = codec === 'pcm16' ? 2 : 1;
     const bytes = chunk.bytes();
-    const rate = rateOf(chunk.format);
-    const per = bytesPerSample(chunk.format);
+    const total = (bytes.length / per) | 0;
+    const rate = rateOf(f);
+    if (rate === this.#rate) {
+      // the usual case: decoded straight into the timeline's ring
+      const max = t.maxChunkFrames;
+      for (let k = 0; k < total; k += max) t.pushCallerBytes(bytes, k * per, Math.min(max, total - k), codec, this.#now());
+      return;
+    }
     const step = this.#sliceSamples(rate);
-    for (let at = 0; at < bytes.length; at += step * per) {
-      const n = decodeInto(bytes, at, Math.min(step, (bytes.length - at) / per) | 0, chunk.format, this.#scratch);
-      if (rate === this.#rate) t.pushCaller(this.#scratch, n, this.#now());
-      else {
-        const out = this.#resampler('caller', rate).process(this.#scratch.subarray(0, n));
-        t.pushCaller(out, out.length, this.#now());
-      }
+    for (let k = 0; k < total; k += step) {
+      const n = decodeInto(bytes, k * per, Math.min(step, total - k), codec, this.#scratch);
+      const out = this.#resampler('caller', rate).process(this.#scratch.subarray(0, n));
+      t.pushCaller(out, out.length, this.#now());
     }
   }
 
   agentAudio(chunk: AudioChunk, at: AgentAudioPosition): void {
     if (this.#closed) return;
     const t = this.#timeline ?? this.#start(chunk.format);
+    const f = chunk.format;
+    const codec = codecOf(f);
+    const per = codec === 'pcm16' ? 2 : 1;
     const bytes = chunk.bytes();
-    const rate = rateOf(chunk.format);
-    const per = bytesPerSample(chunk.format);
-    const step = this.#sliceSamples(rate);
-    for (let b = 0; b < bytes.length; b += step * per) {
-      const n = decodeInto(bytes, b, Math.min(step, (bytes.length - b) / per) | 0, chunk.format, this.#scratch);
-      const offsetMs = at.offsetMs + (b / per / rate) * 1000;
-      if (rate === this.#rate) t.pushAgent(this.#scratch, n, at.itemId, at.contentIndex, offsetMs, this.#now());
-      else {
-        const out = this.#resampler('agent', rate).process(this.#scratch.subarray(0, n));
-        t.pushAgent(out, out.length, at.itemId, at.contentIndex, offsetMs, this.#now());
+    const total = (bytes.length / per) | 0;
+    const rate = rateOf(f);
+    if (rate === this.#rate) {
+      const max = t.maxChunkFrames;
+      for (let k = 0; k < total; k += max) {
+        t.pushAgentBytes(bytes, k * per, Math.min(max, total - k), codec, at.itemId, at.contentIndex, at.offsetMs + (k * 1000) / rate, this.#now());
       }
+      return;
+    }
+    const step = this.#sliceSamples(rate);
+    for (let k = 0; k < total; k += step) {
+      const n = decodeInto(bytes, k * per, Math.min(step, total - k), codec, this.#scratch);
+      const out = this.#resampler('agent', rate).process(this.#scratch.subarray(0, n));
+      t.pushAgent(out, out.length, at.itemId, at.contentIndex, at.offsetMs + (k * 1000) / rate, this.#now());
     }
   }
 
@@ -160,6 +167,8 @@ export class CallRecorder implements SessionObserver {
 
   /** Input samples per slice so that the decoded (and resampled) slice fits the scratch and the timeline. */
   #sliceSamples(rate: number): number {
+    // only a call whose two sides differ in rate needs the scratch: made then, once
+    if (this.#scratch.length === 0) this.#scratch = new Int16Array(Math.min(this.#timeline!.maxChunkFrames, Math.round((SCRATCH_MS * this.#rate) / 1000)));
     const cap = this.#scratch.length;
     return rate <= this.#rate ? Math.max(1, Math.floor((cap * rate) / this.#rate) - 1) : cap;
   }
@@ -228,18 +237,14 @@ function rateOf(f: AudioFormat): number {
   return f.type === 'audio/pcm' ? (f.rate ?? 24_000) : 8000;
 }
 
-function bytesPerSample(f: AudioFormat): number {
-  return f.type === 'audio/pcm' ? 2 : 1;
+function codecOf(f: AudioFormat): SampleCodec {
+  return f.type === 'audio/pcmu' ? 'pcmu' : f.type === 'audio/pcma' ? 'pcma' : 'pcm16';
 }
 
-/** `n` samples of `bytes` from byte `at`, decoded into dst[0..n). No allocation. */
-function decodeInto(bytes: Uint8Array, at: number, n: number, f: AudioFormat, dst: Int16Array): number {
-  if (f.type === 'audio/pcmu') {
-    for (let i = 0; i < n; i++) dst[i] = MULAW[bytes[at + i]!]!;
-  } else if (f.type === 'audio/pcma') {
-    for (let i = 0; i < n; i++) dst[i] = ALAW[bytes[at + i]!]!;
-  } else {
-    for (let i = 0, j = at; i < n; i++, j += 2) dst[i] = ((bytes[j]! | (bytes[j + 1]! << 8)) << 16) >> 16;
-  }
+/** `n` samples of `bytes` from byte `at`, decoded into dst[0..n) (the resampled path). */
+function decodeInto(bytes: Uint8Array, at: number, n: number, codec: SampleCodec, dst: Int16Array): number {
+  if (codec === 'pcmu') return mulawDecode(bytes.subarray(at, at + n), dst).length;
+  if (codec === 'pcma') return alawDecode(bytes.subarray(at, at + n), dst).length;
+  for (let i = 0, j = at; i < n; i++, j += 2) dst[i] = ((bytes[j]! | (bytes[j + 1]! << 8)) << 16) >> 16;
   return n;
 }

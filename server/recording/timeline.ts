@@ -21,9 +21,22 @@
  * few times); nothing is allocated per frame.
  */
 
+import { alawDecode, mulawDecode } from '../../audio/index.ts';
+
+/** How audio bytes are coded: G.711 μ-law / A-law (1 byte a sample) or pcm16 little-endian. */
+export type SampleCodec = 'pcmu' | 'pcma' | 'pcm16';
+
+/** G.711 code → pcm16, built once from the audio core's decoders. */
+const MULAW = mulawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
+const ALAW = alawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('server/recording needs a little-endian host (WAV samples are little-endian)');
+
 /** Where frames go: the block being filled (WavStream). */
 export interface FrameSink {
   readonly block: Int16Array;
+  /** The same block as 32-bit words: one stereo frame each (left in the low half: little-endian). */
+  readonly block32: Int32Array;
   /** Interleaved samples already in `block`. */
   readonly used: number;
   /** Interleaved samples `block` still takes. */
@@ -129,6 +142,20 @@ export class Timeline {
 
   /** `n` frames of the caller's audio (at this timeline's rate) arrived at `now`. */
   pushCaller(src: Int16Array, n: number, now: number): void {
+    const pos = this.#placeCaller(n, now);
+    if (this.#paused) ringFill(this.#caller, pos, n, 0);
+    else ringWrite(this.#caller, pos, src, n);
+  }
+
+  /** The same, straight from the wire's bytes (`n` samples from byte `from`), decoded into the ring: no copy in between. */
+  pushCallerBytes(bytes: Uint8Array, from: number, n: number, codec: SampleCodec, now: number): void {
+    const pos = this.#placeCaller(n, now);
+    if (this.#paused) ringFill(this.#caller, pos, n, 0);
+    else ringDecode(this.#caller, pos, bytes, from, n, codec);
+  }
+
+  /** Where the caller's next `n` frames go (the end advances past them). */
+  #placeCaller(n: number, now: number): number {
     this.flushTo(now - this.#holdBack);
     // a stretch with nothing on the wire: silence, so this chunk lands at the time it came
     const at = now - n;
@@ -142,9 +169,9 @@ export class Timeline {
       this.forcedFrames += over;
       this.flushTo(this.#w + over);
     }
-    if (this.#paused) ringFill(this.#caller, this.#callerEnd, n, 0);
-    else ringWrite(this.#caller, this.#callerEnd, src, n);
+    const pos = this.#callerEnd;
     this.#callerEnd += n;
+    return pos;
   }
 
   /**
@@ -152,11 +179,27 @@ export class Timeline {
    * content part `contentIndex` (AgentAudioPosition).
    */
   pushAgent(src: Int16Array, n: number, itemId: string, contentIndex: number, offsetMs: number, now: number): void {
+    const pos = this.#placeAgent(n, itemId, contentIndex, offsetMs, now);
+    if (this.#placed > 0) ringWrite(this.#agent, pos, src, this.#placed);
+  }
+
+  /** The same, straight from the wire's bytes (`n` samples from byte `from`). */
+  pushAgentBytes(bytes: Uint8Array, from: number, n: number, codec: SampleCodec, itemId: string, contentIndex: number, offsetMs: number, now: number): void {
+    const pos = this.#placeAgent(n, itemId, contentIndex, offsetMs, now);
+    if (this.#placed > 0) ringDecode(this.#agent, pos, bytes, from, this.#placed, codec);
+  }
+
+  /** Frames the last #placeAgent kept (0: all dropped). */
+  #placed = 0;
+
+  /** Where the agent's next frames go: after what is queued, not before now; a cut item's late chunks are dropped. */
+  #placeAgent(n: number, itemId: string, contentIndex: number, offsetMs: number, now: number): number {
     this.flushTo(now - this.#holdBack);
+    this.#placed = 0;
     const off = Math.round((offsetMs * this.sampleRateHz) / 1000);
     const cut = this.#cutAt(itemId, contentIndex);
     if (cut >= 0) {
-      if (off >= cut) return; // a late chunk of an item the caller cut short
+      if (off >= cut) return 0; // a late chunk of an item the caller cut short
       if (off + n > cut) n = cut - off;
     }
     const pos = Math.max(this.#agentEnd, now, this.#w);
@@ -166,11 +209,12 @@ export class Timeline {
       const fit = Math.max(0, this.#agent.length - (pos - this.#w));
       this.agentDroppedFrames += n - fit;
       n = fit;
-      if (n === 0) return;
+      if (n === 0) return 0;
     }
-    ringWrite(this.#agent, pos, src, n);
     this.#addSegment(itemId, contentIndex, off, pos, n);
     this.#agentEnd = pos + n;
+    this.#placed = n;
+    return pos;
   }
 
   /** The caller heard item `itemId` only up to `audioEndMs`: silence what is held of it (and after it) from there. */
@@ -248,17 +292,21 @@ export class Timeline {
   /** Hand frames [written, target) to the sink. */
   flushTo(target: number): void {
     const sink = this.#sink;
-    const ch = this.channels;
+    const stereo = this.channels === 2;
     const caller = this.#caller;
     const agent = this.#agent;
     const cLen = caller.length;
     const aLen = agent.length;
     while (this.#w < target) {
       const w = this.#w;
-      let run = Math.min(target - w, sink.free / ch);
       const ci = w % cLen;
       const ai = w % aLen;
-      run = Math.min(run, cLen - ci, aLen - ai);
+      let run = Math.min(target - w, stereo ? sink.free >> 1 : sink.free, cLen - ci, aLen - ai);
+      // within a run each side is wholly there or wholly silent
+      const cEnd = this.#callerEnd;
+      const aEnd = this.#agentEnd;
+      if (cEnd > w && cEnd - w < run) run = cEnd - w;
+      if (aEnd > w && aEnd - w < run) run = aEnd - w;
       // a pause boundary ends the run
       let silent = false;
       for (let i = 0; i < this.#pN; i++) {
@@ -271,33 +319,30 @@ export class Timeline {
         } else run = Math.min(run, s - w);
         break;
       }
-      const callerRun = silent ? 0 : Math.max(0, Math.min(run, this.#callerEnd - w));
-      const block = sink.block;
-      let u = sink.used;
-      if (ch === 2) {
-        if (silent) {
-          block.fill(0, u, u + 2 * run);
-        } else {
-          for (let i = 0; i < callerRun; i++) {
-            block[u] = caller[ci + i]!;
-            block[u + 1] = agent[ai + i]!;
-            u += 2;
-          }
-          for (let i = callerRun; i < run; i++) {
-            block[u] = 0;
-            block[u + 1] = agent[ai + i]!;
-            u += 2;
-          }
-        }
-      } else if (silent) {
-        block.fill(0, u, u + run);
+      const hasCaller = !silent && cEnd > w;
+      const hasAgent = aEnd > w;
+      const useAgent = hasAgent && !silent;
+      if (stereo) {
+        const b = sink.block32;
+        const v = sink.used >> 1;
+        if (hasCaller && useAgent) for (let i = 0; i < run; i++) b[v + i] = (caller[ci + i]! & 0xffff) | (agent[ai + i]! << 16);
+        else if (hasCaller) for (let i = 0; i < run; i++) b[v + i] = caller[ci + i]! & 0xffff;
+        else if (useAgent) for (let i = 0; i < run; i++) b[v + i] = agent[ai + i]! << 16;
+        else b.fill(0, v, v + run);
       } else {
-        for (let i = 0; i < run; i++) {
-          const v = (i < callerRun ? caller[ci + i]! : 0) + agent[ai + i]!;
-          block[u++] = v > 32767 ? 32767 : v < -32768 ? -32768 : v;
-        }
+        const b = sink.block;
+        const u = sink.used;
+        if (hasCaller && useAgent) {
+          for (let i = 0; i < run; i++) {
+            const x = caller[ci + i]! + agent[ai + i]!;
+            b[u + i] = x > 32767 ? 32767 : x < -32768 ? -32768 : x;
+          }
+        } else if (hasCaller) for (let i = 0; i < run; i++) b[u + i] = caller[ci + i]!;
+        else if (useAgent) for (let i = 0; i < run; i++) b[u + i] = agent[ai + i]!;
+        else b.fill(0, u, u + run);
       }
-      agent.fill(0, ai, ai + run);
+      // the agent's slots are consumed: back to zero (everything outside [written, agentEnd) is)
+      if (hasAgent) agent.fill(0, ai, ai + run);
       this.#w = w + run;
       sink.advance(run);
     }
@@ -371,6 +416,21 @@ function ringWrite(ring: Int16Array, pos: number, src: Int16Array, n: number): v
   while (k < n) {
     const run = Math.min(n - k, len - i);
     for (let j = 0; j < run; j++) ring[i + j] = src[k + j]!;
+    k += run;
+    i = 0;
+  }
+}
+
+/** Decode n samples of bytes (from byte `from`) into a ring at absolute position pos. */
+function ringDecode(ring: Int16Array, pos: number, bytes: Uint8Array, from: number, n: number, codec: SampleCodec): void {
+  const len = ring.length;
+  let i = pos % len;
+  let k = 0;
+  while (k < n) {
+    const run = Math.min(n - k, len - i);
+    if (codec === 'pcmu') for (let j = 0; j < run; j++) ring[i + j] = MULAW[bytes[from + k + j]!]!;
+    else if (codec === 'pcma') for (let j = 0; j < run; j++) ring[i + j] = ALAW[bytes[from + k + j]!]!;
+    else for (let j = 0, b = from + 2 * k; j < run; j++, b += 2) ring[i + j] = ((bytes[b]! | (bytes[b + 1]! << 8)) << 16) >> 16;
     k += run;
     i = 0;
   }

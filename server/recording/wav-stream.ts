@@ -1,7 +1,8 @@
 /**
  * A WAV file written as the call goes: 16-bit PCM, 1 or 2 channels, one rate. The timeline
  * (timeline.ts) fills fixed blocks of interleaved frames; a full block is written at its own file
- * position (positional writes, one at a time, on a file handle) while the next one fills. Memory is the
+ * position (positional writes on the file's descriptor, one at a time, callback API: one request per
+ * second of audio, nothing else allocated) while the next one fills. Memory is the
  * block pool, whatever the call's length. The RIFF and data sizes are patched every few blocks and at
  * the end, so a crash leaves a playable file that holds all but the last seconds.
  *
@@ -13,7 +14,7 @@
  * dropped: its frames become a hole in the file, which reads back as silence, so what follows stays
  * aligned. Failures are logged once; the call never notices.
  */
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { close, ftruncate, mkdir, open, write } from 'node:fs';
 import { dirname } from 'node:path';
 
 export const WAV_HEADER_BYTES = 44;
@@ -24,11 +25,11 @@ export interface WavStreamOptions {
   path: string;
   channels: 1 | 2;
   sampleRateHz: number;
-  /** Frames per block (default: 0.5 s). */
+  /** Frames per block (default: 1 s): one write each. */
   blockFrames?: number;
-  /** Blocks in the pool: one filling, the others written or waiting (default 5: 2.5 s of audio). */
+  /** Blocks in the pool: one filling, the others written or waiting (default 3: 3 s of audio). */
   poolBlocks?: number;
-  /** Patch the header after this many block writes (default 4: every ~2 s of audio). */
+  /** Patch the header after this many block writes (default 5: every ~5 s of audio). */
   patchEveryBlocks?: number;
   log?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
@@ -53,6 +54,8 @@ export function wavHeader(channels: number, sampleRateHz: number, dataBytes: num
 
 interface Block {
   samples: Int16Array;
+  /** The same memory as 32-bit words (a stereo frame each). */
+  words: Int32Array;
   bytes: Buffer;
   /** Interleaved samples filled so far. */
   used: number;
@@ -60,22 +63,28 @@ interface Block {
   startFrame: number;
 }
 
-type Op = { kind: 'block'; block: Block } | { kind: 'header' };
+/** In the write queue: a block, or HEADER (patch the sizes). */
+const HEADER = null;
 
 export class WavStream {
   readonly channels: 1 | 2;
   readonly sampleRateHz: number;
   readonly path: string;
+  /** Bytes of audio memory the stream holds (the block pool, fixed at construction). */
+  readonly memoryBytes: number;
   readonly #blockFrames: number;
   readonly #free: Block[] = [];
   #current: Block;
-  readonly #queue: Op[] = [];
+  readonly #queue: Array<Block | typeof HEADER> = [];
   readonly #header = Buffer.alloc(WAV_HEADER_BYTES);
   readonly #patchEvery: number;
   readonly #log: WavStreamOptions['log'];
-  #fh: FileHandle | null = null;
+  #fd: number | null = null;
   readonly #opening: Promise<void>;
-  #writing = false;
+  /** The block being written (undefined: none; HEADER: the header). */
+  #inFlight: Block | typeof HEADER | undefined = undefined;
+  /** Made once: every write completes here (no closure per write). */
+  readonly #onWritten: (err: NodeJS.ErrnoException | null) => void;
   #failed = false;
   #closed = false;
   /** Frames handed to the stream (the file's length in frames, holes included). */
@@ -95,28 +104,34 @@ export class WavStream {
     this.sampleRateHz = o.sampleRateHz;
     this.path = o.path;
     this.#log = o.log;
-    this.#blockFrames = Math.max(1, Math.round(o.blockFrames ?? o.sampleRateHz / 2));
-    this.#patchEvery = Math.max(1, o.patchEveryBlocks ?? 4);
-    const n = Math.max(2, o.poolBlocks ?? 5);
+    this.#blockFrames = Math.max(1, Math.round(o.blockFrames ?? o.sampleRateHz));
+    this.#patchEvery = Math.max(1, o.patchEveryBlocks ?? 5);
+    const n = Math.max(2, o.poolBlocks ?? 3);
     this.memoryBytes = n * this.#blockFrames * this.channels * 2;
     for (let i = 0; i < n; i++) {
       const samples = new Int16Array(this.#blockFrames * this.channels);
-      this.#free.push({ samples, bytes: Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength), used: 0, startFrame: 0 });
+      this.#free.push({ samples, words: new Int32Array(samples.buffer, 0, samples.length >> 1), bytes: Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength), used: 0, startFrame: 0 });
     }
     this.#current = this.#free.pop()!;
-    this.#queue.push({ kind: 'header' });
-    this.#opening = this.#open();
-  }
-
-  async #open(): Promise<void> {
-    try {
-      await mkdir(dirname(this.path), { recursive: true });
-      this.#fh = await open(this.path, 'w');
-    } catch (err) {
-      this.#fail(err, 'recording: cannot open the file; this call is not recorded');
-      return;
-    }
-    this.#pump();
+    this.#queue.push(HEADER);
+    this.#onWritten = (err) => this.#written(err);
+    this.#opening = new Promise<void>((resolve) => {
+      mkdir(dirname(this.path), { recursive: true }, (mkErr) => {
+        if (mkErr) {
+          this.#fail(mkErr, 'recording: cannot make the directory; this call is not recorded');
+          resolve();
+          return;
+        }
+        open(this.path, 'w', (err, fd) => {
+          if (err) this.#fail(err, 'recording: cannot open the file; this call is not recorded');
+          else {
+            this.#fd = fd;
+            this.#pump();
+          }
+          resolve();
+        });
+      });
+    });
   }
 
   /** Frames handed to the stream so far (its length, in frames). */
@@ -133,15 +148,21 @@ export class WavStream {
     return this.#free.length > 0;
   }
 
-  /** Bytes of audio memory the stream holds (the block pool, fixed at construction). */
-  readonly memoryBytes: number;
+  get failed(): boolean {
+    return this.#failed;
+  }
 
   /**
    * The block being filled and where in it: write up to `free` interleaved samples into
-   * `samples` from index `used`, then call `advance(frames)`.
+   * `block` (or `block32`, a stereo frame a word) from `used`, then call `advance(frames)`.
    */
   get block(): Int16Array {
     return this.#current.samples;
+  }
+
+  /** The block as 32-bit words: one stereo frame each (left in the low half). */
+  get block32(): Int32Array {
+    return this.#current.words;
   }
 
   get used(): number {
@@ -175,61 +196,62 @@ export class WavStream {
     const next = this.#free.pop();
     if (next === undefined) {
       // the disk is behind: this block becomes a hole (silence) and is refilled
-      this.droppedFrames += b.used / this.channels;
-      if (this.droppedFrames === b.used / this.channels) this.#log?.warn({ path: this.path }, 'recording: the disk is behind; dropping audio (written as silence)');
+      const lost = b.used / this.channels;
+      if (this.droppedFrames === 0) this.#log?.warn({ path: this.path }, 'recording: the disk is behind; dropping audio (written as silence)');
+      this.droppedFrames += lost;
       b.startFrame = this.#frames;
       b.used = 0;
       return;
     }
-    this.#queue.push({ kind: 'block', block: b });
+    this.#queue.push(b);
     next.used = 0;
     next.startFrame = this.#frames;
     this.#current = next;
     this.#pump();
   }
 
+  /** Start the next write, one at a time, in order. */
   #pump(): void {
-    if (this.#writing || this.#fh === null) return;
-    const op = this.#queue.shift();
-    if (op === undefined) {
+    if (this.#inFlight !== undefined || this.#fd === null) return;
+    if (this.#queue.length === 0) {
       const w = this.#idleWaiters;
+      if (w.length === 0) return;
       this.#idleWaiters = [];
       for (const f of w) f();
       return;
     }
-    this.#writing = true;
-    void this.#run(op).then(() => {
-      this.#writing = false;
+    const op = this.#queue.shift()!;
+    if (this.#failed) {
+      if (op !== HEADER) this.#release(op);
       this.#pump();
-    });
-  }
-
-  async #run(op: Op): Promise<void> {
-    const fh = this.#fh;
-    if (fh === null || this.#failed) {
-      if (op.kind === 'block') this.#release(op.block);
       return;
     }
-    try {
-      if (op.kind === 'header') {
-        wavHeader(this.channels, this.sampleRateHz, this.#dataBytes(this.#closed && this.#queue.length === 0 ? this.#frames : this.#onDisk), this.#header);
-        await fh.write(this.#header, 0, WAV_HEADER_BYTES, 0);
-        this.#sincePatch = 0;
-        return;
-      }
-      const b = op.block;
-      const pos = WAV_HEADER_BYTES + b.startFrame * this.channels * 2;
-      const room = MAX_DATA_BYTES + WAV_HEADER_BYTES - pos;
-      const len = Math.min(b.used * 2, Math.max(0, room - (room % (this.channels * 2))));
-      if (len < b.used * 2) this.truncatedFrames += (b.used * 2 - len) / (this.channels * 2);
-      if (len > 0) await fh.write(b.bytes, 0, len, pos);
-      this.#onDisk = b.startFrame + b.used / this.channels;
-      this.#release(b);
-      if (++this.#sincePatch >= this.#patchEvery && !this.#queue.some((q) => q.kind === 'header')) this.#queue.push({ kind: 'header' });
-    } catch (err) {
-      if (op.kind === 'block') this.#release(op.block);
-      this.#fail(err, 'recording: a write failed; the rest of this call is not recorded');
+    this.#inFlight = op;
+    if (op === HEADER) {
+      const final = this.#closed && this.#queue.length === 0;
+      wavHeader(this.channels, this.sampleRateHz, this.#dataBytes(final ? this.#frames : this.#onDisk), this.#header);
+      write(this.#fd, this.#header, 0, WAV_HEADER_BYTES, 0, this.#onWritten);
+      return;
     }
+    const pos = WAV_HEADER_BYTES + op.startFrame * this.channels * 2;
+    const room = MAX_DATA_BYTES + WAV_HEADER_BYTES - pos;
+    const len = Math.min(op.used * 2, Math.max(0, room - (room % (this.channels * 2))));
+    if (len < op.used * 2) this.truncatedFrames += (op.used * 2 - len) / (this.channels * 2);
+    if (len > 0) write(this.#fd, op.bytes, 0, len, pos, this.#onWritten);
+    else queueMicrotask(() => this.#written(null));
+  }
+
+  #written(err: NodeJS.ErrnoException | null): void {
+    const op = this.#inFlight;
+    this.#inFlight = undefined;
+    if (op === HEADER) this.#sincePatch = 0;
+    else if (op !== undefined) {
+      if (!err) this.#onDisk = op.startFrame + op.used / this.channels;
+      this.#release(op);
+      if (!err && ++this.#sincePatch >= this.#patchEvery && !this.#queue.includes(HEADER)) this.#queue.push(HEADER);
+    }
+    if (err) this.#fail(err, 'recording: a write failed; the rest of this call is not recorded');
+    this.#pump();
   }
 
   #release(b: Block): void {
@@ -245,14 +267,14 @@ export class WavStream {
     if (this.#failed) return;
     this.#failed = true;
     // nothing more will be written: the waiting blocks go back to the pool
-    for (const op of this.#queue.splice(0)) if (op.kind === 'block') this.#release(op.block);
+    for (const op of this.#queue.splice(0)) if (op !== HEADER) this.#release(op);
     this.#log?.error({ path: this.path, err: { message: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown })?.code } }, msg);
   }
 
   /** Everything queued so far is on disk (tests, the periodic flush). */
   async idle(): Promise<void> {
     await this.#opening;
-    if (this.#fh === null || (!this.#writing && this.#queue.length === 0)) return;
+    if (this.#fd === null || (this.#inFlight === undefined && this.#queue.length === 0)) return;
     await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
   }
 
@@ -261,23 +283,21 @@ export class WavStream {
     if (this.#closed) return;
     this.#closed = true;
     this.flush();
-    this.#queue.push({ kind: 'header' });
+    this.#queue.push(HEADER);
     await this.#opening;
     this.#pump();
     await this.idle();
-    const fh = this.#fh;
-    this.#fh = null;
-    if (fh === null) return;
-    try {
-      if (!this.#failed) await fh.truncate(WAV_HEADER_BYTES + this.#dataBytes(this.#frames));
-    } catch (err) {
-      this.#fail(err, 'recording: could not finish the file');
-    } finally {
-      await fh.close().catch(() => undefined);
-    }
-  }
-
-  get failed(): boolean {
-    return this.#failed;
+    const fd = this.#fd;
+    this.#fd = null;
+    if (fd === null) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => close(fd, () => resolve());
+      if (this.#failed) done();
+      else
+        ftruncate(fd, WAV_HEADER_BYTES + this.#dataBytes(this.#frames), (err) => {
+          if (err) this.#fail(err, 'recording: could not finish the file');
+          done();
+        });
+    });
   }
 }

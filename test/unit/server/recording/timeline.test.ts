@@ -12,6 +12,7 @@ const R = 1000;
 class MemSink implements FrameSink {
   readonly channels: number;
   block: Int16Array;
+  block32: Int32Array;
   used = 0;
   readonly out: number[] = [];
   /** false: only count the frames (long runs). */
@@ -21,6 +22,7 @@ class MemSink implements FrameSink {
     this.channels = channels;
     this.keep = keep;
     this.block = new Int16Array(blockFrames * channels);
+    this.block32 = new Int32Array(this.block.buffer, 0, this.block.length >> 1);
   }
   get free(): number {
     return this.block.length - this.used;
@@ -34,6 +36,7 @@ class MemSink implements FrameSink {
     if (this.keep) for (let i = 0; i < this.used; i++) this.out.push(this.block[i]!);
     this.used = 0;
     this.block = new Int16Array(this.block.length); // a fresh block, as the stream's pool gives
+    this.block32 = new Int32Array(this.block.buffer, 0, this.block.length >> 1);
   }
   /** [left, right] (stereo) or [mono] of everything written so far. */
   channelsOut(): Int16Array[] {
