@@ -222,4 +222,21 @@ describe('CallRecorder → WAV file', () => {
     expect(r.timeline!.agentDroppedFrames).toBe(0);
     expect(r.stream!.frames).toBe(600 * 8000);
   });
+
+  it('a file that cannot be written (no such directory, a read-only disk) is logged and the call goes on', async () => {
+    const s = session();
+    const errors: string[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => void errors.push(line) });
+    const clock = { t: 0 };
+    const r = new CallRecorder(s, { mode: 'stereo', path: '/dev/null/cannot/rec.wav', log, clock: () => clock.t, startedAtMs: 0 });
+    const chunk = AudioChunk.fromBytes(new Uint8Array(160).fill(0x80), PCMU);
+    for (let k = 0; k < 300; k++) {
+      clock.t = (k + 1) * 20;
+      r.callerAudio(chunk);
+      if (k % 50 === 49) await r.stream!.idle();
+    }
+    await r.finish();
+    expect(r.stream!.failed).toBe(true);
+    expect(errors.filter((l) => l.includes('this call is not recorded')).length).toBe(1);
+  });
 });
