@@ -22,6 +22,8 @@ import demoRoutes from './routes/demo.ts';
 import { registerCallsPage } from './routes/calls-page.ts';
 import { Profiles, type IncomingCallHook } from './profiles/index.ts';
 import { openStore, type Store } from './store/index.ts';
+import { CallRecords } from './calls/index.ts';
+import { registerCallsRoutes } from './routes/calls.ts';
 
 export interface AppDeps {
   /** A pino logger (default: one at config.logLevel on stdout). */
@@ -59,6 +61,8 @@ export interface ParleyContext {
   log: Logger;
   /** Call records and the webhook outbox (server/store/); null when the app was built without one. */
   store: Store | null;
+  /** Call records (server/calls/): `onEnded(record => …)`, get/list/delete; null without a store. */
+  calls: CallRecords | null;
 }
 
 declare module 'fastify' {
@@ -128,9 +132,18 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
 
   // the database (docs/contracts.md §7): opened here, closed after the server (queued writes flushed)
   const store = deps.store !== undefined ? deps.store : await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log });
-  if (deps.store === undefined && store) app.addHook('onClose', async () => store.close());
+  // call records (server/calls/): every session's record written as it goes; open records a dead process left are closed
+  const calls = store ? new CallRecords({ store, config, log }) : null;
+  if (calls) {
+    sessions.observe(calls.observer);
+    await calls.start();
+  }
+  app.addHook('onClose', async () => {
+    await calls?.stop();
+    if (deps.store === undefined) await store?.close();
+  });
 
-  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store });
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store, calls });
 
   // errors in OpenAI's shape: { error: { type, code, message, param } }
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
@@ -144,6 +157,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
 
   registerHealthRoutes(app, { sessions, metrics, engine: config.engine });
   registerClientSecretsRoute(app, { keys, secrets: clientSecrets, metrics });
+  if (calls) registerCallsRoutes(app, calls);
   registerRecordingRoutes(app, { keys, recordings, metrics });
   // after the sessions ended (preClose): the last recordings are written and closed
   app.addHook('onClose', async () => recordings.close());

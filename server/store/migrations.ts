@@ -104,6 +104,18 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE delivered_at IS NULL AND dead_at IS NULL',
     ],
   },
+  {
+    version: 2,
+    name: 'instances: which process holds an open call (the crash sweep closes only dead ones)',
+    sqlite: [
+      'ALTER TABLE calls ADD COLUMN instance TEXT',
+      'CREATE TABLE instances (id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, seen_at INTEGER NOT NULL)',
+    ],
+    postgres: [
+      'ALTER TABLE calls ADD COLUMN instance TEXT',
+      'CREATE TABLE instances (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, seen_at BIGINT NOT NULL)',
+    ],
+  },
 ];
 
 /** The version this code expects. */

@@ -11,7 +11,7 @@ import type {
   CallEventRow, CallFilter, CallPage, CallRow, CallStore, Dialect, Driver, OutboxInput, OutboxRow, OutboxStats, OutboxStore, Row, SqlValue, Stmt, Store, WriterStats,
 } from './types.ts';
 
-const CALL_COLUMNS = 'id, door, sip_call_id, from_number, to_number, dialled, trunk, profile, metadata, started_at, answered_at, ended_at, end_reason, engines, recording, usage, cost';
+const CALL_COLUMNS = 'id, door, sip_call_id, from_number, to_number, dialled, trunk, profile, metadata, started_at, answered_at, ended_at, end_reason, engines, recording, usage, cost, instance';
 const OUTBOX_COLUMNS = 'seq, id, call_id, type, created_at, body, attempts, next_attempt_at, delivered_at, last_error';
 const PENDING = 'delivered_at IS NULL AND dead_at IS NULL';
 
@@ -46,6 +46,7 @@ function callFromRow(r: Row): CallRow {
     recording: strOrNull(r['recording']),
     usage: json<Record<string, unknown> | null>(r['usage'], null),
     cost: json<Record<string, unknown> | null>(r['cost'], null),
+    instance: strOrNull(r['instance']),
   };
 }
 
@@ -98,10 +99,10 @@ class Calls implements CallStore {
 
   open(c: CallRow): void {
     this.writer.push({
-      sql: `INSERT INTO calls (${CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      sql: `INSERT INTO calls (${CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
       params: [
         c.id, c.door, c.sipCallId, c.from, c.to, c.dialled, c.trunk, c.profile, JSON.stringify(c.metadata), c.startedAtMs, c.answeredAtMs, c.endedAtMs, c.endReason,
-        JSON.stringify(c.engines), c.recording, c.usage === null ? null : JSON.stringify(c.usage), c.cost === null ? null : JSON.stringify(c.cost),
+        JSON.stringify(c.engines), c.recording, c.usage === null ? null : JSON.stringify(c.usage), c.cost === null ? null : JSON.stringify(c.cost), c.instance,
       ],
     });
   }
@@ -191,6 +192,33 @@ class Calls implements CallStore {
   async openCalls(): Promise<CallRow[]> {
     await this.writer.flush();
     return (await this.driver.query(`SELECT ${CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY started_at`, [])).map(callFromRow);
+  }
+
+  async heartbeat(instance: string, nowMs: number): Promise<void> {
+    await this.driver.query('INSERT INTO instances (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at', [instance, nowMs, nowMs]);
+  }
+
+  async orphans(staleBeforeMs: number, exceptInstance: string, limit: number): Promise<CallRow[]> {
+    await this.writer.flush();
+    const rows = await this.driver.query(
+      `SELECT ${CALL_COLUMNS} FROM calls c WHERE c.ended_at IS NULL AND (c.instance IS NULL OR c.instance <> ?)
+        AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = c.instance AND i.seen_at >= ?) ORDER BY c.started_at LIMIT ?`,
+      [exceptInstance, staleBeforeMs, limit],
+    );
+    return rows.map(callFromRow);
+  }
+
+  async pruneInstances(beforeMs: number): Promise<void> {
+    await this.driver.query('DELETE FROM instances WHERE seen_at < ? AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.instance = instances.id AND c.ended_at IS NULL)', [beforeMs]);
+  }
+
+  async closeOrphan(id: string, f: { endedAtMs: number; endReason: string; usage: Record<string, unknown>; cost: Record<string, unknown> }): Promise<boolean> {
+    await this.writer.flush();
+    const res = await this.driver.transaction([{
+      sql: 'UPDATE calls SET ended_at = ?, end_reason = ?, usage = ?, cost = ? WHERE id = ? AND ended_at IS NULL RETURNING id',
+      params: [f.endedAtMs, f.endReason, JSON.stringify(f.usage), JSON.stringify(f.cost), id],
+    }]);
+    return (res[0]?.length ?? 0) > 0;
   }
 
   async delete(id: string): Promise<boolean> {

@@ -122,6 +122,8 @@ export interface CallRow {
   /** Summaries written at the end (null while the call is open or after a crash). */
   usage: Record<string, unknown> | null;
   cost: Record<string, unknown> | null;
+  /** The process writing the call (its heartbeat in `instances` says whether it lives). */
+  instance: string | null;
 }
 
 /** One append-only row of a call's history. */
@@ -157,6 +159,8 @@ export interface CallStore {
   // writes: queued, batched, never awaited on the media path
   open(row: CallRow): void;
   update(id: string, fields: Partial<Pick<CallRow, 'answeredAtMs' | 'endedAtMs' | 'endReason' | 'engines' | 'usage' | 'cost' | 'profile' | 'recording'>>): void;
+  /** Closes a call left open (crash sweep) only if it is still open; false when someone else closed it first. */
+  closeOrphan(id: string, fields: { endedAtMs: number; endReason: string; usage: Record<string, unknown>; cost: Record<string, unknown> }): Promise<boolean>;
   append(ev: CallEventRow): void;
   // reads (after the queued writes are committed)
   get(id: string): Promise<CallRow | null>;
@@ -164,6 +168,15 @@ export interface CallStore {
   list(filter: CallFilter, limit: number, cursor: string | null): Promise<CallPage>;
   /** Calls left open (no ended_at), e.g. by a crash. */
   openCalls(): Promise<CallRow[]>;
+  /** This process is alive (instances.seen_at = nowMs). */
+  heartbeat(instance: string, nowMs: number): Promise<void>;
+  /**
+   * Open calls no live process holds: written by no instance, or by one whose last heartbeat is older
+   * than `staleBeforeMs` (never `exceptInstance`'s own). Oldest first, at most `limit`.
+   */
+  orphans(staleBeforeMs: number, exceptInstance: string, limit: number): Promise<CallRow[]>;
+  /** Forget instances not seen since `beforeMs` that hold no open call. */
+  pruneInstances(beforeMs: number): Promise<void>;
   /** Removes a call, its events and its outbox rows; false when there was no such call. */
   delete(id: string): Promise<boolean>;
   /** Ids of calls started before `beforeMs` (oldest first, at most `limit`): retention. */

@@ -34,7 +34,7 @@ async function fresh(kind: Kind): Promise<StoreOptions> {
 function call(id: string, over: Partial<CallRow> = {}): CallRow {
   return {
     id, door: 'ws', sipCallId: null, from: null, to: null, dialled: null, trunk: null, profile: null, metadata: {},
-    startedAtMs: 1_700_000_000_000, answeredAtMs: null, endedAtMs: null, endReason: null, engines: ['local'], recording: null, usage: null, cost: null,
+    startedAtMs: 1_700_000_000_000, answeredAtMs: null, endedAtMs: null, endReason: null, engines: ['local'], recording: null, usage: null, cost: null, instance: null,
     ...over,
   };
 }
@@ -61,10 +61,10 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
     const opts = await fresh(kind);
     const a = await openStore(opts);
     expect(a.dialect).toBe(kind);
-    expect(a.schemaVersion).toBe(1);
+    expect(a.schemaVersion).toBe(2);
     await a.close();
     const b = await openStore(opts); // again: nothing to apply, no error
-    expect(b.schemaVersion).toBe(1);
+    expect(b.schemaVersion).toBe(2);
     await b.close();
     // a newer Parley migrated it to version 99
     if (kind === 'sqlite') {
@@ -73,7 +73,7 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('future');
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
       db.close();
-      expect(versions).toEqual([{ version: 1 }, { version: 99 }]);
+      expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 99 }]);
     } else {
       const c = new pg.Client({ connectionString: opts.databaseUrl! });
       await c.connect();
