@@ -10,7 +10,8 @@
  * Barge-in: on `input_audio_buffer.speech_started` the playout queue is flushed (nothing more leaves within
  * one frame) and the call's PlayoutLedger (server/session/playout.ts) gives the `conversation.item.truncate`:
  * the ms actually played of the assistant item, clamped to what was generated. Per-session tools: end_call (BYE after the goodbye has played),
- * transfer_call (REFER; failures go back to the model as text), send_dtmf (RFC 4733), and collect_dtmf when
+ * transfer_call (REFER, then the NOTIFY reports until the target's final answer: BYE on success, a failure with
+ * its code goes back to the model as text and the call goes on), send_dtmf (RFC 4733), and collect_dtmf when
  * PARLEY_SIP_DTMF=tool (otherwise digits reach the conversation as a user text message).
  *
  * Agent profiles (server/profiles/, docs/notes/profiles.md): before the call is answered (inside the SIP
@@ -60,6 +61,7 @@ export interface SipBridge {
 const PCM_RATE_HZ = 24000;
 const END_CALL_QUIET_MS = 700;
 const END_CALL_MAX_WAIT_MS = 30_000;
+const TRANSFER_DRAIN_MAX_MS = 10_000;
 
 export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOptions = {}): Promise<SipBridge> {
   const cfg = app.parley.config.sip;
@@ -67,7 +69,8 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
   const bridges = new Set<CallBridge>();
   // the INVITE headers the incoming-call hook passes on are kept with the call
   const appHeaders = app.parley.config.incomingCall.headers;
-  const server = await startSipServer({ ...cfg, ...(appHeaders.length > 0 ? { appHeaders } : {}), ...opts.sip }, {
+  const sipConfig: SipConfig = { ...cfg, ...(appHeaders.length > 0 ? { appHeaders } : {}), ...opts.sip };
+  const server = await startSipServer(sipConfig, {
     log,
     ...(opts.dropOutgoing ? { dropOutgoing: opts.dropOutgoing } : {}),
     onCall: async (call) => {
@@ -75,6 +78,7 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
         dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
         transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
         dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
+        transferTimeoutS: sipConfig.transferTimeoutS,
         g711Passthrough: opts.g711Passthrough ?? true,
         ...(opts.engine ? { engine: opts.engine } : {}),
         ...(opts.observe ? { observe: opts.observe } : {}),
@@ -118,6 +122,8 @@ interface CallBridgeOptions {
   dtmfMode: 'text' | 'tool';
   transferTarget: string | null;
   dtmfFlushMs: number;
+  /** PARLEY_SIP_TRANSFER_TIMEOUT_S: how long transfer_call waits for the transfer's final report. */
+  transferTimeoutS: number;
   g711Passthrough: boolean;
   engine?: EngineName;
   observe?: (call: SipCall, event: ServerEvent) => void;
@@ -249,6 +255,7 @@ class CallBridge implements SessionClient {
         return 'shutdown';
       case 'rejected':
         return 'rejected';
+      case 'session-expired': // RFC 4028: the peer stopped refreshing the session (a dead call)
       case 'no-ack':
       case 'error':
         return 'error';
@@ -350,22 +357,26 @@ class CallBridge implements SessionClient {
         name: 'transfer_call',
         description:
           'Transfer the caller to a human or another number (blind transfer). Tell the caller first. ' +
+          'The result says whether the transfer worked; if it did not, the call goes on with you. ' +
           (this.opts.transferTarget ? 'Without a target, the default operator is used.' : 'Give the target as a SIP URI like sip:1000@pbx.example.com.'),
         parameters: { type: 'object', properties: { target: { type: 'string', description: 'SIP URI to transfer to (optional when a default is configured).' } }, additionalProperties: false },
-        timeoutMs: 30_000,
+        // the goodbye's playout (up to 10 s), then the transfer's report (up to transferTimeoutS)
+        timeoutMs: TRANSFER_DRAIN_MAX_MS + this.opts.transferTimeoutS * 1000 + 5000,
         handler: async (args: unknown) => {
           const given = (args as { target?: unknown })?.target;
           const target = typeof given === 'string' && given.trim() ? given.trim() : this.opts.transferTarget;
           if (!target) return 'Transfer failed: no transfer target is configured. Apologise to the caller and offer to help yourself.';
           // let "I'll transfer you now" finish playing first
-          await Promise.race([this.call.whenDrained(), new Promise((r) => setTimeout(r, 10_000))]);
+          await Promise.race([this.call.whenDrained(), new Promise((r) => setTimeout(r, TRANSFER_DRAIN_MAX_MS))]);
           try {
+            // REFER, then the NOTIFYs until the target's final answer (sip/server.ts refer): BYE only on success
             await call.transfer(target);
             return `The caller has been transferred to ${target}. The call is over.`;
           } catch (err) {
             const msg = err instanceof SipError ? err.message : 'the transfer could not be completed';
-            this.log.warn({ code: err instanceof SipError ? err.code : undefined, target }, 'transfer failed');
-            return `Transfer failed: ${msg}. Tell the caller the transfer did not work and offer to help another way.`;
+            this.log.warn({ code: err instanceof SipError ? err.code : undefined, status: err instanceof SipError ? err.status : undefined, target }, 'transfer failed');
+            if (this.call.state === 'ended') return `Transfer failed: ${msg}.`;
+            return `Transfer failed: ${msg}. The caller is still on the line: tell them the transfer did not work and offer to help another way.`;
           }
         },
       },

@@ -24,6 +24,7 @@ export type CallEndReason =
   | 'rejected'
   | 'rtp-timeout'
   | 'max-duration'
+  | 'session-expired' // RFC 4028: the peer stopped refreshing, or our refresh got 408/481 (sip/session-timer.ts)
   | 'transferred'
   | 'no-ack'
   | 'server-stop'
@@ -95,7 +96,11 @@ export interface SipCall {
   sendDtmf(digits: string, opts?: { durationMs?: number }): Promise<void>;
   /** BYE (or reject when not answered yet). Idempotent. */
   hangup(reason?: CallEndReason, detail?: string): Promise<void>;
-  /** Blind transfer by REFER; resolves when the peer accepted and reported success, rejects with SIP_ERR_TRANSFER_FAILED. */
+  /**
+   * Blind transfer by REFER (RFC 3515): follows the NOTIFY sipfrags until a final status. Resolves on a 2xx sipfrag
+   * and hangs up (reason `transferred`); rejects with SIP_ERR_TRANSFER_FAILED (`status`: the REFER's or the
+   * sipfrag's code, 408 on timeout) and the call goes on.
+   */
   transfer(target: string): Promise<void>;
   stats(): SipCallStats;
   on<K extends keyof SipCallEventMap>(event: K, listener: (...args: SipCallEventMap[K]) => void): this;

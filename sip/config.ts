@@ -38,6 +38,15 @@ export interface SipConfig {
   transferTarget: string | null;
   /** PARLEY_SIP_DTMF: text (digits become a user message) | tool (the agent calls collect_dtmf). */
   dtmfMode: 'text' | 'tool';
+  /**
+   * PARLEY_SIP_SESSION_EXPIRES_S: RFC 4028 session interval we ask for and the most we accept from a peer
+   * (0 = no session timers: no `Supported: timer`, Session-Expires ignored).
+   */
+  sessionExpiresS: number;
+  /** PARLEY_SIP_MIN_SE_S: the shortest session interval we accept; a shorter one gets 422 with `Min-SE`. */
+  minSeS: number;
+  /** PARLEY_SIP_TRANSFER_TIMEOUT_S: a blind transfer with no final NOTIFY by then has failed (the call goes on). */
+  transferTimeoutS: number;
   /** INVITE headers (lower-case names) kept in `SipCall.headers` besides the usual ones (the incoming-call hook's `incomingCall.headers`). */
   appHeaders?: readonly string[];
 }
@@ -59,4 +68,7 @@ export const DEFAULT_SIP_CONFIG: SipConfig = {
   answerTimeoutMs: 10_000,
   transferTarget: null,
   dtmfMode: 'text',
+  sessionExpiresS: 1800,
+  minSeS: 90,
+  transferTimeoutS: 30,
 };

@@ -20,6 +20,8 @@ import { SipError } from './errors.ts';
 import { uasChecks, unmaskUris, uriUser } from './message.ts';
 import type { ParsedSipMessage } from './message.ts';
 import { RtpPortPool } from './rtp-session.ts';
+import { attachSessionTimer, negotiateAsUas, readTimerOffer } from './session-timer.ts';
+import type { SessionTimerSettings } from './session-timer.ts';
 import { ORIGINAL_URI_HEADER, SipServerTransport } from './transport.ts';
 import type { SipFilterResult, SipFlow, SipTransportOptions } from './transport.ts';
 
@@ -95,8 +97,11 @@ function startPhasedPacers(n: number): { pacers: FramePacer[]; stop(): void } {
   };
 }
 
-const ALLOW = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'];
-/** Option tags a `Require` may name (what SIP.js advertises in `Supported`); any other gets 420 (RFC 3261 §8.2.2.3). */
+const ALLOW = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY', 'UPDATE'];
+/**
+ * Option tags a `Require` may name (what SIP.js advertises in `Supported`, plus `timer` when session timers
+ * are on); any other gets 420 (RFC 3261 §8.2.2.3).
+ */
 const SUPPORTED_OPTION_TAGS = ['outbound'];
 const LOCAL_USER = 'parley';
 const HEADERS_FOR_APP = ['x-parley-request-uri', 'user-agent', 'p-asserted-identity', 'diversion', 'x-callerid'];
@@ -114,10 +119,22 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
   let stopping = false;
   const m = { callsTotal: 0, callsRejected: 0, setup: [] as number[], rtpPacketsIn: 0, rtpLost: 0, rtpJitterMsMax: 0, dtmfIn: 0, dtmfOut: 0 };
   const publicAddress = config.publicAddress ?? advertisedAddress(config.host);
+  // RFC 4028 session timers (sip/session-timer.ts); sessionExpiresS 0 turns them off
+  const timerSettings: SessionTimerSettings = { sessionExpiresS: config.sessionExpiresS, minSeS: config.minSeS };
+  const timersOn = timerSettings.sessionExpiresS > 0;
+  const supportedTags = timersOn ? [...SUPPORTED_OPTION_TAGS, 'timer'] : SUPPORTED_OPTION_TAGS;
+  // RFC 4028 §9: an interval below our minimum from a peer that understands 422 (INVITE, re-INVITE, UPDATE)
+  const tooSmall = (msg: ParsedSipMessage): SipFilterResult | undefined => {
+    if (!timersOn || (msg.method !== 'INVITE' && msg.method !== 'UPDATE')) return undefined;
+    const d = negotiateAsUas(readTimerOffer((n) => msg.headers.filter((h) => h.lname === n).map((h) => h.value)), timerSettings);
+    if (d.kind !== 'too-small') return undefined;
+    log.info({ method: msg.method, minSeS: d.minSeS }, 'session interval too small: 422');
+    return { action: 'reply', status: 422, reason: 'Session Interval Too Small', headers: [`Min-SE: ${d.minSeS}`] };
+  };
 
   // RFC 3261 §8.2 order: authentication, then the method, the Request-URI scheme, Require and the body type
   const checks = (msg: ParsedSipMessage): SipFilterResult | undefined => {
-    const r = uasChecks(msg, { allow: ALLOW, supported: SUPPORTED_OPTION_TAGS });
+    const r = uasChecks(msg, { allow: ALLOW, supported: supportedTags });
     if (!r) return undefined;
     log.info({ method: msg.method, status: r.status, reason: r.reason }, 'SIP request refused');
     return { action: 'reply', ...r };
@@ -125,7 +142,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
 
   const filter = (msg: ParsedSipMessage, flow: SipFlow): SipFilterResult => {
     const toTag = /;\s*tag\s*=/i.test(msg.headers.find((h) => h.lname === 'to')?.value ?? '');
-    if (toTag) return checks(msg) ?? { action: 'pass' }; // in-dialog: SIP.js matches it to a dialog or answers 481
+    if (toTag) return checks(msg) ?? tooSmall(msg) ?? { action: 'pass' }; // in-dialog: SIP.js matches it to a dialog or answers 481
     if (!sources.allows(flow.address)) {
       log.warn({ from: flow.address, method: msg.method }, 'SIP request from a source not in PARLEY_SIP_ALLOWED_SOURCES');
       return msg.method === 'INVITE' ? { action: 'reply', status: 403, reason: 'Forbidden' } : { action: 'drop' };
@@ -143,6 +160,11 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       return { action: 'reply', status: stopping ? 503 : 200, reason: stopping ? 'Service Unavailable' : 'OK', headers: [`Allow: ${ALLOW.join(', ')}`, 'Accept: application/sdp'] };
     }
     if (msg.method !== 'INVITE') return { action: 'pass' };
+    const small = tooSmall(msg);
+    if (small) {
+      m.callsRejected++;
+      return small;
+    }
     if (stopping) return { action: 'reply', status: 503, reason: 'Service Unavailable', headers: ['Retry-After: 5'] };
     const callId = msg.headers.find((h) => h.lname === 'call-id')?.value ?? '';
     if (calls.size + pendingInvites.size >= config.maxCalls) {
@@ -179,6 +201,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     forceRport: true,
     sendInitialProvisionalResponse: false,
     userAgentString: 'Parley',
+    sipExtensionExtraSupported: timersOn ? ['timer'] : [],
     logBuiltinEnabled: false,
     logLevel: 'warn',
     logConnector: (level, category, label, content) => {
@@ -277,6 +300,14 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     inv.onAckTimeout = () => {
       if (invitation.state !== SessionState.Terminated) onAckTimeout();
     };
+    // RFC 4028: the INVITE's Session-Expires/Min-SE/Supported decide who refreshes and how often
+    const timers = attachSessionTimer(invitation, {
+      ua,
+      call,
+      settings: timerSettings,
+      log: callLog,
+      onExpired: (detail) => void call.hangup('session-expired', detail),
+    });
     m.callsTotal++;
     callLog.info({ from: call.from, dialled: call.dialled, transport: call.transport, remote: call.remoteAddress }, 'incoming call');
     let remoteEnded = false;
@@ -290,6 +321,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       refer: (target) => refer(invitation, call, target),
     };
     call.once('ended', () => {
+      timers.stop();
       calls.delete(id);
       transport.forgetCall(sipCallId);
       const s = call.stats();
@@ -354,7 +386,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       return;
     }
     try {
-      await invitation.accept();
+      await invitation.accept({ extraHeaders: timers.acceptHeaders });
     } catch (err) {
       if (!isEnded(call)) {
         callLog.warn({ err }, 'accept failed');
@@ -364,6 +396,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       return;
     }
     if ((invitation.state as SessionState) === SessionState.Established) {
+      timers.established();
       call.markAnswered();
       const s = call.stats().setupMs;
       if (s !== undefined) {
@@ -373,25 +406,43 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     }
   }
 
+  /**
+   * Blind transfer (RFC 3515): REFER, then the transferee reports the new call's progress in NOTIFYs
+   * (`Event: refer`, `Content-Type: message/sipfrag`, body `SIP/2.0 <code> <reason>`), each answered 200, until
+   * a final code (or `Subscription-State: terminated`). A final 2xx resolves; a refused REFER, a final 3xx-6xx,
+   * a subscription ended without a final code or no final code within transferTimeoutS rejects with
+   * SIP_ERR_TRANSFER_FAILED (`status` = the code, 408 for the timeout), and the call goes on.
+   */
   function refer(invitation: Invitation, call: SipCallImpl, target: string): Promise<void> {
     const uri = UserAgent.makeURI(target);
     if (!uri) return Promise.reject(new SipError('SIP_ERR_TRANSFER_FAILED', `invalid transfer target "${target}"`));
+    const timeoutS = config.transferTimeoutS;
     return new Promise<void>((resolve, reject) => {
       let accepted = false;
       let done = false;
+      let progress = '';
       const finish = (err?: SipError): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
-        if (err) reject(err);
-        else resolve();
+        call.off('ended', onEnded);
+        if (err) {
+          call.log.info({ target, code: err.code, status: err.status }, `transfer failed: ${err.message}`);
+          reject(err);
+        } else {
+          call.log.info({ target }, 'transfer completed');
+          resolve();
+        }
       };
+      const onEnded = (): void => finish(new SipError('SIP_ERR_CALL_ENDED', 'the call ended before the transfer reported back'));
+      call.once('ended', onEnded);
       const timer = setTimeout(() => {
-        if (accepted) {
-          call.log.warn('REFER accepted but no final NOTIFY within 8 s: treating the transfer as done');
-          finish();
-        } else finish(new SipError('SIP_ERR_TRANSFER_FAILED', 'the phone system did not answer the transfer request', { retryable: true }));
-      }, 8000);
+        const why = accepted
+          ? `no final answer from the transfer within ${timeoutS} s${progress ? ` (last report: ${progress})` : ''}`
+          : `the phone system did not answer the transfer request within ${timeoutS} s`;
+        finish(new SipError('SIP_ERR_TRANSFER_FAILED', why, { retryable: true, status: 408 }));
+      }, timeoutS * 1000);
+      timer.unref();
       invitation
         .refer(uri, {
           requestDelegate: {
@@ -401,12 +452,21 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
             onReject: (res) => finish(new SipError('SIP_ERR_TRANSFER_FAILED', `transfer refused: ${res.message.statusCode} ${res.message.reasonPhrase}`, { status: res.message.statusCode ?? 0 })),
           },
           onNotify: (notification) => {
-            void notification.accept();
-            // RFC 3515 §2.4.5: the body is a message/sipfrag status line of the new call
-            const frag = /^SIP\/2\.0 (\d{3})(.*)$/m.exec(notification.request.body ?? '');
+            void notification.accept(); // every NOTIFY gets its 200, also after the outcome is known
+            const req = notification.request;
+            if (!/^refer\b/i.test(req.getHeader('event') ?? 'refer')) return;
+            accepted = true; // a NOTIFY may overtake the 202 (RFC 3515 §2.4.4)
+            const state = (req.getHeader('subscription-state') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+            // RFC 3515 §2.4.5: the body is a message/sipfrag, at least the status line of the new call
+            const frag = /^SIP\/2\.0 (\d{3})[ \t]*([^\r\n]*)/m.exec(req.body ?? '');
             const code = frag ? Number(frag[1]) : 0;
+            if (frag) progress = `${code} ${frag[2] ?? ''}`.trim();
+            call.log.debug({ target, sipfrag: progress, state }, 'transfer progress (NOTIFY)');
             if (code >= 200 && code < 300) finish();
-            else if (code >= 300) finish(new SipError('SIP_ERR_TRANSFER_FAILED', `transfer target answered ${code}${frag?.[2] ?? ''}`, { status: code }));
+            else if (code >= 300) finish(new SipError('SIP_ERR_TRANSFER_FAILED', `the transfer target answered ${progress}`, { status: code }));
+            else if (state === 'terminated') {
+              finish(new SipError('SIP_ERR_TRANSFER_FAILED', `the phone system ended its transfer report without a final answer${progress ? ` (last: ${progress})` : ''}`));
+            }
           },
         })
         .catch((err: unknown) => finish(new SipError('SIP_ERR_TRANSFER_FAILED', 'could not send the transfer request', { cause: err })));

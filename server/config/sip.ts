@@ -45,6 +45,12 @@ export function readSipConfig(r: ConfigReader, httpHost: string): SipConfig {
   for (const s of allowedSources) {
     if (!/^[0-9a-fA-F.:]+(\/\d{1,3})?$/.test(s)) throw new ConfigError('PARLEY_SIP_ALLOWED_SOURCES', `bad CIDR ${JSON.stringify(s)}`);
   }
+  // RFC 4028: Min-SE is at least 90 s on the wire; lower values are for tests (docs/notes/sip.md)
+  const minSeS = r.int('PARLEY_SIP_MIN_SE_S', 'sip.minSeS', d.minSeS, { min: 1, max: 86400 });
+  const sessionExpiresS = r.int('PARLEY_SIP_SESSION_EXPIRES_S', 'sip.sessionExpiresS', d.sessionExpiresS, { min: 0, max: 86400 });
+  if (sessionExpiresS !== 0 && sessionExpiresS < minSeS) {
+    throw new ConfigError('PARLEY_SIP_SESSION_EXPIRES_S', `must be 0 (off) or at least PARLEY_SIP_MIN_SE_S (${minSeS}), got ${sessionExpiresS}`);
+  }
   return {
     enabled: r.bool('PARLEY_SIP_ENABLED', null, legacyEnabled),
     host: r.str('PARLEY_SIP_HOST', 'sip.host', httpHost),
@@ -65,5 +71,8 @@ export function readSipConfig(r: ConfigReader, httpHost: string): SipConfig {
     answerTimeoutMs: r.int('PARLEY_SIP_ANSWER_TIMEOUT_MS', 'sip.answerTimeoutMs', d.answerTimeoutMs, { min: 100, max: 120_000 }),
     transferTarget,
     dtmfMode: r.oneOf('PARLEY_SIP_DTMF', 'sip.dtmfMode', ['text', 'tool'], d.dtmfMode) as 'text' | 'tool',
+    sessionExpiresS,
+    minSeS,
+    transferTimeoutS: r.int('PARLEY_SIP_TRANSFER_TIMEOUT_S', 'sip.transferTimeoutS', d.transferTimeoutS, { min: 1, max: 600 }),
   };
 }

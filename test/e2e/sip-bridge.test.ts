@@ -3,7 +3,8 @@
  * the call becomes a session on a scripted engine (test/fakes/sip-engine.ts), and we measure the media:
  * μ-law passthrough byte for byte, barge-in (outgoing RTP stops within one frame of speech_started,
  * measured on RTP sequence numbers and timestamps), end_call (BYE after the goodbye has played),
- * transfer_call (the peer sees the REFER; a refused transfer is spoken back), send_dtmf (RFC 4733 out),
+ * transfer_call (REFER, the NOTIFY sipfrags followed to the final answer: 200 → BYE, 486 or no answer in time →
+ * told to the model and the call goes on; a refused REFER is spoken back), send_dtmf (RFC 4733 out),
  * and caller DTMF reaching the conversation (PCMA call: decode + resample path).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -159,17 +160,67 @@ describe('SIP bridge', () => {
     await waitFor(() => bridge?.server.activeCalls === 0, 2000, 'call gone');
   });
 
-  it('transfer_call: the peer gets a REFER to the target, then BYE', async () => {
-    const { probe, uac } = await setup({ greetMs: 400, tool: { name: 'transfer_call', args: { target: 'sip:billing@127.0.0.1:5999' } } });
+  it('transfer_call: REFER, the NOTIFYs (100 Trying, then 200 OK) each answered 200, then BYE and the transferred hook', async () => {
+    const { uac } = await setup({ greetMs: 400, tool: { name: 'transfer_call', args: { target: 'sip:billing@127.0.0.1:5999' } } });
+    uac.referNotifies = [
+      { frag: 'SIP/2.0 100 Trying', state: 'active' },
+      { frag: 'SIP/2.0 180 Ringing', state: 'active', afterMs: 200 },
+      { frag: 'SIP/2.0 200 OK', state: 'terminated', afterMs: 400 },
+    ];
     await uac.call();
     const stop = uac.stream(() => SILENCE);
     const refer = await uac.waitSip((m) => m.startsWith('REFER '), 10_000, 'REFER');
+    const referAt = Date.now();
     expect(refer).toMatch(/^Refer-To: <?sip:billing@127\.0\.0\.1:5999>?/m);
     await uac.waitSip((m) => m.startsWith('BYE '), 10_000, 'BYE after transfer');
     stop();
-    await waitFor(() => toolOutputs(probe).length > 0 || bridge?.server.activeCalls === 0, 3000, 'tool output');
+    // the BYE waited for the final sipfrag (sent ≥ 600 ms after the REFER), not just the 202
+    expect(Date.now() - referAt).toBeGreaterThanOrEqual(550);
+    await waitFor(() => uac.responses.filter((m) => /^SIP\/2\.0 200/.test(m) && /^CSeq: \d+ NOTIFY/m.test(m)).length === 3, 2000, 'a 200 for each NOTIFY');
     await waitFor(() => seen.some(([k]) => k === 'closed'), 3000, 'session closed');
     expect(seen.filter(([k]) => k === 'transferred' || k === 'closed')).toEqual([['transferred', 'sip:billing@127.0.0.1:5999'], ['closed', 'transferred']]);
+  });
+
+  it('transfer_call: a NOTIFY reporting 486 Busy Here is told to the model with its code, and the call goes on', async () => {
+    const { probe, uac } = await setup({ greetMs: 200, tool: { name: 'transfer_call', args: { target: 'sip:busy@127.0.0.1:5999' } } });
+    uac.referNotifies = [
+      { frag: 'SIP/2.0 100 Trying', state: 'active' },
+      { frag: 'SIP/2.0 486 Busy Here', state: 'terminated', afterMs: 100 },
+    ];
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await uac.waitSip((m) => m.startsWith('REFER '), 10_000, 'REFER');
+    await waitFor(() => toolOutputs(probe).length > 0, 5000, 'tool output');
+    expect(toolOutputs(probe)[0]).toMatch(/^Transfer failed: the transfer target answered 486 Busy Here\. The caller is still on the line/);
+    await waitFor(() => probe.received.some((e) => e.type === 'response.create'), 3000, 'response.create');
+    await waitFor(() => uac.responses.filter((m) => /^SIP\/2\.0 200/.test(m) && /^CSeq: \d+ NOTIFY/m.test(m)).length === 2, 2000, 'a 200 for each NOTIFY');
+    // the call is still up: media flows, no BYE, no transferred hook
+    const before = uac.received.length;
+    await waitFor(() => uac.received.length > before + 10, 2000, 'RTP after the failed transfer');
+    expect(uac.requests.some((m) => m.startsWith('BYE '))).toBe(false);
+    expect(bridge?.server.activeCalls).toBe(1);
+    stop();
+    await uac.bye();
+    await waitFor(() => seen.some(([k]) => k === 'closed'), 3000, 'session closed');
+    expect(seen.filter(([k]) => k === 'transferred' || k === 'closed')).toEqual([['closed', 'caller_hangup']]);
+  });
+
+  it('transfer_call: no final NOTIFY within PARLEY_SIP_TRANSFER_TIMEOUT_S → the model hears the transfer failed, and the call goes on', async () => {
+    const { probe, uac } = await setup(
+      { greetMs: 200, tool: { name: 'transfer_call', args: { target: 'sip:slow@127.0.0.1:5999' } } },
+      { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange(), transferTimeoutS: 1 } },
+    );
+    uac.referNotifies = [{ frag: 'SIP/2.0 100 Trying', state: 'active' }]; // the target never answers
+    await uac.call();
+    const stop = uac.stream(() => SILENCE);
+    await uac.waitSip((m) => m.startsWith('REFER '), 10_000, 'REFER');
+    await waitFor(() => toolOutputs(probe).length > 0, 5000, 'tool output');
+    expect(toolOutputs(probe)[0]).toMatch(/^Transfer failed: no final answer from the transfer within 1 s \(last report: 100 Trying\)/);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(uac.requests.some((m) => m.startsWith('BYE '))).toBe(false);
+    expect(bridge?.server.activeCalls).toBe(1);
+    stop();
+    await uac.bye();
   });
 
   it('transfer_call: a refused REFER is spoken back to the model, and the call goes on', async () => {

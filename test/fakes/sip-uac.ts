@@ -1,7 +1,8 @@
 /**
  * A minimal SIP UAC over UDP with its own RTP socket, for tests and the benchmark that need to control and
  * measure media exactly (barge-in timing, byte-exact passthrough, DTMF out). Real sockets on 127.0.0.1.
- * It answers in-dialog BYE/REFER/NOTIFY/INFO with 200 (REFER: `referStatus`) and records them.
+ * It answers in-dialog BYE/REFER/NOTIFY/INFO with 200 (REFER: `referStatus`) and records them; after a
+ * REFER it accepted it reports the transfer's progress in NOTIFYs (`referNotifies`, RFC 3515 sipfrags).
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -25,12 +26,27 @@ export interface CallOptions {
   sdpLines?: string[];
 }
 
+/** One NOTIFY reporting a transfer's progress (RFC 3515 §2.4.5): a sipfrag status line and the subscription's state. */
+export interface ReferNotify {
+  frag: string; // e.g. 'SIP/2.0 100 Trying'
+  state: 'active' | 'terminated';
+  /** Wait this long after the previous NOTIFY (or the 202). */
+  afterMs?: number;
+}
+
 export class MiniUac {
   readonly sip = dgram.createSocket('udp4');
   readonly rtp = dgram.createSocket('udp4');
   readonly received: RtpIn[] = [];
   readonly requests: string[] = [];
   referStatus = 202;
+  /** What the transferee reports after a 202 (default: 100 Trying, then 200 OK and the end of the subscription). */
+  referNotifies: ReferNotify[] = [
+    { frag: 'SIP/2.0 100 Trying', state: 'active' },
+    { frag: 'SIP/2.0 200 OK', state: 'terminated', afterMs: 50 },
+  ];
+  /** Responses Parley sent to this UAC's requests (other than the INVITE's). */
+  readonly responses: string[] = [];
   keepPayloads = true;
   onRtp: ((p: RtpIn) => void) | undefined;
   private serverPort: number;
@@ -93,8 +109,8 @@ export class MiniUac {
       const copy = (h: string): string => m.match(new RegExp(`^${h}:.*$`, 'gim'))?.join('\r\n') ?? '';
       const status = method === 'REFER' ? `${this.referStatus} ${this.referStatus < 300 ? 'Accepted' : 'Forbidden'}` : '200 OK';
       this.sip.send(`SIP/2.0 ${status}\r\n${copy('Via')}\r\n${copy('From')}\r\n${copy('To')}\r\n${copy('Call-ID')}\r\n${copy('CSeq')}\r\nContent-Length: 0\r\n\r\n`, this.serverPort, '127.0.0.1');
-      if (method === 'REFER' && this.referStatus < 300) void this.notify('SIP/2.0 200 OK');
-    }
+      if (method === 'REFER' && this.referStatus < 300) void this.reportTransfer();
+    } else if (!/CSeq: 1 INVITE/.test(m)) this.responses.push(m);
     this.waiters = this.waiters.filter((w) => {
       if (w.pred(m)) {
         w.resolve(m);
@@ -187,14 +203,24 @@ export class MiniUac {
     return resp.slice(resp.indexOf('\r\n\r\n') + 4);
   }
 
-  private async notify(frag: string): Promise<void> {
+  private async reportTransfer(): Promise<void> {
+    for (const n of this.referNotifies) {
+      if (n.afterMs) await new Promise((r) => setTimeout(r, n.afterMs));
+      this.notify(n.frag, n.state);
+    }
+  }
+
+  /** NOTIFY with a message/sipfrag body (RFC 3515 §2.4.4); returns its CSeq number. */
+  notify(frag: string, state: 'active' | 'terminated' = 'terminated'): number {
     const cseq = ++this.cseq;
     const body = `${frag}\r\n`;
+    const sub = state === 'active' ? 'active;expires=60' : 'terminated;reason=noresource';
     this.sip.send(
-      `NOTIFY sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('NOTIFY', cseq)}\r\nEvent: refer\r\nSubscription-State: terminated;reason=noresource\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      `NOTIFY sip:parley@127.0.0.1:${this.serverPort} SIP/2.0\r\n${this.headers('NOTIFY', cseq)}\r\nEvent: refer\r\nSubscription-State: ${sub}\r\nContent-Type: message/sipfrag;version=2.0\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       this.serverPort,
       '127.0.0.1',
     );
+    return cseq;
   }
 
   /** One RTP packet to the server. */

@@ -33,6 +33,9 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       answerTimeoutMs: 10_000,
       transferTarget: null,
       dtmfMode: 'text',
+      sessionExpiresS: 1800,
+      minSeS: 90,
+      transferTimeoutS: 30,
     });
     // the defaults are sip/config.ts's own (the server's HTTP host is the SIP host by default)
     expect(c).toEqual({ ...DEFAULT_SIP_CONFIG, host: '127.0.0.1' });
@@ -64,6 +67,9 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       PARLEY_SIP_TRANSFER_TARGET: 'sip:operator@pbx.example.com',
       PARLEY_SIP_DTMF: 'tool',
       PARLEY_SIP_ANSWER_TIMEOUT_MS: '5000',
+      PARLEY_SIP_SESSION_EXPIRES_S: '600',
+      PARLEY_SIP_MIN_SE_S: '120',
+      PARLEY_SIP_TRANSFER_TIMEOUT_S: '45',
     }).sip;
     expect(c).toEqual({
       enabled: false,
@@ -82,7 +88,11 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       answerTimeoutMs: 5000,
       transferTarget: 'sip:operator@pbx.example.com',
       dtmfMode: 'tool',
+      sessionExpiresS: 600,
+      minSeS: 120,
+      transferTimeoutS: 45,
     });
+    expect(loadConfig({ PARLEY_SIP_SESSION_EXPIRES_S: '0' }).sip.sessionExpiresS).toBe(0); // session timers off
     expect(loadConfig({ PARLEY_SIP: 'off', PARLEY_SIP_ENABLED: 'on' }).sip.enabled).toBe(true);
     expect(loadConfig({ PARLEY_SIP_PUBLIC_ADDRESS: '198.51.100.7' }).sip.publicAddress).toBe('198.51.100.7');
   });
@@ -98,6 +108,9 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
     expect(settingOf(() => loadConfig({ PARLEY_RTP_PORTS: '5-3' }))).toBe('PARLEY_RTP_PORTS');
     expect(settingOf(() => loadConfig({ PARLEY_SIP_CODECS: 'pcmu,g729' }))).toBe('PARLEY_SIP_CODECS');
     expect(settingOf(() => loadConfig({ PARLEY_SIP_TRANSPORTS: 'udp,tls' }))).toBe('PARLEY_SIP_TRANSPORTS');
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_SESSION_EXPIRES_S: '60' }))).toBe('PARLEY_SIP_SESSION_EXPIRES_S'); // below Min-SE 90
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_MIN_SE_S: '0' }))).toBe('PARLEY_SIP_MIN_SE_S');
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_TRANSFER_TIMEOUT_S: '0' }))).toBe('PARLEY_SIP_TRANSFER_TIMEOUT_S');
   });
 });
 
