@@ -238,6 +238,19 @@ describe('SIP bridge', () => {
     await uac.bye();
   });
 
+  it('a caller that stops refreshing its session timer (RFC 4028) is hung up, and the session ends as an error', async () => {
+    const { uac } = await setup({}, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange(), minSeS: 1 } });
+    await uac.call({ extraHeaders: ['Supported: timer', 'Session-Expires: 2;refresher=uac'] });
+    expect(uac.lastInviteResponse).toMatch(/^Session-Expires: 2;refresher=uac\r$/m);
+    const t0 = Date.now();
+    const stop = uac.stream(() => SILENCE); // media flows: only the missing refresh ends the call
+    await uac.waitSip((m) => m.startsWith('BYE '), 5000, 'BYE after the missed refresh');
+    stop();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1200); // 2 − min(32, 2/3) s
+    await waitFor(() => seen.some(([k]) => k === 'closed'), 3000, 'session closed');
+    expect(seen.find(([k]) => k === 'closed')).toEqual(['closed', 'error']);
+  });
+
   it('send_dtmf: the agent presses keys as RFC 4733 events (3 end packets each)', async () => {
     const { probe, uac } = await setup({ greetMs: 100, tool: { name: 'send_dtmf', args: { digits: '1#' } } });
     await uac.call();
