@@ -1,0 +1,295 @@
+/**
+ * Call-center figure (issue 11, "Figures"): CPU per call-second of μ-law passthrough with call records and
+ * stereo recording on, as a ratio of off — target ≤ 1.15× at 100 calls.
+ *
+ * One process runs two Parley apps, each with its own SIP door (buildApp + the SIP bridge) and the same
+ * in-process null engine as bench/sip.ts's `ulaw` path (every `input_audio_buffer.append` echoed back as a
+ * `response.output_audio.delta` in audio/pcmu: μ-law passes straight through both ways):
+ *  (a) off: no store (call records off), PARLEY_RECORDING=off;
+ *  (b) on:  call records in a SQLite file in a temp data dir (the store's worker thread), PARLEY_RECORDING=stereo
+ *           (each call's WAV streamed to `<temp>/recordings/`: caller left, agent right).
+ * The RTP generator is bench/sip.ts's own (`bench/sip.ts --load sip …`, a child process): N real SIP/UDP calls on
+ * loopback, 50 packets/s per call from one deadline timer, calls spread over ten 2 ms phases.
+ *
+ * Each round runs (a) and (b) back to back (a first in even rounds, b first in odd ones); per round the ratio
+ * b/a pairs the two runs. CPU is this process's (user + system, so the SQLite worker thread and the file writes
+ * on libuv's threads count) over the media window only (call setup and teardown excluded), per call-second of
+ * media carried (frames that reached the engine / 50). RSS is read at the end of each media window.
+ * A round counts only when the generator kept pace in both runs (≤ --max-late % of its ticks > 20 ms late);
+ * otherwise it is run again (at most 3 × rounds attempts per row). An uncounted warm-up of each app comes first.
+ *
+ * Run: npx tsx bench/call-center.ts [--calls 100,200] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 1]
+ *                                   [--profile FILE]   (a .cpuprofile of the last (b) run's media window)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+import { AudioChunk } from '../server/protocol/index.ts';
+import { startSipBridge, type SipBridge } from '../server/sip-bridge.ts';
+import { spread, type Spread } from './lib/index.ts';
+
+const SIP_BENCH = fileURLToPath(new URL('./sip.ts', import.meta.url));
+
+interface Args {
+  rows: number[];
+  rounds: number;
+  seconds: number;
+  warmupS: number;
+  maxLatePct: number;
+  profile: string | undefined;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { rows: [100], rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1, profile: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') ? (eq > 0 ? arg.slice(2, eq) : arg.slice(2)) : '';
+    const value = eq > 0 ? arg.slice(eq + 1) : (argv[++i] ?? '');
+    if (name === 'calls') a.rows = value.split(',').map(Number);
+    else if (name === 'rounds') a.rounds = Number(value);
+    else if (name === 'seconds') a.seconds = Number(value);
+    else if (name === 'warmup') a.warmupS = Number(value);
+    else if (name === 'max-late') a.maxLatePct = Number(value);
+    else if (name === 'profile') a.profile = value;
+    else throw new Error(`unknown argument ${arg} (want --calls 100,200, --rounds N, --seconds S, --warmup S, --max-late PCT, --profile FILE)`);
+  }
+  const bad = !Number.isInteger(a.rounds) || a.rounds < 1 || !(a.seconds > 0) || !(a.warmupS >= 0) || !(a.maxLatePct >= 0) || a.rows.length === 0 || a.rows.some((r) => !Number.isInteger(r) || r < 1);
+  if (bad) throw new Error('usage: npx tsx bench/call-center.ts [--calls 100,200] [--rounds N] [--seconds S] [--warmup S] [--max-late PCT] [--profile FILE]');
+  return a;
+}
+
+type Mode = 'off' | 'on';
+
+interface Door {
+  mode: Mode;
+  app: FastifyInstance;
+  bridge: SipBridge;
+  dataDir: string;
+  /** Frames the engine received while measuring. */
+  frames: number;
+  measuring: boolean;
+}
+
+async function makeDoor(mode: Mode, rtp: { min: number; max: number }): Promise<Door> {
+  const dataDir = mkdtempSync(join(tmpdir(), `parley-bench-cc-${mode}-`));
+  const config = loadConfig({
+    HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: 'pk_bench_key_0123456789abcdef', PARLEY_DEMO: 'off', PARLEY_FALLBACK_ENGINE: 'none',
+    LOG_LEVEL: 'silent', PARLEY_MAX_SESSIONS: '5000', PARLEY_DATA_DIR: dataDir, PARLEY_RECORDING: mode === 'on' ? 'stereo' : 'off',
+  });
+  // off: no store at all (no call records); on: the default store, SQLite at <dataDir>/parley.db
+  const app = await buildApp(config, { logger: pino({ level: 'silent' }), ...(mode === 'off' ? { store: null } : {}) });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const door: Door = { mode, app, bridge: undefined as unknown as SipBridge, dataDir, frames: 0, measuring: false };
+  // the null engine of bench/sip.ts's ulaw path: each append echoed as an output delta (one delta object per call)
+  app.parley.engines.register('cascade', () => ({
+    name: 'cascade',
+    open: async (opts) => {
+      queueMicrotask(() => {
+        opts.callbacks.onEvent({ type: 'session.created', event_id: 'evt_1', session: opts.session });
+        opts.callbacks.onEvent({ type: 'conversation.created', event_id: 'evt_2', conversation: { id: 'conv_1' } });
+      });
+      const item = `item_${Math.random().toString(36).slice(2)}`;
+      const delta = { type: 'response.output_audio.delta' as const, event_id: 'evt_x', response_id: 'resp_1', item_id: item, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(new Uint8Array(0)) };
+      return {
+        send: (ev) => {
+          if (ev.type !== 'input_audio_buffer.append') return;
+          if (door.measuring) door.frames++;
+          delta.delta = ev.audio;
+          opts.callbacks.onEvent(delta);
+        },
+        close: () => undefined,
+      };
+    },
+  }));
+  door.bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtp, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade', g711Passthrough: true });
+  return door;
+}
+
+/** bench/sip.ts's generator in a child: N SIP calls, `seconds` of μ-law; calls onStart/onEnd around the media window. */
+function runGenerator(port: number, calls: number, seconds: number, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', SIP_BENCH, '--load', 'sip', String(port), String(calls), String(seconds), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let buf = '';
+    let result: Record<string, number> | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        let msg: { event?: string } & Record<string, number>;
+        try {
+          msg = JSON.parse(line) as typeof msg;
+        } catch {
+          continue;
+        }
+        if (msg.event === 'start') onStart();
+        else if (msg.event === 'end') onEnd();
+        else if (msg.event === 'result') result = msg;
+      }
+    });
+    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`generator exited ${code}`))));
+  });
+}
+
+interface Run {
+  cpuUsPerCallS: number;
+  sysShare: number;
+  rssMiB: number;
+  lossPct: number;
+  outLatePct: number;
+  generatorLatePct: number;
+  recordings: number;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const off = await makeDoor('off', { min: 46000, max: 47999 });
+  const on = await makeDoor('on', { min: 48000, max: 49999 });
+  let profiler: Session | undefined;
+  if (args.profile) {
+    profiler = new Session();
+    profiler.connect();
+    profiler.post('Profiler.enable');
+    profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+  }
+
+  const measure = async (d: Door, calls: number, seconds: number): Promise<Run> => {
+    d.frames = 0;
+    let cpu0 = process.cpuUsage();
+    let cpu = 0;
+    let sys = 0;
+    let t0 = 0;
+    let wallS = 0;
+    let rss = 0;
+    const profile = d.mode === 'on' ? profiler : undefined;
+    const r = await runGenerator(
+      d.bridge.server.port,
+      calls,
+      seconds,
+      () => {
+        d.measuring = true;
+        profile?.post('Profiler.start');
+        cpu0 = process.cpuUsage();
+        t0 = performance.now();
+      },
+      () => {
+        const c = process.cpuUsage(cpu0);
+        d.measuring = false;
+        wallS = (performance.now() - t0) / 1000;
+        cpu = c.user + c.system;
+        sys = c.system;
+        rss = process.memoryUsage.rss();
+        if (profile && args.profile) {
+          const file = args.profile;
+          profile.post('Profiler.stop', (err, res) => {
+            if (!err) writeFileSync(file, JSON.stringify(res.profile));
+          });
+        }
+      },
+    );
+    // the calls end (the generator's BYEs): wait for the recordings to be closed and the records written, then
+    // drop the files so the disk does not fill over the rounds
+    const deadline = Date.now() + 10_000;
+    while (d.app.parley.sessions.active > 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+    await d.app.parley.recordings.idle();
+    await d.app.parley.store?.flush();
+    let recordings = 0;
+    try {
+      for (const f of readdirSync(join(d.dataDir, 'recordings'))) {
+        unlinkSync(join(d.dataDir, 'recordings', f));
+        recordings++;
+      }
+    } catch {
+      // no recordings (off)
+    }
+    const carried = d.frames / 50;
+    const sent = r['sent'] ?? 0;
+    return {
+      cpuUsPerCallS: carried > 0 ? cpu / carried : cpu / (calls * wallS),
+      sysShare: cpu > 0 ? sys / cpu : 0,
+      rssMiB: rss / 1048576,
+      lossPct: sent ? Math.max(0, (100 * (sent - d.frames)) / sent) : 0,
+      outLatePct: r['outLatePct'] ?? 0,
+      generatorLatePct: r['generatorTicks'] ? (100 * (r['generatorLateTicks'] ?? 0)) / r['generatorTicks'] : 0,
+      recordings,
+    };
+  };
+
+  const load0 = loadavg()[0] ?? 0;
+  process.stdout.write(
+    `call-center benchmark: μ-law passthrough through the SIP door, rows ${args.rows.join(', ')} calls, ${args.rounds} rounds, ${args.seconds} s per run, node ${process.version}\n` +
+      '(a) off: no call records, recording off   (b) on: call records in SQLite (temp data dir) + stereo recording\n' +
+      'each round runs (a) and (b) back to back, (a) first in even rounds; ratios pair the two runs of a round; medians [min–max]\n',
+  );
+  if (args.warmupS > 0) {
+    const n = Math.max(...args.rows);
+    await measure(off, n, args.warmupS);
+    await measure(on, n, args.warmupS);
+  }
+  type Pair = { off: Run; on: Run };
+  const summary: string[] = [];
+  for (const n of args.rows) {
+    const kept: Pair[] = [];
+    const dropped: Pair[] = [];
+    let attempt = 0;
+    while (kept.length < args.rounds && attempt < args.rounds * 3) {
+      const order: Door[] = attempt % 2 === 0 ? [off, on] : [on, off];
+      attempt++;
+      const res: Partial<Record<Mode, Run>> = {};
+      for (const d of order) res[d.mode] = await measure(d, n, args.seconds);
+      const pair = res as Pair;
+      const ok = pair.off.generatorLatePct <= args.maxLatePct && pair.on.generatorLatePct <= args.maxLatePct;
+      (ok ? kept : dropped).push(pair);
+      process.stderr.write(
+        `${n} calls, attempt ${attempt}: on/off ${(pair.on.cpuUsPerCallS / pair.off.cpuUsPerCallS).toFixed(3)}× (on ${pair.on.cpuUsPerCallS.toFixed(0)} µs/call-s, off ${pair.off.cpuUsPerCallS.toFixed(0)}; ` +
+          `RSS on ${pair.on.rssMiB.toFixed(0)} / off ${pair.off.rssMiB.toFixed(0)} MiB; ${pair.on.recordings} recordings; generator late ${pair.on.generatorLatePct.toFixed(1)} % / ${pair.off.generatorLatePct.toFixed(1)} %)${ok ? '' : ' — not counted, run again'}\n`,
+      );
+    }
+    const rs = kept.length > 0 ? kept : dropped;
+    const col = (f: (p: Pair) => number): number[] => rs.map(f);
+    const fmt = (xs: number[], digits: number, unit = ''): string => {
+      const s: Spread = spread(xs);
+      return `${s.median.toFixed(digits)}${unit} [${s.min.toFixed(digits)}–${s.max.toFixed(digits)}]`;
+    };
+    const ratios = col((p) => p.on.cpuUsPerCallS / p.off.cpuUsPerCallS);
+    const rm = spread(ratios).median;
+    process.stdout.write(
+      `${n} calls, ${kept.length} rounds counted${dropped.length ? `, ${dropped.length} not counted (generator could not keep pace)` : ''}${kept.length ? '' : ' — NONE kept pace: saturated machine'}:\n` +
+        `  CPU µs per call-second   off ${fmt(col((p) => p.off.cpuUsPerCallS), 1)}   on ${fmt(col((p) => p.on.cpuUsPerCallS), 1)}\n` +
+        `  of it in the kernel      off ${fmt(col((p) => 100 * p.off.sysShare), 0, ' %')}   on ${fmt(col((p) => 100 * p.on.sysShare), 0, ' %')}\n` +
+        `  on / off (per round)     ${fmt(ratios, 3, '×')}   rounds: ${ratios.map((x) => x.toFixed(3)).join(' ')}   target ≤ 1.15×: ${rm <= 1.15 ? 'met' : 'MISSED'}\n` +
+        `  RSS at end of media      off ${fmt(col((p) => p.off.rssMiB), 0, ' MiB')}   on ${fmt(col((p) => p.on.rssMiB), 0, ' MiB')}   (one process: both apps)\n` +
+        `  loss                     off ${fmt(col((p) => p.off.lossPct), 2, ' %')}   on ${fmt(col((p) => p.on.lossPct), 2, ' %')}\n` +
+        `  late frames out          off ${fmt(col((p) => p.off.outLatePct), 2, ' %')}   on ${fmt(col((p) => p.on.outLatePct), 2, ' %')}\n\n`,
+    );
+    const s = (xs: number[]): Spread => spread(xs);
+    const offS = s(col((p) => p.off.cpuUsPerCallS));
+    const onS = s(col((p) => p.on.cpuUsPerCallS));
+    const rS = s(ratios);
+    summary.push(
+      `| ${n} | ${offS.median.toFixed(0)} [${offS.min.toFixed(0)}–${offS.max.toFixed(0)}] | ${onS.median.toFixed(0)} [${onS.min.toFixed(0)}–${onS.max.toFixed(0)}] | ` +
+        `**${rS.median.toFixed(2)}×** [${rS.min.toFixed(2)}–${rS.max.toFixed(2)}] | ${s(col((p) => p.off.rssMiB)).median.toFixed(0)} / ${s(col((p) => p.on.rssMiB)).median.toFixed(0)} MiB |`,
+    );
+  }
+  const load1 = loadavg()[0] ?? 0;
+  process.stdout.write(`load average (1 min) at start ${load0.toFixed(2)}, at end ${load1.toFixed(2)} (2 cores)\n\n`);
+  process.stdout.write('| calls | off: CPU µs per call-second | on: records + stereo recording | on / off (target ≤ 1.15×) | RSS off / on |\n|---|---|---|---|---|\n');
+  process.stdout.write(`${summary.join('\n')}\n`);
+  for (const d of [off, on]) {
+    await d.bridge.close();
+    await d.app.close();
+    rmSync(d.dataDir, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+void main();
