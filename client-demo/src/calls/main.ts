@@ -35,6 +35,8 @@ const state = {
   transcript: null as LiveTranscript | null,
   stream: null as EventSource | null,
   streamState: 'none' as 'none' | 'connecting' | 'open' | 'ended' | 'closed',
+  /** How the last watched live call ended (its stream's `end`). */
+  lastEnd: null as { id: string; end_reason: string; ended_at: string; duration_ms: number } | null,
   errors: [] as string[],
 };
 let livePoll: ReturnType<typeof setTimeout> | null = null;
@@ -227,6 +229,7 @@ function openLive(id: string): void {
     if (!mine()) return;
     const end = JSON.parse((e as MessageEvent<string>).data) as { end_reason: string; ended_at: string; duration_ms: number };
     transcript.end(end);
+    state.lastEnd = { id, ...end };
     state.streamState = 'ended';
     es.close(); // no reconnect: the call is over
     showDetail({ id, mode: 'live', title: state.liveCall ? callTitle(state.liveCall) : id, endReason: end.end_reason });
@@ -313,7 +316,7 @@ function snapshot(): unknown {
     recentError: state.recentError,
     selected: state.selected,
     streamState: state.streamState,
-    ended: state.transcript?.ended ?? null,
+    ended: state.lastEnd,
     chat: chat.map((l) => ({ role: l.role, text: l.text, pending: l.pending === true, latencyMs: l.latencyMs ?? null, tool: l.tool?.name ?? null })),
     errors: state.errors,
   };
