@@ -24,6 +24,7 @@ import { Profiles, type IncomingCallHook } from './profiles/index.ts';
 import { openStore, type Store } from './store/index.ts';
 import { CallRecords } from './calls/index.ts';
 import { registerCallsRoutes } from './routes/calls.ts';
+import { startWebhooks, type Webhooks } from './webhooks/index.ts';
 
 export interface AppDeps {
   /** A pino logger (default: one at config.logLevel on stdout). */
@@ -63,6 +64,8 @@ export interface ParleyContext {
   store: Store | null;
   /** Call records (server/calls/): `onEnded(record => …)`, get/list/delete; null without a store. */
   calls: CallRecords | null;
+  /** Signed webhooks (server/webhooks/); null when no PARLEY_WEBHOOK_URL (or no store). */
+  webhooks: Webhooks | null;
 }
 
 declare module 'fastify' {
@@ -134,16 +137,19 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   const store = deps.store !== undefined ? deps.store : await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, log });
   // call records (server/calls/): every session's record written as it goes; open records a dead process left are closed
   const calls = store ? new CallRecords({ store, config, log }) : null;
-  if (calls) {
-    sessions.observe(calls.observer);
-    await calls.start();
-  }
+  if (calls) sessions.observe(calls.observer);
+  // signed webhooks (docs/notes/webhooks.md): events into the store's outbox, delivered by a worker;
+  // subscribed to the records' ends before calls.start() closes the calls a crash left open
+  const webhooks = startWebhooks({ config: config.webhooks, outbox: store?.outbox ?? null, sessions, metrics, log });
+  if (calls) await calls.start();
   app.addHook('onClose', async () => {
+    // the last events are stored before the store closes
+    await webhooks?.stop();
     await calls?.stop();
     if (deps.store === undefined) await store?.close();
   });
 
-  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store, calls });
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store, calls, webhooks });
 
   // errors in OpenAI's shape: { error: { type, code, message, param } }
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {

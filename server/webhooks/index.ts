@@ -23,7 +23,8 @@ export { registerWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 
 export interface WebhooksDeps {
   config: WebhooksConfig;
-  outbox: WebhookOutbox;
+  /** The store's outbox (null: no store, so no durable outbox: webhooks stay off, with a warning). */
+  outbox: WebhookOutbox | null;
   sessions: SessionManager;
   metrics: Metrics;
   log: Logger;
@@ -45,9 +46,14 @@ export function startWebhooks(d: WebhooksDeps): Webhooks | null {
   const c = d.config;
   if (c.url === null || c.secret === null) return null;
   const log = d.log.child({ component: 'webhooks' });
-  const metrics = registerWebhookMetrics(d.metrics, () => d.outbox.stats(Date.now()));
+  const outbox = d.outbox;
+  if (outbox === null) {
+    log.warn('PARLEY_WEBHOOK_URL is set but the app has no store (database): webhooks are off');
+    return null;
+  }
+  const metrics = registerWebhookMetrics(d.metrics, () => outbox.stats(Date.now()));
   const worker = new DeliveryWorker({
-    outbox: d.outbox,
+    outbox,
     url: c.url,
     secret: c.secret,
     timeoutMs: c.timeoutMs,
@@ -59,7 +65,7 @@ export function startWebhooks(d: WebhooksDeps): Webhooks | null {
     metrics,
     ...(d.onAttempt ? { onAttempt: d.onAttempt } : {}),
   });
-  const writer = new OutboxWriter({ outbox: d.outbox, log, onWritten: () => worker.kick(), onDropped: (n) => metrics.dropped.add(n) });
+  const writer = new OutboxWriter({ outbox, log, onWritten: () => worker.kick(), onDropped: (n) => metrics.dropped.add(n) });
   d.sessions.observe(webhookObserver({ events: c.events, sink: writer, ...(d.endedData !== undefined ? { endedData: d.endedData } : {}) }));
   worker.start();
   log.info({ url: c.url, events: [...c.events] }, 'webhooks on');
