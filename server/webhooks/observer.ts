@@ -7,7 +7,7 @@
 import type { SessionEnd, SessionInfo, SessionObserver, SessionObserverFactory, TurnMark } from '../session/index.ts';
 import type { ConversationItem, ServerEvent } from '../protocol/index.ts';
 import type { WebhookEventType } from '../config/webhooks.ts';
-import { callEndedEventId, encodeEvent, iso, makeEvent } from './events.ts';
+import { PENDING_RECORD_KEY, callEndedEventId, encodeEvent, iso, makeEvent } from './events.ts';
 import type { OutboxRowInput } from './outbox.ts';
 
 export interface WebhookSink {
@@ -18,11 +18,10 @@ export interface WebhookObserverOptions {
   events: ReadonlySet<WebhookEventType>;
   sink: WebhookSink;
   /**
-   * The `call.ended` event's data. Default: what the session knows ({@link sessionEndData}). With the
-   * call store, `call.ended` is made from the final record instead (server/webhooks/index.ts), and this
-   * returns null so the observer sends none.
+   * `call.ended` is stored with what the session knows ({@link sessionEndData}) and marked to be made
+   * from the final call record before it is first sent (server/webhooks/index.ts). Default false.
    */
-  endedData?: ((s: SessionInfo, end: SessionEnd) => Record<string, unknown> | null) | null;
+  fromRecord?: boolean;
   /** How long `turn.completed` waits for the caller's transcript after the response is done (default 2000 ms). */
   transcriptWaitMs?: number;
 }
@@ -169,7 +168,6 @@ class TurnTracker {
 export function webhookObserver(o: WebhookObserverOptions): SessionObserverFactory {
   const on = o.events;
   const push = (r: OutboxRowInput): void => o.sink.push(r);
-  const endedData = o.endedData === undefined ? sessionEndData : o.endedData;
   return (s: SessionInfo): SessionObserver => {
     const obs: SessionObserver = {};
     const turns = on.has('turn.completed') ? new TurnTracker(s, push, o.transcriptWaitMs ?? 2000) : null;
@@ -191,9 +189,10 @@ export function webhookObserver(o: WebhookObserverOptions): SessionObserverFacto
     }
     obs.closed = (info, end) => {
       turns?.close();
-      if (!on.has('call.ended') || endedData === null) return;
-      const data = endedData(info, end);
-      if (data !== null) push(row(s, 'call.ended', info.startedAt + end.durationMs, data));
+      if (!on.has('call.ended')) return;
+      const data = sessionEndData(info, end);
+      if (o.fromRecord === true) data[PENDING_RECORD_KEY] = true;
+      push(row(s, 'call.ended', info.startedAt + end.durationMs, data));
     };
     return obs;
   };

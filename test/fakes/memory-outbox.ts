@@ -67,6 +67,11 @@ export class MemoryOutbox implements WebhookOutbox {
     r.lastError = error;
   }
 
+  async setBody(id: string, body: string): Promise<void> {
+    await Promise.resolve();
+    this.#get(id).body = body;
+  }
+
   async stats(nowMs: number = Date.now()): Promise<OutboxStats> {
     await Promise.resolve();
     const pending = this.rows.filter((r) => r.state === 'pending');
