@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../../../server/metrics.ts';
 import { DeliveryWorker, OutboxWriter, encodeEvent, makeEvent, registerWebhookMetrics, startWebhooks, type AttemptReport, type CallRecordSource, type OutboxRowInput } from '../../../../server/webhooks/index.ts';
 import { loadConfig } from '../../../../server/config.ts';
-import { SessionManager } from '../../../../server/session/index.ts';
+import type { SessionManager } from '../../../../server/session/index.ts';
 import { parseSignatureHeader } from '../../../../server/signing.ts';
 import { MemoryOutbox } from '../../../fakes/memory-outbox.ts';
 import { WebhookReceiver } from '../../../support/webhook-receiver.ts';
