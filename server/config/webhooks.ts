@@ -2,7 +2,7 @@
  * Signed webhooks (server/webhooks/, docs/notes/webhooks.md). Owned by the webhooks work.
  *
  * Env: PARLEY_WEBHOOK_URL, PARLEY_WEBHOOK_SECRET. The PARLEY_CONFIG file:
- * `webhooks: { url, secret, events: [...], turnCompleted, timeoutMs, maxAgeH, concurrency, backoffBaseMs, backoffMaxMs }`.
+ * `webhooks: { url, secret, events: [...], turnCompleted, timeoutMs, maxAgeH, concurrency, backoffBaseMs, backoffMaxMs, pollMs, publicUrl }`.
  */
 import { ConfigError } from '../errors.ts';
 import type { ConfigReader } from './reader.ts';
@@ -34,6 +34,11 @@ export interface WebhooksConfig {
   backoffMaxMs: number;
   /** webhooks.pollMs (default 1000): how often the worker looks for due rows besides being woken by new events. */
   pollMs: number;
+  /**
+   * webhooks.publicUrl (e.g. `https://parley.example.com`): where receivers reach this server, to make
+   * `call.ended`'s `recording_url` absolute. null (default): it stays a path (`/v1/calls/{id}/recording`).
+   */
+  publicUrl: string | null;
 }
 
 /** The URL as given (no trailing-slash rewriting: a receiver's path is its own), checked. */
@@ -87,5 +92,6 @@ export function readWebhooksConfig(r: ConfigReader): WebhooksConfig {
     backoffBaseMs,
     backoffMaxMs,
     pollMs: r.int(null, 'webhooks.pollMs', 1000, { min: 10, max: 60_000 }),
+    publicUrl: r.url(null, 'webhooks.publicUrl', null),
   };
 }

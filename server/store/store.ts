@@ -289,10 +289,6 @@ class Outbox implements OutboxStore {
     return this.writer.pushAwait([{ sql: 'UPDATE outbox SET dead_at = ?, last_error = ? WHERE id = ?', params: [atMs, error.slice(0, 2000), id] }]);
   }
 
-  setBody(id: string, body: string): Promise<void> {
-    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET body = ? WHERE id = ?', params: [body, id] }]);
-  }
-
   async stats(nowMs: number = Date.now()): Promise<OutboxStats> {
     const r = (await this.driver.query(`SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM outbox WHERE ${PENDING}`, []))[0] ?? {};
     const oldest = numOrNull(r['oldest']);

@@ -94,8 +94,6 @@ export interface OutboxStore {
   reschedule(id: string, nextAttemptAtMs: number, error: string): Promise<void>;
   /** Give up on a row (it no longer holds back its call's later rows); kept with its error. */
   markDead(id: string, error: string, atMs?: number): Promise<void>;
-  /** Replaces a row's body (webhooks: a call.ended made from the final record before its first attempt). Resolves when committed. */
-  setBody(id: string, body: string): Promise<void>;
   stats(nowMs?: number): Promise<OutboxStats>;
   /** One row by id (tests, diagnostics). */
   get(id: string): Promise<OutboxRow | null>;

@@ -34,13 +34,6 @@ export function callEndedEventId(callId: string): string {
   return out;
 }
 
-/**
- * Marks a stored `call.ended` whose data is still the session's summary: the delivery worker replaces
- * it with the final call record (as `GET /v1/calls/{id}` returns it) before the first attempt. Never
- * sent to a receiver.
- */
-export const PENDING_RECORD_KEY = 'parley_pending_record';
-
 export const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** The event as the JSON string sent (made once). */

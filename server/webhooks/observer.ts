@@ -7,7 +7,7 @@
 import type { SessionEnd, SessionInfo, SessionObserver, SessionObserverFactory, TurnMark } from '../session/index.ts';
 import type { ConversationItem, ServerEvent } from '../protocol/index.ts';
 import type { WebhookEventType } from '../config/webhooks.ts';
-import { PENDING_RECORD_KEY, callEndedEventId, encodeEvent, iso, makeEvent } from './events.ts';
+import { callEndedEventId, encodeEvent, iso, makeEvent } from './events.ts';
 import type { OutboxRowInput } from './outbox.ts';
 
 export interface WebhookSink {
@@ -18,10 +18,13 @@ export interface WebhookObserverOptions {
   events: ReadonlySet<WebhookEventType>;
   sink: WebhookSink;
   /**
-   * `call.ended` is stored with what the session knows ({@link sessionEndData}) and marked to be made
-   * from the final call record before it is first sent (server/webhooks/index.ts). Default false.
+   * true: `call.ended` comes from the call records (their final record, {@link WebhookEvents.ended});
+   * false (default): the observer sends it at the session's close with what the session knew
+   * ({@link sessionEndData}).
    */
-  fromRecord?: boolean;
+  fromRecords?: boolean;
+  /** Makes a record's relative `recording_url` absolute (`webhooks.publicUrl`); null: left as it is. */
+  publicUrl?: string | null;
   /** How long `turn.completed` waits for the caller's transcript after the response is done (default 2000 ms). */
   transcriptWaitMs?: number;
 }
@@ -165,12 +168,53 @@ class TurnTracker {
   }
 }
 
-export function webhookObserver(o: WebhookObserverOptions): SessionObserverFactory {
-  const on = o.events;
-  const push = (r: OutboxRowInput): void => o.sink.push(r);
-  return (s: SessionInfo): SessionObserver => {
+/** A call's final record, as the call records hand it over (server/calls/, `GET /v1/calls/{id}`'s shape). */
+export interface FinalRecord {
+  readonly id: string;
+}
+
+/**
+ * The events of every call: `observer` is the app-wide session observer factory; `ended(record)`
+ * sends a call's `call.ended` from its final record (records: `onEnded`), after any turn of the call
+ * still waiting for its transcript (a call's events stay in order whichever observer hears the end first).
+ */
+export class WebhookEvents {
+  readonly #o: WebhookObserverOptions;
+  /** Calls with a turn tracker, by id (dropped at the end). */
+  readonly #turns = new Map<string, TurnTracker>();
+
+  constructor(o: WebhookObserverOptions) {
+    this.#o = o;
+  }
+
+  #push(r: OutboxRowInput): void {
+    this.#o.sink.push(r);
+  }
+
+  /** The end-of-call report from the final record: the whole record, `call_id`, an absolute `recording_url`. */
+  ended(record: FinalRecord): void {
+    const t = this.#turns.get(record.id);
+    if (t) {
+      t.close();
+      this.#turns.delete(record.id);
+    }
+    if (!this.#o.events.has('call.ended')) return;
+    const rec = record as unknown as Record<string, unknown>;
+    const url = rec['recording_url'];
+    const base = this.#o.publicUrl ?? null;
+    const data: Record<string, unknown> = { call_id: record.id, ...rec, recording_url: typeof url === 'string' ? (base !== null && url.startsWith('/') ? base + url : url) : null };
+    const endedAt = typeof rec['ended_at'] === 'string' ? Date.parse(rec['ended_at']) : NaN;
+    const atMs = Number.isFinite(endedAt) ? endedAt : Date.now();
+    const ev = makeEvent('call.ended', atMs, data, callEndedEventId(record.id));
+    this.#push({ id: ev.id, callId: record.id, type: 'call.ended', body: encodeEvent(ev), createdAtMs: atMs });
+  }
+
+  readonly observer: SessionObserverFactory = (s: SessionInfo): SessionObserver => {
+    const on = this.#o.events;
+    const push = (r: OutboxRowInput): void => this.#push(r);
     const obs: SessionObserver = {};
-    const turns = on.has('turn.completed') ? new TurnTracker(s, push, o.transcriptWaitMs ?? 2000) : null;
+    const turns = on.has('turn.completed') ? new TurnTracker(s, push, this.#o.transcriptWaitMs ?? 2000) : null;
+    if (turns !== null) this.#turns.set(s.id, turns);
     if (on.has('call.started')) {
       obs.opened = (info) => push(row(s, 'call.started', info.startedAt, { ...callFacts(info), started_at: iso(info.startedAt), recording: info.recording }));
     }
@@ -188,12 +232,17 @@ export function webhookObserver(o: WebhookObserverOptions): SessionObserverFacto
       obs.serverEvent = (ev) => turns.serverEvent(ev);
     }
     obs.closed = (info, end) => {
-      turns?.close();
-      if (!on.has('call.ended')) return;
-      const data = sessionEndData(info, end);
-      if (o.fromRecord === true) data[PENDING_RECORD_KEY] = true;
-      push(row(s, 'call.ended', info.startedAt + end.durationMs, data));
+      if (turns !== null) {
+        turns.close();
+        this.#turns.delete(s.id);
+      }
+      if (this.#o.fromRecords !== true && on.has('call.ended')) push(row(s, 'call.ended', info.startedAt + end.durationMs, sessionEndData(info, end)));
     };
     return obs;
   };
+}
+
+/** The observer factory alone (call.ended from the session: no call records). */
+export function webhookObserver(o: WebhookObserverOptions): SessionObserverFactory {
+  return new WebhookEvents({ ...o, fromRecords: false }).observer;
 }

@@ -52,10 +52,5 @@ export interface WebhookOutbox {
   reschedule(id: string, nextAttemptAtMs: number, error: string): Promise<void>;
   /** Given up (too old): no longer pending, kept with its error; the call's next event may go. */
   markDead(id: string, error: string): Promise<void>;
-  /**
-   * Replaces a pending row's body before its first attempt (a `call.ended` made from the final call
-   * record: docs/notes/webhooks.md); resolves once committed. Every attempt after sends this body.
-   */
-  setBody(id: string, body: string): Promise<void>;
   stats(nowMs?: number): Promise<OutboxStats>;
 }

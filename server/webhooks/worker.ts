@@ -35,14 +35,7 @@ export interface DeliveryWorkerOptions {
   random?: () => number;
   /** Called after each attempt (tests, benches). */
   onAttempt?: (r: AttemptReport) => void;
-  /**
-   * Called before a row's attempt: may give its final body (stored with setBody before it is sent, so
-   * every attempt sends the same bytes), or ask to wait. null: send the row as it is.
-   */
-  prepare?: (row: OutboxRow) => Promise<PrepareResult | null>;
 }
-
-export type PrepareResult = { kind: 'send'; body: string } | { kind: 'later'; inMs: number; reason: string };
 
 export interface AttemptReport {
   id: string;
@@ -160,26 +153,6 @@ export class DeliveryWorker {
   async #deliver(row: OutboxRow): Promise<void> {
     const o = this.#o;
     const attempt = row.attempts + 1;
-    if (o.prepare) {
-      let p: PrepareResult | null;
-      try {
-        p = await o.prepare(row);
-      } catch (err) {
-        p = { kind: 'later', inMs: backoffMs(attempt, o.backoff, o.random), reason: `preparing the event failed: ${err instanceof Error ? err.message : String(err)}` };
-      }
-      if (p?.kind === 'later') {
-        if (this.#abort.signal.aborted) return;
-        const next = this.#now() + p.inMs;
-        this.#write(row, o.outbox.reschedule(row.id, next, p.reason));
-        if (next < this.#soonestRetryAt) this.#soonestRetryAt = next;
-        return;
-      }
-      if (p?.kind === 'send' && p.body !== row.body) {
-        // stored before the first send: a retry (even after a restart) sends these very bytes
-        await o.outbox.setBody(row.id, p.body);
-        row = { ...row, body: p.body };
-      }
-    }
     const failure = await this.#post(row, attempt);
     // stopped mid-request: leave the row as it is (it goes again after the restart)
     if (this.#abort.signal.aborted) return;

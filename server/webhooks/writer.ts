@@ -1,9 +1,9 @@
 /**
  * The observer's side of the outbox: an event is pushed synchronously (a session never waits on it)
- * and handed to the outbox in a batch on the next turn of the event loop, in push order. The outbox
- * (the store's one write queue) commits it shortly after; until then it is in memory, which is the
- * window a crash can lose (docs/notes/webhooks.md). A batch the outbox refuses (the database failing
- * for long, a duplicate id) is logged and counted; the events after it go on.
+ * and handed to the outbox on the next turn of the event loop, in push order, one unit per row. The
+ * outbox (the store's one write queue) commits it shortly after; until then it is in memory, which is
+ * the window a crash can lose (docs/notes/webhooks.md). A row the outbox refuses (the database failing
+ * for long, a duplicate id) is logged and counted; the others go on.
  */
 import type { Logger } from 'pino';
 import type { OutboxRowInput, WebhookOutbox } from './outbox.ts';
@@ -40,23 +40,28 @@ export class OutboxWriter {
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
-    const p = this.#o.outbox.enqueue(batch).then(
-      () => {
-        if (this.#failing) this.#o.log.info('webhook outbox: writes work again');
-        this.#failing = false;
-        this.#o.onWritten?.();
-      },
-      (err: unknown) => {
-        this.#o.onDropped?.(batch.length);
-        if (!this.#failing) {
-          this.#o.log.error({ err: { message: err instanceof Error ? err.message : String(err) }, rows: batch.length, types: batch.map((r) => r.type) }, 'webhook outbox: events could not be stored; they are lost');
-        }
-        this.#failing = true;
-      },
-    );
-    this.#writing.add(p);
-    void p.finally(() => this.#writing.delete(p));
+    // one unit per row: the store commits them together, in this order, but a row it refuses
+    // (a call's end reported twice: the same id) fails alone
+    for (const row of batch) {
+      const p = this.#o.outbox.enqueue([row]).then(
+        () => {
+          if (this.#failing) this.#o.log.info('webhook outbox: writes work again');
+          this.#failing = false;
+        },
+        (err: unknown) => {
+          this.#o.onDropped?.(1);
+          if (!this.#failing) {
+            this.#o.log.error({ err: { message: err instanceof Error ? err.message : String(err) }, eventId: row.id, type: row.type }, 'webhook outbox: an event could not be stored; it is lost');
+          }
+          this.#failing = true;
+        },
+      );
+      this.#writing.add(p);
+      void p.finally(() => this.#writing.delete(p));
+    }
+    // the worker looks now (the outbox's due() sees queued writes) and again once they are committed
     this.#o.onWritten?.();
+    void Promise.allSettled([...this.#writing]).then(() => this.#o.onWritten?.());
   }
 
   /** Hands over what is pending and resolves once everything pushed so far is committed or refused (or after timeoutMs). */

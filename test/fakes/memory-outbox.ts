@@ -21,7 +21,8 @@ export class MemoryOutbox implements WebhookOutbox {
       this.failEnqueue--;
       throw new Error('database is locked');
     }
-    if (rows.some((r) => this.rows.some((x) => x.id === r.id))) throw new Error('UNIQUE constraint failed: outbox.id');
+    const ids = new Set(rows.map((r) => r.id));
+    if (ids.size < rows.length || rows.some((r) => this.rows.some((x) => x.id === r.id))) throw new Error('UNIQUE constraint failed: outbox.id');
     const now = Date.now();
     for (const r of rows) {
       const createdAtMs = r.createdAtMs ?? now;
@@ -65,11 +66,6 @@ export class MemoryOutbox implements WebhookOutbox {
     r.attempts++;
     r.state = 'dead';
     r.lastError = error;
-  }
-
-  async setBody(id: string, body: string): Promise<void> {
-    await Promise.resolve();
-    this.#get(id).body = body;
   }
 
   async stats(nowMs: number = Date.now()): Promise<OutboxStats> {

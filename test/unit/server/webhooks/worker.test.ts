@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Metrics } from '../../../../server/metrics.ts';
-import { DeliveryWorker, OutboxWriter, encodeEvent, makeEvent, registerWebhookMetrics, startWebhooks, type AttemptReport, type CallRecordSource, type OutboxRowInput } from '../../../../server/webhooks/index.ts';
+import { DeliveryWorker, OutboxWriter, callEndedEventId, encodeEvent, makeEvent, registerWebhookMetrics, startWebhooks, type AttemptReport, type CallRecordSource, type OutboxRowInput } from '../../../../server/webhooks/index.ts';
 import { loadConfig } from '../../../../server/config.ts';
 import type { SessionManager } from '../../../../server/session/index.ts';
 import { parseSignatureHeader } from '../../../../server/signing.ts';
@@ -175,7 +175,7 @@ describe('webhook delivery worker', () => {
     expect(twoOfOneCall).toBe(false);
   });
 
-  it('the outbox writer: one batch per event-loop turn in push order; a batch the outbox refuses is counted, later ones go on', async () => {
+  it('the outbox writer: rows handed over in push order, one unit each; a row the outbox refuses is counted, the others go on', async () => {
     const r = await receiver();
     const { outbox } = setup(r.url);
     let dropped = 0;
@@ -190,52 +190,33 @@ describe('webhook delivery worker', () => {
     writer.push(ev('sess_w', 'call.dtmf', 3));
     writer.push(ev('sess_w', 'call.ended', 4));
     await writer.flush(5000);
-    expect(batches).toEqual([2, 2]);
-    expect(dropped).toBe(2);
-    expect(outbox.rows.map((x) => x.type)).toEqual(['call.dtmf', 'call.ended']);
+    expect(batches).toEqual([1, 1, 1, 1]);
+    expect(dropped).toBe(1);
+    expect(outbox.rows.map((x) => x.type)).toEqual(['call.answered', 'call.dtmf', 'call.ended']);
   });
 });
 
 describe('call.ended from the final call record', () => {
-  it('is stored with the session summary, made from the record before its first attempt (stored: retries send the same bytes), waits while the record is still open; the recovery hook sends `interrupted`', async () => {
+  it('the whole record, its call_id and an absolute recording_url; one id per call (an end reported twice is stored once)', async () => {
     const r = await receiver();
-    r.refuseFirst(1);
     const outbox = new MemoryOutbox();
-    const records = new Map<string, Record<string, unknown>>();
-    const gets: string[] = [];
-    const source: CallRecordSource = {
-      get: async (id) => (gets.push(id), records.get(id) ?? null),
-      recordingUrl: (id, rec) => (rec['recording'] === 'stereo' ? `https://parley.example/v1/calls/${id}/recording` : null),
-    };
-    const metrics = new Metrics();
+    const listeners: Array<(rec: { id: string }) => void> = [];
+    const records: CallRecordSource = { onEnded: (fn) => void listeners.push(fn) };
     // no session here: the observer is not under test; the manager only takes the observer factory
     const sessions = { observe: () => undefined } as unknown as SessionManager;
-    const config = loadConfig({}, { webhooks: { url: r.url, secret: SECRET, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 50 } }).webhooks;
-    const wh = startWebhooks({ config, outbox, sessions, metrics, log, records: source })!;
+    const config = loadConfig({}, { webhooks: { url: r.url, secret: SECRET, backoffBaseMs: 20, backoffMaxMs: 100, pollMs: 50, publicUrl: 'https://parley.example.com' } }).webhooks;
+    const wh = startWebhooks({ config, outbox, sessions, metrics: new Metrics(), log, records })!;
     cleanups.push(() => wh.stop(500));
-
-    // a record still open: the event waits; once it is final, it goes with the whole record
-    records.set('sess_rec', { id: 'sess_rec', door: 'sip', ended_at: null, end_reason: null, transcript: [], cost: null, recording: 'stereo' });
-    wh.callInterrupted('sess_rec', Date.now());
-    await until(() => gets.length >= 2);
-    expect(r.requests).toEqual([]);
-    records.set('sess_rec', { id: 'sess_rec', door: 'sip', ended_at: '2026-01-01T00:00:01.000Z', end_reason: 'interrupted', transcript: [{ role: 'user', text: 'hello' }], cost: { total_usd: 0.01 }, recording: 'stereo' });
+    const record = { id: 'sess_rec', door: 'sip', ended_at: '2026-01-01T00:00:01.000Z', end_reason: 'interrupted', transcript: [{ role: 'user', text: 'hello' }], cost: { total_usd: 0.01 }, recording: 'stereo', recording_url: '/v1/calls/sess_rec/recording' };
+    for (const fn of listeners) fn(record);
+    for (const fn of listeners) fn(record);
     await r.waitFor(() => r.accepted.length === 1, 10_000, 'call.ended');
-    const [refused, ok] = r.requests;
-    expect(refused!.raw).toBe(ok!.raw);
-    expect(ok!.data).toEqual({ call_id: 'sess_rec', id: 'sess_rec', door: 'sip', ended_at: '2026-01-01T00:00:01.000Z', end_reason: 'interrupted', transcript: [{ role: 'user', text: 'hello' }], cost: { total_usd: 0.01 }, recording: 'stereo', recording_url: 'https://parley.example/v1/calls/sess_rec/recording' });
-    // stored: the outbox row now holds the bytes sent
-    expect(outbox.rows[0]!.body).toBe(ok!.raw);
-    expect(ok!.raw).not.toMatch(/parley_pending_record/);
-
-    // no record at all (records off for this call): the session's summary goes, without the marker
-    wh.callInterrupted('sess_none', Date.now());
-    await r.waitFor(() => r.accepted.length === 2, 10_000, 'second call.ended');
-    expect(r.accepted[1]!.data).toEqual({ call_id: 'sess_none', ended_at: r.accepted[1]!.data['ended_at'], end_reason: 'interrupted' });
-    // the same call's end enqueued twice keeps one (the id is derived from the call id)
-    wh.callInterrupted('sess_none', Date.now());
+    const got = r.accepted[0]!;
+    expect(got.id).toBe(callEndedEventId('sess_rec'));
+    expect(got.created_at).toBe('2026-01-01T00:00:01.000Z');
+    expect(got.data).toEqual({ call_id: 'sess_rec', ...record, recording_url: 'https://parley.example.com/v1/calls/sess_rec/recording' });
     await wh.writer.flush();
-    expect(outbox.rows.filter((x) => x.callId === 'sess_none').length).toBe(1);
+    expect(outbox.rows.map((x) => x.id)).toEqual([callEndedEventId('sess_rec')]);
   });
 });
 
