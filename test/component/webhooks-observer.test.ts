@@ -4,6 +4,9 @@
  * the call's facts; turn.completed carries both sides' words; a stuck outbox never holds a call up.
  * (The durable outbox and restarts: test/component/webhooks-restart.test.ts.)
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
@@ -34,6 +37,37 @@ async function setup(file: Record<string, unknown>, outbox = new MemoryOutbox())
 }
 
 describe('webhook observer', () => {
+  it('buildApp wires webhooks on the store: a WS call reaches the receiver through the SQLite outbox; /metrics has the delivery series', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-wh-app-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const fake = await new FakeOpenAI().start();
+    cleanups.push(() => fake.stop());
+    const receiver = await new WebhookReceiver(SECRET).start();
+    cleanups.push(() => receiver.stop());
+    receiver.refuseFirst(1);
+    const parley = await startParley({ fake, env: { PARLEY_DATA_DIR: dir, PARLEY_WEBHOOK_URL: receiver.url, PARLEY_WEBHOOK_SECRET: SECRET } });
+    cleanups.push(() => parley.close());
+    expect(parley.app.parley.webhooks).not.toBeNull();
+    const c = new TestClient(parley.wsUrl);
+    await c.opened;
+    const callId = ((await c.waitFor('session.created', 5000))['session'] as { id: string }).id;
+    c.close();
+    // the refused first attempt is retried after up to 1 s (the default backoff)
+    await receiver.waitFor(() => receiver.accepted.some((e) => e.type === 'call.ended'), 15_000, 'call.ended');
+    expect(receiver.badSignatures).toEqual([]);
+    expect(receiver.accepted.map((e) => e.type)).toEqual(['call.started', 'call.answered', 'call.ended']);
+    expect(receiver.accepted.every((e) => e.data['call_id'] === callId)).toBe(true);
+    const row = await parley.app.parley.store!.outbox.get(receiver.accepted[0]!.id);
+    expect(row?.attempts).toBe(2);
+    let depth = -1;
+    await until(() => (void parley.app.parley.store!.outbox.stats().then((st) => (depth = st.depth)), depth === 0), 5000, 'outbox drained');
+    const text = await parley.app.parley.metrics.render();
+    expect(text).toMatch(/parley_webhook_deliveries_total\{type="call.started",outcome="retry"\} 1/);
+    expect(text).toMatch(/parley_webhook_deliveries_total\{type="call.ended",outcome="delivered"\} 1/);
+    expect(text).toMatch(/parley_webhook_queue_depth 0/);
+    expect(text).toMatch(/parley_webhook_oldest_age_seconds 0/);
+  }, 30_000);
+
   it('a WS call: call.started, call.answered, call.dtmf, turn.completed (caller and agent words, tool call, latency), call.ended, signed and in order', async () => {
     const { parley, receiver } = await setup({ turnCompleted: true });
     receiver.refuseFirst(1);
