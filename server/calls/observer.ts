@@ -204,7 +204,8 @@ export class CallRecorder implements SessionObserver {
     this.#clientTools.delete(r.callId);
     const body: ToolCallBody = { name: r.name, call_id: r.callId, arguments: r.arguments, output: r.output, ok: r.ok, duration_ms: r.durationMs };
     if (r.errorCode !== undefined) body.error_code = r.errorCode;
-    this.#append('tool_call', Date.now() - r.durationMs, body);
+    // whole ms: the PostgreSQL column is BIGINT (a fractional tool duration made the insert fail and the event vanish)
+    this.#append('tool_call', Math.round(Date.now() - r.durationMs), body);
   }
 
   clientEvent(ev: ClientEvent): void {
