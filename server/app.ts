@@ -140,7 +140,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   if (calls) sessions.observe(calls.observer);
   // signed webhooks (docs/notes/webhooks.md): events into the store's outbox, delivered by a worker;
   // subscribed to the records' ends before calls.start() closes the calls a crash left open
-  const webhooks = startWebhooks({ config: config.webhooks, outbox: store?.outbox ?? null, sessions, metrics, log });
+  const webhooks = startWebhooks({ config: config.webhooks, outbox: store?.outbox ?? null, records: calls, sessions, metrics, log });
   if (calls) await calls.start();
   app.addHook('onClose', async () => {
     // the last events are stored before the store closes
