@@ -14,7 +14,7 @@ import { startWebhooks, type OutboxRowInput, type Webhooks } from '../../server/
 import { FakeOpenAI, pcmChunkB64 } from '../fakes/index.ts';
 import { MemoryOutbox } from '../fakes/memory-outbox.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
-import { TestClient, speak, startParley, until, type Parley } from './helpers.ts';
+import { TEST_KEY, TestClient, speak, startParley, until, type Parley } from './helpers.ts';
 
 const SECRET = 'whsec_observer_test_0123456789';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -57,6 +57,10 @@ describe('webhook observer', () => {
     expect(receiver.badSignatures).toEqual([]);
     expect(receiver.accepted.map((e) => e.type)).toEqual(['call.started', 'call.answered', 'call.ended']);
     expect(receiver.accepted.every((e) => e.data['call_id'] === callId)).toBe(true);
+    // call.ended is the call's record (server/calls/), as GET /v1/calls/{id} returns it
+    const api = (await (await fetch(`${parley.httpUrl}/v1/calls/${callId}`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as Record<string, unknown>;
+    expect(receiver.accepted[2]!.data).toEqual({ call_id: callId, ...api });
+    expect(api).toMatchObject({ id: callId, door: 'ws', end_reason: 'caller_hangup' });
     const row = await parley.app.parley.store!.outbox.get(receiver.accepted[0]!.id);
     expect(row?.attempts).toBe(2);
     let depth = -1;
