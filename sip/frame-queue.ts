@@ -1,12 +1,17 @@
 /**
  * A FIFO of encoded audio frames (one RTP payload each) in a preallocated ring. It grows by doubling when
- * an agent's reply outruns real time by more than its capacity (rare), never per frame.
+ * an agent's reply outruns real time by more than its capacity (rare), never per frame. A frame is handed
+ * out as a view kept per slot (made again only when that slot's frame length changes): nothing allocated
+ * per frame.
  */
 export class FrameQueue {
   private readonly slotBytes: number;
   private capacity: number;
   private data: Uint8Array;
   private lens: Uint16Array;
+  /** Per slot: a view of its frame, and the length it was made for (−1: none yet). */
+  private views: Uint8Array[];
+  private viewLens: Int32Array;
   private head = 0;
   private count = 0;
 
@@ -15,6 +20,8 @@ export class FrameQueue {
     this.capacity = initialFrames;
     this.data = new Uint8Array(slotBytes * initialFrames);
     this.lens = new Uint16Array(initialFrames);
+    this.views = new Array<Uint8Array>(initialFrames);
+    this.viewLens = new Int32Array(initialFrames).fill(-1);
   }
 
   get length(): number {
@@ -38,8 +45,13 @@ export class FrameQueue {
     const idx = this.head;
     this.head = (this.head + 1) % this.capacity;
     this.count--;
-    const off = idx * this.slotBytes;
-    return this.data.subarray(off, off + (this.lens[idx] as number));
+    const len = this.lens[idx] as number;
+    if (this.viewLens[idx] !== len) {
+      const off = idx * this.slotBytes;
+      this.views[idx] = this.data.subarray(off, off + len);
+      this.viewLens[idx] = len;
+    }
+    return this.views[idx] as Uint8Array;
   }
 
   /** Drop everything; returns how many frames were dropped. */
@@ -61,6 +73,8 @@ export class FrameQueue {
     }
     this.data = data;
     this.lens = lens;
+    this.views = new Array<Uint8Array>(cap);
+    this.viewLens = new Int32Array(cap).fill(-1);
     this.capacity = cap;
     this.head = 0;
   }

@@ -127,7 +127,9 @@ export class MediaAdapter {
   /** Outbound: app-format bytes of any length → whole codec frames (views, valid during the callback). */
   encodeOut(app: Uint8Array, onFrame: (codecFrame: Uint8Array) => void): void {
     if (this.passthrough && this.byteFramer) {
-      this.byteFramer.push(app, onFrame);
+      // one whole frame with nothing held back (an engine's usual 20 ms): as it is, no framer view
+      if (app.length === G711_FRAME_BYTES && this.byteFramer.buffered === 0) onFrame(app);
+      else this.byteFramer.push(app, onFrame);
       return;
     }
     this.onCodecFrame = onFrame;
