@@ -112,6 +112,16 @@ type Hook = keyof SessionObserver;
 /** Called per audio frame (events and audio both ways): dedicated methods below, no allocation. */
 type PerFrameHook = 'callerAudio' | 'agentAudio' | 'clientEvent' | 'serverEvent';
 
+/** The observers implementing one per-frame hook, with that hook's function (read once, when added). */
+class Fan {
+  readonly hook: PerFrameHook;
+  readonly observers: SessionObserver[] = [];
+  readonly fns: Array<(a: unknown, b?: unknown) => void> = [];
+  constructor(hook: PerFrameHook) {
+    this.hook = hook;
+  }
+}
+
 /** Fans each callback out to every observer, isolating failures. */
 export class ObserverSet {
   readonly #list: SessionObserver[] = [];
@@ -119,6 +129,11 @@ export class ObserverSet {
   readonly #failed = new Set<SessionObserver>();
   /** Per hook: does any observer implement it (skip the loop otherwise). */
   readonly #has = new Set<Hook>();
+  // per-frame hooks: the observers that have each one, and its function (no lookup or Set per call)
+  readonly #serverEvent = new Fan('serverEvent');
+  readonly #clientEvent = new Fan('clientEvent');
+  readonly #callerAudio = new Fan('callerAudio');
+  readonly #agentAudio = new Fan('agentAudio');
 
   constructor(log: Logger) {
     this.#log = log;
@@ -133,6 +148,12 @@ export class ObserverSet {
       for (const k of Object.getOwnPropertyNames(proto) as Hook[]) if (typeof o[k] === 'function') this.#has.add(k);
       proto = Object.getPrototypeOf(proto) as object | null;
     }
+    for (const fan of [this.#serverEvent, this.#clientEvent, this.#callerAudio, this.#agentAudio]) {
+      const f = o[fan.hook];
+      if (typeof f !== 'function') continue;
+      fan.observers.push(o);
+      fan.fns.push(f as (a: unknown, b?: unknown) => void);
+    }
   }
 
   has(hook: Hook): boolean {
@@ -142,6 +163,12 @@ export class ObserverSet {
   #fail(o: SessionObserver, hook: Hook, err: unknown): void {
     if (this.#failed.has(o)) return;
     this.#failed.add(o);
+    for (const fan of [this.#serverEvent, this.#clientEvent, this.#callerAudio, this.#agentAudio]) {
+      const i = fan.observers.indexOf(o);
+      if (i < 0) continue;
+      fan.observers.splice(i, 1);
+      fan.fns.splice(i, 1);
+    }
     this.#log.error({ hook, err: { message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined } }, 'session observer failed; ignoring it for this session');
   }
 
@@ -160,36 +187,34 @@ export class ObserverSet {
   }
 
   /** The per-frame hooks: one or two arguments, passed without a rest array (no allocation per frame). */
-  #each<K extends PerFrameHook>(hook: K, a: unknown, b?: unknown): void {
-    if (!this.#has.has(hook)) return;
-    const list = this.#list;
-    for (let i = 0; i < list.length; i++) {
-      const o = list[i]!;
-      const f = o[hook] as ((x: unknown, y?: unknown) => void) | undefined;
-      if (f === undefined || this.#failed.has(o)) continue;
+  #each(fan: Fan, a: unknown, b?: unknown): void {
+    const fns = fan.fns;
+    for (let i = 0; i < fns.length; ) {
+      const o = fan.observers[i]!;
       try {
-        f.call(o, a, b);
+        fns[i]!.call(o, a, b);
+        i++;
       } catch (e) {
-        this.#fail(o, hook, e);
+        this.#fail(o, fan.hook, e); // takes it out of the fan: index i now holds the next one
       }
     }
   }
 
   /** Per event to the client (audio deltas included). */
   serverEvent(ev: ServerEvent): void {
-    this.#each('serverEvent', ev);
+    if (this.#serverEvent.fns.length > 0) this.#each(this.#serverEvent, ev);
   }
 
   /** Per event to the engine (audio appends included). */
   clientEvent(ev: ClientEvent): void {
-    this.#each('clientEvent', ev);
+    if (this.#clientEvent.fns.length > 0) this.#each(this.#clientEvent, ev);
   }
 
   callerAudio(chunk: AudioChunk): void {
-    this.#each('callerAudio', chunk);
+    if (this.#callerAudio.fns.length > 0) this.#each(this.#callerAudio, chunk);
   }
 
   agentAudio(chunk: AudioChunk, at: AgentAudioPosition): void {
-    this.#each('agentAudio', chunk, at);
+    if (this.#agentAudio.fns.length > 0) this.#each(this.#agentAudio, chunk, at);
   }
 }
