@@ -269,7 +269,7 @@ class CallBridge implements SessionClient {
     this.ledger.onEvent(event);
     switch (event.type) {
       case 'response.output_audio.delta': {
-        if (!this.ledger.onAudio(event, this.call.playout.enqueuedMs)) return; // late deltas of a cut item
+        if (!this.ledger.onAudio(event, this.call.enqueuedMs)) return; // late deltas of a cut item
         this.lastActivityMs = Date.now();
         this.call.play(event.delta.bytes());
         return;

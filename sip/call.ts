@@ -81,6 +81,8 @@ export interface SipCall {
   readonly state: 'ringing' | 'active' | 'ended';
   readonly held: boolean;
   readonly playout: PlayoutState;
+  /** playout.enqueuedMs without the snapshot object (read per agent audio frame). */
+  readonly enqueuedMs: number;
   /** Choose the application's audio format; G.711 to the same G.711 passes straight through. Default pcmu. */
   setAudioFormat(format: CallAudioFormat): void;
   readonly audioFormat: CallAudioFormat;
@@ -238,6 +240,10 @@ export class SipCallImpl extends EventEmitter implements SipCall {
 
   get playout(): PlayoutState {
     return { playedMs: this.playedFrames * FRAME_MS, queuedMs: this.rtp.queue.length * FRAME_MS, enqueuedMs: this.enqueuedFrames * FRAME_MS };
+  }
+
+  get enqueuedMs(): number {
+    return this.enqueuedFrames * FRAME_MS;
   }
 
   /** The port our SDP advertises. */
