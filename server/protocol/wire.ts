@@ -196,6 +196,40 @@ function readDigits(buf: Buffer, s: number, e: number): number {
   return v;
 }
 
+const MAX_CACHED_ID_BYTES = 64;
+
+/**
+ * The last id read at one place of the delta, as bytes and string: consecutive deltas of a response carry the
+ * same response_id and item_id, so the string is made once per response instead of once per delta (and the
+ * session's comparisons of ids then meet the same string). Shared by all connections: a hit is an exact byte match.
+ */
+class IdCache {
+  readonly #bytes = new Uint8Array(MAX_CACHED_ID_BYTES);
+  #len = -1;
+  #str = '';
+
+  /** buf[s, e) as a latin1 string (plain ASCII here), the cached string when the bytes are the same. */
+  read(buf: Buffer, s: number, e: number): string {
+    const n = e - s;
+    if (n === this.#len) {
+      const b = this.#bytes;
+      let i = 0;
+      while (i < n && buf[s + i] === b[i]) i++;
+      if (i === n) return this.#str;
+    }
+    const str = buf.toString('latin1', s, e);
+    if (n <= MAX_CACHED_ID_BYTES) {
+      for (let i = 0; i < n; i++) this.#bytes[i] = buf[s + i]!;
+      this.#len = n;
+      this.#str = str;
+    }
+    return str;
+  }
+}
+
+const responseIds = new IdCache();
+const itemIds = new IdCache();
+
 /**
  * The delta with exactly OpenAI's field order after `type` (event_id, response_id, item_id, output_index,
  * content_index, delta), read in one pass: the same event the general head reading gives for such a message;
@@ -227,8 +261,8 @@ function deltaInOrder(buf: Buffer): ReceivedDelta | null {
   return new ReceivedDelta(
     buf,
     buf.toString('latin1', es, ee),
-    buf.toString('latin1', rs, re),
-    buf.toString('latin1', is, ie),
+    responseIds.read(buf, rs, re),
+    itemIds.read(buf, is, ie),
     readDigits(buf, os, oe),
     readDigits(buf, cs, ce),
     AudioChunk.fromBase64Ascii(buf.subarray(ds, de)),
