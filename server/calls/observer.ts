@@ -288,7 +288,7 @@ export class CallRecorder implements SessionObserver {
 
   closed(s: SessionInfo, end: SessionEnd): void {
     this.#open(end.engine);
-    this.row.endedAtMs = s.startedAt + end.durationMs;
+    this.row.endedAtMs = Math.round(s.startedAt + end.durationMs);
     this.row.endReason = end.endReason;
     this.#d.calls.update(this.row.id, { endedAtMs: this.row.endedAtMs, endReason: this.row.endReason });
     this.#d.live.delete(this.row.id);

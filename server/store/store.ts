@@ -15,6 +15,9 @@ const CALL_COLUMNS = 'id, door, sip_call_id, from_number, to_number, dialled, tr
 const OUTBOX_COLUMNS = 'seq, id, call_id, type, created_at, body, attempts, next_attempt_at, delivered_at, last_error';
 const PENDING = 'delivered_at IS NULL AND dead_at IS NULL';
 
+/** Times are integer ms in both dialects (PostgreSQL's BIGINT refuses a fraction; SQLite would keep it). */
+const ms = (v: number): number => Math.round(v);
+const msOrNull = (v: number | null): number | null => (v === null ? null : Math.round(v));
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 const numOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : num(v));
 const strOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : String(v));
@@ -101,7 +104,7 @@ class Calls implements CallStore {
     this.writer.push({
       sql: `INSERT INTO calls (${CALL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
       params: [
-        c.id, c.door, c.sipCallId, c.from, c.to, c.dialled, c.trunk, c.profile, JSON.stringify(c.metadata), c.startedAtMs, c.answeredAtMs, c.endedAtMs, c.endReason,
+        c.id, c.door, c.sipCallId, c.from, c.to, c.dialled, c.trunk, c.profile, JSON.stringify(c.metadata), ms(c.startedAtMs), msOrNull(c.answeredAtMs), msOrNull(c.endedAtMs), c.endReason,
         JSON.stringify(c.engines), c.recording, c.usage === null ? null : JSON.stringify(c.usage), c.cost === null ? null : JSON.stringify(c.cost), c.instance,
       ],
     });
@@ -114,7 +117,7 @@ class Calls implements CallStore {
       const col = UPDATABLE[k];
       if (!col || v === undefined) continue;
       sets.push(`${col.column} = ?`);
-      params.push(v === null ? null : col.json ? JSON.stringify(v) : (v as string | number));
+      params.push(v === null ? null : col.json ? JSON.stringify(v) : typeof v === 'number' ? ms(v) : (v as string));
     }
     if (sets.length === 0) return;
     params.push(id);
@@ -122,7 +125,7 @@ class Calls implements CallStore {
   }
 
   append(ev: CallEventRow): void {
-    this.writer.push({ sql: 'INSERT INTO call_events (call_id, seq, kind, at_ms, body) VALUES (?, ?, ?, ?, ?)', params: [ev.callId, ev.seq, ev.kind, ev.atMs, JSON.stringify(ev.body)] });
+    this.writer.push({ sql: 'INSERT INTO call_events (call_id, seq, kind, at_ms, body) VALUES (?, ?, ?, ?, ?)', params: [ev.callId, ev.seq, ev.kind, ms(ev.atMs), JSON.stringify(ev.body)] });
   }
 
   async get(id: string): Promise<CallRow | null> {
@@ -195,7 +198,7 @@ class Calls implements CallStore {
   }
 
   async heartbeat(instance: string, nowMs: number): Promise<void> {
-    await this.driver.query('INSERT INTO instances (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at', [instance, nowMs, nowMs]);
+    await this.driver.query('INSERT INTO instances (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at', [instance, ms(nowMs), ms(nowMs)]);
   }
 
   async orphans(staleBeforeMs: number, exceptInstance: string, limit: number): Promise<CallRow[]> {
@@ -216,7 +219,7 @@ class Calls implements CallStore {
     await this.writer.flush();
     const res = await this.driver.transaction([{
       sql: 'UPDATE calls SET ended_at = ?, end_reason = ?, usage = ?, cost = ? WHERE id = ? AND ended_at IS NULL RETURNING id',
-      params: [f.endedAtMs, f.endReason, JSON.stringify(f.usage), JSON.stringify(f.cost), id],
+      params: [ms(f.endedAtMs), f.endReason, JSON.stringify(f.usage), JSON.stringify(f.cost), id],
     }]);
     return (res[0]?.length ?? 0) > 0;
   }
@@ -254,7 +257,7 @@ class Outbox implements OutboxStore {
       const created = r.createdAtMs ?? now;
       return {
         sql: 'INSERT INTO outbox (id, call_id, type, created_at, body, attempts, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        params: [r.id, r.callId, r.type, created, r.body, 0, r.nextAttemptAtMs ?? created],
+        params: [r.id, r.callId, r.type, ms(created), r.body, 0, ms(r.nextAttemptAtMs ?? created)],
       };
     });
     return this.writer.pushAwait(stmts);
@@ -270,7 +273,7 @@ class Outbox implements OutboxStore {
       const lock = this.driver.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
       const res = await this.driver.transaction([{
         sql: `UPDATE outbox SET next_attempt_at = ? WHERE seq IN (SELECT o.seq FROM outbox o WHERE ${DUE_WHERE} ORDER BY o.seq LIMIT ?${lock}) RETURNING ${OUTBOX_COLUMNS}`,
-        params: [nowMs + opts.leaseMs, nowMs, limit],
+        params: [ms(nowMs + opts.leaseMs), ms(nowMs), limit],
       }]);
       rows = res[0] ?? [];
     }
@@ -278,15 +281,15 @@ class Outbox implements OutboxStore {
   }
 
   markDelivered(id: string, atMs: number = Date.now()): Promise<void> {
-    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?', params: [atMs, id] }]);
+    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?', params: [ms(atMs), id] }]);
   }
 
   reschedule(id: string, nextAttemptAtMs: number, error: string): Promise<void> {
-    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?', params: [nextAttemptAtMs, error.slice(0, 2000), id] }]);
+    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?', params: [ms(nextAttemptAtMs), error.slice(0, 2000), id] }]);
   }
 
   markDead(id: string, error: string, atMs: number = Date.now()): Promise<void> {
-    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET dead_at = ?, last_error = ? WHERE id = ?', params: [atMs, error.slice(0, 2000), id] }]);
+    return this.writer.pushAwait([{ sql: 'UPDATE outbox SET dead_at = ?, last_error = ? WHERE id = ?', params: [ms(atMs), error.slice(0, 2000), id] }]);
   }
 
   async stats(nowMs: number = Date.now()): Promise<OutboxStats> {

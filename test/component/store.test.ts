@@ -86,16 +86,17 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
   it('writes a call, updates it, appends events in order, and reads them back', async () => {
     store.calls.open(call('c-rw', { door: 'sip', from: 'sip:alice@example.com', to: '+4930123', dialled: '1000', sipCallId: 'abc@host', metadata: { k: 'v' } }));
     store.calls.append({ callId: 'c-rw', seq: 1, kind: 'transcript', atMs: 1_700_000_001_000, body: { role: 'user', text: 'hello' } });
-    store.calls.append({ callId: 'c-rw', seq: 2, kind: 'transcript', atMs: 1_700_000_002_000, body: { role: 'assistant', text: 'hi there' } });
+    // a time with a fraction (a duration measured with performance.now): PostgreSQL's BIGINT refused it
+    store.calls.append({ callId: 'c-rw', seq: 2, kind: 'transcript', atMs: 1_700_000_001_999.6, body: { role: 'assistant', text: 'hi there' } });
     store.calls.update('c-rw', { answeredAtMs: 1_700_000_000_500, engines: ['local', 'cascade'] });
-    store.calls.update('c-rw', { endedAtMs: 1_700_000_009_000, endReason: 'caller_hangup', usage: { tokens: 3 } });
+    store.calls.update('c-rw', { endedAtMs: 1_700_000_008_999.5, endReason: 'caller_hangup', usage: { tokens: 3 } });
     const c = await store.calls.get('c-rw');
     expect(c).toMatchObject({
       id: 'c-rw', door: 'sip', from: 'sip:alice@example.com', to: '+4930123', dialled: '1000', sipCallId: 'abc@host', metadata: { k: 'v' },
       startedAtMs: 1_700_000_000_000, answeredAtMs: 1_700_000_000_500, endedAtMs: 1_700_000_009_000, endReason: 'caller_hangup', engines: ['local', 'cascade'], usage: { tokens: 3 },
     });
     const ev = (await store.calls.events(['c-rw', 'nope']));
-    expect(ev.get('c-rw')!.map((e) => [e.seq, e.body['text']])).toEqual([[1, 'hello'], [2, 'hi there']]);
+    expect(ev.get('c-rw')!.map((e) => [e.seq, e.atMs, e.body['text']])).toEqual([[1, 1_700_000_001_000, 'hello'], [2, 1_700_000_002_000, 'hi there']]);
     expect(ev.get('nope')).toEqual([]);
     expect(await store.calls.get('nope')).toBeNull();
   });
