@@ -11,6 +11,7 @@ import type { RealtimeSession, TurnDetection } from './protocol/index.ts';
 import { ConfigReader, type Env } from './config/reader.ts';
 import { readSipConfig, type SipConfig } from './config/sip.ts';
 import { readCascadeConfig, type CascadeConfig } from './config/cascade.ts';
+import { readInterruptionsConfig, type InterruptionsConfig } from './config/interruptions.ts';
 import { readLocalConfig, type LocalConfig } from './config/local.ts';
 import { readDemoConfig, type DemoConfig } from './config/demo.ts';
 import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts';
@@ -169,6 +170,8 @@ export interface ParleyConfig {
   sip: SipConfig;
   cascade: CascadeConfig;
   local: LocalConfig;
+  /** `interruptions` (PARLEY_MIN_INTERRUPTION_*, …): which speech over the agent stops it on the cascade/local engines (server/config/interruptions.ts). Optional so configs built by hand need not name it. */
+  interruptions?: InterruptionsConfig;
   demo: DemoConfig;
   metrics: MetricsConfig;
   /** Signed webhooks (server/config/webhooks.ts). */
@@ -320,6 +323,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     sip: readSipConfig(r, host),
     cascade: readCascadeConfig(r, { baseUrl: openai.baseUrl, apiKey: openai.apiKey }),
     local: readLocalConfig(r),
+    interruptions: readInterruptionsConfig(r),
     demo: readDemoConfig(r),
     metrics: readMetricsConfig(r, host),
     webhooks: readWebhooksConfig(r),

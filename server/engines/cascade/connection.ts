@@ -20,6 +20,7 @@ import { CascadeContext } from './context.ts';
 import type { CascadeStages, TurnTiming } from './context.ts';
 import { CascadeGeneration } from './generation.ts';
 import { CascadeInput } from './input.ts';
+import type { InterruptionSettings } from './input.ts';
 import { CascadeItems } from './items.ts';
 
 export type { CascadeStages, TurnTiming } from './context.ts';
@@ -38,6 +39,8 @@ export interface CascadeConnectionOptions {
   history?: ConversationItem[];
   /** Per-turn stage timings (benchmarks, metrics). */
   onTurnTiming?: (t: TurnTiming) => void;
+  /** Which speech over the agent interrupts it (docs/notes/turns.md); absent: any speech (OpenAI's semantics). */
+  interruptions?: InterruptionSettings;
 }
 
 /** A store of the cascade's own, holding `history` (when opened without the session's store). */
@@ -73,7 +76,8 @@ export class CascadeConnection implements EngineConnection {
       bargeIn: () => this.#generation.bargeIn(),
       respond: (marks) => this.#generation.respond(marks),
       busy: () => this.#generation.busy,
-    });
+      speaking: () => this.#generation.speaking,
+    }, o.interruptions ?? null);
     this.#generation = new CascadeGeneration(ctx, this.#items, {
       armIdle: (ms) => this.#input.armIdle(ms),
       disarmIdle: () => this.#input.disarmIdle(),

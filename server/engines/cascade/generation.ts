@@ -64,6 +64,8 @@ export class CascadeGeneration {
   /** A VAD turn ended while a response was active: its automatic response starts after that one. */
   #pendingTurn: TurnMarks | null = null;
   #lastId: string | null = null;
+  /** When the last finished reply's audio ends playing (performance.now(), estimated at real time). */
+  #playoutEndsAt = 0;
 
   constructor(ctx: CascadeContext, items: CascadeItems, hooks: GenerationHooks) {
     this.#ctx = ctx;
@@ -73,6 +75,13 @@ export class CascadeGeneration {
 
   get busy(): boolean {
     return this.#active !== null;
+  }
+
+  /** The agent's voice is going out: an active conversation response has sent audio, or a reply's audio is still playing (estimated). */
+  get speaking(): boolean {
+    const run = this.#active;
+    if (run && run.firstAudioAt !== null) return true;
+    return performance.now() < this.#playoutEndsAt;
   }
 
   /** The active response, else the last one (whose audio may still be playing). */
@@ -149,6 +158,7 @@ export class CascadeGeneration {
     if (status !== 'completed' && status !== 'incomplete') run.ctrl.abort();
     if (this.#active === run) this.#active = null;
     this.#outOfBand.delete(run);
+    if (run.conversation) this.#playoutEndsAt = status === 'completed' && run.firstAudioAt !== null ? run.firstAudioAt + run.audioMs : 0;
     try {
       this.#endMessage(run, status === 'completed' ? 'completed' : 'incomplete');
       this.#closeCall(run, status === 'completed' ? 'completed' : 'incomplete');

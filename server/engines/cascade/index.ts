@@ -13,7 +13,11 @@ import type { CascadeConfig } from '../../config.ts';
 import { CascadeConnection } from './connection.ts';
 import type { CascadeStages, TurnTiming } from './context.ts';
 import type { Upsample8kMethod } from './audio-io.ts';
+import type { InterruptionSettings } from './input.ts';
 
+export type { InterruptionSettings } from './input.ts';
+export { DEFAULT_INTERRUPTION_RULES, decideInterruption, isBackchannel } from './interruptions.ts';
+export type { InterruptionRules, InterruptionVerdict } from './interruptions.ts';
 export { CascadeConnection } from './connection.ts';
 export { heardText } from './items.ts';
 export type { CascadeStages, TurnTiming } from './context.ts';
@@ -31,6 +35,8 @@ export interface CascadeEngineOptions {
   log?: Logger;
   /** Per-turn stage timings (benchmark). */
   onTurnTiming?: (t: TurnTiming) => void;
+  /** Which speech over the agent interrupts it (config `interruptions`, docs/notes/turns.md). */
+  interruptions?: InterruptionSettings;
 }
 
 export class CascadeEngine implements Engine {
@@ -71,6 +77,7 @@ export class CascadeEngine implements Engine {
       upsample8k: this.opts.upsample8k ?? 'zero-insert',
       ...(o.conversation ? { conversation: o.conversation } : o.history ? { history: o.history } : {}),
       ...(this.opts.onTurnTiming ? { onTurnTiming: this.opts.onTurnTiming } : {}),
+      ...(this.opts.interruptions ? { interruptions: this.opts.interruptions } : {}),
     });
     // session.created / conversation.created once the caller holds the connection.
     setImmediate(() => conn.start());
@@ -95,5 +102,6 @@ export function httpStages(cfg: CascadeConfig): CascadeStages {
 
 /** Engine factory (server/engines registry): the cascade on OpenAI-compatible HTTP stages. */
 export function createCascadeEngine(deps: EngineDeps): CascadeEngine {
-  return new CascadeEngine({ name: 'cascade', stages: httpStages(deps.config.cascade), vad: deps.config.local.vad, log: deps.log });
+  const interruptions = deps.config.interruptions;
+  return new CascadeEngine({ name: 'cascade', stages: httpStages(deps.config.cascade), vad: deps.config.local.vad, log: deps.log, ...(interruptions ? { interruptions } : {}) });
 }

@@ -13,10 +13,12 @@ import type { VoiceActivityDetector } from '../../../audio/index.ts';
 import { newItemId } from '../../protocol/index.ts';
 import type { AudioChunk, RealtimeSession } from '../../protocol/index.ts';
 import type { InputAudioBufferAppendEvent, InputAudioBufferCommitEvent } from '../../protocol/types.ts';
-import type { SttOpenOptions, SttStream } from '../providers/index.ts';
+import type { SttOpenOptions, SttResult, SttStream } from '../providers/index.ts';
 import { InputDecoder, PIPELINE_RATE_HZ } from './audio-io.ts';
 import type { Upsample8kMethod } from './audio-io.ts';
 import { errorInfo } from './context.ts';
+import { decideInterruption } from './interruptions.ts';
+import type { InterruptionRules } from './interruptions.ts';
 import type { CascadeContext, TurnMarks } from './context.ts';
 import type { CascadeItems, StoredItem } from './items.ts';
 
@@ -27,7 +29,25 @@ export interface InputHooks {
   respond(marks: TurnMarks | null): void;
   /** A response is running. */
   busy(): boolean;
+  /** The agent's audio is going out or still playing (estimated): speech now would be over the agent. */
+  speaking(): boolean;
 }
+
+/** The engine's interruption settings (config `interruptions`, docs/notes/turns.md). */
+export interface InterruptionSettings extends InterruptionRules {
+  /** Apply them to `server_vad` sessions too (else only `semantic_vad`; `server_vad` keeps OpenAI's semantics). */
+  serverVad: boolean;
+}
+
+/**
+ * Speech over the agent not yet confirmed as an interruption: no speech_started has gone out, the
+ * agent keeps talking. `atMs` is the stream time the VAD fired; `probe` a transcript of the speech
+ * so far in flight; `text` the last one known.
+ */
+interface Pending { atMs: number; probing: boolean; lastProbeMs: number; text: string | null }
+
+/** How often the words of pending speech over the agent are asked for (one probe at a time). */
+const PROBE_EVERY_MS = 200;
 
 const MIN_COMMIT_MS = 100;
 const SAMPLES_PER_MS = PIPELINE_RATE_HZ / 1000;
@@ -49,12 +69,14 @@ export class CascadeInput {
   #bufLen = 0;
   #bufStart = 0;
   #streamSamples = 0;
-  #speech: { itemId: string; stt: SttStream } | null = null;
+  #speech: { itemId: string; stt: SttStream; audioStartMs: number; pending: Pending | null } | null = null;
+  readonly #interruptions: InterruptionSettings | null;
   /** server_vad idle_timeout_ms: armed when a reply ends, for its remaining playout + the timeout. */
   #idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(ctx: CascadeContext, items: CascadeItems, vad: VoiceActivityDetector, upsample8k: Upsample8kMethod, hooks: InputHooks) {
+  constructor(ctx: CascadeContext, items: CascadeItems, vad: VoiceActivityDetector, upsample8k: Upsample8kMethod, hooks: InputHooks, interruptions: InterruptionSettings | null = null) {
     this.#ctx = ctx;
+    this.#interruptions = interruptions;
     this.#items = items;
     this.#vad = vad;
     this.#upsample8k = upsample8k;
@@ -94,12 +116,14 @@ export class CascadeInput {
       if (t.type === 'speech_started') this.#speechStarted(this.#turnBaseMs + t.audioStartMs);
       else this.#speechStopped(this.#turnBaseMs + t.audioEndMs);
     }
+    if (this.#speech?.pending) this.#checkPending();
     if (!this.#speech && this.#bufLen > 2 * IDLE_KEEP_MS * SAMPLES_PER_MS) this.#dropInput(this.#bufLen - IDLE_KEEP_MS * SAMPLES_PER_MS);
   }
 
   commit(ev: InputAudioBufferCommitEvent): void {
     const sp = this.#speech;
     if (sp) {
+      if (sp.pending) this.#confirm();
       this.#speech = null;
       this.#commitUtterance(sp.itemId, sp.stt);
       this.#dropInput(this.#bufLen);
@@ -205,7 +229,13 @@ export class CascadeInput {
     const from = Math.min(this.#bufStart + this.#bufLen, Math.max(this.#bufStart, Math.round(audioStartMs * SAMPLES_PER_MS)));
     stt.push(this.#buf.subarray(from - this.#bufStart, this.#bufLen));
     this.#dropInput(from - this.#bufStart);
-    this.#speech = { itemId, stt };
+    const rules = this.#filtering();
+    if (rules && this.#hooks.speaking()) {
+      // Over the agent: hold speech_started (the doors flush playout on it) until it proves an interruption.
+      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probing: false, lastProbeMs: -Infinity, text: null } };
+      return;
+    }
+    this.#speech = { itemId, stt, audioStartMs, pending: null };
     this.disarmIdle();
     this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(audioStartMs), item_id: itemId });
     if (this.#ctx.turnDetection?.interrupt_response !== false) this.#hooks.bargeIn();
@@ -215,12 +245,93 @@ export class CascadeInput {
     const sp = this.#speech;
     if (!sp) return;
     this.#speech = null;
+    if (sp.pending) return this.#pendingStopped(sp.itemId, sp.stt, sp.audioStartMs, sp.pending, audioEndMs);
     const stoppedAt = performance.now();
     this.#ctx.emit({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: Math.round(audioEndMs), item_id: sp.itemId });
     this.#commitUtterance(sp.itemId, sp.stt);
     this.#dropInput(this.#bufLen);
     if (this.#ctx.turnDetection?.create_response === false) return;
     this.#hooks.respond({ stoppedAt });
+  }
+
+  // ───────────────────────────── speech over the agent ─────────────────────────────
+
+  /** The interruption rules when this session's turn detection uses them (docs/notes/turns.md), else null. */
+  #filtering(): InterruptionSettings | null {
+    const td = this.#ctx.turnDetection;
+    const s = this.#interruptions;
+    if (!s || !td || td.interrupt_response === false) return null;
+    if (td.type === 'semantic_vad' || s.serverVad) return s;
+    return null;
+  }
+
+  #nowMs(): number {
+    return this.#turnBaseMs + this.#streamSamples / SAMPLES_PER_MS;
+  }
+
+  /** Pending speech over the agent (after each appended chunk): confirm, wait, or ask for its words. */
+  #checkPending(): void {
+    const sp = this.#speech;
+    const p = sp?.pending;
+    const rules = this.#filtering();
+    if (!sp || !p) return;
+    // The agent finished (or the rules went away): an ordinary turn from here.
+    if (!rules || !this.#hooks.speaking()) return this.#confirm();
+    const speechMs = this.#nowMs() - p.atMs;
+    if (decideInterruption({ speechMs, text: p.text, ended: false }, rules, this.#language()) === 'interrupt') return this.#confirm();
+    if (speechMs < rules.minDurationMs - PROBE_EVERY_MS || p.probing || speechMs - p.lastProbeMs < PROBE_EVERY_MS) return;
+    // The words so far: a one-shot transcription of the buffered utterance (the STT stages have no partial results).
+    p.probing = true;
+    p.lastProbeMs = speechMs;
+    const probe = this.#ctx.stages.stt.open(this.#sttOptions());
+    probe.push(this.#buf.subarray(0, this.#bufLen));
+    probe.finish().then((r) => { p.text = r.text.trim(); }, (err: unknown) => {
+      this.#ctx.log.debug({ err }, 'cascade: interruption probe failed');
+    }).finally(() => {
+      p.probing = false;
+      if (this.#speech?.pending === p && !this.#ctx.closed) this.#checkPending();
+    });
+  }
+
+  /** Pending speech proved an interruption: speech_started now (its start as heard), and the barge-in. */
+  #confirm(): void {
+    const sp = this.#speech;
+    if (!sp?.pending) return;
+    sp.pending = null;
+    this.disarmIdle();
+    this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(sp.audioStartMs), item_id: sp.itemId });
+    if (this.#ctx.turnDetection?.interrupt_response !== false) this.#hooks.bargeIn();
+  }
+
+  /**
+   * Pending speech over the agent ended: with its final transcript, either an interruption after all
+   * (a short "stop"; speech_started, the barge-in, then the turn as usual) or a false one (a
+   * backchannel, a cough): dropped without an event, the agent never stopped.
+   */
+  #pendingStopped(itemId: string, stt: SttStream, audioStartMs: number, p: Pending, audioEndMs: number): void {
+    const stoppedAt = performance.now();
+    const speechMs = this.#nowMs() - p.atMs;
+    this.#dropInput(this.#bufLen);
+    const final = stt.finish();
+    void final.then((r) => r.text.trim(), () => null).then((text) => {
+      if (this.#ctx.closed) return;
+      const rules = this.#filtering();
+      const verdict = rules && this.#hooks.speaking() ? decideInterruption({ speechMs, text, ended: true }, rules, this.#language()) : 'interrupt';
+      if (verdict !== 'interrupt') {
+        this.#ctx.log.debug({ itemId, text, speechMs: Math.round(speechMs) }, 'cascade: speech over the agent ignored (not an interruption)');
+        return;
+      }
+      this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(audioStartMs), item_id: itemId });
+      if (this.#ctx.turnDetection?.interrupt_response !== false) this.#hooks.bargeIn();
+      this.#ctx.emit({ type: 'input_audio_buffer.speech_stopped', audio_end_ms: Math.round(audioEndMs), item_id: itemId });
+      this.#commitUtterance(itemId, finished(final));
+      if (this.#ctx.turnDetection?.create_response === false) return;
+      this.#hooks.respond({ stoppedAt });
+    }).catch((err: unknown) => this.#ctx.log.error({ err, itemId }, 'cascade: speech over the agent failed'));
+  }
+
+  #language(): string | undefined {
+    return this.#ctx.session.audio?.input?.transcription?.language;
   }
 
   #sttOptions(): SttOpenOptions {
@@ -285,4 +396,9 @@ export class CascadeInput {
     this.#bufLen -= k;
     this.#bufStart += k;
   }
+}
+
+/** An STT stream already finished: its result (or failure) for #transcribe. */
+function finished(result: Promise<SttResult>): SttStream {
+  return { push: () => undefined, finish: () => result, abort: () => undefined };
 }

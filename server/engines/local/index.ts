@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { DemoAgent } from '../../agent/index.ts';
 import type { ParleyConfig } from '../../config.ts';
 import { CascadeEngine, httpStages } from '../cascade/index.ts';
-import type { CascadeStages, TurnTiming } from '../cascade/index.ts';
+import type { CascadeStages, InterruptionSettings, TurnTiming } from '../cascade/index.ts';
 import type { Engine, EngineConnection, EngineDeps, EngineOpenOptions } from '../types.ts';
 import type { VadKind } from '../../../audio/index.ts';
 import { AdmissionGate } from '../admission.ts';
@@ -82,6 +82,8 @@ export interface LocalEngineOptions {
    */
   overloadFinishMs?: number;
   onTurnTiming?: (t: TurnTiming) => void;
+  /** Which speech over the agent interrupts it (config `interruptions`, docs/notes/turns.md). */
+  interruptions?: InterruptionSettings;
 }
 
 /** An STT stage that can say how long transcripts take lately (PocketSphinxStt, SharedStt). */
@@ -104,6 +106,7 @@ export class LocalEngine implements Engine, AdmissionControl {
       ...(opts.vad ? { vad: opts.vad } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.onTurnTiming ? { onTurnTiming: opts.onTurnTiming } : {}),
+      ...(opts.interruptions ? { interruptions: opts.interruptions } : {}),
     });
     this.gate = new AdmissionGate({ max: opts.maxSessions, retryAfterS: opts.retryAfterS, label: 'offline (local) engine' });
   }
@@ -165,6 +168,7 @@ export function createLocalEngine(deps: EngineDeps, extra: { onTurnTiming?: (t: 
     maxSessions: local.maxSessions,
     retryAfterS: local.retryAfterS,
     overloadFinishMs: local.overloadFinishMs,
+    ...(deps.config.interruptions ? { interruptions: deps.config.interruptions } : {}),
     ...(extra.onTurnTiming ? { onTurnTiming: extra.onTurnTiming } : {}),
   });
   // Load the models now (the registry builds an engine when it is first asked for), not on the first caller's turn.
