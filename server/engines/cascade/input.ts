@@ -44,7 +44,7 @@ export interface InterruptionSettings extends InterruptionRules {
  * agent keeps talking. `atMs` is the stream time the VAD fired; `probe` a transcript of the speech
  * so far in flight; `text` the last one known.
  */
-interface Pending { atMs: number; probing: boolean; lastProbeMs: number; text: string | null }
+interface Pending { atMs: number; probe: SttStream | null; lastProbeMs: number; text: string | null }
 
 /** How often the words of pending speech over the agent are asked for (one probe at a time). */
 const PROBE_EVERY_MS = 200;
@@ -97,6 +97,7 @@ export class CascadeInput {
 
   close(): void {
     this.disarmIdle();
+    this.#speech?.pending?.probe?.abort();
     this.#speech?.stt.abort();
     this.#speech = null;
     this.#vad.close();
@@ -142,6 +143,7 @@ export class CascadeInput {
 
   clear(): void {
     this.disarmIdle();
+    this.#speech?.pending?.probe?.abort();
     this.#speech?.stt.abort();
     this.#speech = null;
     this.#dropInput(this.#bufLen);
@@ -232,7 +234,7 @@ export class CascadeInput {
     const rules = this.#filtering();
     if (rules && this.#hooks.speaking()) {
       // Over the agent: hold speech_started (the doors flush playout on it) until it proves an interruption.
-      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probing: false, lastProbeMs: -Infinity, text: null } };
+      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probe: null, lastProbeMs: -Infinity, text: null } };
       return;
     }
     this.#speech = { itemId, stt, audioStartMs, pending: null };
@@ -279,16 +281,16 @@ export class CascadeInput {
     if (!rules || !this.#hooks.speaking()) return this.#confirm();
     const speechMs = this.#nowMs() - p.atMs;
     if (decideInterruption({ speechMs, text: p.text, ended: false }, rules, this.#language()) === 'interrupt') return this.#confirm();
-    if (speechMs < rules.minDurationMs - PROBE_EVERY_MS || p.probing || speechMs - p.lastProbeMs < PROBE_EVERY_MS) return;
+    if (speechMs < rules.minDurationMs - PROBE_EVERY_MS || p.probe || speechMs - p.lastProbeMs < PROBE_EVERY_MS) return;
     // The words so far: a one-shot transcription of the buffered utterance (the STT stages have no partial results).
-    p.probing = true;
     p.lastProbeMs = speechMs;
     const probe = this.#ctx.stages.stt.open(this.#sttOptions());
+    p.probe = probe;
     probe.push(this.#buf.subarray(0, this.#bufLen));
-    probe.finish().then((r) => { p.text = r.text.trim(); }, (err: unknown) => {
+    probe.finish().then((r) => { if (p.probe === probe) p.text = r.text.trim(); }, (err: unknown) => {
       this.#ctx.log.debug({ err }, 'cascade: interruption probe failed');
     }).finally(() => {
-      p.probing = false;
+      if (p.probe === probe) p.probe = null;
       if (this.#speech?.pending === p && !this.#ctx.closed) this.#checkPending();
     });
   }
@@ -297,6 +299,7 @@ export class CascadeInput {
   #confirm(): void {
     const sp = this.#speech;
     if (!sp?.pending) return;
+    sp.pending.probe?.abort();
     sp.pending = null;
     this.disarmIdle();
     this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(sp.audioStartMs), item_id: sp.itemId });
@@ -311,6 +314,8 @@ export class CascadeInput {
   #pendingStopped(itemId: string, stt: SttStream, audioStartMs: number, p: Pending, audioEndMs: number): void {
     const stoppedAt = performance.now();
     const speechMs = this.#nowMs() - p.atMs;
+    p.probe?.abort();
+    p.probe = null;
     this.#dropInput(this.#bufLen);
     const final = stt.finish();
     void final.then((r) => r.text.trim(), () => null).then((text) => {
