@@ -13,13 +13,14 @@
  *
  * Each round runs (a) and (b) back to back (a first in even rounds, b first in odd ones); per round the ratio
  * b/a pairs the two runs. CPU is this process's (user + system, so the SQLite worker thread and the file writes
- * on libuv's threads count) over the media window only (call setup and teardown excluded), per call-second of
- * media carried (frames that reached the engine / 50). RSS is read at the end of each media window.
+ * on libuv's threads count) over the media window only, per call-second of media carried (frames that reached
+ * the engine / 50). Call setup, the first --settle seconds of media (default 1: each recorder opens its file and
+ * makes its buffers, each record's first writes) and teardown are not counted: the figure is the steady state. RSS is read at the end of each media window.
  * A round counts only when the generator kept pace in both runs (≤ --max-late % of its ticks > 20 ms late);
  * otherwise it is run again (at most 3 × rounds attempts per row). An uncounted warm-up of each app comes first.
  *
- * Run: npx tsx bench/call-center.ts [--calls 100,200] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 1]
- *                                   [--profile FILE]   (a .cpuprofile of the last (b) run's media window)
+ * Run: npx tsx bench/call-center.ts [--calls 100,200] [--rounds 5] [--seconds 6] [--warmup 2] [--max-late 1]
+ *                                   [--settle 1] [--profile FILE]   (a .cpuprofile of the last (b) run's media window)
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -44,10 +45,12 @@ interface Args {
   warmupS: number;
   maxLatePct: number;
   profile: string | undefined;
+  /** Seconds of each run's media not counted (the calls' start). */
+  settleS: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rows: [100], rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1, profile: undefined };
+  const a: Args = { rows: [100], rounds: 5, seconds: 6, warmupS: 2, maxLatePct: 1, profile: undefined, settleS: 1 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const eq = arg.indexOf('=');
@@ -59,10 +62,11 @@ function parseArgs(argv: string[]): Args {
     else if (name === 'warmup') a.warmupS = Number(value);
     else if (name === 'max-late') a.maxLatePct = Number(value);
     else if (name === 'profile') a.profile = value;
-    else throw new Error(`unknown argument ${arg} (want --calls 100,200, --rounds N, --seconds S, --warmup S, --max-late PCT, --profile FILE)`);
+    else if (name === 'settle') a.settleS = Number(value);
+    else throw new Error(`unknown argument ${arg} (want --calls 100,200, --rounds N, --seconds S, --warmup S, --max-late PCT, --settle S, --profile FILE)`);
   }
-  const bad = !Number.isInteger(a.rounds) || a.rounds < 1 || !(a.seconds > 0) || !(a.warmupS >= 0) || !(a.maxLatePct >= 0) || a.rows.length === 0 || a.rows.some((r) => !Number.isInteger(r) || r < 1);
-  if (bad) throw new Error('usage: npx tsx bench/call-center.ts [--calls 100,200] [--rounds N] [--seconds S] [--warmup S] [--max-late PCT] [--profile FILE]');
+  const bad = !Number.isInteger(a.rounds) || a.rounds < 1 || !(a.seconds > 0) || !(a.warmupS >= 0) || !(a.maxLatePct >= 0) || !(a.settleS >= 0 && a.settleS < a.seconds) || a.rows.length === 0 || a.rows.some((r) => !Number.isInteger(r) || r < 1);
+  if (bad) throw new Error('usage: npx tsx bench/call-center.ts [--calls 100,200] [--rounds N] [--seconds S] [--warmup S] [--max-late PCT] [--settle S] [--profile FILE]');
   return a;
 }
 
@@ -170,18 +174,24 @@ async function main(): Promise<void> {
     let t0 = 0;
     let wallS = 0;
     let rss = 0;
+    let settle: NodeJS.Timeout | undefined;
     const profile = d.mode === 'on' ? profiler : undefined;
     const r = await runGenerator(
       d.bridge.server.port,
       calls,
       seconds,
       () => {
-        d.measuring = true;
-        profile?.post('Profiler.start');
-        cpu0 = process.cpuUsage();
-        t0 = performance.now();
+        // the calls' first second (each recorder's file opened, buffers made; the records' first writes) is not
+        // counted: the figure is the steady state of calls that last minutes
+        settle = setTimeout(() => {
+          d.measuring = true;
+          profile?.post('Profiler.start');
+          cpu0 = process.cpuUsage();
+          t0 = performance.now();
+        }, args.settleS * 1000);
       },
       () => {
+        clearTimeout(settle);
         const c = process.cpuUsage(cpu0);
         d.measuring = false;
         wallS = (performance.now() - t0) / 1000;
@@ -212,7 +222,8 @@ async function main(): Promise<void> {
       // no recordings (off)
     }
     const carried = d.frames / 50;
-    const sent = r['sent'] ?? 0;
+    // frames sent while measured (the generator sends 50 a second per call)
+    const sent = Math.round(calls * 50 * wallS);
     return {
       cpuUsPerCallS: carried > 0 ? cpu / carried : cpu / (calls * wallS),
       sysShare: cpu > 0 ? sys / cpu : 0,

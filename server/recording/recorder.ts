@@ -51,6 +51,15 @@ export class CallRecorder implements SessionObserver {
   #agentResampler: Resampler | null = null;
   #paused = false;
   #closed = false;
+  // the last format seen on each side and what it means (a door keeps one format object per call: no string compares per frame)
+  #callerFormat: AudioFormat | null = null;
+  #callerCodec: SampleCodec = 'pcm16';
+  #callerRate = 0;
+  #agentFormat: AudioFormat | null = null;
+  #agentCodec: SampleCodec = 'pcm16';
+  #agentRate = 0;
+  /** The timeline's largest chunk (fixed when it is made). */
+  #maxChunk = 0;
   #done: Promise<void> | null = null;
 
   constructor(s: SessionInfo, o: CallRecorderOptions) {
@@ -104,6 +113,7 @@ export class CallRecorder implements SessionObserver {
     const timeline = new Timeline({ channels, sampleRateHz: rate, sink: stream, ...this.#opts.timeline });
     this.#stream = stream;
     this.#timeline = timeline;
+    this.#maxChunk = timeline.maxChunkFrames;
     if (this.#paused) timeline.pause(this.#now());
     this.#log.info({ path: this.path, mode: this.mode, sampleRateHz: rate }, 'recording the call');
     return timeline;
@@ -113,14 +123,23 @@ export class CallRecorder implements SessionObserver {
     if (this.#closed) return;
     const t = this.#timeline ?? this.#start(chunk.format);
     const f = chunk.format;
-    const codec = codecOf(f);
+    if (f !== this.#callerFormat) {
+      this.#callerFormat = f;
+      this.#callerCodec = codecOf(f);
+      this.#callerRate = rateOf(f);
+    }
+    const codec = this.#callerCodec;
     const per = codec === 'pcm16' ? 2 : 1;
     const bytes = chunk.bytes();
     const total = (bytes.length / per) | 0;
-    const rate = rateOf(f);
+    const rate = this.#callerRate;
     if (rate === this.#rate) {
       // the usual case: decoded straight into the timeline's ring
-      const max = t.maxChunkFrames;
+      const max = this.#maxChunk;
+      if (total <= max) {
+        t.pushCallerBytes(bytes, 0, total, codec, this.#now());
+        return;
+      }
       for (let k = 0; k < total; k += max) t.pushCallerBytes(bytes, k * per, Math.min(max, total - k), codec, this.#now());
       return;
     }
@@ -136,13 +155,22 @@ export class CallRecorder implements SessionObserver {
     if (this.#closed) return;
     const t = this.#timeline ?? this.#start(chunk.format);
     const f = chunk.format;
-    const codec = codecOf(f);
+    if (f !== this.#agentFormat) {
+      this.#agentFormat = f;
+      this.#agentCodec = codecOf(f);
+      this.#agentRate = rateOf(f);
+    }
+    const codec = this.#agentCodec;
     const per = codec === 'pcm16' ? 2 : 1;
     const bytes = chunk.bytes();
     const total = (bytes.length / per) | 0;
-    const rate = rateOf(f);
+    const rate = this.#agentRate;
     if (rate === this.#rate) {
-      const max = t.maxChunkFrames;
+      const max = this.#maxChunk;
+      if (total <= max) {
+        t.pushAgentBytes(bytes, 0, total, codec, at.itemId, at.contentIndex, at.offsetMs, this.#now());
+        return;
+      }
       for (let k = 0; k < total; k += max) {
         t.pushAgentBytes(bytes, k * per, Math.min(max, total - k), codec, at.itemId, at.contentIndex, at.offsetMs + (k * 1000) / rate, this.#now());
       }

@@ -62,6 +62,11 @@ export interface TimelineOptions {
 }
 
 const MAX_SEGMENTS = 64;
+/**
+ * Pushes write out final frames in steps of this much (tick/finish write all): one run of the flush loop
+ * (and its checks) per 100 ms instead of per frame. The rings hold it easily (their slack is seconds).
+ */
+const FLUSH_STEP_MS = 100;
 const MAX_CUTS = 8;
 const MAX_PAUSES = 16;
 
@@ -70,6 +75,8 @@ export class Timeline {
   readonly sampleRateHz: number;
   readonly #sink: FrameSink;
   readonly #holdBack: number;
+  /** A push writes out what is final only once this much is (bookkeeping per run, not per 20 ms frame). */
+  readonly #flushStep: number;
   readonly #gap: number;
   readonly #agentMax: number;
 
@@ -115,6 +122,7 @@ export class Timeline {
     this.#sink = o.sink;
     const f = (ms: number): number => Math.max(1, Math.round((ms * o.sampleRateHz) / 1000));
     this.#holdBack = Math.max(0, Math.round(((o.holdBackMs ?? 1000) * o.sampleRateHz) / 1000));
+    this.#flushStep = f(FLUSH_STEP_MS);
     this.#gap = f(o.gapMs ?? 250);
     this.#caller = new Int16Array(this.#holdBack + this.#gap + f(o.callerAheadMs ?? 3000));
     this.#agent = new Int16Array(Math.max(this.#holdBack + f(1000), f(o.agentLookAheadMs ?? 8000)));
@@ -156,7 +164,7 @@ export class Timeline {
 
   /** Where the caller's next `n` frames go (the end advances past them). */
   #placeCaller(n: number, now: number): number {
-    this.flushTo(now - this.#holdBack);
+    if (now - this.#holdBack - this.#w >= this.#flushStep) this.flushTo(now - this.#holdBack);
     // a stretch with nothing on the wire: silence, so this chunk lands at the time it came
     const at = now - n;
     if (at - this.#callerEnd > this.#gap) {
@@ -194,7 +202,7 @@ export class Timeline {
 
   /** Where the agent's next frames go: after what is queued, not before now; a cut item's late chunks are dropped. */
   #placeAgent(n: number, itemId: string, contentIndex: number, offsetMs: number, now: number): number {
-    this.flushTo(now - this.#holdBack);
+    if (now - this.#holdBack - this.#w >= this.#flushStep) this.flushTo(now - this.#holdBack);
     this.#placed = 0;
     const off = Math.round((offsetMs * this.sampleRateHz) / 1000);
     const cut = this.#cutAt(itemId, contentIndex);

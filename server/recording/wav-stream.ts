@@ -63,6 +63,10 @@ interface Block {
   startFrame: number;
 }
 
+/** Directories this process has made (a recording's `mkdir -p` is done once per directory, not per call). */
+const madeDirs = new Set<string>();
+const MAX_MADE_DIRS = 64;
+
 /** In the write queue: a block, or HEADER (patch the sizes). */
 const HEADER = null;
 
@@ -116,13 +120,25 @@ export class WavStream {
     this.#queue.push(HEADER);
     this.#onWritten = (err) => this.#written(err);
     this.#opening = new Promise<void>((resolve) => {
-      mkdir(dirname(this.path), { recursive: true }, (mkErr) => {
-        if (mkErr) {
-          this.#fail(mkErr, 'recording: cannot make the directory; this call is not recorded');
-          resolve();
-          return;
-        }
+      const dir = dirname(this.path);
+      const makeDir = (): void =>
+        mkdir(dir, { recursive: true }, (mkErr) => {
+          if (mkErr) {
+            this.#fail(mkErr, 'recording: cannot make the directory; this call is not recorded');
+            resolve();
+            return;
+          }
+          if (madeDirs.size < MAX_MADE_DIRS) madeDirs.add(dir);
+          openFile(false);
+        });
+      const openFile = (retry: boolean): void =>
         open(this.path, 'w', (err, fd) => {
+          if (err && retry && err.code === 'ENOENT') {
+            // the directory was removed since it was made: make it again
+            madeDirs.delete(dir);
+            makeDir();
+            return;
+          }
           if (err) this.#fail(err, 'recording: cannot open the file; this call is not recorded');
           else {
             this.#fd = fd;
@@ -130,7 +146,9 @@ export class WavStream {
           }
           resolve();
         });
-      });
+      // the directory is made once per process (every call's file is in the same one), not per call
+      if (madeDirs.has(dir)) openFile(true);
+      else makeDir();
     });
   }
 
