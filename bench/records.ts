@@ -46,7 +46,7 @@ function turnEvents(callId: string, turn: number, t: number): Array<{ kind: stri
 }
 
 function lagMonitor(): { stop(): { p99: number; max: number } } {
-  const h = monitorEventLoopDelay({ resolution: 5 });
+  const h = monitorEventLoopDelay({ resolution: 2 });
   h.enable();
   return {
     stop() {
@@ -129,6 +129,32 @@ function inThreadBaseline(dir: string): (round: string) => Promise<Result> {
   };
 }
 
+/**
+ * Paced load: 200 calls, each speaking a turn every 2 s (its 7 events at once, at a random moment),
+ * for `seconds`: ≈ 700 writes/s, what a busy server writes. The event loop's delay meanwhile is what
+ * a media path on this thread would feel. `write(callIdx, turn)` queues one turn's events.
+ */
+async function paced(seconds: number, write: ((c: number, turn: number) => void) | null, tick?: () => void): Promise<{ p99: number; max: number; writes: number }> {
+  const lag = lagMonitor();
+  const timers: NodeJS.Timeout[] = [];
+  let writes = 0;
+  const turns = new Array<number>(CALLS).fill(0);
+  for (let c = 0; c < CALLS; c++) {
+    const first = Math.random() * 2000;
+    timers.push(setTimeout(function again() {
+      if (write) write(c, turns[c]!++);
+      writes += EVENTS_PER_TURN;
+      timers.push(setTimeout(again, 2000));
+    }, first));
+  }
+  const ticker = tick ? setInterval(tick, 50) : null;
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  for (const t of timers) clearTimeout(t);
+  if (ticker) clearInterval(ticker);
+  const l = lag.stop();
+  return { ...l, writes };
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -168,6 +194,56 @@ async function main(): Promise<void> {
     const pgVsSqlite = res.postgres.map((x, i) => x.writesPerS / res.sqlite[i]!.writesPerS);
     console.log('');
     console.log(`PostgreSQL / SQLite (store): ${fmt(pgVsSqlite, 2)}×`);
+
+    // paced: what the media path feels
+    const SECONDS = arg('paced-seconds', 6);
+    const t = Date.now();
+    const storeWriter = (store: Store, tag: string) => (c: number, turn: number): void => {
+      const id = `${tag}_c${c}`;
+      if (turn === 0) store.calls.open({ id, door: 'sip', sipCallId: null, from: null, to: null, dialled: null, trunk: null, profile: null, metadata: {}, startedAtMs: t, answeredAtMs: t, endedAtMs: null, endReason: null, engines: ['openai'], recording: 'off', usage: null, cost: null, instance: 'bench' });
+      turnEvents(id, turn, t).forEach((ev, k) => store.calls.append({ callId: id, seq: turn * EVENTS_PER_TURN + k + 1, kind: ev.kind, atMs: t, body: ev.body }));
+    };
+    // in-thread: the same rows queued and committed by better-sqlite3 on this thread every 50 ms
+    const Database = loadSqlite();
+    const db = new Database(join(dir, 'paced-inthread.db'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    for (const m of MIGRATIONS) for (const sql of m.sqlite) db.exec(sql);
+    const ins = db.prepare('INSERT INTO call_events (call_id, seq, kind, at_ms, body) VALUES (?, ?, ?, ?, ?)');
+    let pending: Array<[string, number, string, number, string]> = [];
+    const commit = db.transaction((rows: typeof pending) => {
+      for (const r of rows) ins.run(...r);
+    });
+    let tagN = 0;
+    const pacedRes: Record<string, Array<{ p99: number; max: number; writes: number }>> = { none: [], inthread: [], sqlite: [], postgres: [] };
+    for (let r = 0; r < 2; r++) {
+      pacedRes['none']!.push(await paced(SECONDS, null));
+      const tag = `p${++tagN}`;
+      pacedRes['inthread']!.push(await paced(SECONDS, (c, turn) => {
+        turnEvents(`${tag}_c${c}`, turn, t).forEach((ev, k) => pending.push([`${tag}_c${c}`, turn * EVENTS_PER_TURN + k + 1, ev.kind, t, JSON.stringify(ev.body)]));
+      }, () => {
+        if (pending.length === 0) return;
+        const rows = pending;
+        pending = [];
+        commit(rows);
+      }));
+      pacedRes['sqlite']!.push(await paced(SECONDS, storeWriter(sqlite, `s${++tagN}`)));
+      await sqlite.flush();
+      pacedRes['postgres']!.push(await paced(SECONDS, storeWriter(postgres, `g${++tagN}`)));
+      await postgres.flush();
+    }
+    db.close();
+    console.log('');
+    console.log(`paced: ${CALLS} calls, a turn (7 events) every 2 s each (≈ ${Math.round((CALLS * EVENTS_PER_TURN) / 2)} writes/s), ${SECONDS} s × 2 rounds interleaved; event-loop delay on the thread that would carry media`);
+    console.log('');
+    console.log('| writes | event-loop delay p99 (ms) | max (ms) |');
+    console.log('|---|---|---|');
+    const prow = (name: string, xs: Array<{ p99: number; max: number }>): void => console.log(`| ${name} | ${fmt(xs.map((x) => x.p99), 2)} | ${fmt(xs.map((x) => x.max), 1)} |`);
+    prow('none (baseline)', pacedRes['none']!);
+    prow('better-sqlite3 on this thread, a transaction every 50 ms', pacedRes['inthread']!);
+    prow('SQLite through the store (worker thread)', pacedRes['sqlite']!);
+    prow('PostgreSQL through the store', pacedRes['postgres']!);
+
     await sqlite.close();
     await postgres.close();
   } finally {
