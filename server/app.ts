@@ -13,7 +13,8 @@ import { SessionManager, type FallbackPolicy, type SessionPolicy } from './sessi
 import { Metrics } from './metrics.ts';
 import { KeyStore } from './auth.ts';
 import { ClientSecrets } from './client-secrets.ts';
-import { registerRealtimeRoute } from './routes/realtime.ts';
+import { REALTIME_PATH, registerRealtimeRoute } from './routes/realtime.ts';
+import { registerMediaStreamRoutes } from './routes/twilio.ts';
 import { registerClientSecretsRoute } from './routes/client-secrets.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerRecordingRoutes } from './routes/recording.ts';
@@ -173,6 +174,8 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
     for (const s of sessions.list()) s.end(1001, 'server shutting down');
     realtime.close();
   });
+  // Twilio / Telnyx media streams (server/media-streams/, docs/notes/media-streams.md): each door is off until its secret is set
+  await registerMediaStreamRoutes(app, [REALTIME_PATH]);
 
   // The browser demo (server/routes/demo.ts): the page at / and POST /demo/session.
   if (config.demo.enabled) await app.register(demoRoutes);

@@ -19,6 +19,7 @@ import { readWebhooksConfig, type WebhooksConfig } from './config/webhooks.ts';
 import { readRecordingConfig, type RecordingMode } from './config/recording.ts';
 import { readProfilesConfig, type ProfileConfig, type RouteConfig, type IncomingCallConfig } from './config/profiles.ts';
 import { readStoreConfig } from './config/store.ts';
+import { readMediaStreamsConfig, type MediaStreamsConfig } from './config/media-streams.ts';
 import type { Pricing } from './calls/pricing.ts';
 
 export { ConfigReader, type Env } from './config/reader.ts';
@@ -30,6 +31,7 @@ export type { HttpToolConfig } from './config/http-tools.ts';
 export type { WebhooksConfig, WebhookEventType } from './config/webhooks.ts';
 export type { ProfileConfig, RouteConfig, IncomingCallConfig } from './config/profiles.ts';
 export type { StoreConfig } from './config/store.ts';
+export type { MediaStreamsConfig } from './config/media-streams.ts';
 
 export type EngineSetting = 'auto' | 'openai' | 'cascade' | 'local';
 export type ResolvedEngine = 'openai' | 'cascade' | 'local';
@@ -192,6 +194,8 @@ export interface ParleyConfig {
   retentionDays: number | null;
   /** `pricing` in the config file, merged over the defaults (server/calls/pricing.ts). */
   pricing: Pricing;
+  /** Twilio / Telnyx media-stream doors: TWILIO_AUTH_TOKEN, TELNYX_STREAM_TOKEN, TELNYX_PUBLIC_KEY, PARLEY_PUBLIC_URL (server/config/media-streams.ts). */
+  mediaStreams: MediaStreamsConfig;
 }
 
 function checkReadable(setting: string, path: string): void {
@@ -332,6 +336,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     routes: profiles.routes,
     incomingCall: profiles.incomingCall,
     ...readStoreConfig(r),
+    mediaStreams: readMediaStreamsConfig(r),
   };
   return config;
 }
