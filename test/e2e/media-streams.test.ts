@@ -11,15 +11,15 @@
  * goodbye has played (agent_ended). A Telnyx call does a turn through the same door and hangs up with `stop`.
  * The signature code is checked against the official `twilio` package's validator.
  */
+import { readWavFile } from '../../audio/index.ts';
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import twilio from 'twilio';
-import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
 import type { ClientEvent, ServerEvent } from '../../server/protocol/index.ts';
 import type { EndReason } from '../../server/session/index.ts';
 import { CHUNK_MS, twilioSignature } from '../../server/media-streams/index.ts';
 import { startParley, type Parley } from '../component/helpers.ts';
-import { overlap, recognise, speech16k, words } from '../unit/engines/cascade-harness.ts';
+import { overlap, speech16k } from '../unit/engines/cascade-harness.ts';
 import { waitFor } from '../fakes/sip-harness.ts';
 import { CarrierClient } from '../fakes/twilio-client.ts';
 
@@ -31,6 +31,8 @@ interface Seen {
   server: Array<{ atMs: number; ev: ServerEvent }>;
   client: Array<{ atMs: number; ev: ClientEvent }>;
   dtmf: string[];
+  /** The agent audio each item's deltas carried (bytes, as generated). */
+  audio: Map<string, Buffer>;
   closed: EndReason | null;
   call: Record<string, unknown>;
   leg: string;
@@ -40,7 +42,6 @@ describe('media-stream doors on the local engine', () => {
   let parley: Parley;
   let telnyxKey: { privateKey: KeyObject; publicB64: string };
   const sessions = new Map<string, Seen>();
-  const stt = new PocketSphinxStt({ secondPass: true });
   const clients: CarrierClient[] = [];
 
   beforeAll(async () => {
@@ -60,10 +61,16 @@ describe('media-stream doors on the local engine', () => {
     });
     expect(parley.app.parley.config.engine).toBe('local');
     parley.app.parley.sessions.observe((info) => {
-      const seen: Seen = { server: [], client: [], dtmf: [], closed: null, call: { ...info.call }, leg: info.leg };
+      const seen: Seen = { server: [], client: [], dtmf: [], audio: new Map(), closed: null, call: { ...info.call }, leg: info.leg };
       sessions.set(info.id, seen);
       return {
-        serverEvent: (ev) => seen.server.push({ atMs: Date.now(), ev: ev.type === 'response.output_audio.delta' ? ({ type: ev.type } as ServerEvent) : ev }),
+        serverEvent: (ev) => {
+          if (ev.type === 'response.output_audio.delta') {
+            seen.audio.set(ev.item_id, Buffer.concat([seen.audio.get(ev.item_id) ?? Buffer.alloc(0), ev.delta.bytes()]));
+            return;
+          }
+          seen.server.push({ atMs: Date.now(), ev });
+        },
         clientEvent: (ev) => seen.client.push({ atMs: Date.now(), ev: ev.type === 'input_audio_buffer.append' ? ({ type: ev.type } as ClientEvent) : ev }),
         dtmf: (d) => seen.dtmf.push(d.digit),
         closed: (_s, end) => {
@@ -71,13 +78,11 @@ describe('media-stream doors on the local engine', () => {
         },
       };
     });
-    await stt.warm();
   }, 60_000);
 
   afterAll(async () => {
     for (const c of clients) c.close();
     await parley?.close();
-    await stt.close();
   });
 
   const base = (): string => parley.httpUrl;
@@ -179,5 +184,159 @@ describe('media-stream doors on the local engine', () => {
     expect(sessions.size).toBe(before + 1);
     await waitFor(() => seenFor('CAreplay')?.closed === 'caller_hangup', 5_000, 'stop → caller_hangup');
     expect(parley.app.parley.metrics.authFailures.get({ reason: 'media_stream_token_replayed' })).toBe(1);
+  });
+
+  it('a Twilio call: first message, barge-in (clear, truncate at the echoed mark), a spoken turn, DTMF, end_call after the goodbye', async () => {
+    const { client, callSid } = await twilioCall({ CallSid: 'CAcall0001', From: '+15551230000', To: '+15550100', AccountSid: 'AC99' });
+    await waitFor(() => seenFor(callSid) !== undefined, 10_000, 'the session');
+    const seen = seenFor(callSid)!;
+    expect(seen.leg).toBe('media-stream');
+    expect(seen.call).toEqual({ sipCallId: callSid, trunk: 'twilio', from: '+15551230000', to: '+15550100', dialled: '+15550100' });
+
+    // the first message plays (at real time, marks echoed as it goes)
+    await waitFor(() => client.heard.length >= 1500 * 8, 20_000, '1.5 s of the greeting heard');
+    expect(CarrierClient.level(Uint8Array.from(client.heard))).toBeGreaterThan(200);
+    expect(client.echoed.length).toBeGreaterThan(5);
+
+    // the caller talks over it: clear at once, the truncate at the last echoed mark
+    await client.speak(speech16k('book-table'), { silenceMs: 1200 });
+    const started = seen.server.find((e) => e.ev.type === 'input_audio_buffer.speech_started');
+    expect(started, 'speech_started').toBeDefined();
+    expect(client.clears.length).toBeGreaterThanOrEqual(1);
+    const clearAt = client.clears[0]!;
+    expect(clearAt - started!.atMs, 'clear after speech_started (ms)').toBeLessThan(250);
+    const truncate = seen.client.find((e) => e.ev.type === 'conversation.item.truncate')?.ev as { audio_end_ms: number } | undefined;
+    expect(truncate, 'truncate').toBeDefined();
+    const played = client.echoed.filter((m) => !m.byClear && m.atMs <= clearAt).map((m) => Number(m.name.replace('parley:', '')));
+    expect(played).toContain(truncate!.audio_end_ms);
+    const lastPlayed = Math.max(...played);
+    expect(lastPlayed - truncate!.audio_end_ms).toBeLessThanOrEqual(2 * CHUNK_MS);
+    // what the caller had heard when the clear came is at least that much, and not a chunk more
+    expect(client.heardAtClearMs[0]!).toBeGreaterThanOrEqual(truncate!.audio_end_ms);
+    expect(client.heardAtClearMs[0]! - truncate!.audio_end_ms).toBeLessThan(CHUNK_MS + 300);
+    expect(transcripts(seen)[0]).toBe(GREETING); // generated in full, faster than real time…
+    expect(client.queuedMs).toBe(0); // …and what was not heard was dropped at the carrier
+    expect(truncate!.audio_end_ms).toBeLessThan(client.receivedAudio().length / 8 - 1000);
+
+    // the agent answers what was said: its transcript has the words, its μ-law audio is that speech
+    await waitFor(() => transcripts(seen).some((t) => t.startsWith('You said:')), 20_000, 'the reply');
+    const reply = transcripts(seen).find((t) => t.startsWith('You said:'))!;
+    const expected = ['like', 'table', 'two', 'people', 'tomorrow', 'evening'];
+    expect(overlap(reply, expected), reply).toBeGreaterThanOrEqual(3);
+    const afterClear = client.received.findIndex((r) => r.atMs >= clearAt);
+    // the reply reaches the carrier (the observer saw it first) and plays out
+    await waitFor(() => client.receivedAudio(afterClear).length > 8000 && client.queuedMs === 0, 20_000, 'the reply played');
+    const replyAudio = client.receivedAudio(afterClear);
+    expect(CarrierClient.level(replyAudio)).toBeGreaterThan(200);
+    // μ-law straight through: what the carrier got is, byte for byte, what the engine generated for the reply
+    const replyItem = seen.server.find((e) => e.ev.type === 'response.output_audio_transcript.done' && String((e.ev as { transcript?: unknown }).transcript).startsWith('You said:'))!.ev as { item_id: string };
+    expect(replyAudio.equals(seen.audio.get(replyItem.item_id)!)).toBe(true);
+
+    // DTMF reaches the conversation (text mode, as on SIP) and the agent answers it
+    for (const d of ['4', '2', '#']) client.dtmf(d);
+    await waitFor(() => transcripts(seen).some((t) => t.includes('phone keys')), 20_000, 'the DTMF reply');
+    expect(seen.dtmf).toEqual(['4', '2', '#']);
+    const item = seen.client.find((e) => e.ev.type === 'conversation.item.create')?.ev as { item: { content: Array<{ text: string }> } };
+    expect(item.item.content[0]!.text).toBe('[The caller pressed the phone keys: 4 2 #]') // as on SIP: the '#' ends the input and is part of it;
+
+    // "goodbye": the agent says goodbye and ends the call; the stream closes once the goodbye has played
+    await client.speak(readWavFile(new URL('../../fixtures/sip/okay-bye-bye.wav', import.meta.url).pathname, { sampleRateHz: 16_000 }).samples, { silenceMs: 1200 });
+    const closed = await Promise.race([client.closed, new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
+    expect(closed, `the stream closed; transcripts: ${JSON.stringify(transcripts(seen))}; user: ${JSON.stringify(seen.server.filter((e) => e.ev.type === 'conversation.item.input_audio_transcription.completed').map((e) => (e.ev as { transcript?: unknown }).transcript))}; tail: ${seen.server.slice(-12).map((e) => e.ev.type).join(' ')}`).not.toBeNull();
+    expect(closed!.code).toBe(1000);
+    expect(transcripts(seen)).toContain('Goodbye!');
+    const lastMark = client.of('mark').at(-1)!;
+    expect(client.echoed.some((m) => m.name === (lastMark.msg['mark'] as { name: string }).name && !m.byClear && m.atMs <= closed!.atMs), 'the goodbye played to its last mark before the close').toBe(true);
+    await waitFor(() => seen.closed !== null, 5_000, 'session closed');
+    expect(seen.closed).toBe('agent_ended');
+    expect(client.protocolErrors).toEqual([]);
+  }, 90_000);
+
+  it('Telnyx through the same door: the signed TeXML webhook (403 when not), a turn in Telnyx frames, stop → caller_hangup', async () => {
+    const url = `${base()}/telnyx/voice`;
+    const body = new URLSearchParams({ CallSid: 'v3:telnyx-call-1', From: '+13122010094', To: '+13122123456', AccountSid: 'acc' }).toString();
+    const post = (headers: Record<string, string>, b = body): Promise<Response> => fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: b });
+    const signed = (b: string, ts = String(Math.floor(Date.now() / 1000))): Record<string, string> => ({ 'telnyx-timestamp': ts, 'telnyx-signature-ed25519': sign(null, Buffer.from(`${ts}|${b}`), telnyxKey.privateKey).toString('base64') });
+    expect((await post({})).status).toBe(403);
+    expect((await post(signed(body), body.replace('telnyx-call-1', 'telnyx-call-2'))).status).toBe(403); // body changed after signing
+    expect((await post(signed(body, String(Math.floor(Date.now() / 1000) - 600)))).status).toBe(403); // stale
+    const other = generateKeyPairSync('ed25519').privateKey;
+    const ts = String(Math.floor(Date.now() / 1000));
+    expect((await post({ 'telnyx-timestamp': ts, 'telnyx-signature-ed25519': sign(null, Buffer.from(`${ts}|${body}`), other).toString('base64') })).status).toBe(403);
+    const ok = await post(signed(body));
+    expect(ok.status).toBe(200);
+    const xml = await ok.text();
+    expect(xml).toMatch(/<Connect><Stream url="ws:\/\/127\.0\.0\.1:\d+\/telnyx\/media" bidirectionalMode="rtp">/);
+    const { url: wsUrl, params } = parseStream(xml);
+    expect(params).toMatchObject({ from: '+13122010094', to: '+13122123456', call_control_id: 'v3:telnyx-call-1' });
+
+    // the per-call token of the TeXML answer, as a custom parameter: a turn, Telnyx-shaped both ways
+    const client = new CarrierClient(wsUrl, 'telnyx', { playSpeed: 4 });
+    clients.push(client);
+    await client.opened;
+    client.connected();
+    client.start({ callId: 'v3:telnyx-call-1', params });
+    await waitFor(() => seenFor('v3:telnyx-call-1') !== undefined, 10_000, 'the session');
+    const seen = seenFor('v3:telnyx-call-1')!;
+    expect(seen.call).toEqual({ sipCallId: 'v3:telnyx-call-1', trunk: 'telnyx', from: '+13122010094', to: '+13122123456', dialled: '+13122123456' });
+    await client.speak(speech16k('book-table'), { silenceMs: 1200, speed: 2 });
+    await waitFor(() => transcripts(seen).some((t) => t.startsWith('You said:')), 20_000, 'the reply');
+    await waitFor(() => client.receivedAudio().length > 8000 && client.queuedMs === 0, 20_000, 'the reply played');
+    expect(CarrierClient.level(client.receivedAudio())).toBeGreaterThan(200);
+    expect(client.of('mark').length).toBeGreaterThan(3);
+    expect(client.echoed.length).toBe(client.of('mark').length);
+    expect(client.protocolErrors).toEqual([]);
+    client.stop();
+    await waitFor(() => seen.closed !== null, 5_000, 'session closed');
+    expect(seen.closed).toBe('caller_hangup');
+
+    // Call Control: TELNYX_STREAM_TOKEN as the stream_auth_token (Authorization: Bearer); a wrong one is refused
+    const streamPath = streamUrl('/telnyx/media');
+    const bad = new CarrierClient(streamPath, 'telnyx', { headers: { Authorization: 'Bearer not-the-token-at-all' } });
+    await bad.opened;
+    bad.start({ callId: 'v3:telnyx-bad' });
+    expect((await bad.closed).code).toBe(1008);
+    const cc = new CarrierClient(streamPath, 'telnyx', { headers: { Authorization: `Bearer ${TELNYX_TOKEN}` } });
+    clients.push(cc);
+    await cc.opened;
+    cc.start({ callId: 'v3:telnyx-cc' });
+    await waitFor(() => seenFor('v3:telnyx-cc') !== undefined, 10_000, 'the session');
+    cc.close(); // the socket goes without a stop: the caller hung up
+    await waitFor(() => seenFor('v3:telnyx-cc')?.closed === 'caller_hangup', 5_000, 'closed');
+    expect(seenFor('v3:telnyx-bad')).toBeUndefined();
+  }, 60_000);
+
+  it('bad frames are dropped and counted, never fatal; an oversize message closes only its stream; unknown WS paths still get 404', async () => {
+    const { client, callSid } = await twilioCall({ CallSid: 'CArobust01', From: '+1', To: '+2' });
+    await waitFor(() => seenFor(callSid) !== undefined, 10_000, 'the session');
+    const seen = seenFor(callSid)!;
+    const appends = (): number => seen.client.filter((e) => e.ev.type === 'input_audio_buffer.append').length;
+    await client.silence(100);
+    await waitFor(() => appends() >= 5, 3_000, 'appends');
+    client.sendRaw('not json');
+    client.sendRaw('[1,2,3]');
+    client.sendRaw(Buffer.from([1, 2, 3]), true);
+    client.sendRaw('{"event":"media","streamSid":"x","media":{"payload":"@@@="}}');
+    client.sendRaw('{"event":"media","media":{"track":"inbound","payload":"AAA"}}');
+    client.sendRaw('{"event":"dtmf","dtmf":{"digit":"x"}}');
+    client.sendRaw('{"event":"surprise"}');
+    client.sendRaw('{"event":"start","start":{"streamSid":"MZ2","callSid":"CA2"}}');
+    client.sendRaw('{"event":"mark","mark":{"name":"parley:oops"}}');
+    const before = appends();
+    await client.silence(200);
+    await waitFor(() => appends() >= before + 10, 3_000, 'audio still flows after the bad frames');
+    expect(seen.closed).toBeNull();
+    const metrics = await parley.app.parley.metrics.render();
+    for (const reason of ['invalid_json', 'not_an_object', 'binary_frame', 'bad_base64', 'bad_dtmf', 'unknown_event', 'second_start', 'bad_mark']) {
+      expect(metrics, reason).toMatch(new RegExp(`parley_media_stream_bad_frames_total\\{carrier="twilio",reason="${reason}"\\} [1-9]`));
+    }
+    // a message over the bound: the WebSocket layer closes this stream (1009), the session ends, the server goes on
+    client.sendRaw(JSON.stringify({ event: 'media', media: { payload: 'A'.repeat(70_000) } }));
+    expect((await client.closed).code).toBe(1009);
+    await waitFor(() => seen.closed !== null, 5_000, 'session closed');
+    expect(seen.closed).toBe('caller_hangup');
+    const nowhere = new CarrierClient(streamUrl('/nowhere'), 'twilio');
+    await expect(nowhere.opened).rejects.toMatchObject({ status: 404 });
+    expect((await fetch(`${base()}/healthz`)).status).toBe(200);
   });
 });

@@ -46,8 +46,9 @@ export class CarrierClient {
   readonly heard: number[] = [];
   /** Marks echoed back: name and when. */
   readonly echoed: Array<{ name: string; atMs: number; byClear: boolean }> = [];
-  /** When each `clear` arrived. */
+  /** When each `clear` arrived, and how much agent audio had played by then (ms). */
   readonly clears: number[] = [];
+  readonly heardAtClearMs: number[] = [];
   streamId = '';
   #seq = 0;
   #chunk = 0;
@@ -86,11 +87,6 @@ export class CarrierClient {
 
   #send(m: Record<string, unknown>): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
-  }
-
-  #ids(): Record<string, string> {
-    this.#seq++;
-    return this.dialect === 'twilio' ? { sequenceNumber: String(this.#seq), streamSid: this.streamId } : { sequence_number: String(this.#seq), stream_id: this.streamId };
   }
 
   connected(): void {
@@ -229,6 +225,7 @@ export class CarrierClient {
       this.#enqueue({ mark: name });
     } else if (event === 'clear') {
       this.clears.push(atMs);
+      this.heardAtClearMs.push(this.heard.length / 8);
       // the queued audio is dropped; the queued marks come back
       for (const item of this.#queue.splice(0)) if ('mark' in item) this.#echo(item.mark, true);
     } else {
