@@ -128,6 +128,10 @@ describe('call records', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(live).toMatchObject({ id, door: 'ws', ended_at: null, end_reason: null });
+    // a call in progress is not deleted
+    const del = await fetch(`${parley.httpUrl}/v1/calls/${id}`, { method: 'DELETE', headers: auth });
+    expect(del.status).toBe(409);
+    expect(((await del.json()) as { error: { code: string } }).error.code).toBe('call_in_progress');
     c.close();
     await until(() => ended.length === 1, 3000, 'the call ended');
 
