@@ -54,8 +54,18 @@ export async function startParley(opts: { fake?: FakeOpenAI; env?: Record<string
     ...(opts.cert ? { PARLEY_TLS_CERT: opts.cert.certPath, PARLEY_TLS_KEY: opts.cert.keyPath } : {}),
     ...opts.env,
   };
-  const config = loadConfig(env, opts.file);
-  const app = await buildApp(config, opts.deps ?? {});
+  // each app its own call store and recordings (not the repository's ./data), gone with the app
+  const dataDir = env['PARLEY_DATA_DIR'] === undefined ? mkdtempSync(join(tmpdir(), 'parley-data-')) : null;
+  if (dataDir !== null) env['PARLEY_DATA_DIR'] = dataDir;
+  let app: FastifyInstance;
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(env, opts.file);
+    app = await buildApp(config, opts.deps ?? {});
+  } catch (err) {
+    if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as AddressInfo).port;
   const tls = config.tls !== null;
@@ -65,6 +75,7 @@ export async function startParley(opts: { fake?: FakeOpenAI; env?: Record<string
     wsUrl: `${tls ? 'wss' : 'ws'}://127.0.0.1:${port}/v1/realtime?model=gpt-realtime`,
     close: async () => {
       await app.close();
+      if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
