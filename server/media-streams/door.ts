@@ -60,6 +60,8 @@ const CLOSE_DRAIN_MAX_MS = 10_000;
 const MEDIA_PREFIX = Buffer.from('{"event":"media"', 'latin1');
 const PAYLOAD_KEY = Buffer.from('"payload":"', 'latin1');
 const OUTBOUND_TRACK = Buffer.from('"track":"outbound', 'latin1');
+const MARK_EVENT_PREFIX = Buffer.from('{"event":"mark"', 'latin1');
+const MARK_NAME_KEY = Buffer.from('"name":"parley:', 'latin1');
 const QUOTE = 0x22;
 
 export interface MediaStreamDoorOptions {
@@ -223,6 +225,8 @@ export class MediaStreamCall implements SessionClient {
   #enqueuedMs = 0;
   /** Position of the last mark echoed: what the caller has heard. */
   #playedMs = 0;
+  /** Agent audio sent since the last mark (ms). */
+  #unmarkedMs = 0;
   /** Marks up to here were returned by a `clear`, not played. */
   #ignoreMarksUpToMs = -1;
   /** When the audio sent should have finished playing (wall clock), for carriers that drop marks. */
@@ -301,7 +305,7 @@ export class MediaStreamCall implements SessionClient {
     if (isBinary) return this.#bad('binary_frame');
     const buf = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
     // hot path: a media frame read straight from the bytes (no JSON parse, no object)
-    if (this.#state === 'open' && this.#fastMedia(buf)) return;
+    if (this.#state === 'open' && (this.#fastMedia(buf) || this.#fastMark(buf))) return;
     let msg: unknown;
     try {
       msg = JSON.parse(buf.toString('utf8'));
@@ -360,6 +364,28 @@ export class MediaStreamCall implements SessionClient {
     if (e < 0) return false;
     if (buf.indexOf(OUTBOUND_TRACK, MEDIA_PREFIX.length) >= 0) return true; // the agent's own track (both_tracks): not the caller
     this.#feedAscii(buf, s, e);
+    return true;
+  }
+
+  /** `{"event":"mark"…"name":"parley:<ms>"…}`: one of our marks echoed, read without parsing the message. */
+  #fastMark(buf: Buffer): boolean {
+    if (buf.length < MARK_EVENT_PREFIX.length || buf.compare(MARK_EVENT_PREFIX, 0, MARK_EVENT_PREFIX.length, 0, MARK_EVENT_PREFIX.length) !== 0) return false;
+    const k = buf.indexOf(MARK_NAME_KEY, MARK_EVENT_PREFIX.length);
+    if (k < 0) return false;
+    const s = k + MARK_NAME_KEY.length;
+    let pos = 0;
+    let scale = 0;
+    let e = s;
+    for (; e < buf.length && e - s < 24; e++) {
+      const c = buf[e]!;
+      if (c >= 0x30 && c <= 0x39) {
+        pos = pos * 10 + (c - 0x30);
+        if (scale > 0) scale *= 10;
+      } else if (c === 0x2e && scale === 0) scale = 1;
+      else break;
+    }
+    if (e === s || buf[e] !== QUOTE) return false; // anything unusual: the general path decides
+    this.#markAt(scale > 0 ? pos / scale : pos);
     return true;
   }
 
@@ -470,6 +496,11 @@ export class MediaStreamCall implements SessionClient {
     if (!name.startsWith(MARK_PREFIX)) return;
     const pos = Number(name.slice(MARK_PREFIX.length));
     if (!Number.isFinite(pos)) return this.#bad('bad_mark');
+    this.#markAt(pos);
+  }
+
+  /** A mark of ours came back: the caller has heard the agent audio up to `pos`. */
+  #markAt(pos: number): void {
     this.stats.marksEchoed++;
     if (pos <= this.#ignoreMarksUpToMs) return; // returned by a clear: never played
     if (pos > this.#playedMs) this.#playedMs = Math.min(pos, this.#enqueuedMs);
@@ -489,8 +520,13 @@ export class MediaStreamCall implements SessionClient {
       case 'input_audio_buffer.speech_started':
         this.#bargeIn();
         return;
-      case 'response.created':
+      case 'response.output_audio.done':
       case 'response.done':
+        // the end of the response's audio is marked, whatever its length
+        if (this.#unmarkedMs > 0) this.#mark();
+        this.#lastActivityMs = Date.now();
+        return;
+      case 'response.created':
         this.#lastActivityMs = Date.now();
         return;
       case 'error':
@@ -501,7 +537,11 @@ export class MediaStreamCall implements SessionClient {
     }
   }
 
-  /** Agent audio → `media` messages of ≤ CHUNK_MS, a mark after each (named after the playout position at its end). */
+  /**
+   * Agent audio → `media` messages of ≤ CHUNK_MS; a mark once CHUNK_MS of audio has gone out since the last one
+   * (named after the playout position there), and one at the end of each response's audio. Small deltas (an
+   * engine sending 20 ms at a time) thus cost one mark per 100 ms, not one per delta.
+   */
   #play(chunk: AudioChunk): void {
     if (this.#ws.readyState !== WebSocket.OPEN) return;
     const bytes = chunk.bytes();
@@ -512,12 +552,20 @@ export class MediaStreamCall implements SessionClient {
       const b64 = Buffer.from(bytes.buffer, bytes.byteOffset + off, end - off).toString('base64');
       const ms = (end - off) / this.#bytesPerMs;
       this.#enqueuedMs += ms;
+      this.#unmarkedMs += ms;
       this.#playoutEndsAtMs = Math.max(now, this.#playoutEndsAtMs) + ms;
       this.#ws.send(this.dialect.media(this.#quotedStreamId, b64));
-      this.#ws.send(this.dialect.mark(this.#quotedStreamId, MARK_PREFIX + String(this.#enqueuedMs)));
       this.stats.chunksOut++;
-      this.stats.marksOut++;
+      if (this.#unmarkedMs >= CHUNK_MS) this.#mark();
     }
+  }
+
+  /** A mark at the current end of the agent audio sent. */
+  #mark(): void {
+    this.#unmarkedMs = 0;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    this.#ws.send(this.dialect.mark(this.#quotedStreamId, MARK_PREFIX + String(this.#enqueuedMs)));
+    this.stats.marksOut++;
   }
 
   /** The caller spoke: `clear` now; the truncation is what the echoed marks say was played. */
@@ -530,6 +578,7 @@ export class MediaStreamCall implements SessionClient {
     // the carrier's queue is empty now: the clock starts again at the end of what was sent
     this.#ignoreMarksUpToMs = this.#enqueuedMs;
     this.#playedMs = this.#enqueuedMs;
+    this.#unmarkedMs = 0;
     this.#playoutEndsAtMs = Date.now();
     if (!truncate) return;
     this.log.info({ itemId: truncate.item_id, audioEndMs: truncate.audio_end_ms, droppedMs }, 'barge-in: clear sent, truncating at the last echoed mark');
