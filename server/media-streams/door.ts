@@ -4,7 +4,7 @@
  * 'media-stream'), the door being its GA client, like the SIP door (server/sip-bridge.ts).
  *
  *  carrier `media` (base64 μ-law, 20 ms) → bytes (decoded once, into one buffer per call) → input_audio_buffer.append → session
- *  session → response.output_audio.delta → `media` (≤ 100 ms each) + a `mark` after each → carrier, which plays them
+ *  session → response.output_audio.delta → `media` (≤ 100 ms each), a `mark` every 100 ms → carrier, which plays them
  *
  * μ-law (or A-law) passes straight through: the session runs in `audio/pcmu` (`audio/pcma`) both ways, no
  * resampling, as on a SIP call.
@@ -47,7 +47,7 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const START_TIMEOUT_MS = 10_000;
 /** No message from the carrier for this long: the call is gone (end reason rtp_timeout). */
 export const MEDIA_TIMEOUT_MS = 30_000;
-/** Agent audio goes out in chunks of at most this much, each followed by a mark (the barge-in precision). */
+/** Agent audio goes out in chunks of at most this much, and a mark follows every this much (the barge-in precision). */
 export const CHUNK_MS = 100;
 const MARK_PREFIX = 'parley:';
 const END_CALL_QUIET_MS = 700;
