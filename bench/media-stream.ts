@@ -20,7 +20,7 @@
  * generator could not keep pace (> --max-late % of its ticks more than 20 ms late: the machine saturated by
  * something else) is not counted and is run again (up to 3 × rounds attempts). A warm-up pair runs first.
  *
- * Run: npx tsx bench/media-stream.ts [--calls 50] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 1]
+ * Run: npx tsx bench/media-stream.ts [--calls 30] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 2]
  */
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
@@ -174,7 +174,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { calls: 50, rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 1 };
+  const a: Args = { calls: 30, rounds: 5, seconds: 5, warmupS: 2, maxLatePct: 2 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const eq = arg.indexOf('=');
@@ -187,7 +187,7 @@ function parseArgs(argv: string[]): Args {
     else if (name === 'max-late') a.maxLatePct = value;
     else throw new Error(`unknown option ${arg} (want --calls N, --rounds N, --seconds S, --warmup S, --max-late PCT)`);
   }
-  if (![a.calls, a.rounds, a.seconds].every((x) => Number.isFinite(x) && x > 0)) throw new Error('usage: npx tsx bench/media-stream.ts [--calls 50] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 1]');
+  if (![a.calls, a.rounds, a.seconds].every((x) => Number.isFinite(x) && x > 0)) throw new Error('usage: npx tsx bench/media-stream.ts [--calls 30] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 2]');
   return a;
 }
 
