@@ -49,6 +49,8 @@ export class CarrierClient {
   /** When each `clear` arrived, and how much agent audio had played by then (ms). */
   readonly clears: number[] = [];
   readonly heardAtClearMs: number[] = [];
+  /** Agent audio queued and not played when each `clear` came (ms): what the clear dropped. */
+  readonly droppedAtClearMs: number[] = [];
   streamId = '';
   #seq = 0;
   #chunk = 0;
@@ -226,6 +228,7 @@ export class CarrierClient {
     } else if (event === 'clear') {
       this.clears.push(atMs);
       this.heardAtClearMs.push(this.heard.length / 8);
+      this.droppedAtClearMs.push(this.queuedMs);
       // the queued audio is dropped; the queued marks come back
       for (const item of this.#queue.splice(0)) if ('mark' in item) this.#echo(item.mark, true);
     } else {
