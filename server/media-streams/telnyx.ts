@@ -66,8 +66,14 @@ export class TelnyxDialect implements MediaStreamDialect {
     this.tokens = new StreamTokens('telnyx', streamToken);
   }
 
-  checkUpgrade(_req: IncomingMessage, _streamUrl: string): null {
-    return null; // the credentials are checked at start (a Telnyx handshake carries no signature)
+  /** A token shown on the handshake (Bearer, `?token=`) must be the right one: refused before the upgrade. None: checked at start. */
+  checkUpgrade(req: IncomingMessage, _streamUrl: string): { status: number; reason: string } | null {
+    const auth = req.headers.authorization;
+    const bearer = typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : null;
+    const query = new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+    const given = bearer ?? query;
+    if (given !== null && !secretEquals(given, this.#streamToken)) return { status: 403, reason: 'invalid_token' };
+    return null;
   }
 
   authorize(start: StreamStart, upgrade: UpgradeCredentials): AuthResult {

@@ -311,9 +311,11 @@ describe('media-stream doors on the local engine', () => {
     // Call Control: TELNYX_STREAM_TOKEN as the stream_auth_token (Authorization: Bearer); a wrong one is refused
     const streamPath = streamUrl('/telnyx/media');
     const bad = new CarrierClient(streamPath, 'telnyx', { headers: { Authorization: 'Bearer not-the-token-at-all' } });
-    await bad.opened;
-    bad.start({ callId: 'v3:telnyx-bad' });
-    expect((await bad.closed).code).toBe(1008);
+    await expect(bad.opened).rejects.toMatchObject({ status: 403 }); // refused at the handshake
+    const none = new CarrierClient(streamPath, 'telnyx'); // no token anywhere: refused at start
+    await none.opened;
+    none.start({ callId: 'v3:telnyx-bad' });
+    expect((await none.closed).code).toBe(1008);
     const cc = new CarrierClient(streamPath, 'telnyx', { headers: { Authorization: `Bearer ${TELNYX_TOKEN}` } });
     clients.push(cc);
     await cc.opened;
