@@ -8,13 +8,14 @@
  *    emits with `--noCheck` (half the CPU): the same sources are type-checked by `npm run typecheck`,
  *    which `prepack` runs first, and the example's type check against the emitted .d.ts
  *    (test/e2e/embed-package.test.ts) fails on a declaration that went wrong;
- * 3. the browser pages (the demo, the calls page) are bundled now (server/routes/page-assets.ts
+ * 3. run-time files that are not TypeScript (server/store/sqlite-worker.mjs) are copied as they are;
+ * 4. the browser pages (the demo, the calls page) are bundled now (server/routes/page-assets.ts
  *    `compilePage`, the same esbuild build the server runs from source) into dist/client-demo/ with a
  *    manifest each, where the built server looks first: the built package needs no esbuild and no
  *    TypeScript at run time.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +36,19 @@ if (r.status !== 0) {
   process.exit(1);
 }
 
+// files the emitted code loads at run time that tsc does not emit (the SQLite worker, server/store/sqlite-worker.mjs)
+let copied = 0;
+for (const top of ['server', 'audio', 'sip']) {
+  for (const e of readdirSync(join(root, top), { recursive: true, withFileTypes: true })) {
+    if (!e.isFile() || !/\.(mjs|cjs|js|json)$/.test(e.name)) continue;
+    const from = join(e.parentPath, e.name);
+    const to = join(dist, from.slice(root.length + 1));
+    mkdirSync(dirname(to), { recursive: true });
+    copyFileSync(from, to);
+    copied++;
+  }
+}
+
 const pagesDir = join(dist, 'client-demo');
 mkdirSync(pagesDir, { recursive: true });
 let files = 0;
@@ -47,4 +61,4 @@ for (const page of [DEMO_PAGE, CALLS_PAGE]) {
   }
   writeFileSync(join(pagesDir, prebuiltManifest(page)), JSON.stringify(manifest, null, 2) + '\n');
 }
-process.stdout.write(`build: dist/ in ${((Date.now() - t0) / 1000).toFixed(1)} s (${files} page files prebuilt)\n`);
+process.stdout.write(`build: dist/ in ${((Date.now() - t0) / 1000).toFixed(1)} s (${files} page files prebuilt, ${copied} run-time files copied)\n`);
