@@ -17,11 +17,14 @@ export const FIXTURES_SIP = fileURLToPath(new URL('../../fixtures/sip/', import.
 
 export const testLog = pino({ level: process.env.PARLEY_TEST_LOG ?? 'silent' });
 
-/** A port free on both UDP and TCP at 127.0.0.1 (even, so +1 can be RTCP), from a range unlikely to clash. */
-export async function freePort(base = 20000, span = 20000): Promise<number> {
+/**
+ * A port free on both UDP and TCP at 127.0.0.1 (even, so +1 can be RTCP), from a range unlikely to clash;
+ * `udpPorts` consecutive UDP ports from it free (SIPp's -mp takes four: audio RTP/RTCP, then video RTP/RTCP).
+ */
+export async function freePort(base = 20000, span = 20000, udpPorts = 2): Promise<number> {
   for (let i = 0; i < 50; i++) {
-    const port = base + 2 * Math.floor((Math.random() * span) / 2);
-    const ok = await Promise.all([canBindUdp(port), canBindUdp(port + 1), canBindTcp(port)]);
+    const port = base + 4 * Math.floor((Math.random() * span) / 4);
+    const ok = await Promise.all([...Array.from({ length: udpPorts }, (_v, k) => canBindUdp(port + k)), canBindTcp(port)]);
     if (ok.every(Boolean)) return port;
   }
   throw new Error('no free port');
@@ -82,7 +85,7 @@ export async function runSipp(opts: {
 }): Promise<SippResult> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-sipp-'));
   const localPort = opts.uasPort ?? (await freePort(20000, 10000));
-  const mediaPort = await freePort(30000, 8000);
+  const mediaPort = await freePort(30000, 8000, 4);
   const args = [
     ...(opts.uasPort ? [] : [`127.0.0.1:${opts.serverPort}`]),
     '-sf',

@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../worker-host.ts';
+import { startWorker, stopWorker } from '../worker-host.ts';
 import { ProviderError } from '../types.ts';
 import type { TtsChunk, TtsProvider, TtsRequest } from '../types.ts';
 import type { FromFliteWorker, ToFliteWorker } from './protocol.ts';
@@ -82,7 +82,7 @@ class FliteWorker {
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = null;
-    if (w) await w.terminate();
+    if (w) await stopWorker(w);
   }
 }
 

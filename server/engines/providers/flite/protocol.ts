@@ -1,7 +1,9 @@
 /** Messages between the flite client (main thread) and its worker thread. */
 export type ToFliteWorker =
   | { t: 'warm'; voices: string[] }
-  | { t: 'synth'; id: number; text: string; voice: string };
+  | { t: 'synth'; id: number; text: string; voice: string }
+  /** Exit between two jobs (worker-host.ts stopWorker). */
+  | { t: 'close' };
 
 export type FromFliteWorker =
   | { t: 'ready' }

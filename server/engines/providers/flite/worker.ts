@@ -55,6 +55,10 @@ function voice(name: string): unknown {
 }
 
 port.on('message', (m: ToFliteWorker) => {
+  if (m.t === 'close') {
+    // between two native calls: exiting here never interrupts flite
+    process.exit(0);
+  }
   if (m.t === 'warm') {
     try { for (const v of m.voices) voice(v); post({ t: 'warmed' }); } catch (err) {
       post({ t: 'error', id: null, code: 'TTS_UNAVAILABLE', message: err instanceof Error ? err.message : String(err) });

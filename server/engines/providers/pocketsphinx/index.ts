@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { startWorker } from '../worker-host.ts';
+import { startWorker, stopWorker } from '../worker-host.ts';
 import { ProviderError, STT_SAMPLE_RATE_HZ } from '../types.ts';
 import type { SttOpenOptions, SttProvider, SttResult, SttStream } from '../types.ts';
 import type { FromWorker, PocketSphinxWorkerData, ToWorker } from './protocol.ts';
@@ -336,6 +336,6 @@ export class PocketSphinxStt implements SttProvider {
 
   async close(): Promise<void> {
     const slots = this.slots.map((s, i) => { this.slots[i] = null; return s; }).filter((s): s is WorkerSlot => s !== null);
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all(slots.map((s) => stopWorker(s.worker)));
   }
 }

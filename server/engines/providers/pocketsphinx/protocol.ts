@@ -11,7 +11,9 @@ export type ToWorker =
   | { t: 'start'; id: number }
   | { t: 'audio'; id: number; pcm: Int16Array }
   | { t: 'end'; id: number }
-  | { t: 'abort'; id: number };
+  | { t: 'abort'; id: number }
+  /** Exit between two jobs (worker-host.ts stopWorker). */
+  | { t: 'close' };
 
 export type FromWorker =
   | { t: 'ready' }

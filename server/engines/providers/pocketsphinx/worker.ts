@@ -75,6 +75,10 @@ function fail(id: number | null, code: string, err: unknown): void {
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
+    case 'close':
+      // between two native calls: exiting here never interrupts PocketSphinx
+      process.exit(0);
+      return;
     case 'load': {
       const t0 = performance.now();
       try {
