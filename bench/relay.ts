@@ -106,7 +106,8 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: KEY, PARLEY_ENGINE: 'openai', OPENAI_API_KEY: UP_KEY,
     OPENAI_BASE_URL: `http://127.0.0.1:${up.port}/v1`, PARLEY_DEMO: 'off', PARLEY_SIP: 'off', LOG_LEVEL: 'silent', PARLEY_FALLBACK_ENGINE: 'none',
   });
-  const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
+  // no store: call records off (their per-event cost is bench/call-center.ts's figure); this bench is the relay path
+  const app = await buildApp(config, { logger: pino({ level: 'silent' }), store: null });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const parleyPort = (app.server.address() as AddressInfo).port;
 

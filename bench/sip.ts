@@ -292,7 +292,9 @@ async function main(): Promise<void> {
   const pino = (await import('pino')).default;
   const { AudioChunk } = await import('../server/protocol/index.ts');
   const config = loadConfig({ HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: 'pk_bench_key_0123456789abcdef', PARLEY_DEMO: 'off', PARLEY_FALLBACK_ENGINE: 'none', LOG_LEVEL: 'silent', PARLEY_MAX_SESSIONS: '5000' });
-  const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
+  // no store: call records and recordings off, as before they existed (their cost is bench/call-center.ts's figure);
+  // this bench is the media path against a bare echo
+  const app = await buildApp(config, { logger: pino({ level: 'silent' }), store: null });
   await app.listen({ host: '127.0.0.1', port: 0 });
 
   // the null engine: echoes each append as an output delta (ulaw, pcma), or does the cascade's media work (cascade);
