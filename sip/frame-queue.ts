@@ -43,8 +43,10 @@ export class FrameQueue {
   shift(): Uint8Array | undefined {
     if (this.count === 0) return undefined;
     const idx = this.head;
-    this.head = (this.head + 1) % this.capacity;
     this.count--;
+    // drained: start again at slot 0 (a queue that is refilled one frame per tick keeps using one slot, which
+    // stays in the CPU's cache, instead of walking the whole ring); the view handed out stays valid until the next push
+    this.head = this.count === 0 ? 0 : (this.head + 1) % this.capacity;
     const len = this.lens[idx] as number;
     if (this.viewLens[idx] !== len) {
       const off = idx * this.slotBytes;
