@@ -166,107 +166,30 @@ export function fastParseAudioDeltaBytes(buf: Buffer): ResponseAudioDeltaEvent |
   return new ReceivedDelta(buf, eventId, responseId, itemId, headInt(head, '"output_index":', dk) ?? 0, headInt(head, '"content_index":', dk) ?? 0, AudioChunk.fromBase64Ascii(buf.subarray(ds, de)));
 }
 
-const K_EVENT_ID = Buffer.from('"event_id":"', 'latin1');
-const K_RESPONSE_ID = Buffer.from('","response_id":"', 'latin1');
-const K_ITEM_ID = Buffer.from('","item_id":"', 'latin1');
-const K_OUTPUT_INDEX = Buffer.from('","output_index":', 'latin1');
-const K_CONTENT_INDEX = Buffer.from(',"content_index":', 'latin1');
-const K_DELTA = Buffer.from(',"delta":"', 'latin1');
-
-/** Index of the quote closing a plain printable-ASCII string value that starts at s (before limit), else -1. */
-function plainStringEnd(buf: Buffer, s: number, limit: number): number {
-  for (let i = s; i < limit; i++) {
-    const c = buf[i]!;
-    if (c === QUOTE) return i;
-    if (c === 0x5c || c < 0x20 || c > 0x7e) return -1;
-  }
-  return -1;
-}
-
-/** Index after 1 to 9 digits starting at s (before limit), else -1. */
-function digitsEnd(buf: Buffer, s: number, limit: number): number {
-  let i = s;
-  while (i < limit && i - s < 10 && buf[i]! >= 48 && buf[i]! <= 57) i++;
-  return i > s && i - s < 10 ? i : -1;
-}
-
-function readDigits(buf: Buffer, s: number, e: number): number {
-  let v = 0;
-  for (let i = s; i < e; i++) v = v * 10 + (buf[i]! - 48);
-  return v;
-}
-
-const MAX_CACHED_ID_BYTES = 64;
-
-/**
- * The last id read at one place of the delta, as bytes and string: consecutive deltas of a response carry the
- * same response_id and item_id, so the string is made once per response instead of once per delta (and the
- * session's comparisons of ids then meet the same string). Shared by all connections: a hit is an exact byte match.
- */
-class IdCache {
-  readonly #bytes = new Uint8Array(MAX_CACHED_ID_BYTES);
-  #len = -1;
-  #str = '';
-
-  /** buf[s, e) as a latin1 string (plain ASCII here), the cached string when the bytes are the same. */
-  read(buf: Buffer, s: number, e: number): string {
-    const n = e - s;
-    if (n === this.#len) {
-      const b = this.#bytes;
-      let i = 0;
-      while (i < n && buf[s + i] === b[i]) i++;
-      if (i === n) return this.#str;
-    }
-    const str = buf.toString('latin1', s, e);
-    if (n <= MAX_CACHED_ID_BYTES) {
-      for (let i = 0; i < n; i++) this.#bytes[i] = buf[s + i]!;
-      this.#len = n;
-      this.#str = str;
-    }
-    return str;
-  }
-}
-
-const responseIds = new IdCache();
-const itemIds = new IdCache();
+/** A plain printable-ASCII JSON string's contents: no quote, no backslash (no escapes to undo). */
+const PLAIN = '([\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]*)';
+/** The head of a delta in exactly OpenAI's field order, up to the audio; ids plain, indices 1 to 9 digits. */
+const DELTA_IN_ORDER = new RegExp(
+  `^\\{"type":"response\\.output_audio\\.delta","event_id":"${PLAIN}","response_id":"${PLAIN}","item_id":"${PLAIN}","output_index":([0-9]{1,9}),"content_index":([0-9]{1,9}),"delta":"`,
+);
+/** Where deltaInOrder looks for the head (OpenAI's ids keep it well under this); longer heads take the general reading. */
+const IN_ORDER_HEAD_BYTES = 256;
 
 /**
  * The delta with exactly OpenAI's field order after `type` (event_id, response_id, item_id, output_index,
- * content_index, delta), read in one pass: the same event the general head reading gives for such a message;
- * null for anything else (the caller then reads the head in any order).
+ * content_index, delta), read by one regular expression over the head (one native call for the string, the
+ * expression compiled to machine code: about half the time of reading the keys byte by byte in JavaScript,
+ * measured): the same event the general head reading gives for such a message; null for anything else (the
+ * caller then reads the head in any order).
  */
 function deltaInOrder(buf: Buffer): ReceivedDelta | null {
   const n = buf.length;
-  const limit = Math.min(n, MAX_DELTA_HEAD_BYTES);
-  const p = DELTA_PREFIX.length;
-  if (!startsWithAt(buf, K_EVENT_ID, p)) return null;
-  const es = p + K_EVENT_ID.length;
-  const ee = plainStringEnd(buf, es, limit);
-  if (ee < 0 || !startsWithAt(buf, K_RESPONSE_ID, ee)) return null;
-  const rs = ee + K_RESPONSE_ID.length;
-  const re = plainStringEnd(buf, rs, limit);
-  if (re < 0 || !startsWithAt(buf, K_ITEM_ID, re)) return null;
-  const is = re + K_ITEM_ID.length;
-  const ie = plainStringEnd(buf, is, limit);
-  if (ie < 0 || !startsWithAt(buf, K_OUTPUT_INDEX, ie)) return null;
-  const os = ie + K_OUTPUT_INDEX.length;
-  const oe = digitsEnd(buf, os, limit);
-  if (oe < 0 || !startsWithAt(buf, K_CONTENT_INDEX, oe)) return null;
-  const cs = oe + K_CONTENT_INDEX.length;
-  const ce = digitsEnd(buf, cs, limit);
-  if (ce < 0 || !startsWithAt(buf, K_DELTA, ce)) return null;
-  const ds = ce + K_DELTA.length;
+  const m = DELTA_IN_ORDER.exec(buf.toString('latin1', 0, Math.min(n, IN_ORDER_HEAD_BYTES)));
+  if (m === null) return null;
+  const ds = m[0].length;
   const de = n - 2;
-  if (ds > de || ds > limit || buf.indexOf(QUOTE, ds) !== de) return null;
-  return new ReceivedDelta(
-    buf,
-    buf.toString('latin1', es, ee),
-    responseIds.read(buf, rs, re),
-    itemIds.read(buf, is, ie),
-    readDigits(buf, os, oe),
-    readDigits(buf, cs, ce),
-    AudioChunk.fromBase64Ascii(buf.subarray(ds, de)),
-  );
+  if (ds > de || buf.indexOf(QUOTE, ds) !== de) return null;
+  return new ReceivedDelta(buf, m[1]!, m[2]!, m[3]!, Number(m[4]), Number(m[5]), AudioChunk.fromBase64Ascii(buf.subarray(ds, de)));
 }
 
 /** An append read by fastParseAppendBytes, with the message it was read from. */
