@@ -56,7 +56,10 @@ describe('browser demo at /: a spoken turn (headless Chromium, fake microphone, 
     expect(s.engine).toEqual({ engine: 'local', reason: 'initial' });
     await expect.poll(() => page.textContent('#engine')).toBe('engine: local');
     const chat = (await page.textContent('#chat')) ?? '';
-    expect(chat).toMatch(/\bwhat\b/);
+    // the page shows what the server heard (PocketSphinx on a crowded machine may hear "hello but time is it")
+    const heard = s.user.find((t) => /\b(what|time)\b/.test(t)) ?? '';
+    expect(heard).not.toBe('');
+    expect(chat).toContain(heard.trim());
     const reply = s.entries.find((e) => e.kind === 'assistant');
     // PocketSphinx sometimes drops a word of the fake microphone's speech on a crowded machine ("hello what
     // is it" in a CI run); when it heard the question, the demo agent asks the server's tool and says the time
