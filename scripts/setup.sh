@@ -19,12 +19,22 @@ PKGS=(
   # PostgreSQL server for the store tests (test/support/postgres.ts runs initdb/postgres in a temp dir;
   # the package's own cluster is not used)
   postgresql
+  # the cluster's engines (issue 13): the tests and `npm run cluster` start their own Kamailio, HAProxy and
+  # Redis on loopback ports in temp dirs; the packages' own services are not used
+  kamailio haproxy redis-server
 )
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ "${#missing[@]}" -gt 0 ]; then
   $SUDO apt-get update
+  # do not let the packages start their system services (Redis on 6379, HAProxy, Kamailio on 5060): the
+  # tests run their own instances. policy-rc.d exit 101 = "action forbidden" (invoke-rc.d); ours is removed after.
+  POLICY_ADDED=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null && $SUDO chmod +x /usr/sbin/policy-rc.d && POLICY_ADDED=1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
+  if [ -n "$POLICY_ADDED" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
 fi
 # onnxruntime-node's postinstall would fetch CUDA files (fails offline); its CPU build is in the tarball.
 export ONNXRUNTIME_NODE_INSTALL=skip
