@@ -6,6 +6,7 @@
  * Every bad setting throws ConfigError naming the setting and why.
  */
 import { accessSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
 import { ConfigError } from './errors.ts';
 import type { RealtimeSession, TurnDetection } from './protocol/index.ts';
 import { ConfigReader, type Env } from './config/reader.ts';
@@ -148,7 +149,27 @@ function readMetricsConfig(r: ConfigReader, host: string): MetricsConfig {
   return { auth: auth === 'auto' ? (isLoopbackHost(host) ? 'none' : 'bearer') : auth, token };
 }
 
+/** The default instance id: `<hostname>-<pid>`, with anything outside [A-Za-z0-9._-] made `_`. */
+export function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 128);
+}
+
+function readInstanceId(r: ConfigReader): string {
+  const id = r.optStr('PARLEY_INSTANCE_ID', 'instanceId');
+  if (id === null) return defaultInstanceId();
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(id)) {
+    throw new ConfigError(r.raw('PARLEY_INSTANCE_ID', 'instanceId')!.setting, 'must be 1–128 characters of A–Z a–z 0–9 . _ : -');
+  }
+  return id;
+}
+
 export interface ParleyConfig {
+  /**
+   * PARLEY_INSTANCE_ID (default `<hostname>-<pid>`): this process's name among the instances sharing
+   * one database (issue 13): call records carry it, its heartbeat row is keyed by it, logs name it.
+   * Two live processes must never share one (the other's calls would look like its own).
+   */
+  instanceId: string;
   /** HOST (default 127.0.0.1). */
   host: string;
   /** PORT (default 8080; 0 = ephemeral). */
@@ -298,6 +319,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
   const toolsEnabled = r.list('PARLEY_TOOLS', 'tools.enabled', ['get_current_time']).filter((t) => t !== 'none');
 
   const config: ParleyConfig = {
+    instanceId: readInstanceId(r),
     host,
     port,
     tls: certPath !== null && keyPath !== null ? { certPath, keyPath } : null,

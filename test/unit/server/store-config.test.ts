@@ -46,4 +46,14 @@ describe('store settings', () => {
     expect(priceOf(c.pricing, 'gpt-realtime-mini-2025-10-06')?.key).toBe('gpt-realtime-mini');
     expect(priceOf(c.pricing, 'llama3')).toBeNull();
   });
+
+  it('instanceId: PARLEY_INSTANCE_ID, else <hostname>-<pid>; a bad one names the setting', () => {
+    expect(loadConfig({ PARLEY_INSTANCE_ID: 'parley-a' }).instanceId).toBe('parley-a');
+    expect(loadConfig({}, { instanceId: 'pod-7' }).instanceId).toBe('pod-7');
+    const def = loadConfig({}).instanceId;
+    expect(def.endsWith(`-${process.pid}`)).toBe(true);
+    expect(def).toMatch(/^[A-Za-z0-9._-]+$/);
+    expect(settingOf(() => loadConfig({ PARLEY_INSTANCE_ID: 'has space' }))).toBe('PARLEY_INSTANCE_ID');
+    expect(settingOf(() => loadConfig({}, { instanceId: 'x'.repeat(129) }))).toBe('instanceId (PARLEY_CONFIG)');
+  });
 });
