@@ -99,8 +99,14 @@ export interface LimitsConfig {
   maxMessageBytes: number;
   /** PARLEY_MAX_SESSIONS: concurrent sessions (default 200); more get HTTP 503. */
   maxSessions: number;
-  /** PARLEY_SHUTDOWN_GRACE_MS: how long live sessions may finish on SIGTERM (default 10000). */
+  /** PARLEY_SHUTDOWN_GRACE_MS: how long live sessions may finish on a second SIGTERM, or when the drain limit is reached (default 10000). */
   shutdownGraceMs: number;
+  /**
+   * PARLEY_DRAIN_LIMIT_S: on SIGTERM (or POST /v1/admin/drain) the instance takes no new work and lets live
+   * calls and sessions go on this long at most before the shutdown grace (default 3600; 0 = no drain:
+   * SIGTERM goes straight to the shutdown grace). docs/notes/cluster-drain.md.
+   */
+  drainLimitS: number;
   /** PARLEY_EPHEMERAL_TTL_S: default lifetime of an ephemeral key (default 600, 10..7200). */
   ephemeralTtlDefaultS: number;
   /** PARLEY_SEND_HIGH_WATER_BYTES: outbound buffer above which the other side is paused (default 1 MiB). */
@@ -339,6 +345,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
       maxMessageBytes: r.int('PARLEY_MAX_MESSAGE_BYTES', 'limits.maxMessageBytes', 16 * 1024 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
       maxSessions,
       shutdownGraceMs: r.int('PARLEY_SHUTDOWN_GRACE_MS', 'limits.shutdownGraceMs', 10_000, { min: 0, max: 3_600_000 }),
+      drainLimitS: r.int('PARLEY_DRAIN_LIMIT_S', 'limits.drainLimitS', 3600, { min: 0, max: 7 * 86400 }),
       ephemeralTtlDefaultS: r.int('PARLEY_EPHEMERAL_TTL_S', 'limits.ephemeralTtlDefaultS', 600, { min: 10, max: 7200 }),
       sendHighWaterBytes: r.int('PARLEY_SEND_HIGH_WATER_BYTES', 'limits.sendHighWaterBytes', 1024 * 1024, { min: 16 * 1024, max: 256 * 1024 * 1024 }),
       ephemeralMaxSessions: r.int('PARLEY_EPHEMERAL_MAX_SESSIONS', 'limits.ephemeralMaxSessions', Math.max(1, Math.floor(maxSessions * 0.9)), { min: 0, max: 100_000 }),

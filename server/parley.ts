@@ -257,7 +257,11 @@ export async function createParley(opts: CreateParleyOptions = {}): Promise<Parl
   const startSip = (sipOpts: SipOptions = {}): Promise<SipBridge> => {
     if (closing) return Promise.reject(new ParleyError('SERVER_SHUTTING_DOWN', 'Parley is closing.', { retryable: false }));
     sipStarting ??= startSipBridge(app, sipOpts).then(
-      (bridge) => (sip = bridge),
+      (bridge) => {
+        // OPTIONS answers carry the load, and a drain begun before the door started covers it too (server/cluster/drain.ts)
+        app.parleyDrain.attachSip(bridge.server);
+        return (sip = bridge);
+      },
       (err: unknown) => {
         sipStarting = null;
         throw err;

@@ -4,7 +4,7 @@
  * transfer, DTMF out, playout accounting, stats. Knows nothing of engines or sessions.
  */
 export { startSipServer } from './server.ts';
-export type { SipServer, SipServerDeps, SipMetrics } from './server.ts';
+export type { SipServer, SipServerDeps, SipMetrics, SipLoadReport } from './server.ts';
 export { DEFAULT_SIP_CONFIG } from './config.ts';
 export type { SipConfig } from './config.ts';
 export type { SipCall, SipCallStats, CallEndInfo, CallEndReason, PlayoutState, SipCallEventMap } from './call.ts';

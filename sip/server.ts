@@ -52,10 +52,28 @@ export interface SipMetrics {
   malformed: number;
 }
 
+/** What the application adds to an OPTIONS answer (server/cluster/load.ts): its own idea of full, and the `X-Parley-Load` value. */
+export interface SipLoadReport {
+  full: boolean;
+  header: string;
+}
+
 export interface SipServer {
   readonly address: string;
   readonly port: number;
   readonly activeCalls: number;
+  /** PARLEY_SIP_MAX_CALLS: calls up or being set up at once (more get 486 Busy Here). */
+  readonly maxCalls: number;
+  /** drain() was called. */
+  readonly draining: boolean;
+  /**
+   * Takes no new call from now on, lets the calls in progress go on (docs/notes/cluster-drain.md): OPTIONS
+   * answered 503 (a dispatcher probing with OPTIONS takes this instance out of rotation), new INVITEs 503 with
+   * Retry-After (a proxy tries its next destination); in-dialog requests (ACK, BYE, re-INVITE, INFO) as before.
+   */
+  drain(): void;
+  /** The application's load figures, asked for on each out-of-dialog OPTIONS (null: the SIP door's own only). */
+  setLoadReport(report: (() => SipLoadReport) | null): void;
   calls(): SipCall[];
   metrics(): SipMetrics;
   /** Registration state when a registrar is configured. */
@@ -104,6 +122,10 @@ const ALLOW = ['INVITE', 'ACK', 'CANCEL', 'BYE', 'OPTIONS', 'INFO', 'REFER', 'NO
  */
 const SUPPORTED_OPTION_TAGS = ['outbound'];
 const LOCAL_USER = 'parley';
+/** Retry-After (s) on a 503 while draining: long enough that a caller retrying directly finds the instance gone or back. */
+const DRAIN_RETRY_AFTER_S = 30;
+/** Retry-After (s) on an OPTIONS 503 when full. */
+const FULL_RETRY_AFTER_S = 5;
 const HEADERS_FOR_APP = ['x-parley-request-uri', 'user-agent', 'p-asserted-identity', 'diversion', 'x-callerid'];
 
 export async function startSipServer(config: SipConfig, deps: SipServerDeps): Promise<SipServer> {
@@ -117,6 +139,8 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
   const calls = new Map<string, SipCallImpl>(); // our call id → call
   const pendingInvites = new Set<string>(); // SIP Call-IDs between the filter and the call object
   let stopping = false;
+  let draining = false;
+  let loadReport: (() => SipLoadReport) | null = null;
   const m = { callsTotal: 0, callsRejected: 0, setup: [] as number[], rtpPacketsIn: 0, rtpLost: 0, rtpJitterMsMax: 0, dtmfIn: 0, dtmfOut: 0 };
   const publicAddress = config.publicAddress ?? advertisedAddress(config.host);
   // RFC 4028 session timers (sip/session-timer.ts); sessionExpiresS 0 turns them off
@@ -156,9 +180,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     }
     const refused = checks(msg);
     if (refused) return refused;
-    if (msg.method === 'OPTIONS') {
-      return { action: 'reply', status: stopping ? 503 : 200, reason: stopping ? 'Service Unavailable' : 'OK', headers: [`Allow: ${ALLOW.join(', ')}`, 'Accept: application/sdp'] };
-    }
+    if (msg.method === 'OPTIONS') return optionsAnswer();
     if (msg.method !== 'INVITE') return { action: 'pass' };
     const small = tooSmall(msg);
     if (small) {
@@ -166,6 +188,10 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       return small;
     }
     if (stopping) return { action: 'reply', status: 503, reason: 'Service Unavailable', headers: ['Retry-After: 5'] };
+    if (draining) {
+      m.callsRejected++;
+      return { action: 'reply', status: 503, reason: 'Service Unavailable', headers: [`Retry-After: ${DRAIN_RETRY_AFTER_S}`, 'X-Parley-Status: draining'] };
+    }
     const callId = msg.headers.find((h) => h.lname === 'call-id')?.value ?? '';
     if (calls.size + pendingInvites.size >= config.maxCalls) {
       m.callsRejected++;
@@ -175,6 +201,27 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     pendingInvites.add(callId);
     setTimeout(() => pendingInvites.delete(callId), 2000).unref(); // if SIP.js drops it, forget it
     return { action: 'pass' };
+  };
+
+  /**
+   * An out-of-dialog OPTIONS (a proxy's health probe, docs/notes/cluster-drain.md): 200 when a new call would
+   * be taken, 503 when draining, stopping or full, so that a dispatcher counting only 200 as up skips this
+   * instance. `X-Parley-Status` (open|full|draining) and `X-Parley-Load` say why and how full.
+   */
+  const optionsAnswer = (): SipFilterResult => {
+    const sipCalls = calls.size + pendingInvites.size;
+    const report = loadReport?.() ?? null;
+    const full = sipCalls >= config.maxCalls || (report?.full ?? false);
+    const state = stopping || draining ? 'draining' : full ? 'full' : 'open';
+    const headers = [
+      `Allow: ${ALLOW.join(', ')}`,
+      'Accept: application/sdp',
+      `X-Parley-Status: ${state}`,
+      `X-Parley-Load: ${report?.header ?? `sip=${sipCalls}/${config.maxCalls}`}`,
+    ];
+    if (state === 'open') return { action: 'reply', status: 200, reason: 'OK', headers };
+    headers.push(`Retry-After: ${state === 'full' ? FULL_RETRY_AFTER_S : DRAIN_RETRY_AFTER_S}`);
+    return { action: 'reply', status: 503, reason: 'Service Unavailable', headers };
   };
 
   const sessionToCall = new WeakMap<Session, SipCallImpl>();
@@ -489,6 +536,18 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     },
     get activeCalls() {
       return calls.size;
+    },
+    maxCalls: config.maxCalls,
+    get draining() {
+      return draining;
+    },
+    drain: () => {
+      if (draining || stopping) return;
+      draining = true;
+      log.info({ calls: calls.size }, 'SIP door draining: new calls refused (503), calls in progress go on');
+    },
+    setLoadReport: (report) => {
+      loadReport = report;
     },
     get registered() {
       return registerer?.state === RegistererState.Registered;

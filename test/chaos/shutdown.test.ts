@@ -187,6 +187,8 @@ describe('chaos: graceful shutdown with live calls', () => {
         HOST: '127.0.0.1', PORT: String(httpPort), LOG_LEVEL: 'warn', PARLEY_API_KEYS: TEST_KEY, PARLEY_DEMO: 'off',
         OPENAI_API_KEY: fake.apiKey, OPENAI_BASE_URL: fake.baseUrl, PARLEY_ENGINE: 'openai', PARLEY_FALLBACK_ENGINE: 'none',
         PARLEY_SIP_ENABLED: 'on', PARLEY_SIP_PORT: String(sipPort), PARLEY_RTP_PORTS: `${rtp.min}-${rtp.max}`, PARLEY_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+        // no drain: SIGTERM takes the shutdown grace at once (test/cluster/drain.test.ts has the drain)
+        PARLEY_DRAIN_LIMIT_S: '0',
       },
     });
     let out = '';

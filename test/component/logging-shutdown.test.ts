@@ -80,6 +80,8 @@ describe('server/main.ts', () => {
       const { child, out } = startMain({
         HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', PARLEY_SIP: 'off', PARLEY_DEMO: 'off',
         OPENAI_API_KEY: fake.apiKey, OPENAI_BASE_URL: fake.baseUrl, PARLEY_SHUTDOWN_GRACE_MS: '1500', PARLEY_FALLBACK_ENGINE: 'none',
+        // no drain: SIGTERM takes the shutdown grace at once (test/cluster/drain.test.ts has the drain)
+        PARLEY_DRAIN_LIMIT_S: '0',
       });
       try {
         await until(() => /Server listening at http:\/\/127\.0\.0\.1:\d+/.test(out()), 20_000, 'listening');
