@@ -12,6 +12,8 @@ import { metricsObserver } from './metrics-observer.ts';
 import { SessionManager, type FallbackPolicy, type SessionPolicy } from './session/index.ts';
 import { Metrics } from './metrics.ts';
 import { KeyStore } from './auth.ts';
+import { SharedRedis, createRateLimiter } from './cluster/redis.ts';
+import type { RateLimiter } from './cluster/limits.ts';
 import { ClientSecrets } from './client-secrets.ts';
 import { REALTIME_PATH, registerRealtimeRoute } from './routes/realtime.ts';
 import { registerMediaStreamRoutes } from './routes/twilio.ts';
@@ -67,6 +69,10 @@ export interface ParleyContext {
   calls: CallRecords | null;
   /** Signed webhooks (server/webhooks/); null when no PARLEY_WEBHOOK_URL (or no store). */
   webhooks: Webhooks | null;
+  /** Shared state in Redis (PARLEY_REDIS_URL); null: in process. */
+  redis: SharedRedis | null;
+  /** Calls per second per name (e.g. per trunk), cluster-wide with Redis (server/cluster/limits.ts). */
+  rateLimiter: RateLimiter;
 }
 
 declare module 'fastify' {
@@ -124,7 +130,15 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
     metrics,
     hook: deps.onIncomingCall ?? null,
   });
-  const keys = new KeyStore(config.apiKeys);
+  // shared state for a cluster (PARLEY_REDIS_URL, server/cluster/redis.ts, docs/cluster.md); none: this process alone
+  const redis = config.redisUrl !== null ? new SharedRedis({ url: config.redisUrl, log }) : null;
+  const keys = new KeyStore(config.apiKeys, { shared: redis });
+  const rateLimiter = createRateLimiter(redis);
+  app.addHook('onClose', async () => {
+    keys.close();
+    rateLimiter.close();
+    await redis?.close();
+  });
   const policy = (): SessionPolicy => ({
     defaults: config.session.defaults,
     allowedModels: config.session.allowedModels,
@@ -150,7 +164,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
     if (deps.store === undefined) await store?.close();
   });
 
-  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store, calls, webhooks });
+  app.decorate('parley', { config, sessions, tools, engines, metrics, keys, clientSecrets, recordings, profiles, log, store, calls, webhooks, redis, rateLimiter });
 
   // errors in OpenAI's shape: { error: { type, code, message, param } }
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {

@@ -217,6 +217,8 @@ export interface ParleyConfig {
   dataDir: string;
   /** PARLEY_DATABASE_URL: postgres://… → PostgreSQL; null → SQLite at <dataDir>/parley.db. */
   databaseUrl: string | null;
+  /** PARLEY_REDIS_URL: redis://… → ephemeral keys and cluster-wide limits shared through Redis (server/cluster/redis.ts); null → in process. */
+  redisUrl: string | null;
   /** PARLEY_RETENTION_DAYS: calls older than this are swept; null = kept forever. */
   retentionDays: number | null;
   /** `pricing` in the config file, merged over the defaults (server/calls/pricing.ts). */
@@ -365,6 +367,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     routes: profiles.routes,
     incomingCall: profiles.incomingCall,
     ...readStoreConfig(r),
+    redisUrl: r.url('PARLEY_REDIS_URL', 'redisUrl', null, ['redis:', 'rediss:']),
     mediaStreams: readMediaStreamsConfig(r),
   };
   return config;

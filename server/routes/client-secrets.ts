@@ -18,6 +18,8 @@ export function registerClientSecretsRoute(app: FastifyInstance, deps: { keys: K
     }
     try {
       const secret = deps.secrets.mintFromBody(req.body);
+      // with Redis: answered once the key is stored there, so it works at once on every instance
+      await deps.keys.whenStored(secret.value);
       reply.header('cache-control', 'no-store');
       return secret;
     } catch (err) {

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { ParleyError, ProtocolError } from '../errors.ts';
 import { errorEvent, fastParseAppendBytes, parseClientEvent, protocolErrorEvent, encodeServerEvent, type ServerEvent, type SessionPatch } from '../protocol/index.ts';
 import { SendBackpressure } from '../backpressure.ts';
-import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type KeyStore } from '../auth.ts';
+import { chooseSubprotocol, offeredSubprotocols, upgradeKey, type Admission, type AuthResult, type KeyStore } from '../auth.ts';
 import { mergeSession, type RealtimeSessionHandle, type SessionClient, type SessionManager } from '../session/index.ts';
 import type { Metrics } from '../metrics.ts';
 import { admitSession } from '../engines/index.ts';
@@ -67,10 +67,23 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       return;
     }
     socket.on('error', () => socket.destroy());
-    const auth = keys.check(upgradeKey(req.headers));
+    // a key known here answers at once; one minted on another instance is looked up in Redis (server/auth.ts)
+    const checked = keys.verify(upgradeKey(req.headers));
+    if (checked instanceof Promise) {
+      checked.then(
+        (auth) => {
+          if (!socket.destroyed) authorized(req, socket, head, url, auth);
+        },
+        () => reject(socket, 500, 'Internal Server Error', 'server_error', 'The key could not be checked.'),
+      );
+    } else authorized(req, socket, head, url, checked);
+  };
+
+  const authorized = (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, auth: AuthResult): void => {
     if (!auth.ok) {
       metrics.authFailures.inc(auth.reason);
-      reject(socket, 401, 'Unauthorized', auth.reason === 'expired' ? 'expired_api_key' : auth.reason === 'missing' ? 'missing_api_key' : 'invalid_api_key', auth.message);
+      const code = auth.reason === 'expired' ? 'expired_api_key' : auth.reason === 'missing' ? 'missing_api_key' : auth.reason === 'unverifiable' ? 'key_store_unavailable' : 'invalid_api_key';
+      reject(socket, 401, 'Unauthorized', code, auth.message);
       return;
     }
     if (req.headers['openai-beta'] !== undefined || offeredSubprotocols(req.headers).some((p) => p.startsWith('openai-beta.'))) {
@@ -102,40 +115,52 @@ export function registerRealtimeRoute(app: FastifyInstance, deps: RealtimeRouteD
       reject(socket, 503, 'Service Unavailable', ParleyError.is(err) && err.code === 'SESSION_LIMIT' ? 'session_limit' : 'shutting_down', err instanceof Error ? err.message : 'unavailable');
       return;
     }
-    // per-key and all-ephemeral-keys session caps (server/auth.ts); the slot is freed when the socket closes
-    const slot = keys.admit(auth.credential, config.limits);
-    if (!slot.ok) return reject(socket, slot.status, slot.status === 429 ? 'Too Many Requests' : 'Service Unavailable', slot.code, slot.message);
-    socket.once('close', slot.release);
     const credential = auth.credential;
-    const upgrade = (plan: CallPlan): void => {
-      if (socket.destroyed) return;
-      // the profile's config first, the key's bound session config over it, then ?model=
-      let initial: SessionPatch | undefined = plan.session;
-      if (credential.kind === 'ephemeral' && credential.session) initial = initial ? mergeSession({ ...initial, type: 'realtime' }, credential.session) : { ...credential.session };
-      const model = url.searchParams.get('model');
-      if (model) initial = { ...initial, model };
-      const engine = plan.engine ?? config.engine;
-      // admission control (server/engines/admission.ts): an engine at capacity refuses with a GA error, close 1013
-      const admission = admitSession(app.parley.engines, engine);
-      if (!admission.ok) {
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          ws.on('error', () => undefined);
-          ws.send(JSON.stringify(errorEvent({ type: 'server_error', code: admission.code, message: admission.reason })));
-          ws.close(1013, admission.code);
-        });
+    // per-key and all-ephemeral-keys session caps (server/auth.ts); the slot is freed when the socket closes
+    const taken = keys.admit(auth.credential, config.limits);
+    if (taken instanceof Promise) {
+      // the key's cap across the cluster (Redis): the socket may close while it is asked
+      taken.then(
+        (slot) => {
+          if (!socket.destroyed) admitted(slot);
+          else if (slot.ok) slot.release();
+        },
+        () => reject(socket, 500, 'Internal Server Error', 'server_error', 'The session could not be admitted.'),
+      );
+    } else admitted(taken);
+    function admitted(slot: Admission): void {
+      if (!slot.ok) return reject(socket, slot.status, slot.status === 429 ? 'Too Many Requests' : 'Service Unavailable', slot.code, slot.message);
+      socket.once('close', slot.release);
+      const upgrade = (plan: CallPlan): void => {
+        if (socket.destroyed) return;
+        // the profile's config first, the key's bound session config over it, then ?model=
+        let initial: SessionPatch | undefined = plan.session;
+        if (credential.kind === 'ephemeral' && credential.session) initial = initial ? mergeSession({ ...initial, type: 'realtime' }, credential.session) : { ...credential.session };
+        const model = url.searchParams.get('model');
+        if (model) initial = { ...initial, model };
+        const engine = plan.engine ?? config.engine;
+        // admission control (server/engines/admission.ts): an engine at capacity refuses with a GA error, close 1013
+        const admission = admitSession(app.parley.engines, engine);
+        if (!admission.ok) {
+          wss.handleUpgrade(req, socket, head, (ws) => {
+            ws.on('error', () => undefined);
+            ws.send(JSON.stringify(errorEvent({ type: 'server_error', code: admission.code, message: admission.reason })));
+            ws.close(1013, admission.code);
+          });
+          return;
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, credential.kind, plan, admission.release));
+      };
+      if (!profiles.hookEnabled) {
+        upgrade(profiles.plan(bound ?? asked ?? profiles.route({ door: 'ws' })));
         return;
       }
-      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, initial, credential.kind, plan, admission.release));
-    };
-    if (!profiles.hookEnabled) {
-      upgrade(profiles.plan(bound ?? asked ?? profiles.route({ door: 'ws' })));
-      return;
+      // the incoming-call hook (bounded by its timeout) decides before the upgrade
+      profiles.resolve({ door: 'ws', chosen: bound ?? asked }).then(upgrade, (err: unknown) => {
+        log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'incoming-call planning failed');
+        if (!socket.destroyed) reject(socket, 500, 'Internal Server Error', 'server_error', 'The session could not be planned.');
+      });
     }
-    // the incoming-call hook (bounded by its timeout) decides before the upgrade
-    profiles.resolve({ door: 'ws', chosen: bound ?? asked }).then(upgrade, (err: unknown) => {
-      log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'incoming-call planning failed');
-      if (!socket.destroyed) reject(socket, 500, 'Internal Server Error', 'server_error', 'The session could not be planned.');
-    });
   };
 
   const onConnection = (ws: WebSocket, initial: SessionPatch | undefined, credential: 'server' | 'ephemeral', plan: CallPlan, releaseAdmission: () => void): void => {
