@@ -176,6 +176,12 @@ export interface ParleyConfig {
    * Two live processes must never share one (the other's calls would look like its own).
    */
   instanceId: string;
+  /**
+   * PARLEY_INSTANCE_TTL_MS (default 20000, 2000..600000): an instance whose heartbeat is older than this
+   * is dead; a survivor closes its open calls as `interrupted`. It beats every TTL/4 and sweeps every TTL/2
+   * (docs/notes/calls.md "Several instances").
+   */
+  instanceTtlMs: number;
   /** HOST (default 127.0.0.1). */
   host: string;
   /** PORT (default 8080; 0 = ephemeral). */
@@ -328,6 +334,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
 
   const config: ParleyConfig = {
     instanceId: readInstanceId(r),
+    instanceTtlMs: r.int('PARLEY_INSTANCE_TTL_MS', 'instanceTtlMs', 20_000, { min: 2000, max: 600_000 }),
     host,
     port,
     tls: certPath !== null && keyPath !== null ? { certPath, keyPath } : null,

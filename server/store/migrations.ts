@@ -116,6 +116,20 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE TABLE instances (id TEXT PRIMARY KEY, started_at BIGINT NOT NULL, seen_at BIGINT NOT NULL)',
     ],
   },
+  {
+    version: 3,
+    name: 'instances.expires_at on the database clock (several instances, issue 13); open calls by instance',
+    sqlite: [
+      'ALTER TABLE instances ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0',
+      'UPDATE instances SET expires_at = seen_at + 20000',
+      'CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL',
+    ],
+    postgres: [
+      'ALTER TABLE instances ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0',
+      'UPDATE instances SET expires_at = seen_at + 20000',
+      'CREATE INDEX calls_open_instance ON calls (instance) WHERE ended_at IS NULL',
+    ],
+  },
 ];
 
 /** The version this code expects. */

@@ -15,6 +15,17 @@ const CALL_COLUMNS = 'id, door, sip_call_id, from_number, to_number, dialled, tr
 const OUTBOX_COLUMNS = 'seq, id, call_id, type, created_at, body, attempts, next_attempt_at, delivered_at, last_error';
 const PENDING = 'delivered_at IS NULL AND dead_at IS NULL';
 
+/** The database's clock in ms since the epoch, as SQL (every instance judges heartbeats by this one clock). */
+const NOW_MS: Record<Dialect, string> = {
+  sqlite: "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+  postgres: '(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT',
+};
+/** How long the database server has been up (ms), as SQL; SQLite is never "down" for the others. */
+const UP_MS: Record<Dialect, string | null> = {
+  sqlite: null,
+  postgres: '(EXTRACT(EPOCH FROM clock_timestamp() - pg_postmaster_start_time()) * 1000)::BIGINT',
+};
+
 /** Times are integer ms in both dialects (PostgreSQL's BIGINT refuses a fraction; SQLite would keep it). */
 const ms = (v: number): number => Math.round(v);
 const msOrNull = (v: number | null): number | null => (v === null ? null : Math.round(v));
@@ -197,30 +208,79 @@ class Calls implements CallStore {
     return (await this.driver.query(`SELECT ${CALL_COLUMNS} FROM calls WHERE ended_at IS NULL ORDER BY started_at`, [])).map(callFromRow);
   }
 
-  async heartbeat(instance: string, nowMs: number): Promise<void> {
-    await this.driver.query('INSERT INTO instances (id, started_at, seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at', [instance, ms(nowMs), ms(nowMs)]);
+  async heartbeat(instance: string, ttlMs: number): Promise<{ nowMs: number; upMs: number }> {
+    const d = this.driver.dialect;
+    const now = NOW_MS[d];
+    const rows = await this.driver.query(
+      `INSERT INTO instances (id, started_at, seen_at, expires_at) VALUES (?, ${now}, ${now}, ${now} + ?)
+        ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, expires_at = excluded.expires_at RETURNING seen_at${UP_MS[d] !== null ? `, ${UP_MS[d]} AS up` : ''}`,
+      [instance, ms(ttlMs)],
+    );
+    const r = rows[0] ?? {};
+    return { nowMs: num(r['seen_at']), upMs: r['up'] === undefined ? Infinity : num(r['up']) };
   }
 
-  async orphans(staleBeforeMs: number, exceptInstance: string, limit: number): Promise<CallRow[]> {
+  async instanceRow(instance: string): Promise<{ startedAtMs: number; seenAtMs: number; expiresAtMs: number } | null> {
+    const r = (await this.driver.query('SELECT started_at, seen_at, expires_at FROM instances WHERE id = ?', [instance]))[0];
+    return r ? { startedAtMs: num(r['started_at']), seenAtMs: num(r['seen_at']), expiresAtMs: num(r['expires_at']) } : null;
+  }
+
+  async leave(instance: string): Promise<void> {
     await this.writer.flush();
+    await this.driver.query(`UPDATE instances SET expires_at = ${NOW_MS[this.driver.dialect]} - 1 WHERE id = ?`, [instance]);
+  }
+
+  async orphans(asOfMs: number | null, exceptInstance: string, limit: number): Promise<CallRow[]> {
+    await this.writer.flush();
+    const asOf = asOfMs === null ? NOW_MS[this.driver.dialect] : '?';
     const rows = await this.driver.query(
       `SELECT ${CALL_COLUMNS} FROM calls c WHERE c.ended_at IS NULL AND (c.instance IS NULL OR c.instance <> ?)
-        AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = c.instance AND i.seen_at >= ?) ORDER BY c.started_at LIMIT ?`,
-      [exceptInstance, staleBeforeMs, limit],
+        AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.id = c.instance AND i.expires_at >= ${asOf}) ORDER BY c.started_at LIMIT ?`,
+      asOfMs === null ? [exceptInstance, limit] : [exceptInstance, ms(asOfMs), limit],
     );
     return rows.map(callFromRow);
   }
 
-  async pruneInstances(beforeMs: number): Promise<void> {
-    await this.driver.query('DELETE FROM instances WHERE seen_at < ? AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.instance = instances.id AND c.ended_at IS NULL)', [beforeMs]);
+  async openCallsOf(instance: string, limit: number): Promise<CallRow[]> {
+    await this.writer.flush();
+    return (await this.driver.query(`SELECT ${CALL_COLUMNS} FROM calls WHERE ended_at IS NULL AND instance = ? ORDER BY started_at LIMIT ?`, [instance, limit])).map(callFromRow);
   }
 
-  async closeOrphan(id: string, f: { endedAtMs: number; endReason: string; usage: Record<string, unknown>; cost: Record<string, unknown> }): Promise<boolean> {
+  async openElsewhere(exceptInstance: string, limit: number): Promise<CallRow[]> {
+    const rows = await this.driver.query(
+      `SELECT ${CALL_COLUMNS} FROM calls c WHERE c.ended_at IS NULL AND c.instance <> ?
+        AND EXISTS (SELECT 1 FROM instances i WHERE i.id = c.instance AND i.expires_at >= ${NOW_MS[this.driver.dialect]}) ORDER BY c.started_at DESC LIMIT ?`,
+      [exceptInstance, limit],
+    );
+    return rows.map(callFromRow);
+  }
+
+  async eventsAfter(id: string, afterSeq: number, limit: number): Promise<CallEventRow[]> {
+    const rows = await this.driver.query('SELECT call_id, seq, kind, at_ms, body FROM call_events WHERE call_id = ? AND seq > ? ORDER BY seq LIMIT ?', [id, afterSeq, limit]);
+    return rows.map((r) => ({ callId: id, seq: num(r['seq']), kind: String(r['kind']), atMs: num(r['at_ms']), body: json<Record<string, unknown>>(r['body'], {}) }));
+  }
+
+  async pruneInstances(beforeMs: number): Promise<void> {
+    await this.driver.query('DELETE FROM instances WHERE expires_at < ? AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.instance = instances.id AND c.ended_at IS NULL)', [beforeMs]);
+  }
+
+  async closeOrphan(id: string, f: { endedAtMs: number; endReason: string; usage: Record<string, unknown>; cost: Record<string, unknown> }, outbox: readonly OutboxInput[] = []): Promise<boolean> {
     await this.writer.flush();
-    const res = await this.driver.transaction([{
+    const stmts: Stmt[] = [{
+      // the row lock this takes makes a second sweeper wait, then find ended_at set: one close
       sql: 'UPDATE calls SET ended_at = ?, end_reason = ?, usage = ?, cost = ? WHERE id = ? AND ended_at IS NULL RETURNING id',
       params: [ms(f.endedAtMs), f.endReason, JSON.stringify(f.usage), JSON.stringify(f.cost), id],
-    }]);
+    }];
+    for (const r of outbox) {
+      const created = r.createdAtMs ?? Date.now();
+      // only for a call closed as interrupted (by us, or by a sweeper that got there first and wrote the same id)
+      stmts.push({
+        sql: `INSERT INTO outbox (id, call_id, type, created_at, body, attempts, next_attempt_at)
+          SELECT ?, ?, ?, ?, ?, 0, ? WHERE EXISTS (SELECT 1 FROM calls WHERE id = ? AND end_reason = ?) ON CONFLICT (id) DO NOTHING`,
+        params: [r.id, r.callId, r.type, ms(created), r.body, ms(r.nextAttemptAtMs ?? created), id, f.endReason],
+      });
+    }
+    const res = await this.driver.transaction(stmts);
     return (res[0]?.length ?? 0) > 0;
   }
 

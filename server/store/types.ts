@@ -159,8 +159,13 @@ export interface CallStore {
   // writes: queued, batched, never awaited on the media path
   open(row: CallRow): void;
   update(id: string, fields: Partial<Pick<CallRow, 'answeredAtMs' | 'endedAtMs' | 'endReason' | 'engines' | 'usage' | 'cost' | 'profile' | 'recording'>>): void;
-  /** Closes a call left open (crash sweep) only if it is still open; false when someone else closed it first. */
-  closeOrphan(id: string, fields: { endedAtMs: number; endReason: string; usage: Record<string, unknown>; cost: Record<string, unknown> }): Promise<boolean>;
+  /**
+   * Closes a call left open (crash sweep) only if it is still open; false when someone else closed it
+   * first. `outbox`: rows (its `call.ended`) inserted in the same transaction, only when the call is
+   * (now) closed as `interrupted` and only once per id: two sweepers racing for one call leave one
+   * close and one row, and a crash of the sweeper leaves neither or both.
+   */
+  closeOrphan(id: string, fields: { endedAtMs: number; endReason: string; usage: Record<string, unknown>; cost: Record<string, unknown> }, outbox?: readonly OutboxInput[]): Promise<boolean>;
   append(ev: CallEventRow): void;
   // reads (after the queued writes are committed)
   get(id: string): Promise<CallRow | null>;
@@ -168,13 +173,29 @@ export interface CallStore {
   list(filter: CallFilter, limit: number, cursor: string | null): Promise<CallPage>;
   /** Calls left open (no ended_at), e.g. by a crash. */
   openCalls(): Promise<CallRow[]>;
-  /** This process is alive (instances.seen_at = nowMs). */
-  heartbeat(instance: string, nowMs: number): Promise<void>;
   /**
-   * Open calls no live process holds: written by no instance, or by one whose last heartbeat is older
-   * than `staleBeforeMs` (never `exceptInstance`'s own). Oldest first, at most `limit`.
+   * This process is alive: its `instances` row gets seen_at = the database's clock and expires_at =
+   * that + ttlMs (one clock for every instance, whatever their own say). Returns the database's clock
+   * and how long the database server has been up (Infinity for SQLite): a sweeper does not judge
+   * heartbeats the database could not have taken (server/calls/index.ts).
    */
-  orphans(staleBeforeMs: number, exceptInstance: string, limit: number): Promise<CallRow[]>;
+  heartbeat(instance: string, ttlMs: number): Promise<{ nowMs: number; upMs: number }>;
+  /** An instance's heartbeat row, if any (start-up: was an earlier process of this id alive just now?). */
+  instanceRow(instance: string): Promise<{ startedAtMs: number; seenAtMs: number; expiresAtMs: number } | null>;
+  /** This process stops cleanly: its row expires now (its open calls, if any are left, are anyone's to close). */
+  leave(instance: string): Promise<void>;
+  /**
+   * Open calls no live process holds: written by no instance, or by one whose heartbeat expired
+   * (expires_at < the database's clock, or < `asOfMs` when given), never `exceptInstance`'s own.
+   * Oldest first, at most `limit`.
+   */
+  orphans(asOfMs: number | null, exceptInstance: string, limit: number): Promise<CallRow[]>;
+  /** Open calls written by `instance` (start-up: an earlier process of this id that is gone). */
+  openCallsOf(instance: string, limit: number): Promise<CallRow[]>;
+  /** Open calls of live instances other than `exceptInstance` (the live view from any instance). */
+  openElsewhere(exceptInstance: string, limit: number): Promise<CallRow[]>;
+  /** A call's events with seq > afterSeq, at most `limit` (the live view of a call on another instance). */
+  eventsAfter(id: string, afterSeq: number, limit: number): Promise<CallEventRow[]>;
   /** Forget instances not seen since `beforeMs` that hold no open call. */
   pruneInstances(beforeMs: number): Promise<void>;
   /** Removes a call, its events and its outbox rows; false when there was no such call. */

@@ -13,7 +13,7 @@ import type { Metrics } from '../metrics.ts';
 import type { SessionManager } from '../session/index.ts';
 import { registerWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { WebhookEvents, type FinalRecord } from './observer.ts';
-import type { WebhookOutbox } from './outbox.ts';
+import type { OutboxRowInput, WebhookOutbox } from './outbox.ts';
 import { DeliveryWorker, type AttemptReport } from './worker.ts';
 import { OutboxWriter } from './writer.ts';
 
@@ -27,8 +27,13 @@ export { registerWebhookMetrics, type WebhookMetrics } from './metrics.ts';
 
 /** The call records (server/calls/ `CallRecords`): they tell who listens when a call's record is final. */
 export interface CallRecordSource {
-  /** `fn(record)` once per call, synchronously, when its record is final (also for calls closed as `interrupted`). */
-  onEnded(fn: (record: FinalRecord) => void): void;
+  /** `fn(record, info)` once per call, synchronously, when its record is final (also for calls closed as `interrupted`). */
+  onEnded(fn: (record: FinalRecord, info?: { outboxWritten: boolean }) => void): void;
+  /**
+   * `fn(record)` makes a call's end-of-call outbox row; a sweep closing a dead instance's call writes it
+   * in the close's own transaction (then `onEnded` says `outboxWritten`). Optional for other sources.
+   */
+  onEndedOutbox?(fn: (record: FinalRecord) => OutboxRowInput | null): void;
 }
 
 export interface WebhooksDeps {
@@ -80,7 +85,12 @@ export function startWebhooks(d: WebhooksDeps): Webhooks | null {
   const writer = new OutboxWriter({ outbox, log, onWritten: () => worker.kick(), onDropped: (n) => metrics.dropped.add(n) });
   const events = new WebhookEvents({ events: c.events, sink: writer, fromRecords: records !== null, publicUrl: c.publicUrl });
   d.sessions.observe(events.observer);
-  records?.onEnded((r) => events.ended(r));
+  records?.onEnded((r, info) => {
+    events.ended(r, info);
+    // committed with the sweep's close: the worker may look now
+    if (info?.outboxWritten === true) worker.kick();
+  });
+  records?.onEndedOutbox?.((r) => events.endedRow(r));
   worker.start();
   log.info({ url: c.url, events: [...c.events] }, 'webhooks on');
   return {

@@ -191,14 +191,9 @@ export class WebhookEvents {
     this.#o.sink.push(r);
   }
 
-  /** The end-of-call report from the final record: the whole record, `call_id`, an absolute `recording_url`. */
-  ended(record: FinalRecord): void {
-    const t = this.#turns.get(record.id);
-    if (t) {
-      t.close();
-      this.#turns.delete(record.id);
-    }
-    if (!this.#o.events.has('call.ended')) return;
+  /** The `call.ended` row of a final record (null when `call.ended` is off): pure, no push. */
+  endedRow(record: FinalRecord): OutboxRowInput | null {
+    if (!this.#o.events.has('call.ended')) return null;
     const rec = record as unknown as Record<string, unknown>;
     const url = rec['recording_url'];
     const base = this.#o.publicUrl ?? null;
@@ -206,7 +201,23 @@ export class WebhookEvents {
     const endedAt = typeof rec['ended_at'] === 'string' ? Date.parse(rec['ended_at']) : NaN;
     const atMs = Number.isFinite(endedAt) ? endedAt : Date.now();
     const ev = makeEvent('call.ended', atMs, data, callEndedEventId(record.id));
-    this.#push({ id: ev.id, callId: record.id, type: 'call.ended', body: encodeEvent(ev), createdAtMs: atMs });
+    return { id: ev.id, callId: record.id, type: 'call.ended', body: encodeEvent(ev), createdAtMs: atMs };
+  }
+
+  /**
+   * The end-of-call report from the final record: the whole record, `call_id`, an absolute
+   * `recording_url`. `outboxWritten`: the row ({@link endedRow}) was committed with the record's close
+   * (a dead instance's call closed by a sweep): only the call's turn tracker is dropped.
+   */
+  ended(record: FinalRecord, info: { outboxWritten?: boolean } = {}): void {
+    const t = this.#turns.get(record.id);
+    if (t) {
+      t.close();
+      this.#turns.delete(record.id);
+    }
+    if (info.outboxWritten === true) return;
+    const row = this.endedRow(record);
+    if (row !== null) this.#push(row);
   }
 
   readonly observer: SessionObserverFactory = (s: SessionInfo): SessionObserver => {

@@ -160,30 +160,38 @@ describe('call records', () => {
     expect(ended[0]).toMatchObject({ id, end_reason: 'caller_hangup', transcript: rec.transcript, cost: rec.cost });
   });
 
-  it.each(['sqlite', 'postgres'] as const)('%s: records a dead process left open are closed as interrupted at start; a live process keeps its own', async (kind) => {
-    const env = await db(kind);
+  it.each(['sqlite', 'postgres'] as const)('%s: records a dead process left open are closed as interrupted; a live process keeps its own; an earlier process of this id is closed at start', async (kind) => {
+    const env = { ...(await db(kind)), PARLEY_INSTANCE_ID: 'parley-me', PARLEY_INSTANCE_TTL_MS: '2000' };
     const store = await openStore(storeOpts(env));
     const t0 = Date.now() - 120_000;
-    await store.calls.heartbeat('inst_dead', t0);
-    await store.calls.heartbeat('inst_alive', Date.now());
+    await store.calls.heartbeat('inst_dead', 2000);
+    await store.calls.leave('inst_dead');
+    await store.calls.heartbeat('inst_alive', 60_000);
     store.calls.open(row('crashed', { instance: 'inst_dead', startedAtMs: t0, answeredAtMs: t0 + 100, door: 'sip' }));
     store.calls.append({ callId: 'crashed', seq: 1, kind: 'transcript', atMs: t0 + 2000, body: { role: 'user', item_id: 'u1', text: 'hello there' } });
     store.calls.append({ callId: 'crashed', seq: 2, kind: 'usage', atMs: t0 + 3000, body: { response_id: 'r1', status: 'completed', engine: 'openai', model: 'gpt-realtime', usage: U2 } });
     store.calls.open(row('elsewhere', { instance: 'inst_alive', startedAtMs: t0 }));
     store.calls.open(row('unowned', { startedAtMs: t0 }));
+    // an earlier process with this instance id (a kill -9, then a restart within the TTL): its call is closed at once
+    await store.calls.heartbeat('parley-me', 60_000);
+    store.calls.open(row('mine_before', { instance: 'parley-me', startedAtMs: t0 }));
     await store.close();
 
     parley = await startParley({ env });
     const calls = parley.app.parley.calls!;
+    expect(calls.instance).toBe('parley-me');
+    expect((await calls.get('mine_before'))!.end_reason).toBe('interrupted');
+    // others' calls: once this process may judge (its heartbeat and the database up for a TTL)
+    for (const end = Date.now() + 10_000; (await calls.get('crashed'))!.end_reason !== 'interrupted' && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
     const crashed = await calls.get('crashed');
     expect(crashed).toMatchObject({ end_reason: 'interrupted', ended_at: new Date(t0 + 3000).toISOString(), transcript: [{ role: 'user', text: 'hello there' }] });
     expect(crashed!.cost.total_usd).toBeCloseTo(0.0308, 9);
     expect((await calls.get('unowned'))!.end_reason).toBe('interrupted');
     expect((await calls.get('elsewhere'))!.end_reason).toBeNull();
-    // once that process has stopped beating for ORPHAN_AFTER_MS, the next sweep closes its calls too
-    expect(await calls.closeOrphans(Date.now() + ORPHAN_AFTER_MS + 1000)).toBe(1);
+    // once that process has stopped beating past its TTL, a sweep closes its calls too
+    expect(await calls.closeOrphans(Date.now() + 120_000)).toBe(1);
     expect((await calls.get('elsewhere'))!.end_reason).toBe('interrupted');
-    // this process's own open calls are never swept
+    // this process's own open calls are never swept as others'
     parley.app.parley.store!.calls.open(row('mine', { instance: calls.instance }));
     expect(await calls.closeOrphans(Date.now() + 10 * ORPHAN_AFTER_MS)).toBe(0);
   });

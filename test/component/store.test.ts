@@ -61,10 +61,10 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
     const opts = await fresh(kind);
     const a = await openStore(opts);
     expect(a.dialect).toBe(kind);
-    expect(a.schemaVersion).toBe(2);
+    expect(a.schemaVersion).toBe(3);
     await a.close();
     const b = await openStore(opts); // again: nothing to apply, no error
-    expect(b.schemaVersion).toBe(2);
+    expect(b.schemaVersion).toBe(3);
     await b.close();
     // a newer Parley migrated it to version 99
     if (kind === 'sqlite') {
@@ -73,7 +73,7 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
       db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('future');
       const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
       db.close();
-      expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 99 }]);
+      expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 99 }]);
     } else {
       const c = new pg.Client({ connectionString: opts.databaseUrl! });
       await c.connect();
@@ -197,6 +197,47 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
       expect(stats.depth).toBe(5);
     } finally {
       await s.close();
+    }
+  });
+
+  it('heartbeats on the database clock; two sweepers closing one dead call at once: one close, one call.ended row; a call its owner closed gets none', async () => {
+    const opts = await fresh(kind);
+    const a = await openStore(opts);
+    const b = await openStore(opts);
+    try {
+      const hb = await a.calls.heartbeat('inst_b', 60_000);
+      expect(Math.abs(hb.nowMs - Date.now())).toBeLessThan(5000);
+      expect(hb.upMs).toBeGreaterThan(0);
+      expect((await a.calls.instanceRow('inst_b'))!.expiresAtMs).toBe(hb.nowMs + 60_000);
+      for (let i = 0; i < 20; i++) a.calls.open(call(`dead_${i}`, { instance: 'inst_b' }));
+      a.calls.open(call('owner_closed', { instance: 'inst_b' }));
+      await a.flush();
+      // alive: nobody's orphan
+      expect(await b.calls.orphans(null, 'inst_a', 100)).toEqual([]);
+      expect((await b.calls.openElsewhere('inst_a', 100)).length).toBe(21);
+      await a.calls.leave('inst_b');
+      expect((await b.calls.orphans(null, 'inst_a', 100)).length).toBe(21);
+      expect((await b.calls.openElsewhere('inst_a', 100)).length).toBe(0);
+      expect((await b.calls.openCallsOf('inst_b', 100)).length).toBe(21);
+      // the owner closes one normally just before the sweep
+      a.calls.update('owner_closed', { endedAtMs: 1_700_000_001_000, endReason: 'caller_hangup' });
+      await a.flush();
+      const fields = { endedAtMs: 1_700_000_000_500, endReason: 'interrupted', usage: {}, cost: {} };
+      const row = (id: string) => [{ id: `evt_end_${id}`, callId: id, type: 'call.ended', body: `{"id":"evt_end_${id}"}`, createdAtMs: 1_700_000_000_500 }];
+      const ids = [...Array.from({ length: 20 }, (_, i) => `dead_${i}`), 'owner_closed'];
+      const [ra, rb] = await Promise.all([
+        Promise.all(ids.map((id) => a.calls.closeOrphan(id, fields, row(id)))),
+        Promise.all(ids.map((id) => b.calls.closeOrphan(id, fields, row(id)))),
+      ]);
+      for (let i = 0; i < 20; i++) expect(Number(ra[i]) + Number(rb[i])).toBe(1);
+      expect(ra[20]).toBe(false);
+      expect(rb[20]).toBe(false);
+      const due = await a.outbox.due(Date.now(), 100);
+      expect(due.map((r) => r.id).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `evt_end_dead_${i}`).sort());
+      expect((await a.calls.get('owner_closed'))!.endReason).toBe('caller_hangup');
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 

@@ -21,6 +21,10 @@ export interface PgCluster {
   dir: string;
   /** A new empty database; its URL. */
   createDatabase(name?: string): Promise<string>;
+  /** Stops the server (fast shutdown) but keeps its data dir and port: `startServer()` brings it back (the outage tests). */
+  stopServer(): Promise<void>;
+  /** Starts the server again on the same data dir and port; resolves once it answers. */
+  startServer(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,15 +100,16 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
   execFileSync(join(bin, 'initdb'), ['-D', data, '-U', 'parley', '--auth=trust', '-E', 'UTF8', '--no-locale', '--no-sync'], { ...asUser, cwd: dir, stdio: 'pipe' });
   const port = await freePort();
   const settings = opts.durable ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
-  const child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'max_connections=50', ...settings], {
-    ...asUser,
-    cwd: dir,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', dir, '-c', 'max_connections=50', ...settings];
   let log = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    log = (log + d).slice(-8000);
-  });
+  const launch = (): ChildProcess => {
+    const c = spawn(join(bin, 'postgres'), args, { ...asUser, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    c.stderr?.setEncoding('utf8').on('data', (d: string) => {
+      log = (log + d).slice(-8000);
+    });
+    return c;
+  };
+  let child = launch();
   const kill = (): void => {
     if (child.exitCode === null) child.kill('SIGKILL');
   };
@@ -117,11 +122,21 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+  const stopServer = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGINT'); // fast shutdown
+    const t = setTimeout(kill, 10_000);
+    await exited;
+    clearTimeout(t);
+  };
   let dbs = 0;
   return {
     url,
     port,
-    pid: child.pid!,
+    get pid() {
+      return child.pid!;
+    },
     dir,
     async createDatabase(name = `t${process.pid}_${++dbs}_${Date.now() % 100000}`): Promise<string> {
       const c = new pg.Client({ connectionString: url });
@@ -133,15 +148,15 @@ export async function startPostgres(opts: StartPostgresOptions = {}): Promise<Pg
       }
       return `postgres://parley@127.0.0.1:${port}/${name}`;
     },
+    stopServer,
+    async startServer(): Promise<void> {
+      if (child.exitCode === null && child.signalCode === null) return;
+      child = launch();
+      await waitReady(url, child, () => log, 30_000);
+    },
     async stop(): Promise<void> {
       process.removeListener('exit', kill);
-      if (child.exitCode === null) {
-        const exited = new Promise<void>((r) => child.once('exit', () => r()));
-        child.kill('SIGINT'); // fast shutdown
-        const t = setTimeout(kill, 10_000);
-        await exited;
-        clearTimeout(t);
-      }
+      await stopServer();
       rmSync(dir, { recursive: true, force: true });
     },
   };
