@@ -17,8 +17,14 @@
  * - Pause: from `pause(now)` to `resume(now)` both channels are written as silence (the caller's audio
  *   that arrives meanwhile is never stored), so the recording stays aligned.
  *
- * Memory: two rings and the stream's block pool, all allocated up front (the agent ring may double a
- * few times); nothing is allocated per frame.
+ * μ-law (a SIP call's G.711 passed through) is kept as it came, one byte a sample, in the rings: the bytes are
+ * copied in with one native copy per frame, and decoded only when the frames are interleaved into the
+ * block (one pass: two table lookups per stereo frame). μ-law 0xFF is exactly 0, so silence (gaps,
+ * pauses, consumed agent slots) is 0xFF there. A side that ever gets anything else (A-law, pcm16,
+ * resampled audio) has its ring turned into pcm16 once (what it holds decoded) and stays so.
+ *
+ * Memory: two rings and the stream's block pool, allocated when each side's first audio comes (the agent
+ * ring may double a few times); nothing is allocated per frame.
  */
 
 import { alawDecode, mulawDecode } from '../../audio/index.ts';
@@ -29,6 +35,20 @@ export type SampleCodec = 'pcmu' | 'pcma' | 'pcm16';
 /** G.711 code → pcm16, built once from the audio core's decoders. */
 const MULAW = mulawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
 const ALAW = alawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
+/** μ-law code → a stereo word's left half (the sample's 16 bits) and right half (shifted up): one OR makes the frame. */
+const MULAW_LEFT = Int32Array.from(MULAW, (x) => x & 0xffff);
+const MULAW_RIGHT = Int32Array.from(MULAW, (x) => x << 16);
+/** μ-law's code for 0 (the silence of a code ring). */
+const MU_SILENCE = 0xff;
+if (MULAW[MU_SILENCE] !== 0) throw new Error('μ-law 0xFF must decode to 0');
+
+/** What a side's ring holds: nothing yet, μ-law codes (Uint8Array), or pcm16 samples (Int16Array). */
+const NONE = 0;
+const MU = 1;
+const PCM = 2;
+type RingMode = typeof NONE | typeof MU | typeof PCM;
+const EMPTY16 = new Int16Array(0);
+const EMPTY8 = new Uint8Array(0);
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) throw new Error('server/recording needs a little-endian host (WAV samples are little-endian)');
 
@@ -82,10 +102,17 @@ export class Timeline {
 
   /** Frames handed to the sink. */
   #w = 0;
-  #caller: Int16Array;
+  // each side's ring: pcm16 samples (#caller/#agent) or μ-law codes (#callerMu/#agentMu), per its mode; the other is empty
+  #caller: Int16Array = EMPTY16;
+  #callerMu: Uint8Array = EMPTY8;
+  #callerMode: RingMode = NONE;
+  readonly #cLen: number;
   /** Caller audio is held for [w, callerEnd). */
   #callerEnd = 0;
-  #agent: Int16Array;
+  #agent: Int16Array = EMPTY16;
+  #agentMu: Uint8Array = EMPTY8;
+  #agentMode: RingMode = NONE;
+  #aLen: number;
   /** Agent audio is held for [w, agentEnd); every other slot of the ring is zero. */
   #agentEnd = 0;
 
@@ -124,9 +151,9 @@ export class Timeline {
     this.#holdBack = Math.max(0, Math.round(((o.holdBackMs ?? 1000) * o.sampleRateHz) / 1000));
     this.#flushStep = f(FLUSH_STEP_MS);
     this.#gap = f(o.gapMs ?? 250);
-    this.#caller = new Int16Array(this.#holdBack + this.#gap + f(o.callerAheadMs ?? 3000));
-    this.#agent = new Int16Array(Math.max(this.#holdBack + f(1000), f(o.agentLookAheadMs ?? 8000)));
-    this.#agentMax = Math.max(this.#agent.length, f(o.agentLookAheadMaxMs ?? 120_000));
+    this.#cLen = this.#holdBack + this.#gap + f(o.callerAheadMs ?? 3000);
+    this.#aLen = Math.max(this.#holdBack + f(1000), f(o.agentLookAheadMs ?? 8000));
+    this.#agentMax = Math.max(this.#aLen, f(o.agentLookAheadMaxMs ?? 120_000));
   }
 
   /** Frames written so far. */
@@ -140,16 +167,17 @@ export class Timeline {
 
   /** The rings' memory (bytes). */
   get memoryBytes(): number {
-    return this.#caller.byteLength + this.#agent.byteLength;
+    return this.#caller.byteLength + this.#callerMu.byteLength + this.#agent.byteLength + this.#agentMu.byteLength;
   }
 
   /** Largest caller chunk pushCaller takes at once (slice bigger ones). */
   get maxChunkFrames(): number {
-    return this.#caller.length - this.#holdBack - this.#gap;
+    return this.#cLen - this.#holdBack - this.#gap;
   }
 
   /** `n` frames of the caller's audio (at this timeline's rate) arrived at `now`. */
   pushCaller(src: Int16Array, n: number, now: number): void {
+    if (this.#callerMode !== PCM) this.#setCallerMode(PCM);
     const pos = this.#placeCaller(n, now);
     if (this.#paused) ringFill(this.#caller, pos, n, 0);
     else ringWrite(this.#caller, pos, src, n);
@@ -157,9 +185,42 @@ export class Timeline {
 
   /** The same, straight from the wire's bytes (`n` samples from byte `from`), decoded into the ring: no copy in between. */
   pushCallerBytes(bytes: Uint8Array, from: number, n: number, codec: SampleCodec, now: number): void {
+    if (this.#callerMode !== MU || codec !== 'pcmu') this.#setCallerMode(codec === 'pcmu' ? MU : PCM);
     const pos = this.#placeCaller(n, now);
-    if (this.#paused) ringFill(this.#caller, pos, n, 0);
+    if (this.#callerMode === MU) {
+      if (this.#paused) ringFillMu(this.#callerMu, pos, n);
+      else ringCopy(this.#callerMu, pos, bytes, from, n);
+    } else if (this.#paused) ringFill(this.#caller, pos, n, 0);
     else ringDecode(this.#caller, pos, bytes, from, n, codec);
+  }
+
+  /** The caller's ring takes `want` (μ-law codes when every caller chunk so far was μ-law, else pcm16). */
+  #setCallerMode(want: RingMode): void {
+    const mode = this.#callerMode;
+    if (mode === want || mode === PCM) return; // pcm16 takes anything
+    if (mode === NONE) {
+      if (want === MU) this.#callerMu = new Uint8Array(this.#cLen).fill(MU_SILENCE);
+      else this.#caller = new Int16Array(this.#cLen);
+    } else {
+      // μ-law so far, now something else: what is held is decoded once, and the ring stays pcm16
+      this.#caller = decodeRing(this.#callerMu);
+      this.#callerMu = EMPTY8;
+    }
+    this.#callerMode = want;
+  }
+
+  /** The same for the agent's ring. */
+  #setAgentMode(want: RingMode): void {
+    const mode = this.#agentMode;
+    if (mode === want || mode === PCM) return;
+    if (mode === NONE) {
+      if (want === MU) this.#agentMu = new Uint8Array(this.#aLen).fill(MU_SILENCE);
+      else this.#agent = new Int16Array(this.#aLen);
+    } else {
+      this.#agent = decodeRing(this.#agentMu);
+      this.#agentMu = EMPTY8;
+    }
+    this.#agentMode = want;
   }
 
   /** Where the caller's next `n` frames go (the end advances past them). */
@@ -168,11 +229,12 @@ export class Timeline {
     // a stretch with nothing on the wire: silence, so this chunk lands at the time it came
     const at = now - n;
     if (at - this.#callerEnd > this.#gap) {
-      ringFill(this.#caller, this.#callerEnd, at - this.#callerEnd, 0);
+      if (this.#callerMode === MU) ringFillMu(this.#callerMu, this.#callerEnd, at - this.#callerEnd);
+      else ringFill(this.#caller, this.#callerEnd, at - this.#callerEnd, 0);
       this.#callerEnd = at;
     }
     // the caller runs ahead of the clock by more than the ring holds: write out the oldest
-    const over = this.#callerEnd + n - this.#w - this.#caller.length;
+    const over = this.#callerEnd + n - this.#w - this.#cLen;
     if (over > 0) {
       this.forcedFrames += over;
       this.flushTo(this.#w + over);
@@ -187,14 +249,18 @@ export class Timeline {
    * content part `contentIndex` (AgentAudioPosition).
    */
   pushAgent(src: Int16Array, n: number, itemId: string, contentIndex: number, offsetMs: number, now: number): void {
+    if (this.#agentMode !== PCM) this.#setAgentMode(PCM);
     const pos = this.#placeAgent(n, itemId, contentIndex, offsetMs, now);
     if (this.#placed > 0) ringWrite(this.#agent, pos, src, this.#placed);
   }
 
   /** The same, straight from the wire's bytes (`n` samples from byte `from`). */
   pushAgentBytes(bytes: Uint8Array, from: number, n: number, codec: SampleCodec, itemId: string, contentIndex: number, offsetMs: number, now: number): void {
+    if (this.#agentMode !== MU || codec !== 'pcmu') this.#setAgentMode(codec === 'pcmu' ? MU : PCM);
     const pos = this.#placeAgent(n, itemId, contentIndex, offsetMs, now);
-    if (this.#placed > 0) ringDecode(this.#agent, pos, bytes, from, this.#placed, codec);
+    if (this.#placed === 0) return;
+    if (this.#agentMode === MU) ringCopy(this.#agentMu, pos, bytes, from, this.#placed);
+    else ringDecode(this.#agent, pos, bytes, from, this.#placed, codec);
   }
 
   /** Frames the last #placeAgent kept (0: all dropped). */
@@ -212,9 +278,9 @@ export class Timeline {
     }
     const pos = Math.max(this.#agentEnd, now, this.#w);
     const need = pos + n - this.#w;
-    if (need > this.#agent.length) this.#growAgent(need);
-    if (need > this.#agent.length) {
-      const fit = Math.max(0, this.#agent.length - (pos - this.#w));
+    if (need > this.#aLen) this.#growAgent(need);
+    if (need > this.#aLen) {
+      const fit = Math.max(0, this.#aLen - (pos - this.#w));
       this.agentDroppedFrames += n - fit;
       n = fit;
       if (n === 0) return 0;
@@ -251,7 +317,10 @@ export class Timeline {
       this.lateCutFrames += this.#w - cutPos;
       cutPos = this.#w;
     }
-    if (cutPos < this.#agentEnd) ringFill(this.#agent, cutPos, this.#agentEnd - cutPos, 0);
+    if (cutPos < this.#agentEnd) {
+      if (this.#agentMode === MU) ringFillMu(this.#agentMu, cutPos, this.#agentEnd - cutPos);
+      else ringFill(this.#agent, cutPos, this.#agentEnd - cutPos, 0);
+    }
     this.#agentEnd = Math.max(this.#w, Math.min(this.#agentEnd, cutPos));
     // segments from the cut on are gone; the one it falls in ends there
     let n = 0;
@@ -303,8 +372,12 @@ export class Timeline {
     const stereo = this.channels === 2;
     const caller = this.#caller;
     const agent = this.#agent;
-    const cLen = caller.length;
-    const aLen = agent.length;
+    const callerMu = this.#callerMu;
+    const agentMu = this.#agentMu;
+    const cMu = this.#callerMode === MU;
+    const aMu = this.#agentMode === MU;
+    const cLen = this.#cLen;
+    const aLen = this.#aLen;
     while (this.#w < target) {
       const w = this.#w;
       const ci = w % cLen;
@@ -331,26 +404,42 @@ export class Timeline {
       const hasAgent = aEnd > w;
       const useAgent = hasAgent && !silent;
       if (stereo) {
+        // one pass: μ-law decoded by table straight into the stereo word (left = caller, right = agent)
         const b = sink.block32;
         const v = sink.used >> 1;
-        if (hasCaller && useAgent) for (let i = 0; i < run; i++) b[v + i] = (caller[ci + i]! & 0xffff) | (agent[ai + i]! << 16);
-        else if (hasCaller) for (let i = 0; i < run; i++) b[v + i] = caller[ci + i]! & 0xffff;
-        else if (useAgent) for (let i = 0; i < run; i++) b[v + i] = agent[ai + i]! << 16;
-        else b.fill(0, v, v + run);
+        if (hasCaller && useAgent) {
+          if (cMu && aMu) for (let i = 0; i < run; i++) b[v + i] = MULAW_LEFT[callerMu[ci + i]!]! | MULAW_RIGHT[agentMu[ai + i]!]!;
+          else if (cMu) for (let i = 0; i < run; i++) b[v + i] = MULAW_LEFT[callerMu[ci + i]!]! | (agent[ai + i]! << 16);
+          else if (aMu) for (let i = 0; i < run; i++) b[v + i] = (caller[ci + i]! & 0xffff) | MULAW_RIGHT[agentMu[ai + i]!]!;
+          else for (let i = 0; i < run; i++) b[v + i] = (caller[ci + i]! & 0xffff) | (agent[ai + i]! << 16);
+        } else if (hasCaller) {
+          if (cMu) for (let i = 0; i < run; i++) b[v + i] = MULAW_LEFT[callerMu[ci + i]!]!;
+          else for (let i = 0; i < run; i++) b[v + i] = caller[ci + i]! & 0xffff;
+        } else if (useAgent) {
+          if (aMu) for (let i = 0; i < run; i++) b[v + i] = MULAW_RIGHT[agentMu[ai + i]!]!;
+          else for (let i = 0; i < run; i++) b[v + i] = agent[ai + i]! << 16;
+        } else b.fill(0, v, v + run);
       } else {
         const b = sink.block;
         const u = sink.used;
         if (hasCaller && useAgent) {
           for (let i = 0; i < run; i++) {
-            const x = caller[ci + i]! + agent[ai + i]!;
+            const x = (cMu ? MULAW[callerMu[ci + i]!]! : caller[ci + i]!) + (aMu ? MULAW[agentMu[ai + i]!]! : agent[ai + i]!);
             b[u + i] = x > 32767 ? 32767 : x < -32768 ? -32768 : x;
           }
-        } else if (hasCaller) for (let i = 0; i < run; i++) b[u + i] = caller[ci + i]!;
-        else if (useAgent) for (let i = 0; i < run; i++) b[u + i] = agent[ai + i]!;
-        else b.fill(0, u, u + run);
+        } else if (hasCaller) {
+          if (cMu) for (let i = 0; i < run; i++) b[u + i] = MULAW[callerMu[ci + i]!]!;
+          else for (let i = 0; i < run; i++) b[u + i] = caller[ci + i]!;
+        } else if (useAgent) {
+          if (aMu) for (let i = 0; i < run; i++) b[u + i] = MULAW[agentMu[ai + i]!]!;
+          else for (let i = 0; i < run; i++) b[u + i] = agent[ai + i]!;
+        } else b.fill(0, u, u + run);
       }
-      // the agent's slots are consumed: back to zero (everything outside [written, agentEnd) is)
-      if (hasAgent) agent.fill(0, ai, ai + run);
+      // the agent's slots are consumed: back to silence (everything outside [written, agentEnd) is)
+      if (hasAgent) {
+        if (aMu) agentMu.fill(MU_SILENCE, ai, ai + run);
+        else agent.fill(0, ai, ai + run);
+      }
       this.#w = w + run;
       sink.advance(run);
     }
@@ -406,13 +495,22 @@ export class Timeline {
 
   /** Double the agent ring (keeping what it holds at the same absolute positions) until it takes `need` frames or reaches its cap. */
   #growAgent(need: number): void {
-    let len = this.#agent.length;
+    let len = this.#aLen;
     while (len < need && len < this.#agentMax) len = Math.min(this.#agentMax, len * 2);
-    if (len === this.#agent.length) return;
-    const next = new Int16Array(len);
-    const old = this.#agent;
-    for (let f = this.#w; f < this.#agentEnd; f++) next[f % len] = old[f % old.length]!;
-    this.#agent = next;
+    if (len === this.#aLen) return;
+    const oldLen = this.#aLen;
+    if (this.#agentMode === MU) {
+      const next = new Uint8Array(len).fill(MU_SILENCE);
+      const old = this.#agentMu;
+      for (let f = this.#w; f < this.#agentEnd; f++) next[f % len] = old[f % oldLen]!;
+      this.#agentMu = next;
+    } else {
+      const next = new Int16Array(len);
+      const old = this.#agent;
+      for (let f = this.#w; f < this.#agentEnd; f++) next[f % len] = old[f % oldLen]!;
+      this.#agent = next;
+    }
+    this.#aLen = len;
   }
 }
 
@@ -427,6 +525,44 @@ function ringWrite(ring: Int16Array, pos: number, src: Int16Array, n: number): v
     k += run;
     i = 0;
   }
+}
+
+/** Copy n bytes (μ-law codes, from byte `from`) into a code ring at absolute position pos: a whole frame in one native copy. */
+function ringCopy(ring: Uint8Array, pos: number, bytes: Uint8Array, from: number, n: number): void {
+  const len = ring.length;
+  const i = pos % len;
+  if (from === 0 && n === bytes.length && i + n <= len) {
+    ring.set(bytes, i);
+    return;
+  }
+  let at = i;
+  let k = 0;
+  while (k < n) {
+    const run = Math.min(n - k, len - at);
+    for (let j = 0; j < run; j++) ring[at + j] = bytes[from + k + j]!;
+    k += run;
+    at = 0;
+  }
+}
+
+/** μ-law silence over n slots of a code ring from absolute position pos. */
+function ringFillMu(ring: Uint8Array, pos: number, n: number): void {
+  const len = ring.length;
+  let i = pos % len;
+  let k = 0;
+  while (k < n) {
+    const run = Math.min(n - k, len - i);
+    ring.fill(MU_SILENCE, i, i + run);
+    k += run;
+    i = 0;
+  }
+}
+
+/** A code ring as pcm16, slot for slot (a side that stops being μ-law only). */
+function decodeRing(codes: Uint8Array): Int16Array {
+  const out = new Int16Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = MULAW[codes[i]!]!;
+  return out;
 }
 
 /** Decode n samples of bytes (from byte `from`) into a ring at absolute position pos. */

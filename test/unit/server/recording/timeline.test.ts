@@ -4,6 +4,7 @@
  * plays them, the barge-in cut, pause/resume, the mono mix, bounded memory.
  */
 import { describe, expect, it } from 'vitest';
+import { mulawDecode } from '../../../../audio/index.ts';
 import { Timeline, type FrameSink } from '../../../../server/recording/timeline.ts';
 
 const R = 1000;
@@ -206,13 +207,16 @@ describe('recording timeline', () => {
   it('memory is fixed: a 10-minute call with a burst reply every 10 s never grows the rings', () => {
     const sink = new MemSink(2, 500, false);
     const t = new Timeline({ channels: 2, sampleRateHz: R, sink, agentLookAheadMs: 8000 });
-    const before = t.memoryBytes;
+    let before = -1;
     const frame = fill(20, 1);
     const reply = fill(4000, 2);
     for (let now = 20; now <= 600_000; now += 20) {
       t.pushCaller(frame, 20, now);
       if (now % 10_000 === 0) t.pushAgent(reply, 4000, `item_${now}`, 0, 0, now);
+      // the rings are made when each side's first audio comes
+      if (now === 10_000) before = t.memoryBytes;
     }
+    expect(before).toBeGreaterThan(0);
     t.finish(600_000);
     expect(t.memoryBytes).toBe(before);
     expect(sink.counted + sink.used).toBe(600_000 * 2);
@@ -238,5 +242,84 @@ describe('recording timeline', () => {
     const [left] = sink.channelsOut();
     expect(left!.length).toBe(6000);
     for (let k = 0; k < 300; k++) expect(runsOf(left!, k + 1)).toEqual([[k * 20, k * 20 + 20]]);
+  });
+
+  describe('μ-law kept as codes until interleaved', () => {
+    /** A deterministic scenario: caller frames with a silent stretch, agent bursts queued, a barge-in cut, a pause, a long reply that grows the ring. */
+    function scenario(push: {
+      caller(b: Uint8Array, now: number): void;
+      agent(b: Uint8Array, item: string, offsetMs: number, now: number): void;
+    }, t: Timeline, switchAt = Infinity): void {
+      let seed = 7;
+      const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) & 0xff;
+      const bytes = (n: number): Uint8Array => Uint8Array.from({ length: n }, rnd);
+      for (let now = 20; now <= 28_000; now += 20) {
+        if (now === switchAt) break;
+        // two stretches without audio (gaps), the second after the ring has wrapped
+        if ((now < 3000 || now > 3600) && (now < 20_000 || now > 21_000)) push.caller(bytes(20), now);
+        if (now === 1000) push.agent(bytes(1500), 'item_a', 0, now);
+        if (now === 1200) push.agent(bytes(700), 'item_b', 0, now); // queued behind item_a
+        if (now === 1900) t.truncate('item_b', 0, 300); // barge-in into item_b
+        if (now === 5000) t.pause(now);
+        if (now === 5600) t.resume(now);
+        if (now === 7000) push.agent(bytes(12_000), 'item_c', 0, now); // longer than the look-ahead
+        if (now === 9000) push.agent(bytes(300), 'item_d', 0, now);
+        // nothing playing since 19.3 s: this starts at its time, over ring slots item_c used (the gap before it is silence)
+        if (now === 26_000) push.agent(bytes(500), 'item_e', 0, now);
+      }
+    }
+    /** The audio core's μ-law decoder (what the pcm16 path decodes with). */
+    const MULAW_TABLE = mulawDecode(Uint8Array.from({ length: 256 }, (_, i) => i));
+    const decode = (b: Uint8Array): Int16Array => Int16Array.from(b, (x) => MULAW_TABLE[x]!);
+
+    for (const channels of [2, 1] as const) {
+      it(`${channels === 2 ? 'stereo' : 'mono'}: the file is sample for sample what decoding first gives (gaps, queue, cut, pause, ring growth)`, () => {
+        const a = make(channels, { agentLookAheadMs: 8000 });
+        scenario({
+          caller: (b, now) => a.t.pushCallerBytes(b, 0, b.length, 'pcmu', now),
+          agent: (b, item, off, now) => a.t.pushAgentBytes(b, 0, b.length, 'pcmu', item, 0, off, now),
+        }, a.t);
+        a.t.finish(28_000);
+        const b = make(channels, { agentLookAheadMs: 8000 });
+        scenario({
+          caller: (x, now) => b.t.pushCaller(decode(x), x.length, now),
+          agent: (x, item, off, now) => b.t.pushAgent(decode(x), x.length, item, 0, off, now),
+        }, b.t);
+        b.t.finish(28_000);
+        const got = a.sink.channelsOut();
+        const want = b.sink.channelsOut();
+        expect(got[0]!.length).toBe(28_000);
+        for (let c = 0; c < channels; c++) expect(Array.from(got[c]!)).toEqual(Array.from(want[c]!));
+        // μ-law rings: one byte a sample
+        expect(a.t.memoryBytes * 2).toBe(b.t.memoryBytes);
+      });
+    }
+
+    it('a side that turns to pcm16 mid-call keeps what it held (decoded once) and goes on in pcm16', () => {
+      const a = make(2);
+      const b = make(2);
+      const push = (t: Timeline, mu: boolean) => ({
+        caller: (x: Uint8Array, now: number) => (mu ? t.pushCallerBytes(x, 0, x.length, 'pcmu', now) : t.pushCaller(decode(x), x.length, now)),
+        agent: (x: Uint8Array, item: string, off: number, now: number) => (mu ? t.pushAgentBytes(x, 0, x.length, 'pcmu', item, 0, off, now) : t.pushAgent(decode(x), x.length, item, 0, off, now)),
+      });
+      scenario(push(a.t, true), a.t, 7000);
+      scenario(push(b.t, false), b.t, 7000);
+      // from 7 s on, both sides send pcm16 (little-endian bytes) into the μ-law timeline
+      const pcm = new Int16Array(20).fill(-1234);
+      const le = new Uint8Array(pcm.buffer);
+      for (let now = 7020; now <= 8000; now += 20) {
+        a.t.pushCallerBytes(le, 0, 20, 'pcm16', now);
+        b.t.pushCaller(pcm, 20, now);
+      }
+      a.t.pushAgentBytes(le, 0, 20, 'pcm16', 'item_z', 0, 0, 8000);
+      b.t.pushAgent(pcm, 20, 'item_z', 0, 0, 8000);
+      a.t.finish(9000);
+      b.t.finish(9000);
+      const got = a.sink.channelsOut();
+      const want = b.sink.channelsOut();
+      expect(runsOf(got[0]!, -1234)).toEqual([[6980, 7980]]); // appended after the caller's last frame (jitter absorbed)
+      expect(runsOf(got[1]!, -1234)).toEqual([[8000, 8020]]);
+      for (let c = 0; c < 2; c++) expect(Array.from(got[c]!)).toEqual(Array.from(want[c]!));
+    });
   });
 });
