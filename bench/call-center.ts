@@ -20,7 +20,11 @@
  * otherwise it is run again (at most 3 × rounds attempts per row). An uncounted warm-up of each app comes first.
  *
  * Run: npx tsx bench/call-center.ts [--calls 100,200] [--rounds 5] [--seconds 6] [--warmup 2] [--max-late 1]
- *                                   [--settle 1] [--profile FILE]   (a .cpuprofile of the last (b) run's media window)
+ *                                   [--settle 1] [--on both|records|recording] [--profile FILE]
+ * --on records|recording: (b) turns on only one of the two (which part costs what; the figure is `both`).
+ * --profile FILE: a .cpuprofile of one extra (b) run's media window, after the rounds and not counted (the
+ * sampler's own CPU would otherwise land on the (b) side of the ratio).
+ * Minor page faults per call-second are printed too: fresh memory the kernel maps while the calls run.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -47,10 +51,14 @@ interface Args {
   profile: string | undefined;
   /** Seconds of each run's media not counted (the calls' start). */
   settleS: number;
+  /** What (b) turns on: both (the figure), or one of the two alone (to see which costs what). */
+  on: OnWhat;
 }
 
+type OnWhat = 'both' | 'records' | 'recording';
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { rows: [100], rounds: 5, seconds: 6, warmupS: 2, maxLatePct: 1, profile: undefined, settleS: 1 };
+  const a: Args = { rows: [100], rounds: 5, seconds: 6, warmupS: 2, maxLatePct: 1, profile: undefined, settleS: 1, on: 'both' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const eq = arg.indexOf('=');
@@ -63,10 +71,11 @@ function parseArgs(argv: string[]): Args {
     else if (name === 'max-late') a.maxLatePct = Number(value);
     else if (name === 'profile') a.profile = value;
     else if (name === 'settle') a.settleS = Number(value);
-    else throw new Error(`unknown argument ${arg} (want --calls 100,200, --rounds N, --seconds S, --warmup S, --max-late PCT, --settle S, --profile FILE)`);
+    else if (name === 'on' && (value === 'both' || value === 'records' || value === 'recording')) a.on = value;
+    else throw new Error(`unknown argument ${arg} (want --calls 100,200, --rounds N, --seconds S, --warmup S, --max-late PCT, --settle S, --on both|records|recording, --profile FILE)`);
   }
   const bad = !Number.isInteger(a.rounds) || a.rounds < 1 || !(a.seconds > 0) || !(a.warmupS >= 0) || !(a.maxLatePct >= 0) || !(a.settleS >= 0 && a.settleS < a.seconds) || a.rows.length === 0 || a.rows.some((r) => !Number.isInteger(r) || r < 1);
-  if (bad) throw new Error('usage: npx tsx bench/call-center.ts [--calls 100,200] [--rounds N] [--seconds S] [--warmup S] [--max-late PCT] [--settle S] [--profile FILE]');
+  if (bad) throw new Error('usage: npx tsx bench/call-center.ts [--calls 100,200] [--rounds N] [--seconds S] [--warmup S] [--max-late PCT] [--settle S] [--on both|records|recording] [--profile FILE]');
   return a;
 }
 
@@ -82,14 +91,16 @@ interface Door {
   measuring: boolean;
 }
 
-async function makeDoor(mode: Mode, rtp: { min: number; max: number }): Promise<Door> {
+async function makeDoor(mode: Mode, rtp: { min: number; max: number }, what: OnWhat): Promise<Door> {
+  const records = mode === 'on' && what !== 'recording';
+  const recording = mode === 'on' && what !== 'records';
   const dataDir = mkdtempSync(join(tmpdir(), `parley-bench-cc-${mode}-`));
   const config = loadConfig({
     HOST: '127.0.0.1', PORT: '0', PARLEY_API_KEYS: 'pk_bench_key_0123456789abcdef', PARLEY_DEMO: 'off', PARLEY_FALLBACK_ENGINE: 'none',
-    LOG_LEVEL: 'silent', PARLEY_MAX_SESSIONS: '5000', PARLEY_DATA_DIR: dataDir, PARLEY_RECORDING: mode === 'on' ? 'stereo' : 'off',
+    LOG_LEVEL: 'silent', PARLEY_MAX_SESSIONS: '5000', PARLEY_DATA_DIR: dataDir, PARLEY_RECORDING: recording ? 'stereo' : 'off',
   });
   // off: no store at all (no call records); on: the default store, SQLite at <dataDir>/parley.db
-  const app = await buildApp(config, { logger: pino({ level: 'silent' }), ...(mode === 'off' ? { store: null } : {}) });
+  const app = await buildApp(config, { logger: pino({ level: 'silent' }), ...(records ? {} : { store: null }) });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const door: Door = { mode, app, bridge: undefined as unknown as SipBridge, dataDir, frames: 0, measuring: false };
   // the null engine of bench/sip.ts's ulaw path: each append echoed as an output delta (one delta object per call)
@@ -146,6 +157,8 @@ function runGenerator(port: number, calls: number, seconds: number, onStart: () 
 
 interface Run {
   cpuUsPerCallS: number;
+  /** Minor page faults (the kernel mapping fresh memory) per call-second. */
+  faultsPerCallS: number;
   sysShare: number;
   rssMiB: number;
   lossPct: number;
@@ -156,8 +169,8 @@ interface Run {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const off = await makeDoor('off', { min: 46000, max: 47999 });
-  const on = await makeDoor('on', { min: 48000, max: 49999 });
+  const off = await makeDoor('off', { min: 46000, max: 47999 }, args.on);
+  const on = await makeDoor('on', { min: 48000, max: 49999 }, args.on);
   let profiler: Session | undefined;
   if (args.profile) {
     profiler = new Session();
@@ -166,7 +179,7 @@ async function main(): Promise<void> {
     profiler.post('Profiler.setSamplingInterval', { interval: 100 });
   }
 
-  const measure = async (d: Door, calls: number, seconds: number): Promise<Run> => {
+  const measure = async (d: Door, calls: number, seconds: number, profile?: Session): Promise<Run> => {
     d.frames = 0;
     let cpu0 = process.cpuUsage();
     let cpu = 0;
@@ -174,8 +187,9 @@ async function main(): Promise<void> {
     let t0 = 0;
     let wallS = 0;
     let rss = 0;
+    let faults0 = process.resourceUsage().minorPageFault;
+    let faults = 0;
     let settle: NodeJS.Timeout | undefined;
-    const profile = d.mode === 'on' ? profiler : undefined;
     const r = await runGenerator(
       d.bridge.server.port,
       calls,
@@ -187,18 +201,20 @@ async function main(): Promise<void> {
           d.measuring = true;
           profile?.post('Profiler.start');
           cpu0 = process.cpuUsage();
+          faults0 = process.resourceUsage().minorPageFault;
           t0 = performance.now();
         }, args.settleS * 1000);
       },
       () => {
         clearTimeout(settle);
         const c = process.cpuUsage(cpu0);
+        faults = process.resourceUsage().minorPageFault - faults0;
         d.measuring = false;
         wallS = (performance.now() - t0) / 1000;
         cpu = c.user + c.system;
         sys = c.system;
         rss = process.memoryUsage.rss();
-        if (profile && args.profile) {
+        if (profile !== undefined && args.profile) {
           const file = args.profile;
           profile.post('Profiler.stop', (err, res) => {
             if (!err) writeFileSync(file, JSON.stringify(res.profile));
@@ -226,6 +242,7 @@ async function main(): Promise<void> {
     const sent = Math.round(calls * 50 * wallS);
     return {
       cpuUsPerCallS: carried > 0 ? cpu / carried : cpu / (calls * wallS),
+      faultsPerCallS: carried > 0 ? faults / carried : faults / (calls * wallS),
       sysShare: cpu > 0 ? sys / cpu : 0,
       rssMiB: rss / 1048576,
       lossPct: sent ? Math.max(0, (100 * (sent - d.frames)) / sent) : 0,
@@ -238,7 +255,7 @@ async function main(): Promise<void> {
   const load0 = loadavg()[0] ?? 0;
   process.stdout.write(
     `call-center benchmark: μ-law passthrough through the SIP door, rows ${args.rows.join(', ')} calls, ${args.rounds} rounds, ${args.seconds} s per run, node ${process.version}\n` +
-      '(a) off: no call records, recording off   (b) on: call records in SQLite (temp data dir) + stereo recording\n' +
+      `(a) off: no call records, recording off   (b) on: ${args.on === 'both' ? 'call records in SQLite (temp data dir) + stereo recording' : args.on === 'records' ? 'call records in SQLite only (recording off)' : 'stereo recording only (no call records)'}\n` +
       'each round runs (a) and (b) back to back, (a) first in even rounds; ratios pair the two runs of a round; medians [min–max]\n',
   );
   if (args.warmupS > 0) {
@@ -277,6 +294,7 @@ async function main(): Promise<void> {
       `${n} calls, ${kept.length} rounds counted${dropped.length ? `, ${dropped.length} not counted (generator could not keep pace)` : ''}${kept.length ? '' : ' — NONE kept pace: saturated machine'}:\n` +
         `  CPU µs per call-second   off ${fmt(col((p) => p.off.cpuUsPerCallS), 1)}   on ${fmt(col((p) => p.on.cpuUsPerCallS), 1)}\n` +
         `  of it in the kernel      off ${fmt(col((p) => 100 * p.off.sysShare), 0, ' %')}   on ${fmt(col((p) => 100 * p.on.sysShare), 0, ' %')}\n` +
+        `  page faults / call-s     off ${fmt(col((p) => p.off.faultsPerCallS), 1)}   on ${fmt(col((p) => p.on.faultsPerCallS), 1)}\n` +
         `  on / off (per round)     ${fmt(ratios, 3, '×')}   rounds: ${ratios.map((x) => x.toFixed(3)).join(' ')}   target ≤ 1.15×: ${rm <= 1.15 ? 'met' : 'MISSED'}\n` +
         `  RSS at end of media      off ${fmt(col((p) => p.off.rssMiB), 0, ' MiB')}   on ${fmt(col((p) => p.on.rssMiB), 0, ' MiB')}   (one process: both apps)\n` +
         `  loss                     off ${fmt(col((p) => p.off.lossPct), 2, ' %')}   on ${fmt(col((p) => p.on.lossPct), 2, ' %')}\n` +
@@ -290,6 +308,12 @@ async function main(): Promise<void> {
       `| ${n} | ${offS.median.toFixed(0)} [${offS.min.toFixed(0)}–${offS.max.toFixed(0)}] | ${onS.median.toFixed(0)} [${onS.min.toFixed(0)}–${onS.max.toFixed(0)}] | ` +
         `**${rS.median.toFixed(2)}×** [${rS.min.toFixed(2)}–${rS.max.toFixed(2)}] | ${s(col((p) => p.off.rssMiB)).median.toFixed(0)} / ${s(col((p) => p.on.rssMiB)).median.toFixed(0)} MiB |`,
     );
+  }
+  if (profiler !== undefined) {
+    // one more (b) run, profiled and not counted: sampling every 100 µs costs CPU of its own
+    await measure(on, Math.max(...args.rows), args.seconds, profiler);
+    await new Promise((res) => setTimeout(res, 200));
+    process.stdout.write(`CPU profile of one extra (b) run's media window (not counted): ${args.profile}\n`);
   }
   const load1 = loadavg()[0] ?? 0;
   process.stdout.write(`load average (1 min) at start ${load0.toFixed(2)}, at end ${load1.toFixed(2)} (2 cores)\n\n`);
