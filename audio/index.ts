@@ -33,3 +33,5 @@ export { JitterBuffer } from './jitter-buffer.ts';
 export type { JitterBufferOptions, JitterPop, JitterStats } from './jitter-buffer.ts';
 export { FramePacer } from './pacer.ts';
 export type { FramePacerOptions, FramePacerStats, PacerTimer } from './pacer.ts';
+export { AnsweringMachineDetector, AMD_DECIDED, AMD_BEEP, AMD_READY, AMD_BLOCK_MS } from './amd.ts';
+export type { AmdOptions, AmdResult, AmdVerdict, AmdReason, AmdSampleRateHz } from './amd.ts';
