@@ -27,6 +27,7 @@ import { Profiles, type IncomingCallHook } from './profiles/index.ts';
 import { openStore, type Store } from './store/index.ts';
 import { CallRecords } from './calls/index.ts';
 import { registerCallsRoutes } from './routes/calls.ts';
+import { registerOutboundRoutes } from './routes/outbound.ts';
 import { startWebhooks, type Webhooks } from './webhooks/index.ts';
 
 export interface AppDeps {
@@ -179,6 +180,7 @@ export async function buildApp(config: ParleyConfig, deps: AppDeps = {}): Promis
   registerHealthRoutes(app, { sessions, metrics, engine: config.engine });
   registerClientSecretsRoute(app, { keys, secrets: clientSecrets, metrics });
   if (calls) registerCallsRoutes(app, calls);
+  registerOutboundRoutes(app); // POST /v1/calls (docs/notes/outbound.md)
   registerRecordingRoutes(app, { keys, recordings, metrics });
   // after the sessions ended (preClose): the last recordings are written and closed
   app.addHook('onClose', async () => recordings.close());

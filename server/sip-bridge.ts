@@ -31,6 +31,7 @@ import type { ToolDefinition } from './tools/index.ts';
 import { admitOrThrow, type EngineName } from './engines/index.ts';
 import { Gauge } from './metrics.ts';
 import { MaxCallTimer, firstMessageEvent, withAudioFormat, type CallPlan } from './profiles/index.ts';
+import { outboundCalls } from './outbound/calls.ts';
 
 export interface SipBridgeOptions {
   /** Overrides of the SIP server config (tests: port 0, an RTP range). */
@@ -90,13 +91,20 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
     },
   });
   registerSipMetrics(app, server);
+  outboundCalls(app).attach(server); // POST /v1/calls dials through this server (docs/notes/outbound.md)
   return {
     server,
     close: async () => {
+      outboundCalls(app).attach(null);
       await server.stop();
       for (const b of bridges) b.shutdown('sip server stopping', 'shutdown');
     },
   };
+}
+
+/** An outbound call's plan: the request's metadata over the profile's, and `direction: outbound`. */
+function withOutbound(plan: CallPlan, metadata: Record<string, string> | undefined): CallPlan {
+  return { ...plan, metadata: { ...plan.metadata, ...metadata, direction: 'outbound' } };
 }
 
 /** SIP figures at /metrics (read at scrape time). */
@@ -193,7 +201,12 @@ class CallBridge implements SessionClient {
     const format = this.format;
     const facts = { dialled: this.call.dialled, from: this.call.from, to: this.call.to, sipCallId: this.call.sipCallId, trunk: this.call.remoteAddress };
     // the profile: routes, then the incoming-call hook (bounded by its timeout, well inside the answer window)
-    const plan = await this.app.parley.profiles.resolve({ door: 'sip', call: facts, headers: this.call.headers });
+    // an outbound call (POST /v1/calls) has its profile and metadata from the request; no incoming-call hook
+    const outbound = this.call.outbound as { profile?: string | null; metadata?: Record<string, string> } | undefined;
+    const profiles = this.app.parley.profiles;
+    const plan = outbound
+      ? withOutbound(profiles.plan(outbound.profile ?? (profiles.has('default') ? 'default' : null)), outbound.metadata)
+      : await profiles.resolve({ door: 'sip', call: facts, headers: this.call.headers });
     if (this.closed) return; // the caller hung up (CANCEL) meanwhile: the SIP server sees the call ended
     this.plan = plan;
     if (plan.toolNames !== undefined) this.dtmfMode = plan.toolNames.includes('collect_dtmf') ? 'tool' : 'text';

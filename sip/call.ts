@@ -76,6 +76,8 @@ export interface SipCall {
   readonly transport: 'udp' | 'tcp';
   readonly remoteAddress: string;
   readonly headers: Readonly<Record<string, string>>; // selected INVITE headers (lower-case names)
+  /** Set on a call Parley placed (sip/uac.ts): what the application gave when dialling (profile, metadata…). */
+  readonly outbound?: Readonly<Record<string, unknown>> | undefined;
   readonly log: Logger;
   readonly codec: NegotiatedCodec;
   readonly state: 'ringing' | 'active' | 'ended';
@@ -152,6 +154,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
   readonly headers: Readonly<Record<string, string>>;
   readonly log: Logger;
   signalling: CallSignalling | undefined;
+  outbound: Readonly<Record<string, unknown>> | undefined;
 
   private _state: 'ringing' | 'active' | 'ended' = 'ringing';
   private _codec: NegotiatedCodec;
@@ -373,6 +376,11 @@ export class SipCallImpl extends EventEmitter implements SipCall {
       this.lastSdp = body;
     }
     return this.lastSdp;
+  }
+
+  /** Early media on an outbound call (183 with SDP): RTP flows both ways before the answer. */
+  startEarlyMedia(): void {
+    if (this._state === 'ringing') this.rtp.start(this.init.pacer);
   }
 
   /** 200 OK sent and ACKed (or sent, for the media to start at once). */

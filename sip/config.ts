@@ -4,6 +4,7 @@
  * `enabled`, `transferTarget` and `dtmfMode` are read by the server's SIP bridge; the rest by sip/server.ts.
  */
 import type { CodecName } from './sdp.ts';
+import type { SipTrunk } from './uac.ts';
 
 export interface SipConfig {
   /** PARLEY_SIP_ENABLED (alias PARLEY_SIP) = on|off: whether the server starts the SIP door. */
@@ -47,6 +48,13 @@ export interface SipConfig {
   minSeS: number;
   /** PARLEY_SIP_TRANSFER_TIMEOUT_S: a blind transfer with no final NOTIFY by then has failed (the call goes on). */
   transferTimeoutS: number;
+  /** PARLEY_SIP_TRUNK_URI (+ _USER, _PASSWORD): where outbound calls to numbers go, digest credentials (docs/notes/outbound.md). */
+  trunk?: SipTrunk | null;
+  /**
+   * Outbound calls: PARLEY_OUTBOUND_CPS (INVITEs per second per trunk; more wait queued), PARLEY_OUTBOUND_MAX_CALLS
+   * (outbound calls queued, ringing or up at once; beyond: 429), PARLEY_OUTBOUND_RING_TIMEOUT_S (default ring_timeout_s).
+   */
+  outbound?: { callsPerSecond: number; maxCalls: number; ringTimeoutS: number };
   /** INVITE headers (lower-case names) kept in `SipCall.headers` besides the usual ones (the incoming-call hook's `incomingCall.headers`). */
   appHeaders?: readonly string[];
 }
@@ -71,4 +79,13 @@ export const DEFAULT_SIP_CONFIG: SipConfig = {
   sessionExpiresS: 1800,
   minSeS: 90,
   transferTimeoutS: 30,
+  trunk: null,
+  outbound: { callsPerSecond: 10, maxCalls: 50, ringTimeoutS: 30 },
 };
+
+export const DEFAULT_OUTBOUND = { callsPerSecond: 10, maxCalls: 50, ringTimeoutS: 30 } as const;
+
+/** `sip:`/`sips:` URI check: scheme, optional user, a host, optional port and parameters (no spaces or brackets). */
+export const SIP_URI_RE = /^sips?:(?:[^\s@<>"]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?(?:;[^\s<>"]*)?$/;
+/** A dialable number (E.164-ish, with the usual separators) or `tel:` URI. */
+export const NUMBER_RE = /^(?:tel:)?\+?[0-9*#][0-9*#().\- ]{0,31}$/;

@@ -13,6 +13,7 @@ export const SIP_ERROR_CODES = {
   SIP_ERR_TRANSFER_FAILED: 'REFER rejected or the transfer did not complete',
   SIP_ERR_BAD_DTMF: 'digits outside 0-9 * # A-D',
   SIP_ERR_CONFIG: 'invalid SIP configuration',
+  SIP_ERR_BAD_URI: 'an outbound destination or caller that is not a valid SIP URI or number',
 } as const;
 
 export type SipErrorCode = keyof typeof SIP_ERROR_CODES;

@@ -23,6 +23,8 @@ import { RtpPortPool } from './rtp-session.ts';
 import { attachSessionTimer, negotiateAsUas, readTimerOffer } from './session-timer.ts';
 import type { SessionTimerSettings } from './session-timer.ts';
 import { ORIGINAL_URI_HEADER, SipServerTransport } from './transport.ts';
+import { createDialer } from './uac.ts';
+import type { DialEvents, DialRequest, OutboundDial } from './uac.ts';
 import type { SipFilterResult, SipFlow, SipTransportOptions } from './transport.ts';
 
 export interface SipServerDeps {
@@ -78,6 +80,8 @@ export interface SipServer {
   metrics(): SipMetrics;
   /** Registration state when a registrar is configured. */
   readonly registered: boolean;
+  /** Place an outbound call (sip/uac.ts, docs/notes/outbound.md); answered, it goes to `onCall` like an incoming one. */
+  dial(req: DialRequest, events?: DialEvents): Promise<OutboundDial>;
   /** Hang up every call (BYE), unregister, close the sockets. */
   stop(): Promise<void>;
 }
@@ -460,7 +464,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
    * a subscription ended without a final code or no final code within transferTimeoutS rejects with
    * SIP_ERR_TRANSFER_FAILED (`status` = the code, 408 for the timeout), and the call goes on.
    */
-  function refer(invitation: Invitation, call: SipCallImpl, target: string): Promise<void> {
+  function refer(invitation: Session, call: SipCallImpl, target: string): Promise<void> {
     const uri = UserAgent.makeURI(target);
     if (!uri) return Promise.reject(new SipError('SIP_ERR_TRANSFER_FAILED', `invalid transfer target "${target}"`));
     const timeoutS = config.transferTimeoutS;
@@ -520,6 +524,34 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     });
   }
 
+  // outbound calls share the UA, transport, RTP ports, pacers and call table (sip/uac.ts)
+  const dialer = createDialer({
+    ua,
+    transport,
+    config,
+    ports,
+    publicAddress,
+    log,
+    nextPacer: () => pacers[nextPacer++ % pacers.length] as FramePacer,
+    bindSession: (session, call) => sessionToCall.set(session, call),
+    track: (call) => {
+      calls.set(call.id, call);
+      m.callsTotal++;
+    },
+    untrack: (call) => {
+      calls.delete(call.id);
+      const s = call.stats();
+      m.rtpPacketsIn += s.rtp.packetsIn;
+      m.rtpLost += s.rtp.lost;
+      m.rtpJitterMsMax = Math.max(m.rtpJitterMsMax, s.rtp.jitterMs);
+      m.dtmfIn += s.dtmfIn;
+      m.dtmfOut += s.dtmfOut;
+    },
+    onCall: (call) => deps.onCall(call),
+    refer,
+    stopping: () => stopping,
+  });
+
   await ua.start();
   let registerer: Registerer | undefined;
   if (config.registrar && registrarUri) {
@@ -553,6 +585,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       return registerer?.state === RegistererState.Registered;
     },
     calls: () => [...calls.values()],
+    dial: (req, events) => dialer.dial(req, events),
     metrics: () => {
       let live = 0;
       let jitter = m.rtpJitterMsMax;

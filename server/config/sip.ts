@@ -6,7 +6,7 @@
 import type { ConfigReader } from './reader.ts';
 import { ConfigError } from '../errors.ts';
 // sip/config.ts is a leaf (types and defaults): imported directly so that reading the config does not load the SIP stack
-import { DEFAULT_SIP_CONFIG, type SipConfig } from '../../sip/config.ts';
+import { DEFAULT_OUTBOUND, DEFAULT_SIP_CONFIG, SIP_URI_RE, type SipConfig } from '../../sip/config.ts';
 
 export type { SipConfig } from '../../sip/config.ts';
 
@@ -51,7 +51,18 @@ export function readSipConfig(r: ConfigReader, httpHost: string): SipConfig {
   if (sessionExpiresS !== 0 && sessionExpiresS < minSeS) {
     throw new ConfigError('PARLEY_SIP_SESSION_EXPIRES_S', `must be 0 (off) or at least PARLEY_SIP_MIN_SE_S (${minSeS}), got ${sessionExpiresS}`);
   }
+  // outbound calls (docs/notes/outbound.md): the trunk, the per-trunk rate and the concurrency cap
+  const trunkUri = r.optStr('PARLEY_SIP_TRUNK_URI', 'sip.trunk.uri');
+  if (trunkUri !== null && !SIP_URI_RE.test(trunkUri)) throw new ConfigError('PARLEY_SIP_TRUNK_URI', `want sip:host[:port][;transport=tcp], got ${JSON.stringify(trunkUri)}`);
+  const trunk = trunkUri !== null ? { uri: trunkUri, user: r.optStr('PARLEY_SIP_TRUNK_USER', 'sip.trunk.user'), password: r.optStr('PARLEY_SIP_TRUNK_PASSWORD', 'sip.trunk.password') } : null;
+  const outbound = {
+    callsPerSecond: r.num('PARLEY_OUTBOUND_CPS', 'sip.outbound.callsPerSecond', DEFAULT_OUTBOUND.callsPerSecond, { min: 0.01, max: 10_000 }),
+    maxCalls: r.int('PARLEY_OUTBOUND_MAX_CALLS', 'sip.outbound.maxCalls', DEFAULT_OUTBOUND.maxCalls, { min: 1, max: 100_000 }),
+    ringTimeoutS: r.int('PARLEY_OUTBOUND_RING_TIMEOUT_S', 'sip.outbound.ringTimeoutS', DEFAULT_OUTBOUND.ringTimeoutS, { min: 1, max: 300 }),
+  };
   return {
+    trunk,
+    outbound,
     enabled: r.bool('PARLEY_SIP_ENABLED', null, legacyEnabled),
     host: r.str('PARLEY_SIP_HOST', 'sip.host', httpHost),
     port: r.int('PARLEY_SIP_PORT', 'sip.port', d.port, { min: 0, max: 65535 }),

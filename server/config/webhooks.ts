@@ -8,10 +8,11 @@ import { ConfigError } from '../errors.ts';
 import type { ConfigReader } from './reader.ts';
 
 /** Every event type Parley sends (docs/notes/webhooks.md has each one's data). */
-export const WEBHOOK_EVENT_TYPES = ['call.started', 'call.answered', 'call.dtmf', 'call.transferred', 'call.ended', 'turn.completed'] as const;
+export const WEBHOOK_EVENT_TYPES = ['call.started', 'call.answered', 'call.dtmf', 'call.transferred', 'call.ended', 'turn.completed', 'call.ringing', 'call.failed'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 /** Sent unless `events` says otherwise; `turn.completed` only with `turnCompleted: true` (or listed in `events`). */
-export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['call.started', 'call.answered', 'call.dtmf', 'call.transferred', 'call.ended'];
+// call.ringing / call.failed: outbound calls only (docs/notes/outbound.md)
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['call.started', 'call.answered', 'call.dtmf', 'call.transferred', 'call.ended', 'call.ringing', 'call.failed'];
 
 export interface WebhooksConfig {
   /** PARLEY_WEBHOOK_URL / webhooks.url: where events are POSTed (http or https). null: webhooks off. */

@@ -16,6 +16,7 @@ import { bearerKey } from '../auth.ts';
 import { authorizeCallsRead, refuseCallsRead } from '../live/index.ts';
 import type { CallRecords } from '../calls/index.ts';
 import { decodeCursor, type CallFilter } from '../store/index.ts';
+import { outboundView } from '../outbound/calls.ts';
 
 const DOORS = ['ws', 'sip', 'media-stream'] as const;
 const END_REASONS = ['caller_hangup', 'agent_ended', 'transferred', 'max_duration', 'rtp_timeout', 'error', 'shutdown', 'rejected', 'interrupted'] as const;
@@ -117,7 +118,13 @@ export function registerCallsRoutes(app: FastifyInstance, calls: CallRecords): v
   app.get<{ Params: { id: string } }>('/v1/calls/:id', async (req, reply) => {
     if (!read(req, reply)) return reply;
     const record = await calls.get(req.params.id);
-    if (record === null) return fail(reply, 404, 'call_not_found', `No call with id ${JSON.stringify(req.params.id)}.`, 'id');
+    // an outbound call (docs/notes/outbound.md): its status, also before (or without) a session
+    const outbound = outboundView(app, req.params.id);
+    if (record === null && outbound === null) return fail(reply, 404, 'call_not_found', `No call with id ${JSON.stringify(req.params.id)}.`, 'id');
+    if (outbound !== null) {
+      const base = record ?? { id: req.params.id, object: 'call', door: 'sip', profile: outbound.profile, metadata: outbound.metadata, started_at: null, ended_at: outbound.ended_at };
+      return reply.header('cache-control', 'no-store').send({ ...base, direction: 'outbound', status: outbound.status, outbound });
+    }
     return reply.header('cache-control', 'no-store').send(record);
   });
 
