@@ -215,6 +215,7 @@ class CallBridge implements SessionClient {
     // admission control (server/engines/admission.ts): an engine at capacity throws CapacityError → 503 + Retry-After
     const admission = admitOrThrow(this.app.parley.engines, engine ?? this.app.parley.config.engine);
     this.session = await this.app.parley.sessions.open({
+      ...(outbound ? { id: this.call.id } : {}), // an outbound call's id is its session's and record's (POST /v1/calls)
       leg: 'sip',
       client: this,
       session: withAudioFormat(plan.session, format),

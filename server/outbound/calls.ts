@@ -11,9 +11,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { DialOutcome, SipCall, SipConfig, SipServer, SipTrunk } from '../../sip/index.ts';
-import { newCallId } from '../../sip/index.ts';
 import type { WebhookEventType } from '../config/webhooks.ts';
 import { encodeEvent, makeEvent } from '../webhooks/events.ts';
+import { newSessionId } from '../protocol/ids.ts';
 import type { AmdResult, AnsweredLeg, MachineDetectionOptions, MachineDetector } from './amd-hook.ts';
 import { InProcessRateLimiter, type RateLimiter } from './limiter.ts';
 
@@ -123,7 +123,7 @@ export class OutboundCalls {
     if (this.#live >= s.maxCalls) {
       throw new OutboundRefused(429, 'too_many_calls', `${this.#live} outbound calls are queued or up (PARLEY_OUTBOUND_MAX_CALLS = ${s.maxCalls}); try again later.`, Math.max(1, Math.ceil(1 / s.callsPerSecond)));
     }
-    const id = newCallId();
+    const id = newSessionId(); // the session's and the call record's id once answered
     const now = Date.now();
     const state: OutboundState = {
       status: 'queued',

@@ -132,7 +132,7 @@ export class SessionManager {
   async open(opts: SessionOpenOptions): Promise<RealtimeSessionHandle> {
     this.checkCanOpen();
     const { config, engines, tools, metrics } = this.#deps;
-    const id = newSessionId();
+    const id = opts.id ?? newSessionId();
     const bindings: Record<string, string> = { sessionId: id, leg: opts.leg };
     if (opts.callId !== undefined) bindings['callId'] = opts.callId;
     const log = this.#deps.log.child(bindings);

@@ -37,6 +37,8 @@ export interface SessionClient {
 }
 
 export interface SessionOpenOptions {
+  /** The session's id (= its call record's), when the door made it before: an outbound call's (POST /v1/calls). Default: a new `sess_…`. */
+  id?: string;
   leg: Leg;
   client: SessionClient;
   /** Initial config (from an ephemeral key, or the SIP door's audio/pcmu). */

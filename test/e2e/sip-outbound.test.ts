@@ -79,7 +79,7 @@ describe('outbound calls through SIPp', () => {
     expect(r.status).toBe(201);
     expect(r.json['status']).toBe('queued');
     const id = String(r.json['id']);
-    expect(id).toMatch(/^call_[0-9a-f]{16}$/);
+    expect(id).toMatch(/^sess_\w{20}$/);
     const seen: string[] = [];
     await waitFor(() => {
       const s = statusOf(id);
@@ -89,7 +89,7 @@ describe('outbound calls through SIPp', () => {
     expect(seen[0]).toMatch(/queued|ringing/);
     expect(seen).toContain('ringing');
     // the answered leg: a SIP call on the server, a session with the call's id, the profile's first message
-    await waitFor(() => parley!.app.parley.sessions.list().some((s) => s.callId === id), 5000, 'session');
+    await waitFor(() => parley!.app.parley.sessions.get(id) !== undefined, 5000, 'the session, under the call id');
     const call = bridge!.server.calls().find((c) => c.id === id);
     expect(call?.state).toBe('active');
     // the profile's first message reaches the engine as soon as the call is answered
