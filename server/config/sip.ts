@@ -54,6 +54,9 @@ export function readSipConfig(r: ConfigReader, httpHost: string): SipConfig {
   // outbound calls (docs/notes/outbound.md): the trunk, the per-trunk rate and the concurrency cap
   const trunkUri = r.optStr('PARLEY_SIP_TRUNK_URI', 'sip.trunk.uri');
   if (trunkUri !== null && !SIP_URI_RE.test(trunkUri)) throw new ConfigError('PARLEY_SIP_TRUNK_URI', `want sip:host[:port][;transport=tcp], got ${JSON.stringify(trunkUri)}`);
+  if (trunkUri === null && (r.optStr('PARLEY_SIP_TRUNK_USER', 'sip.trunk.user') !== null || r.optStr('PARLEY_SIP_TRUNK_PASSWORD', 'sip.trunk.password') !== null)) {
+    throw new ConfigError('PARLEY_SIP_TRUNK_URI', 'PARLEY_SIP_TRUNK_USER / PARLEY_SIP_TRUNK_PASSWORD need PARLEY_SIP_TRUNK_URI (sip:host[:port])');
+  }
   const trunk = trunkUri !== null ? { uri: trunkUri, user: r.optStr('PARLEY_SIP_TRUNK_USER', 'sip.trunk.user'), password: r.optStr('PARLEY_SIP_TRUNK_PASSWORD', 'sip.trunk.password') } : null;
   const outbound = {
     callsPerSecond: r.num('PARLEY_OUTBOUND_CPS', 'sip.outbound.callsPerSecond', DEFAULT_OUTBOUND.callsPerSecond, { min: 0.01, max: 10_000 }),

@@ -36,6 +36,8 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       sessionExpiresS: 1800,
       minSeS: 90,
       transferTimeoutS: 30,
+      trunk: null,
+      outbound: { callsPerSecond: 10, maxCalls: 50, ringTimeoutS: 30 },
     });
     // the defaults are sip/config.ts's own (the server's HTTP host is the SIP host by default)
     expect(c).toEqual({ ...DEFAULT_SIP_CONFIG, host: '127.0.0.1' });
@@ -70,6 +72,12 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       PARLEY_SIP_SESSION_EXPIRES_S: '600',
       PARLEY_SIP_MIN_SE_S: '120',
       PARLEY_SIP_TRANSFER_TIMEOUT_S: '45',
+      PARLEY_SIP_TRUNK_URI: 'sip:trunk.example.com:5080;transport=tcp',
+      PARLEY_SIP_TRUNK_USER: 'acct1',
+      PARLEY_SIP_TRUNK_PASSWORD: 'tpw',
+      PARLEY_OUTBOUND_CPS: '2.5',
+      PARLEY_OUTBOUND_MAX_CALLS: '20',
+      PARLEY_OUTBOUND_RING_TIMEOUT_S: '25',
     }).sip;
     expect(c).toEqual({
       enabled: false,
@@ -91,6 +99,8 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       sessionExpiresS: 600,
       minSeS: 120,
       transferTimeoutS: 45,
+      trunk: { uri: 'sip:trunk.example.com:5080;transport=tcp', user: 'acct1', password: 'tpw' },
+      outbound: { callsPerSecond: 2.5, maxCalls: 20, ringTimeoutS: 25 },
     });
     expect(loadConfig({ PARLEY_SIP_SESSION_EXPIRES_S: '0' }).sip.sessionExpiresS).toBe(0); // session timers off
     expect(loadConfig({ PARLEY_SIP: 'off', PARLEY_SIP_ENABLED: 'on' }).sip.enabled).toBe(true);
@@ -111,6 +121,11 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
     expect(settingOf(() => loadConfig({ PARLEY_SIP_SESSION_EXPIRES_S: '60' }))).toBe('PARLEY_SIP_SESSION_EXPIRES_S'); // below Min-SE 90
     expect(settingOf(() => loadConfig({ PARLEY_SIP_MIN_SE_S: '0' }))).toBe('PARLEY_SIP_MIN_SE_S');
     expect(settingOf(() => loadConfig({ PARLEY_SIP_TRANSFER_TIMEOUT_S: '0' }))).toBe('PARLEY_SIP_TRANSFER_TIMEOUT_S');
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_TRUNK_URI: 'trunk.example.com' }))).toBe('PARLEY_SIP_TRUNK_URI');
+    expect(settingOf(() => loadConfig({ PARLEY_SIP_TRUNK_USER: 'acct1' }))).toBe('PARLEY_SIP_TRUNK_URI');
+    expect(settingOf(() => loadConfig({ PARLEY_OUTBOUND_CPS: '0' }))).toBe('PARLEY_OUTBOUND_CPS');
+    expect(settingOf(() => loadConfig({ PARLEY_OUTBOUND_MAX_CALLS: '0' }))).toBe('PARLEY_OUTBOUND_MAX_CALLS');
+    expect(settingOf(() => loadConfig({ PARLEY_OUTBOUND_RING_TIMEOUT_S: '301' }))).toBe('PARLEY_OUTBOUND_RING_TIMEOUT_S');
   });
 });
 

@@ -67,7 +67,7 @@ describe('webhook settings', () => {
     const c = loadConfig({ PARLEY_WEBHOOK_URL: 'https://backend.example.com/hooks/', PARLEY_WEBHOOK_SECRET: SECRET }).webhooks;
     expect(c.url).toBe('https://backend.example.com/hooks/');
     expect(c.secret).toBe(SECRET);
-    expect([...c.events].sort()).toEqual(['call.answered', 'call.dtmf', 'call.ended', 'call.started', 'call.transferred']);
+    expect([...c.events].sort()).toEqual(['call.answered', 'call.dtmf', 'call.ended', 'call.failed', 'call.ringing', 'call.started', 'call.transferred']);
     expect(c.turnCompleted).toBe(false);
     expect(c.timeoutMs).toBe(10_000);
     expect(c.maxAgeH).toBe(24);
