@@ -1,0 +1,203 @@
+/**
+ * Kamailio (deploy/kamailio/kamailio.cfg, Debian 5.6, started by the test on loopback) in front of two real
+ * Parley processes (server/main.ts, the openai engine on the FakeOpenAI upstream) — issue 13:
+ *  - 20 SIP calls through Kamailio: both instances take calls, every call is answered, the agent's reply
+ *    reaches the caller byte for byte (the fake's μ-law reply bytes in the caller's RTP), BYE/200 through
+ *    the proxy (Record-Route);
+ *  - drain instance A (SIGTERM) while it has calls: they go on (the agent still answers) and end normally,
+ *    new calls keep being answered (by B), Kamailio routes no new call to A later than one probe interval
+ *    after the drain began, and A exits 0 when its last call ends.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeOpenAI } from '../fakes/index.ts';
+import { freePort, rtpRange } from '../fakes/sip-harness.ts';
+import { startKamailio, type Kamailio } from '../support/kamailio.ts';
+import { startParleyProcess, type ParleyProcess } from '../support/parley-process.ts';
+import { ProxiedCaller } from '../support/sip-caller.ts';
+import { sipProbe } from '../support/sip-probe.ts';
+
+const KEY = 'pk_cluster_test_key_0123456789abcdef';
+const PROBE_S = 1;
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const until = async (pred: () => boolean, ms: number, what: string): Promise<void> => {
+  const t0 = Date.now();
+  while (!pred()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out: ${what}`);
+    await sleep(25);
+  }
+};
+
+interface Instance {
+  p: ParleyProcess;
+  sipPort: number;
+}
+
+async function startInstance(fake: FakeOpenAI, name: string, extra: Record<string, string> = {}): Promise<Instance> {
+  const sipPort = await freePort();
+  const rtp = rtpRange();
+  const dataDir = mkdtempSync(join(tmpdir(), `parley-cluster-${name}-`));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const p = await startParleyProcess({
+    PARLEY_API_KEYS: KEY, PARLEY_DEMO: 'off', PARLEY_ENGINE: 'openai', PARLEY_FALLBACK_ENGINE: 'none',
+    OPENAI_API_KEY: fake.apiKey, OPENAI_BASE_URL: fake.baseUrl, LOG_LEVEL: 'warn',
+    PARLEY_SIP_ENABLED: 'on', PARLEY_SIP_PORT: String(sipPort), PARLEY_RTP_PORTS: `${rtp.min}-${rtp.max}`,
+    PARLEY_DATA_DIR: dataDir, PARLEY_INSTANCE_ID: `parley-${name}`,
+    ...extra,
+  });
+  cleanups.push(() => p.stop());
+  const t0 = Date.now();
+  while (!(await sipProbe(sipPort, 'OPTIONS', 500).then((a) => a.status === 200, () => false))) {
+    if (Date.now() - t0 > 15_000) throw new Error(`instance ${name}: SIP door not up:\n${p.out()}`);
+  }
+  return { p, sipPort };
+}
+
+async function cluster(envA: Record<string, string> = {}): Promise<{ fake: FakeOpenAI; a: Instance; b: Instance; k: Kamailio }> {
+  const fake = await new FakeOpenAI({ replyAudioMs: 400 }).start();
+  cleanups.push(() => fake.stop());
+  const [a, b] = await Promise.all([startInstance(fake, 'a', envA), startInstance(fake, 'b')]);
+  const k = await startKamailio({ backends: [a.sipPort, b.sipPort], pingIntervalS: PROBE_S });
+  cleanups.push(() => k.stop());
+  return { fake, a, b, k };
+}
+
+async function placeCall(k: Kamailio): Promise<ProxiedCaller> {
+  const c = await new ProxiedCaller(k.port).bind();
+  cleanups.push(() => c.close());
+  const r = await c.invite();
+  expect(r.status, `INVITE through Kamailio: ${r.answer.split('\r\n')[0]}\n${k.out().slice(-2000)}`).toBe(200);
+  return c;
+}
+
+describe('Kamailio in front of two Parley instances', () => {
+  it('20 calls: both instances take calls, every call answered, the agent heard, BYE/200 through the proxy', async () => {
+    const { a, b, k } = await cluster();
+    const calls: ProxiedCaller[] = [];
+    // two waves of 10 concurrent calls
+    for (let wave = 0; wave < 2; wave++) {
+      const batch = await Promise.all(Array.from({ length: 10 }, () => placeCall(k)));
+      await Promise.all(batch.map((c) => until(() => c.replyPackets >= 5, 15_000, `the agent's reply on ${c.callId}`)));
+      const byes = await Promise.all(batch.map((c) => c.bye()));
+      expect(byes).toEqual(Array(10).fill(200));
+      calls.push(...batch);
+    }
+    expect(calls).toHaveLength(20);
+    const onA = calls.filter((c) => c.answeredBy === a.sipPort).length;
+    const onB = calls.filter((c) => c.answeredBy === b.sipPort).length;
+    expect(onA + onB).toBe(20);
+    expect(onA, 'instance A took calls').toBeGreaterThanOrEqual(5);
+    expect(onB, 'instance B took calls').toBeGreaterThanOrEqual(5);
+    // Kamailio routed each INVITE once, no failover; BYEs passed the proxy (Record-Route)
+    const routed = k.routed();
+    expect(routed.filter((r) => !r.failover)).toHaveLength(20);
+    expect(routed.filter((r) => r.failover)).toHaveLength(0);
+    expect(k.out().match(/BYE \S+ -> /g)?.length ?? 0).toBeGreaterThanOrEqual(20);
+    // no call was hung up by Parley
+    expect(calls.filter((c) => c.requests.some((m) => m.startsWith('BYE ')))).toHaveLength(0);
+    // both instances still up and idle
+    for (const i of [a, b]) {
+      const r = (await (await fetch(`${i.p.url}/readyz`)).json()) as Record<string, unknown>;
+      expect(r).toMatchObject({ ready: true, active_calls: 0 });
+    }
+  }, 60_000);
+
+  it('drain A with calls on it: they finish normally, no new call reaches A after one probe interval, A exits 0 after its last call', async () => {
+    const { a, b, k } = await cluster();
+    const first = await Promise.all(Array.from({ length: 4 }, () => placeCall(k)));
+    const onA = first.filter((c) => c.answeredBy === a.sipPort);
+    const onB = first.filter((c) => c.answeredBy === b.sipPort);
+    expect(onA.length, 'A has calls before the drain').toBeGreaterThanOrEqual(1);
+    await Promise.all(first.map((c) => until(() => c.replyPackets >= 5, 15_000, `the agent's reply on ${c.callId}`)));
+
+    const drainAt = Date.now();
+    a.p.signal('SIGTERM');
+    // two calls at once, before any probe: round robin offers one of them to A, which refuses it (503 +
+    // Retry-After); Kamailio fails over to B and marks A inactive — the callers never see the refusal
+    const now = await Promise.all([placeCall(k), placeCall(k)]);
+    for (const c of now) expect(c.answeredBy, 'a call placed as the drain began went to B').toBe(b.sipPort);
+    // a stream of new calls while A drains, for three probe intervals: every one answered, by B
+    const later: ProxiedCaller[] = [...now];
+    while (Date.now() - drainAt < PROBE_S * 1000 * 3) {
+      const c = await placeCall(k);
+      later.push(c);
+      expect(c.answeredBy, 'a new call after the drain began went to B').toBe(b.sipPort);
+      await sleep(100);
+    }
+    // Kamailio: nothing routed to A later than one probe interval after the drain began
+    const toA = k.routed().filter((r) => r.port === a.sipPort && r.at > drainAt);
+    expect(toA.filter((r) => r.at > drainAt + PROBE_S * 1000 + 250), JSON.stringify(toA)).toEqual([]);
+    // and its dispatcher holds A inactive (its OPTIONS probes get 503), B active
+    const dst = await k.destinations();
+    expect(dst.find((d) => d.port === a.sipPort)?.flags, JSON.stringify(dst)).toMatch(/^I/);
+    expect(dst.find((d) => d.port === b.sipPort)?.flags, JSON.stringify(dst)).toMatch(/^A/);
+
+    // A's calls went on: the agent still answers them, nothing hung up
+    const heard = onA.map((c) => c.replyPackets);
+    await sleep(2500);
+    onA.forEach((c, i) => expect(c.replyPackets, 'the agent still talks on A during the drain').toBeGreaterThan(heard[i]!));
+    expect(a.p.alive()).toBe(true);
+    expect(onA.filter((c) => c.requests.some((m) => m.startsWith('BYE ')))).toHaveLength(0);
+
+    // the callers hang up (BYE/200 through Kamailio): A exits 0 after the last
+    for (const c of onA) expect(await c.bye()).toBe(200);
+    const exit = await Promise.race([a.p.exited, sleep(5000).then(() => null)]);
+    expect(exit, a.p.out().slice(-2000)).toEqual({ code: 0, signal: null });
+    for (const c of [...onB, ...later]) expect(await c.bye()).toBe(200);
+    expect(b.p.alive()).toBe(true);
+  }, 60_000);
+
+  it('the OPTIONS probe alone: a full instance leaves the rotation and comes back when its call ends; a drained one leaves it', async () => {
+    const { a, b, k } = await cluster({ PARLEY_SIP_MAX_CALLS: '1' });
+    const flagsOf = async (port: number): Promise<string> => (await k.destinations()).find((d) => d.port === port)?.flags ?? '';
+    const waitFlags = async (port: number, re: RegExp, what: string): Promise<number> => {
+      const t0 = Date.now();
+      while (!re.test(await flagsOf(port))) {
+        if (Date.now() - t0 > PROBE_S * 1000 * 3) throw new Error(`${what}: ${JSON.stringify(await k.destinations())}`);
+        await sleep(100);
+      }
+      return Date.now() - t0;
+    };
+    // one call fills A (PARLEY_SIP_MAX_CALLS=1): its OPTIONS answer turns 503 (full), the dispatcher takes A out
+    let onA: ProxiedCaller | null = null;
+    const others: ProxiedCaller[] = [];
+    while (!onA) {
+      const c = await placeCall(k);
+      if (c.answeredBy === a.sipPort) onA = c;
+      else others.push(c);
+    }
+    const full = await sipProbe(a.sipPort, 'OPTIONS');
+    expect([full.status, full.header('X-Parley-Status')]).toEqual([503, 'full']);
+    expect(full.header('X-Parley-Load')).toMatch(/sip=1\/1/);
+    const outMs = await waitFlags(a.sipPort, /^I/, 'A full: inactive');
+    expect(outMs).toBeLessThanOrEqual(PROBE_S * 1000 + 500);
+    for (let i = 0; i < 3; i++) {
+      const c = await placeCall(k);
+      expect(c.answeredBy, 'no call to a full A').toBe(b.sipPort);
+      others.push(c);
+    }
+    // its call ends: the next probe gets 200, A is back in the rotation
+    expect(await onA.bye()).toBe(200);
+    await waitFlags(a.sipPort, /^A/, 'A free again: active');
+    // drain A with no call on it (the admin call): it exits 0 at once, and the dispatcher takes it out when
+    // a probe goes unanswered (a probe interval plus the transaction timeout, FR_TIMER_MS 2000)
+    const drainAt = Date.now();
+    const res = await fetch(`${a.p.url}/v1/admin/drain`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}` } });
+    expect(res.status).toBe(202);
+    expect(await a.p.exited).toEqual({ code: 0, signal: null });
+    const t0 = Date.now();
+    while (!/^I/.test(await flagsOf(a.sipPort))) {
+      if (Date.now() - t0 > 6000) throw new Error(`A gone: still ${await flagsOf(a.sipPort)}`);
+      await sleep(100);
+    }
+    expect(Date.now() - drainAt).toBeLessThanOrEqual(PROBE_S * 1000 + 2000 + 750);
+    for (const c of others) expect(await c.bye()).toBe(200);
+  }, 60_000);
+});
