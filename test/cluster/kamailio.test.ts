@@ -21,6 +21,8 @@ import { sipProbe } from '../support/sip-probe.ts';
 
 const KEY = 'pk_cluster_test_key_0123456789abcdef';
 const PROBE_S = 1;
+/** Kamailio's FR_TIMER_MS here (see cluster()). */
+const FR_MS = 4000;
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
@@ -64,7 +66,9 @@ async function cluster(envA: Record<string, string> = {}): Promise<{ fake: FakeO
   const fake = await new FakeOpenAI({ replyAudioMs: 400 }).start();
   cleanups.push(() => fake.stop());
   const [a, b] = await Promise.all([startInstance(fake, 'a', envA), startInstance(fake, 'b')]);
-  const k = await startKamailio({ backends: [a.sipPort, b.sipPort], pingIntervalS: PROBE_S });
+  // an instance silent for 4 s (not even 180 Ringing) is failed over: on a loaded 2-core machine a call's
+  // set-up can take a second or two, and this test is about probes and refusals, not timeouts
+  const k = await startKamailio({ backends: [a.sipPort, b.sipPort], pingIntervalS: PROBE_S, frTimerMs: FR_MS });
   cleanups.push(() => k.stop());
   return { fake, a, b, k };
 }
@@ -98,7 +102,7 @@ describe('Kamailio in front of two Parley instances', () => {
     // Kamailio routed each INVITE once, no failover; BYEs passed the proxy (Record-Route)
     const routed = k.routed();
     expect(routed.filter((r) => !r.failover)).toHaveLength(20);
-    expect(routed.filter((r) => r.failover)).toHaveLength(0);
+    expect(routed.filter((r) => r.failover), k.out().split('\n').filter((l) => /refused or did not answer/.test(l)).join('\n')).toHaveLength(0);
     expect(k.out().match(/BYE \S+ -> /g)?.length ?? 0).toBeGreaterThanOrEqual(20);
     // no call was hung up by Parley
     expect(calls.filter((c) => c.requests.some((m) => m.startsWith('BYE ')))).toHaveLength(0);
@@ -187,17 +191,17 @@ describe('Kamailio in front of two Parley instances', () => {
     expect(await onA.bye()).toBe(200);
     await waitFlags(a.sipPort, /^A/, 'A free again: active');
     // drain A with no call on it (the admin call): it exits 0 at once, and the dispatcher takes it out when
-    // a probe goes unanswered (a probe interval plus the transaction timeout, FR_TIMER_MS 2000)
+    // a probe goes unanswered (a probe interval plus the transaction timeout, FR_TIMER_MS)
     const drainAt = Date.now();
     const res = await fetch(`${a.p.url}/v1/admin/drain`, { method: 'POST', headers: { Authorization: `Bearer ${KEY}` } });
     expect(res.status).toBe(202);
     expect(await a.p.exited).toEqual({ code: 0, signal: null });
     const t0 = Date.now();
     while (!/^I/.test(await flagsOf(a.sipPort))) {
-      if (Date.now() - t0 > 6000) throw new Error(`A gone: still ${await flagsOf(a.sipPort)}`);
+      if (Date.now() - t0 > FR_MS + 4000) throw new Error(`A gone: still ${await flagsOf(a.sipPort)}`);
       await sleep(100);
     }
-    expect(Date.now() - drainAt).toBeLessThanOrEqual(PROBE_S * 1000 + 2000 + 750);
+    expect(Date.now() - drainAt).toBeLessThanOrEqual(PROBE_S * 1000 + FR_MS + 1000);
     for (const c of others) expect(await c.bye()).toBe(200);
   }, 60_000);
 });
