@@ -156,7 +156,7 @@ export interface BaresipCall {
  * Start baresip with `inputWav` (8 kHz mono s16) as microphone, dial `uri`, record what it hears.
  * `codecs` e.g. 'pcmu' or 'pcma'.
  */
-export async function startBaresip(opts: { inputWav: string; uri: string; codecs?: string }): Promise<BaresipCall> {
+export async function startBaresip(opts: { inputWav: string; uri: string | null; codecs?: string; /** answer incoming calls at once (the called phone of an outbound call) */ autoAnswer?: boolean }): Promise<BaresipCall & { sipPort: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-baresip-'));
   const bs = join(dir, 'bs');
   mkdirSync(bs);
@@ -200,7 +200,7 @@ export async function startBaresip(opts: { inputWav: string; uri: string; codecs
       '',
     ].join('\n'),
   );
-  writeFileSync(join(bs, 'accounts'), `<sip:caller@127.0.0.1:${sipPort}>;regint=0;audio_codecs=${opts.codecs ?? 'pcmu'};answermode=manual\n`);
+  writeFileSync(join(bs, 'accounts'), `<sip:caller@127.0.0.1:${sipPort}>;regint=0;audio_codecs=${opts.codecs ?? 'pcmu'};answermode=${opts.autoAnswer ? 'auto' : 'manual'}\n`);
   writeFileSync(join(bs, 'contacts'), '');
   const child = spawn('baresip', ['-f', bs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -261,8 +261,9 @@ export async function startBaresip(opts: { inputWav: string; uri: string; codecs
       });
     });
   };
-  command('dial', opts.uri);
+  if (opts.uri !== null) command('dial', opts.uri);
   return {
+    sipPort,
     dir,
     events,
     log: () => out,
