@@ -69,6 +69,8 @@ export interface AmdOptions {
   silenceThreshold?: number;
   /** Speech must be this many times the quietest block of the last second (not in Asterisk). Default 1.7. */
   noiseFactor?: number;
+  /** Listen for the voicemail beep (off: cadence only, and `ready` comes from the greeting's silence). Default true. */
+  beep?: boolean;
   /** Beep: shortest steady tone, ms. Default 150. */
   beepMinMs?: number;
   /** Beep frequency range, Hz. Default 400–2000. */
@@ -150,6 +152,7 @@ export class AnsweringMachineDetector {
       maxWordLengthMs: opts.maxWordLengthMs ?? 5000,
       silenceThreshold: opts.silenceThreshold ?? 256,
       noiseFactor: opts.noiseFactor ?? 1.7,
+      beep: opts.beep ?? true,
       beepMinMs: opts.beepMinMs ?? 150,
       beepMinHz: opts.beepMinHz ?? 400,
       beepMaxHz: opts.beepMaxHz ?? 2000,
@@ -214,11 +217,12 @@ export class AnsweringMachineDetector {
   /**
    * Feed the next chunk of the answered leg's audio (any length; 20 ms frames are the usual). Returns
    * the AMD_* bits of what happened in it (0 most of the time). Never throws on audio content.
+   * `length`: use only the first `length` samples (a buffer reused for chunks of varying size).
    */
-  process(chunk: Int16Array): number {
+  process(chunk: Int16Array, length = chunk.length): number {
     let events = 0;
     let at = 0;
-    const n = chunk.length;
+    const n = Math.max(0, Math.min(length, chunk.length));
     const bs = this.blockSamples;
     while (at < n) {
       const take = Math.min(bs - this.fill, n - at);
@@ -304,7 +308,7 @@ export class AnsweringMachineDetector {
 
     // ---- beep: a steady tone
     let tonal = false;
-    if (voiced && sumSq > 0) {
+    if (voiced && sumSq > 0 && this.o.beep) {
       this.tone(x, sumSq);
       tonal = this.peakRatio >= this.o.toneRatio;
     }

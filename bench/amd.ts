@@ -107,20 +107,32 @@ const ours = report('Parley (audio/amd.ts defaults), the set the defaults were c
 const oursHeld = report('Parley (audio/amd.ts defaults), held-out set', holdout.map((c) => run(c, {})), verbose);
 const asterisk = report("Asterisk's defaults (fixed threshold 256, greeting 1500, after it 800, 3 words, initial silence = machine; beep on)", cases.map((c) => run(c, ASTERISK)), verbose);
 
-// CPU per 20 ms frame: the whole of every case (no early stop), detectors in a loop, repeated
-const reps = 5;
-const perFrame: number[] = [];
-for (let r = 0; r < reps; r++) {
+// CPU per 20 ms frame: every case whole (no early stop), the full detector against the cadence alone (beep
+// search off) as the baseline, interleaved, repeated; the ratio is what the beep search costs
+const reps = 7;
+const usFull: number[] = [];
+const usCadence: number[] = [];
+function cpu(beep: boolean): number {
   let frames = 0;
   const s = performance.now();
   for (const c of cases) {
-    const d = new AnsweringMachineDetector({ sampleRateHz: 8000, maxWaitMs: 1e9, readySilenceMs: 1e9 });
+    const d = new AnsweringMachineDetector({ sampleRateHz: 8000, maxWaitMs: 1e9, readySilenceMs: 1e9, beep });
     for (let i = 0; i + FRAME <= c.pcm.length; i += FRAME) {
       d.process(c.pcm.subarray(i, i + FRAME));
       frames++;
     }
   }
-  perFrame.push(((performance.now() - s) * 1000) / frames);
+  return ((performance.now() - s) * 1000) / frames;
 }
-console.log(`\nCPU per 20 ms frame at 8 kHz (beep search on the whole call, ${reps} runs): median ${q(perFrame, 0.5).toFixed(2)} µs [${Math.min(...perFrame).toFixed(2)}–${Math.max(...perFrame).toFixed(2)}]`);
-if (process.argv.includes('--json')) console.log(JSON.stringify({ ours, oursHeld, asterisk, cpuUsPerFrame: q(perFrame, 0.5) }));
+for (let r = 0; r < reps; r++) {
+  if (r % 2 === 0) {
+    usFull.push(cpu(true));
+    usCadence.push(cpu(false));
+  } else {
+    usCadence.push(cpu(false));
+    usFull.push(cpu(true));
+  }
+}
+const ratios = usFull.map((f, i) => f / (usCadence[i] as number));
+console.log(`\nCPU per 20 ms frame at 8 kHz, whole calls (${reps} interleaved rounds): detector median ${q(usFull, 0.5).toFixed(2)} µs [${Math.min(...usFull).toFixed(2)}–${Math.max(...usFull).toFixed(2)}], cadence alone ${q(usCadence, 0.5).toFixed(2)} µs; ratio ${q(ratios, 0.5).toFixed(2)}× [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}] (of a 20 ms frame: ${((q(usFull, 0.5) / 20_000) * 100).toFixed(2)} %)`);
+if (process.argv.includes('--json')) console.log(JSON.stringify({ ours, oursHeld, asterisk, cpuUsPerFrame: q(usFull, 0.5), cpuRatio: q(ratios, 0.5) }));

@@ -248,7 +248,8 @@ export class AmdCaseMaker {
     const speechMs = (this.say(voice, speed, text).length * 1000) / RATE;
     const withBeep = i % 5 !== 3;
     const beep = withBeep ? { hz: pick(BEEP_HZ, i), ms: pick(BEEP_MS, i), atMs: Math.round(leadMs + speechMs + pick(BEEP_GAP_MS, i)) } : undefined;
-    return this.make({ label: 'machine', hard, text, voice, speed, leadMs, snrDb: pick(SNRS, i + 1), levelDbfs: pick(LEVELS, i + 2), tailMs: 2000, ...(beep ? { beep } : {}) });
+    // without a beep the recording's silence outlasts readySilenceMs (2.5 s), so the message has its moment
+    return this.make({ label: 'machine', hard, text, voice, speed, leadMs, snrDb: pick(SNRS, i + 1), levelDbfs: pick(LEVELS, i + 2), tailMs: beep ? 2000 : 3500, ...(beep ? { beep } : {}) });
   }
 }
 

@@ -170,6 +170,21 @@ describe('AnsweringMachineDetector: odd input', () => {
     expect(b.result).toBeUndefined();
     feed(b, pcm, 1000);
     expect(b.result).toEqual(a.result);
+    // a reused buffer with a length: only the first `length` samples count
+    const c = new AnsweringMachineDetector({ sampleRateHz: 8000 });
+    const buf = new Int16Array(400).fill(12000);
+    for (let i = 0; i + 100 <= pcm.length && !c.done; i += 100) {
+      buf.set(pcm.subarray(i, i + 100));
+      c.process(buf, 100);
+    }
+    expect(c.result).toEqual(a.result);
+  });
+
+  it('with the beep search off, a tone alone is no beep', () => {
+    const d = new AnsweringMachineDetector({ sampleRateHz: 8000, beep: false });
+    feed(d, toneCall(8000, 1000, 1000, 400, 5000));
+    expect(d.beepAtMs).toBeUndefined();
+    expect(d.result?.reason).not.toBe('beep');
   });
 
   it('rejects rates and options it cannot honour with coded errors', () => {
