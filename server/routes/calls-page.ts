@@ -22,7 +22,7 @@ import { LiveCalls } from '../live/live-calls.ts';
 import { registerLiveRoutes } from '../live/routes.ts';
 import { PAGE_COOKIE, pageSessionsOf, pageToken } from '../live/page-auth.ts';
 import { RateLimiter, passwordMatches } from './demo.ts';
-import { loadPage, type Asset, type PageBundle } from './page-assets.ts';
+import { pageAssets, type PageBundle } from './page-assets.ts';
 
 const BAD_SECRETS_PER_MINUTE = 10;
 
@@ -45,8 +45,6 @@ export const CALLS_PAGE: PageBundle = {
     ['calls.css', 'text/css; charset=utf-8'],
   ],
 };
-
-const bundle = (): Promise<Map<string, Asset>> => loadPage(CALLS_PAGE);
 
 function pageError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
   return reply.code(status).header('cache-control', 'no-store').send({ error: { type: 'invalid_request_error', code, message, param: null } });
@@ -81,29 +79,12 @@ export async function registerCallsPage(app: FastifyInstance): Promise<CallsPage
   const badSecrets = new RateLimiter(BAD_SECRETS_PER_MINUTE);
   const secure = config.tls !== null;
 
-  let assets: Promise<Map<string, Asset>> | null = null;
-  const loadAssets = (): Promise<Map<string, Asset>> => {
-    if (!assets) {
-      assets = bundle();
-      assets.catch(() => {
-        assets = null; // try again on the next request
-      });
-    }
-    return assets;
-  };
-  const serve = (name: string) => async (req: FastifyRequest, reply: FastifyReply) => {
-    let asset: Asset | undefined;
-    try {
-      asset = (await loadAssets()).get(name);
-    } catch (err) {
-      req.log.error({ err }, 'calls page bundle failed');
-      return pageError(reply, 500, 'calls_page_build_failed', 'The calls page could not be built.');
-    }
-    if (!asset) return pageError(reply, 404, 'not_found', 'No such asset.');
-    reply.headers(SECURITY_HEADERS).header('etag', asset.etag).type(asset.type);
-    if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
-    return reply.send(asset.body);
-  };
+  const serve = pageAssets(CALLS_PAGE, {
+    headers: SECURITY_HEADERS,
+    error: pageError,
+    buildFailed: { code: 'calls_page_build_failed', message: 'The calls page could not be built.', log: 'calls page bundle failed' },
+    notFound: 'No such asset.',
+  });
   app.get('/calls', serve('calls.html'));
   app.get('/calls/assets/calls.js', serve('calls.js'));
   app.get('/calls/assets/style.css', serve('style.css'));

@@ -30,7 +30,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DemoConfig } from '../config/demo.ts';
 import { isLoopbackHost } from '../config.ts';
-import { loadPage, type Asset, type PageBundle } from './page-assets.ts';
+import { pageAssets, type PageBundle } from './page-assets.ts';
 
 /** Default lifetime of the page's key (PARLEY_DEMO_KEY_TTL_S): long enough to connect; the session may outlive it. */
 export const DEMO_KEY_TTL_S = 120;
@@ -79,8 +79,6 @@ export const DEMO_PAGE: PageBundle = {
     ['style.css', 'text/css; charset=utf-8'],
   ],
 };
-
-const bundle = (): Promise<Map<string, Asset>> => loadPage(DEMO_PAGE);
 
 /** Fixed-window counter per client address (small, self-cleaning). */
 export class RateLimiter {
@@ -172,30 +170,12 @@ export default async function demoRoutes(app: FastifyInstance, opts: DemoRouteOp
   const mints = new RateLimiter(MINTS_PER_MINUTE);
   const badPasswords = new RateLimiter(BAD_PASSWORDS_PER_MINUTE);
 
-  let assets: Promise<Map<string, Asset>> | null = null;
-  const loadAssets = (): Promise<Map<string, Asset>> => {
-    if (!assets) {
-      assets = bundle();
-      assets.catch(() => {
-        assets = null; // try again on the next request
-      });
-    }
-    return assets;
-  };
-
-  const serve = (name: string) => async (req: FastifyRequest, reply: FastifyReply) => {
-    let asset: Asset | undefined;
-    try {
-      asset = (await loadAssets()).get(name);
-    } catch (err) {
-      req.log.error({ err }, 'demo page bundle failed');
-      return demoError(reply, 500, 'demo_build_failed', 'The demo page could not be built.');
-    }
-    if (!asset) return demoError(reply, 404, 'not_found', 'No such demo asset.');
-    reply.headers(SECURITY_HEADERS).header('etag', asset.etag).type(asset.type);
-    if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
-    return reply.send(asset.body);
-  };
+  const serve = pageAssets(DEMO_PAGE, {
+    headers: SECURITY_HEADERS,
+    error: demoError,
+    buildFailed: { code: 'demo_build_failed', message: 'The demo page could not be built.', log: 'demo page bundle failed' },
+    notFound: 'No such demo asset.',
+  });
 
   app.get('/', serve('index.html'));
   app.get('/index.html', serve('index.html'));

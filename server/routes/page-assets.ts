@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /** client-demo/ from server/routes/ (source), or dist/client-demo/ from dist/server/routes/ (built). */
 export const CLIENT_DIR = fileURLToPath(new URL('../../client-demo/', import.meta.url));
@@ -78,4 +79,46 @@ export async function loadPage(page: PageBundle): Promise<Map<string, Asset>> {
     assets.set(name, { body, type, etag: etagOf(body) });
   }
   return assets;
+}
+
+/** How one page answers what is not a file (its error body) and which headers its files carry. */
+export interface PageServeOptions {
+  /** Security headers on every file (the page's content security policy, no-sniff, no referrer, no-cache). */
+  headers: Readonly<Record<string, string>>;
+  /** The page's JSON error reply. */
+  error(reply: FastifyReply, status: number, code: string, message: string): FastifyReply;
+  /** What a failed bundle answers (500, `code`, `message`) and logs (`log`). */
+  buildFailed: { code: string; message: string; log: string };
+  /** The 404 message for a name the page does not have. */
+  notFound: string;
+}
+
+/**
+ * A route handler per file of `page`: the files are loaded on the first request (and again on the next
+ * one when that failed), sent with the page's headers and an ETag, 304 when `If-None-Match` has it.
+ */
+export function pageAssets(page: PageBundle, o: PageServeOptions): (name: string) => (req: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply> {
+  let assets: Promise<Map<string, Asset>> | null = null;
+  const loadAssets = (): Promise<Map<string, Asset>> => {
+    if (!assets) {
+      assets = loadPage(page);
+      assets.catch(() => {
+        assets = null; // try again on the next request
+      });
+    }
+    return assets;
+  };
+  return (name) => async (req, reply) => {
+    let asset: Asset | undefined;
+    try {
+      asset = (await loadAssets()).get(name);
+    } catch (err) {
+      req.log.error({ err }, o.buildFailed.log);
+      return o.error(reply, 500, o.buildFailed.code, o.buildFailed.message);
+    }
+    if (!asset) return o.error(reply, 404, 'not_found', o.notFound);
+    reply.headers(o.headers).header('etag', asset.etag).type(asset.type);
+    if (req.headers['if-none-match'] === asset.etag) return reply.code(304).send();
+    return reply.send(asset.body);
+  };
 }
