@@ -15,7 +15,7 @@ import type { WebhookEventType } from '../config/webhooks.ts';
 import { encodeEvent, makeEvent } from '../webhooks/events.ts';
 import { newSessionId } from '../protocol/ids.ts';
 import type { AmdResult, AnsweredLeg, MachineDetectionOptions, MachineDetector } from './amd-hook.ts';
-import { InProcessRateLimiter, type RateLimiter } from './limiter.ts';
+import { LocalRateLimiter, type RateLimiter } from '../cluster/limits.ts';
 
 export type OutboundStatus = 'queued' | 'ringing' | 'answered' | 'busy' | 'no_answer' | 'failed';
 
@@ -68,6 +68,7 @@ export interface OutboundDeps {
   log: Logger;
   /** Push a webhook event (null: webhooks off). */
   webhook?: ((type: WebhookEventType, callId: string, data: Record<string, unknown>) => void) | null;
+  /** Calls per second per trunk: the app's (server/cluster/limits.ts; cluster-wide with PARLEY_REDIS_URL). */
   limiter?: RateLimiter;
 }
 
@@ -82,10 +83,12 @@ export class OutboundCalls {
   #server: SipServer | null = null;
   #live = 0;
   #detector: MachineDetector | null = null;
+  /** Per trunk key: the calls waiting for a slot, in order, and whether a pump is running. */
+  readonly #queues = new Map<string, { ids: Array<{ id: string; state: OutboundState }>; pumping: boolean }>();
 
   constructor(d: OutboundDeps) {
     this.#d = d;
-    this.#limiter = d.limiter ?? new InProcessRateLimiter();
+    this.#limiter = d.limiter ?? new LocalRateLimiter();
   }
 
   get trunk(): SipTrunk | null {
@@ -149,14 +152,44 @@ export class OutboundCalls {
     const trunk = this.trunk;
     // per trunk (or per destination host when dialled directly)
     const key = trunk ? `trunk:${trunk.uri}` : `direct:${/@([^;>:]+)/.exec(req.to)?.[1] ?? req.to}`;
-    void Promise.resolve(this.#limiter.reserve(key, s.callsPerSecond)).then(
-      (waitMs) => {
-        if (waitMs > 0) setTimeout(() => void this.#dial(server, id, state), waitMs);
-        else void this.#dial(server, id, state);
-      },
-      (err: unknown) => this.#finish(id, state, { status: 'failed', reason: `rate limiter: ${String(err)}` }),
-    );
+    let q = this.#queues.get(key);
+    if (!q) {
+      q = { ids: [], pumping: false };
+      this.#queues.set(key, q);
+    }
+    q.ids.push({ id, state });
+    if (!q.pumping) void this.#pump(key, q);
     return { id, state };
+  }
+
+  /** Sends the key's queued calls in order, each when the rate limiter gives it a slot. */
+  async #pump(key: string, q: { ids: Array<{ id: string; state: OutboundState }>; pumping: boolean }): Promise<void> {
+    q.pumping = true;
+    try {
+      while (q.ids.length > 0) {
+        const server = this.#server;
+        if (server === null) {
+          for (const c of q.ids.splice(0)) this.#finish(c.id, c.state, { status: 'failed', reason: 'the SIP server stopped before the call was placed' });
+          break;
+        }
+        let d;
+        try {
+          d = await this.#limiter.take(key, this.settings.callsPerSecond);
+        } catch (err) {
+          for (const c of q.ids.splice(0)) this.#finish(c.id, c.state, { status: 'failed', reason: `rate limiter: ${String(err)}` });
+          break;
+        }
+        if (!d.ok) {
+          await new Promise((r) => setTimeout(r, Math.max(1, d.retryAfterMs)));
+          continue;
+        }
+        const next = q.ids.shift();
+        if (next) void this.#dial(server, next.id, next.state);
+      }
+    } finally {
+      q.pumping = false;
+      if (q.ids.length === 0) this.#queues.delete(key);
+    }
   }
 
   #keep(id: string, state: OutboundState): void {
@@ -306,6 +339,7 @@ export function outboundCalls(app: FastifyInstance): OutboundCalls {
     const writer = ctx.webhooks?.writer ?? null;
     o = new OutboundCalls({
       sip: ctx.config.sip,
+      limiter: ctx.rateLimiter,
       log: ctx.log.child({ component: 'outbound' }),
       webhook:
         writer === null

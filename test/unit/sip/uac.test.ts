@@ -1,10 +1,9 @@
 /**
- * Outbound dialling decisions (sip/uac.ts) and the per-trunk limiter (server/outbound/limiter.ts): where a
- * destination goes with and without a trunk, how a final status reads, and slot spacing.
+ * Outbound dialling decisions (sip/uac.ts): where a destination goes with and
+ * without a trunk, and how a final status reads.
  */
 import { describe, expect, it } from 'vitest';
 import { resolveTarget, statusOfFinal } from '../../../sip/uac.ts';
-import { InProcessRateLimiter } from '../../../server/outbound/limiter.ts';
 import { SipError } from '../../../sip/index.ts';
 
 describe('resolveTarget', () => {
@@ -32,17 +31,5 @@ describe('statusOfFinal', () => {
     expect(statusOfFinal(408, false)).toBe('no_answer');
     expect(statusOfFinal(404, false)).toBe('failed');
     expect(statusOfFinal(503, false)).toBe('failed');
-  });
-});
-
-describe('InProcessRateLimiter', () => {
-  it('books slots 1/rate apart per key; keys are independent; an idle key starts at once', () => {
-    let now = 1000;
-    const l = new InProcessRateLimiter(() => now);
-    expect([0, 1, 2, 3].map(() => l.reserve('a', 4))).toEqual([0, 250, 500, 750]);
-    expect(l.reserve('b', 4)).toBe(0);
-    now += 2000;
-    expect(l.reserve('a', 4)).toBe(0);
-    expect(l.reserve('a', 4)).toBe(250);
   });
 });
