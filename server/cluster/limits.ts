@@ -30,6 +30,12 @@ export interface RateLimitOptions {
 export interface RateLimiter {
   /** Takes one slot under `name` at `perSecond` (> 0). Rejects only on bad arguments (RangeError); a Redis failure falls back to the local limiter. */
   take(name: string, perSecond: number, opts?: RateLimitOptions): Promise<RateDecision>;
+  /**
+   * Books the next free slot under `name` and resolves to the ms to wait before using it (0: now): slots
+   * 1/perSecond apart, queued rather than refused (server/outbound/limiter.ts's interface: the outbound
+   * queue waits for its slot). Never rejects for a Redis failure (falls back to the local limiter).
+   */
+  reserve(name: string, perSecond: number): Promise<number>;
   close(): void;
 }
 
@@ -68,6 +74,23 @@ export class LocalRateLimiter implements RateLimiter {
     if ('wait' in r) return { ok: false, retryAfterMs: r.wait, scope: 'instance' };
     this.#tat.set(name, r.tat);
     return { ok: true, retryAfterMs: 0, scope: 'instance' };
+  }
+
+  reserveNow(name: string, perSecond: number): number {
+    checkRate(perSecond, 1);
+    const now = this.#now();
+    if (++this.#sweeps >= 1024) this.#sweep(now);
+    const at = Math.max(now, this.#tat.get(name) ?? 0);
+    this.#tat.set(name, at + 1000 / perSecond);
+    return at - now;
+  }
+
+  reserve(name: string, perSecond: number): Promise<number> {
+    try {
+      return Promise.resolve(this.reserveNow(name, perSecond));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   take(name: string, perSecond: number, opts?: RateLimitOptions): Promise<RateDecision> {

@@ -84,6 +84,17 @@ redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now
 return {1, 0}
 `);
 
+/** Books the next slot: ARGV = perSecond. → ms to wait (0: now). */
+const RESERVE = new Script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local at = tonumber(redis.call('GET', KEYS[1]) or '0')
+if at < now then at = now end
+local nxt = at + 1000 / tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.3f', nxt), 'PX', math.ceil(nxt - now) + 1000)
+return math.ceil(at - now)
+`);
+
 export class SharedRedis {
   readonly client: Redis;
   readonly prefix: string;
@@ -219,6 +230,10 @@ export class SharedRedis {
     return { ok: Number(r[0]) === 1, wait: Number(r[1]) };
   }
 
+  async reserveRate(name: string, perSecond: number): Promise<number> {
+    return Number(await this.#run(RESERVE, [this.key('rate', name)], [perSecond]));
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#onReady.clear();
@@ -253,6 +268,18 @@ export class RedisRateLimiter implements RateLimiter {
       }
     }
     return this.#local.takeNow(name, perSecond, opts);
+  }
+
+  async reserve(name: string, perSecond: number): Promise<number> {
+    checkRate(perSecond, 1);
+    if (this.#redis.up) {
+      try {
+        return await this.#redis.reserveRate(name, perSecond);
+      } catch {
+        // Redis failed under us: this instance books alone until it is back
+      }
+    }
+    return this.#local.reserveNow(name, perSecond);
   }
 
   close(): void {

@@ -209,6 +209,29 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
     }
   });
 
+  it("reserved slots (the outbound queue's interface) are spaced across instances", async () => {
+    const r1 = new SharedRedis({ url: redis.url });
+    const r2 = new SharedRedis({ url: redis.url });
+    await r1.ready();
+    await r2.ready();
+    const l1 = new RedisRateLimiter(r1);
+    const l2 = new RedisRateLimiter(r2);
+    try {
+      const waits: number[] = [];
+      for (let i = 0; i < 5; i++) for (const l of [l1, l2]) waits.push(await l.reserve('trunk-r', 10));
+      waits.sort((x, y) => x - y);
+      expect(waits[0]).toBeLessThanOrEqual(1);
+      // 10 per second from both instances together: one slot every 100 ms (less the time the asks took)
+      for (let i = 1; i < waits.length; i++) expect(waits[i]! - waits[i - 1]!).toBeGreaterThanOrEqual(70);
+      expect(waits[9]).toBeGreaterThanOrEqual(700);
+      // and the outbound queue gets this limiter
+      expect(typeof a.app.parley.rateLimiter.reserve).toBe('function');
+    } finally {
+      await r1.close();
+      await r2.close();
+    }
+  });
+
   it('Redis down: each instance serves its own keys, a key from elsewhere is 401 key_store_unavailable, caps per instance; Redis back: it catches up', async () => {
     const before = await mint(b);
     await redis.stop();
