@@ -9,7 +9,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { bearerKey } from '../auth.ts';
 import type { SessionManager } from '../session/index.ts';
-import type { Metrics } from '../metrics.ts';
+import { Gauge, type Metrics } from '../metrics.ts';
 import { Drain } from '../cluster/drain.ts';
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
@@ -26,7 +26,12 @@ export function registerHealthRoutes(app: FastifyInstance, deps: { sessions: Ses
   const drain = parley
     ? new Drain({ config: parley.config, sessions: deps.sessions, engines: parley.engines, log: parley.log })
     : null;
-  if (drain) app.decorate('parleyDrain', drain);
+  if (drain) {
+    app.decorate('parleyDrain', drain);
+    const g = new Gauge('parley_draining', '1 while this instance drains (SIGTERM or POST /v1/admin/drain): no new calls, live ones go on', []);
+    g.collect(() => (drain.draining ? 1 : 0));
+    deps.metrics.register(g);
+  }
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {

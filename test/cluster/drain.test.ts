@@ -119,6 +119,8 @@ describe('drain', () => {
     expect(inv.status, inv.text).toBe(503);
     expect(Number(inv.header('Retry-After'))).toBeGreaterThan(0);
     expect(await upgradeStatus(p.port)).toBe(503);
+    const metrics = await (await fetch(`${p.url}/metrics`)).text();
+    expect(metrics).toMatch(/^parley_draining 1$/m);
 
     // the call goes on: the agent still answers the caller's turns, and nothing ends it
     const heard = heardAgent(uac);
