@@ -114,6 +114,31 @@ export function g711Format(encoding: string, sampleRateHz: unknown): AudioFormat
   return null;
 }
 
+/** A `start` message once the dialect has read its fields (from/to only when the carrier gave them). */
+export function startEvent(f: { streamId: string; callId: string; params: Record<string, string>; encoding: string; sampleRateHz: unknown; from: string | undefined; to: string | undefined }): Inbound {
+  const { from, to } = f;
+  return {
+    kind: 'start',
+    start: { streamId: f.streamId, callId: f.callId, params: f.params, encoding: f.encoding, format: g711Format(f.encoding, f.sampleRateHz), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
+  };
+}
+
+/** The messages Twilio and Telnyx spell alike: `media` (payload, track), `dtmf` (digit), `mark` (name). */
+export function sharedEvent(event: 'media' | 'dtmf' | 'mark', m: Record<string, unknown>): Inbound {
+  if (event === 'media') {
+    const media = obj(m['media']);
+    const payload = media ? media['payload'] : undefined;
+    if (typeof payload !== 'string') return { kind: 'bad', reason: 'media_without_payload' };
+    return { kind: 'media', payload, track: str(media?.['track'], 64) ?? null };
+  }
+  if (event === 'dtmf') {
+    const digit = str(obj(m['dtmf'])?.['digit'], 1);
+    return digit === undefined ? { kind: 'bad', reason: 'dtmf_without_digit' } : { kind: 'dtmf', digit };
+  }
+  const name = str(obj(m['mark'])?.['name']);
+  return name === undefined ? { kind: 'bad', reason: 'mark_without_name' } : { kind: 'mark', name };
+}
+
 /** XML attribute value escaping (TwiML / TeXML answers). */
 export function xmlAttr(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;');

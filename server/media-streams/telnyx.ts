@@ -21,7 +21,7 @@
  */
 import { verify, type KeyObject } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { g711Format, obj, params, str, xmlAttr, type AuthResult, type Inbound, type MediaStreamDialect, type StreamStart, type UpgradeCredentials } from './dialect.ts';
+import { obj, params, sharedEvent, startEvent, str, xmlAttr, type AuthResult, type Inbound, type MediaStreamDialect, type StreamStart, type UpgradeCredentials } from './dialect.ts';
 import { StreamTokens, secretEquals } from './token.ts';
 
 export const TELNYX_VOICE_PATH = '/telnyx/voice';
@@ -105,25 +105,12 @@ export class TelnyxDialect implements MediaStreamDialect {
         const ps = params(s['custom_parameters'] ?? s['customParameters']);
         const from = str(s['from']) ?? ps[TELNYX_PARAMS.from];
         const to = str(s['to']) ?? ps[TELNYX_PARAMS.to];
-        return {
-          kind: 'start',
-          start: { streamId, callId, params: ps, encoding, format: g711Format(encoding, mf['sample_rate']), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
-        };
+        return startEvent({ streamId, callId, params: ps, encoding, sampleRateHz: mf['sample_rate'], from, to });
       }
-      case 'media': {
-        const media = obj(m['media']);
-        const payload = media ? media['payload'] : undefined;
-        if (typeof payload !== 'string') return { kind: 'bad', reason: 'media_without_payload' };
-        return { kind: 'media', payload, track: str(media?.['track'], 64) ?? null };
-      }
-      case 'dtmf': {
-        const digit = str(obj(m['dtmf'])?.['digit'], 1);
-        return digit === undefined ? { kind: 'bad', reason: 'dtmf_without_digit' } : { kind: 'dtmf', digit };
-      }
-      case 'mark': {
-        const name = str(obj(m['mark'])?.['name']);
-        return name === undefined ? { kind: 'bad', reason: 'mark_without_name' } : { kind: 'mark', name };
-      }
+      case 'media':
+      case 'dtmf':
+      case 'mark':
+        return sharedEvent(event, m);
       case 'error': {
         const p = obj(m['payload']) ?? {};
         return { kind: 'error', detail: `${String(p['code'] ?? '?')} ${str(p['title'], 128) ?? ''}: ${str(p['detail'], 512) ?? ''}` };

@@ -20,7 +20,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { g711Format, obj, params, str, xmlAttr, type AuthResult, type Inbound, type MediaStreamDialect, type StreamStart, type UpgradeCredentials } from './dialect.ts';
+import { obj, params, sharedEvent, startEvent, str, xmlAttr, type AuthResult, type Inbound, type MediaStreamDialect, type StreamStart, type UpgradeCredentials } from './dialect.ts';
 import { StreamTokens } from './token.ts';
 
 export const TWILIO_VOICE_PATH = '/twilio/voice';
@@ -115,25 +115,12 @@ export class TwilioDialect implements MediaStreamDialect {
         const ps = params(s['customParameters']);
         const from = ps[TWILIO_PARAMS.from];
         const to = ps[TWILIO_PARAMS.to];
-        return {
-          kind: 'start',
-          start: { streamId, callId, params: ps, encoding, format: g711Format(encoding, mf['sampleRate']), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
-        };
+        return startEvent({ streamId, callId, params: ps, encoding, sampleRateHz: mf['sampleRate'], from, to });
       }
-      case 'media': {
-        const media = obj(m['media']);
-        const payload = media ? media['payload'] : undefined;
-        if (typeof payload !== 'string') return { kind: 'bad', reason: 'media_without_payload' };
-        return { kind: 'media', payload, track: str(media?.['track'], 64) ?? null };
-      }
-      case 'dtmf': {
-        const digit = str(obj(m['dtmf'])?.['digit'], 1);
-        return digit === undefined ? { kind: 'bad', reason: 'dtmf_without_digit' } : { kind: 'dtmf', digit };
-      }
-      case 'mark': {
-        const name = str(obj(m['mark'])?.['name']);
-        return name === undefined ? { kind: 'bad', reason: 'mark_without_name' } : { kind: 'mark', name };
-      }
+      case 'media':
+      case 'dtmf':
+      case 'mark':
+        return sharedEvent(event, m);
       case 'stop':
         return { kind: 'stop' };
       case undefined:
