@@ -204,4 +204,35 @@ describe('Kamailio in front of two Parley instances', () => {
     expect(Date.now() - drainAt).toBeLessThanOrEqual(PROBE_S * 1000 + FR_MS + 1000);
     for (const c of others) expect(await c.bye()).toBe(200);
   }, 60_000);
+
+  it('kill -9 of B with calls on it: every new call is answered by A, the first within one retry (FR_TIMER_MS), none routed to B after the probe interval plus one retry', async () => {
+    const { a, b, k } = await cluster();
+    const first = await Promise.all(Array.from({ length: 4 }, () => placeCall(k)));
+    expect(first.filter((c) => c.answeredBy === b.sipPort).length, 'B had calls').toBeGreaterThanOrEqual(1);
+    // the next round-robin pick is B when the last INVITE went to A
+    if (k.routed().at(-1)?.port !== a.sipPort) first.push(await placeCall(k));
+    expect(k.routed().at(-1)?.port).toBe(a.sipPort);
+    const killAt = Date.now();
+    await b.p.stop(); // SIGKILL
+    const later: Array<{ c: ProxiedCaller; setupMs: number; at: number }> = [];
+    while (Date.now() - killAt < PROBE_S * 1000 + FR_MS + 1500) {
+      const c = await new ProxiedCaller(k.port).bind();
+      cleanups.push(() => c.close());
+      const at = Date.now();
+      const r = await c.invite(FR_MS * 3);
+      expect(r.status, r.answer.split('\r\n')[0]).toBe(200);
+      expect(c.answeredBy, 'a call after the kill went to the survivor').toBe(a.sipPort);
+      later.push({ c, setupMs: r.setupMs, at });
+    }
+    // the first call was offered to dead B: answered by A after one retry (FR_TIMER_MS of silence, then ds_next_dst)
+    expect(later[0]!.setupMs).toBeGreaterThanOrEqual(FR_MS - 100);
+    expect(later[0]!.setupMs).toBeLessThan(FR_MS + 2000);
+    // after it, B is out: later calls are answered at once, and nothing is routed to B past probe + one retry
+    for (const l of later.slice(1)) expect(l.setupMs, 'no later call waited for B').toBeLessThan(FR_MS);
+    const toB = k.routed().filter((r) => r.port === b.sipPort && r.at > killAt);
+    expect(toB.filter((r) => r.at > killAt + PROBE_S * 1000 + FR_MS + 250), JSON.stringify(toB)).toEqual([]);
+    // A's calls are untouched
+    for (const c of first.filter((x) => x.answeredBy === a.sipPort)) expect(await c.bye()).toBe(200);
+    for (const l of later) expect(await l.c.bye()).toBe(200);
+  }, 60_000);
 });
