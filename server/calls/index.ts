@@ -179,6 +179,8 @@ export class CallRecords {
     hb.unref();
     this.#timers.push(hb);
     every(Math.max(500, Math.floor(this.ttlMs / SWEEP_SHARE)), async () => {
+      // the database unreachable: nothing to sweep with (the heartbeat says so, once)
+      if (!this.#beatOk) return;
       await this.closeOwnLeftovers();
       if (this.canJudgeOthers()) await this.closeOrphans();
     });

@@ -331,9 +331,11 @@ class Outbox implements OutboxStore {
       rows = await this.driver.query(`SELECT ${OUTBOX_COLUMNS.split(', ').map((c) => `o.${c}`).join(', ')} FROM outbox o WHERE ${DUE_WHERE} ORDER BY o.seq LIMIT ?`, [nowMs, limit]);
     } else {
       const lock = this.driver.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+      // the lease runs from the claim, not from `nowMs`: the flush above may have waited out a database
+      // outage, and a lease that has already run out lets another instance take the row at once (sent twice)
       const res = await this.driver.transaction([{
         sql: `UPDATE outbox SET next_attempt_at = ? WHERE seq IN (SELECT o.seq FROM outbox o WHERE ${DUE_WHERE} ORDER BY o.seq LIMIT ?${lock}) RETURNING ${OUTBOX_COLUMNS}`,
-        params: [ms(nowMs + opts.leaseMs), ms(nowMs), limit],
+        params: [ms(Math.max(nowMs, Date.now()) + opts.leaseMs), ms(nowMs), limit],
       }]);
       rows = res[0] ?? [];
     }

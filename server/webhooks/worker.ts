@@ -66,6 +66,7 @@ export class DeliveryWorker {
   #again = false;
   #started = false;
   #stopped = false;
+  #readFailing = false;
   /** Soonest retry this process scheduled (a hint for the timer; the poll covers the rest). */
   #soonestRetryAt = Infinity;
 
@@ -121,8 +122,12 @@ export class DeliveryWorker {
           this.#inflight.set(key, p);
         }
       } while (this.#again && !this.#stopped);
+      if (this.#readFailing) this.#o.log.info('webhooks: reading the outbox works again');
+      this.#readFailing = false;
     } catch (err) {
-      this.#o.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'webhooks: reading the outbox failed; retrying at the next poll');
+      // once per outage (the poll retries every pollMs)
+      if (!this.#readFailing) this.#o.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'webhooks: reading the outbox failed; retrying at each poll');
+      this.#readFailing = true;
     } finally {
       this.#ticking = false;
       this.#arm();
