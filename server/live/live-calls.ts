@@ -65,6 +65,8 @@ export interface LiveCallSummary {
   /** Lines so far (including any dropped from memory). */
   lines: number;
   last_line_at: string | null;
+  /** The instance the call runs on (PARLEY_INSTANCE_ID), when several share one database. */
+  instance?: string;
 }
 
 export interface LiveEnd {

@@ -15,11 +15,17 @@
  * plus a `: ping` comment every LIVE_PING_MS. A watcher that does not read (more than
  * LIVE_MAX_BUFFERED_BYTES waiting) is cut off; the call never waits for it.
  * Unknown id, or a call that has ended: 404 `call_not_in_progress` (its record is at GET /v1/calls/{id}).
+ *
+ * Several instances on one PostgreSQL database (docs/notes/calls.md "Several instances"): the list adds
+ * the calls open on the other live instances (each with its `instance`), and a call that runs on another
+ * instance is streamed from its record as it is written (server/live/remote.ts: polled every second,
+ * complete lines only, no `partial`).
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { LiveCalls, LiveEvent } from './live-calls.ts';
 import { authorizeCallsRead, refuseCallsRead } from './page-auth.ts';
+import { RemoteLive } from './remote.ts';
 
 export const LIVE_PING_MS = 15_000;
 export const LIVE_MAX_BUFFERED_BYTES = 1024 * 1024;
@@ -41,8 +47,14 @@ function encode(ev: LiveEvent): string {
   }
 }
 
-export function registerLiveRoutes(app: FastifyInstance, live: LiveCalls, opts: { pingMs?: number } = {}): void {
+export function registerLiveRoutes(app: FastifyInstance, live: LiveCalls, opts: { pingMs?: number; remotePollMs?: number } = {}): void {
   const pingMs = opts.pingMs ?? LIVE_PING_MS;
+  // calls on the other instances sharing this database (PostgreSQL; SQLite is one instance's own)
+  const store = app.parley.store;
+  const instance = app.parley.calls?.instance ?? null;
+  const remote = store !== null && store.dialect === 'postgres' && instance !== null
+    ? new RemoteLive({ store, instance, ...(opts.remotePollMs !== undefined ? { pollMs: opts.remotePollMs } : {}) })
+    : null;
   const streams = new Set<ServerResponse>();
   let pinger: NodeJS.Timeout | null = null;
   const startPinger = (): void => {
@@ -58,6 +70,7 @@ export function registerLiveRoutes(app: FastifyInstance, live: LiveCalls, opts: 
   };
   // open streams would hold app.close() forever: end them first (their calls are ending too)
   app.addHook('preClose', async () => {
+    remote?.close();
     for (const res of streams) res.end();
     streams.clear();
     if (pinger) clearInterval(pinger);
@@ -67,7 +80,11 @@ export function registerLiveRoutes(app: FastifyInstance, live: LiveCalls, opts: 
   app.get('/v1/calls/live', async (req, reply) => {
     const auth = authorizeCallsRead(app, req);
     if (!auth.ok) return refuseCallsRead(reply, auth);
-    return reply.header('cache-control', 'no-store').send({ data: live.list() });
+    const here = instance === null ? live.list() : live.list().map((c) => ({ ...c, instance }));
+    // the database away: this instance's calls only
+    const elsewhere = remote === null ? [] : await remote.list().catch(() => []);
+    const data = elsewhere.length === 0 ? here : [...here, ...elsewhere].sort((a, b) => (a.started_at < b.started_at ? 1 : a.started_at > b.started_at ? -1 : 0));
+    return reply.header('cache-control', 'no-store').send({ data });
   });
 
   app.get<{ Params: { id: string } }>('/v1/calls/:id/live', async (req, reply) => {
@@ -101,7 +118,8 @@ export function registerLiveRoutes(app: FastifyInstance, live: LiveCalls, opts: 
       write(encode(ev));
       if (ev.type === 'end') finish();
     };
-    const watched = live.watch(id, listener, afterSeq);
+    let watched = live.watch(id, listener, afterSeq);
+    if (watched === null && remote !== null) watched = await remote.watch(id, listener, afterSeq).catch(() => null);
     if (watched === null) {
       return reply.code(404).header('cache-control', 'no-store').send({
         error: { type: 'invalid_request_error', code: 'call_not_in_progress', message: `No call ${JSON.stringify(id)} is in progress here (an ended call's record is at GET /v1/calls/{id}).`, param: null },
