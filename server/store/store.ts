@@ -323,7 +323,7 @@ class Outbox implements OutboxStore {
     return this.writer.pushAwait(stmts);
   }
 
-  async due(nowMs: number, limit: number, opts: { leaseMs?: number } = {}): Promise<OutboxRow[]> {
+  async due(nowMs: number, limit: number, opts: { leaseMs?: number; leaseFrom?: () => number } = {}): Promise<OutboxRow[]> {
     // what was marked delivered or rescheduled just before must be seen
     await this.writer.flush();
     let rows: Row[];
@@ -332,10 +332,11 @@ class Outbox implements OutboxStore {
     } else {
       const lock = this.driver.dialect === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
       // the lease runs from the claim, not from `nowMs`: the flush above may have waited out a database
-      // outage, and a lease that has already run out lets another instance take the row at once (sent twice)
+      // outage, and a lease that has already run out lets another instance take the row at once (sent twice);
+      // `leaseFrom` is the caller's clock, read now
       const res = await this.driver.transaction([{
         sql: `UPDATE outbox SET next_attempt_at = ? WHERE seq IN (SELECT o.seq FROM outbox o WHERE ${DUE_WHERE} ORDER BY o.seq LIMIT ?${lock}) RETURNING ${OUTBOX_COLUMNS}`,
-        params: [ms(Math.max(nowMs, Date.now()) + opts.leaseMs), ms(nowMs), limit],
+        params: [ms(Math.max(nowMs, opts.leaseFrom?.() ?? nowMs) + opts.leaseMs), ms(nowMs), limit],
       }]);
       rows = res[0] ?? [];
     }

@@ -85,9 +85,10 @@ export interface OutboxStore {
    * Rows due now: for each call only its oldest pending row, and only when its next_attempt_at ≤ nowMs
    * (so delivery is in order per call), oldest first, at most `limit`. With `leaseMs` the rows are also
    * claimed (next_attempt_at moves to now + leaseMs) in the same statement, so two instances sharing a
-   * PostgreSQL database do not both take a row.
+   * PostgreSQL database do not both take a row. `leaseFrom`: the clock the lease runs from, read at the
+   * claim (default nowMs; the claim may wait behind queued writes, e.g. through a database outage).
    */
-  due(nowMs: number, limit: number, opts?: { leaseMs?: number }): Promise<OutboxRow[]>;
+  due(nowMs: number, limit: number, opts?: { leaseMs?: number; leaseFrom?: () => number }): Promise<OutboxRow[]>;
   /** Delivered: never returned by due() again. attempts + 1. */
   markDelivered(id: string, atMs?: number): Promise<void>;
   /** A failed attempt: attempts + 1, last_error, next try at nextAttemptAtMs. */

@@ -44,9 +44,10 @@ export interface WebhookOutbox {
    * Per call, its oldest pending row, when that row is due (nextAttemptAt ≤ nowMs); oldest first, at
    * most `limit`. Sees every write queued before it (a row just marked delivered is not returned).
    * With `leaseMs`, the rows are claimed (next attempt moved to now + leaseMs) so another instance on
-   * the same database does not take them too.
+   * the same database does not take them too. `leaseFrom`: the clock the lease runs from, read at the
+   * claim (default nowMs; the claim may wait behind queued writes, e.g. through a database outage).
    */
-  due(nowMs: number, limit: number, opts?: { leaseMs?: number }): Promise<OutboxRow[]>;
+  due(nowMs: number, limit: number, opts?: { leaseMs?: number; leaseFrom?: () => number }): Promise<OutboxRow[]>;
   markDelivered(id: string): Promise<void>;
   /** Another attempt failed: count it, keep the error, try again at nextAttemptAtMs. */
   reschedule(id: string, nextAttemptAtMs: number, error: string): Promise<void>;

@@ -106,7 +106,7 @@ export class DeliveryWorker {
         const now = this.#now();
         // claimed for the attempt's length (another instance on the same database leaves them alone);
         // a call in flight here has its row claimed, so it does not come back
-        const rows = await this.#o.outbox.due(now, free, { leaseMs: this.#o.timeoutMs + LEASE_MARGIN_MS });
+        const rows = await this.#o.outbox.due(now, free, { leaseMs: this.#o.timeoutMs + LEASE_MARGIN_MS, leaseFrom: this.#now });
         for (const row of rows) {
           const key = row.callId ?? row.id;
           if (this.#stopped || this.#inflight.has(key) || this.#inflight.size >= this.#o.concurrency) continue;

@@ -183,6 +183,11 @@ describe.each(['sqlite', 'postgres'] as const)('store on %s', (kind) => {
       expect(claimed.map((r) => r.id)).toEqual(['a3', 'x1', 'x2']);
       expect(await s.outbox.due(t + 60_001, 10, { leaseMs: 30_000 })).toEqual([]);
       expect(await due(t + 90_000)).toEqual(['a3', 'x1', 'x2']);
+      // the lease runs from the claim (leaseFrom: the caller's clock read at the claim), not from a `now` taken
+      // before the claim waited (a database outage): else it has already run out and another instance takes the row too
+      expect((await s.outbox.due(t + 90_000, 10, { leaseMs: 30_000, leaseFrom: () => t + 200_000 })).map((r) => r.id)).toEqual(['a3', 'x1', 'x2']);
+      expect(await s.outbox.due(t + 200_001, 10, { leaseMs: 30_000 })).toEqual([]);
+      expect(await due(t + 230_000)).toEqual(['a3', 'x1', 'x2']);
 
       // one duplicate id fails alone: the rows queued with it in the same batch still commit
       const results = await Promise.allSettled([
