@@ -341,8 +341,6 @@ export function outboundCalls(app: FastifyInstance): OutboundCalls {
       sip: ctx.config.sip,
       limiter: ctx.rateLimiter,
       log: ctx.log.child({ component: 'outbound' }),
-      // calls per second per trunk across the cluster when PARLEY_REDIS_URL is set (server/cluster/limits.ts)
-      limiter: ctx.rateLimiter,
       webhook:
         writer === null
           ? null
