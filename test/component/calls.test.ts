@@ -196,6 +196,27 @@ describe('call records', () => {
     expect(await calls.closeOrphans(Date.now() + 10 * ORPHAN_AFTER_MS)).toBe(0);
   });
 
+  it('postgres: right after the database restarts nobody judges heartbeats (none could beat); once it has been up a TTL, a dead instance\'s calls are closed', async () => {
+    const env = { ...(await db('postgres')), PARLEY_INSTANCE_ID: 'parley-judge', PARLEY_INSTANCE_TTL_MS: '3000' };
+    const store = await openStore(storeOpts(env));
+    await store.calls.heartbeat('inst_other', 3000);
+    store.calls.open(row('other_call', { instance: 'inst_other' }));
+    await store.close();
+    // the database restarts; inst_other's row expires meanwhile (as every instance's would in an outage)
+    await cluster.stopServer();
+    await new Promise((r) => setTimeout(r, 3500));
+    await cluster.startServer();
+    const upAt = Date.now();
+    parley = await startParley({ env });
+    const calls = parley.app.parley.calls!;
+    expect(calls.canJudgeOthers()).toBe(Date.now() - upAt >= 3000);
+    if (Date.now() - upAt < 2500) expect((await calls.get('other_call'))!.end_reason).toBeNull();
+    // inst_other really is gone: once the database has been up a TTL, a sweep closes its call
+    for (const end = Date.now() + 10_000; (await calls.get('other_call'))!.end_reason === null && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+    expect((await calls.get('other_call'))!.end_reason).toBe('interrupted');
+    expect(Date.now() - upAt).toBeGreaterThanOrEqual(3000);
+  });
+
   it('the API: a server key (401 without), filters, cursor pages newest first, bad parameters 400, unknown 404, delete', async () => {
     const env = await db('sqlite');
     const store = await openStore(storeOpts(env));
