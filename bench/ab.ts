@@ -17,7 +17,6 @@
  *        of the three runs) are listed apart.
  * Both Parleys run without a store (no call records, as bench/sip.ts and bench/relay.ts).
  */
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -26,6 +25,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { WebSocket, RawData } from 'ws';
 import { pino } from 'pino';
+import { runLoadChild } from './lib/rounds.ts';
 import { APPEND, DELTA, KEY, UP_KEY, open, startBarePipe, startUpstream } from './lib/ws-peers.ts';
 
 import type * as AppMod from '../server/app.ts';
@@ -162,29 +162,7 @@ async function relay(a: Args): Promise<void> {
 // ------------------------------------------------------------------------------------------ sip
 
 function generator(target: 'sip' | 'echo', port: number, a: Args, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'sip.ts'), '--load', target, String(port), String(a.calls), String(a.seconds), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    let result: Record<string, number> | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let m: { event?: string } & Record<string, number>;
-        try {
-          m = JSON.parse(line) as typeof m;
-        } catch {
-          continue;
-        }
-        if (m.event === 'start') onStart();
-        else if (m.event === 'end') onEnd();
-        else if (m.event === 'result') result = m;
-      }
-    });
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`generator exited ${code}`))));
-  });
+  return runLoadChild([path.join(HERE, 'sip.ts'), '--load', target, String(port), String(a.calls), String(a.seconds), '0'], onStart, onEnd);
 }
 
 async function sip(a: Args): Promise<void> {

@@ -43,6 +43,7 @@ import { loadConfig } from '../server/config.ts';
 import { AudioChunk } from '../server/protocol/index.ts';
 import { startSipBridge, type SipBridge } from '../server/sip-bridge.ts';
 import { spread, type Spread } from './lib/index.ts';
+import { fmtRounds, onLines, runLoadChild } from './lib/rounds.ts';
 
 const SIP_BENCH = fileURLToPath(new URL('./sip.ts', import.meta.url));
 
@@ -143,29 +144,7 @@ async function makeDoor(mode: Mode, rtp: { min: number; max: number }, what: OnW
 
 /** bench/sip.ts's generator in a child: N SIP calls, `seconds` of μ-law; calls onStart/onEnd around the media window. */
 function runGenerator(port: number, calls: number, seconds: number, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SIP_BENCH, '--load', 'sip', String(port), String(calls), String(seconds), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    let result: Record<string, number> | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { event?: string } & Record<string, number>;
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          continue;
-        }
-        if (msg.event === 'start') onStart();
-        else if (msg.event === 'end') onEnd();
-        else if (msg.event === 'result') result = msg;
-      }
-    });
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`generator exited ${code}`))));
-  });
+  return runLoadChild([SIP_BENCH, '--load', 'sip', String(port), String(calls), String(seconds), '0'], onStart, onEnd);
 }
 
 interface Run {
@@ -288,15 +267,8 @@ function childSide(mode: Mode, args: Args): Promise<Side> {
   const extra = [...(args.profile && mode === 'on' ? ['--profile', args.profile] : [])];
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', mode, '--on', args.on, '--settle', String(args.settleS), ...extra], { stdio: ['pipe', 'pipe', 'inherit'] });
   const waiting: Array<(msg: Record<string, unknown>) => void> = [];
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (line.startsWith('{')) waiting.shift()?.(JSON.parse(line) as Record<string, unknown>);
-    }
+  onLines(child.stdout, (line) => {
+    if (line.startsWith('{')) waiting.shift()?.(JSON.parse(line) as Record<string, unknown>);
   });
   const ask = (req: object): Promise<Record<string, unknown>> =>
     new Promise((resolve) => {
@@ -320,24 +292,18 @@ function childSide(mode: Mode, args: Args): Promise<Side> {
 async function serveChild(mode: Mode, args: Args): Promise<void> {
   const side = await localSide(mode, args);
   process.stdout.write('{"ready":true}\n');
-  let buf = '';
   let chain = Promise.resolve();
-  process.stdin.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const req = JSON.parse(buf.slice(0, nl)) as { calls: number; seconds: number; profile: boolean; quit?: boolean };
-      buf = buf.slice(nl + 1);
-      chain = chain.then(async () => {
-        if (req.quit) {
-          await side.close();
-          process.stdout.write('{"closed":true}\n', () => process.exit(0));
-          return;
-        }
-        const run = await side.run(req.calls, req.seconds, req.profile);
-        process.stdout.write(`${JSON.stringify({ run })}\n`);
-      });
-    }
+  onLines(process.stdin, (line) => {
+    const req = JSON.parse(line) as { calls: number; seconds: number; profile: boolean; quit?: boolean };
+    chain = chain.then(async () => {
+      if (req.quit) {
+        await side.close();
+        process.stdout.write('{"closed":true}\n', () => process.exit(0));
+        return;
+      }
+      const run = await side.run(req.calls, req.seconds, req.profile);
+      process.stdout.write(`${JSON.stringify({ run })}\n`);
+    });
   });
 }
 
@@ -387,10 +353,7 @@ async function main(): Promise<void> {
     }
     const rs = kept.length > 0 ? kept : dropped;
     const col = (f: (p: Pair) => number): number[] => rs.map(f);
-    const fmt = (xs: number[], digits: number, unit = ''): string => {
-      const s: Spread = spread(xs);
-      return `${s.median.toFixed(digits)}${unit} [${s.min.toFixed(digits)}–${s.max.toFixed(digits)}]`;
-    };
+    const fmt = fmtRounds;
     const ratios = col((p) => p.on.cpuUsPerCallS / p.off.cpuUsPerCallS);
     const rm = spread(ratios).median;
     process.stdout.write(

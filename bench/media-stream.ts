@@ -22,10 +22,10 @@
  *
  * Run: npx tsx bench/media-stream.ts [--calls 30] [--rounds 5] [--seconds 5] [--warmup 2] [--max-late 2]
  */
-import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { percentileSorted } from './lib/index.ts';
+import { fmtRounds, runLoadChild } from './lib/rounds.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const SIP_BENCH = fileURLToPath(new URL('./sip.ts', import.meta.url));
@@ -140,29 +140,7 @@ interface RunResult {
 
 function runGenerator(door: Door, port: number, calls: number, seconds: number, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
   const argv = door === 'sip' ? [SIP_BENCH, '--load', 'sip', String(port), String(calls), String(seconds), '0'] : [SELF, '--load', String(port), String(calls), String(seconds)];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    let result: Record<string, number> | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { event?: string } & Record<string, number>;
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          continue;
-        }
-        if (msg.event === 'start') onStart();
-        else if (msg.event === 'end') onEnd();
-        else if (msg.event === 'result') result = msg;
-      }
-    });
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`${door} generator exited ${code}`))));
-  });
+  return runLoadChild(argv, onStart, onEnd, `${door} generator`);
 }
 
 interface Args {
@@ -191,16 +169,7 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function spread(xs: number[]): { median: number; min: number; max: number } {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = (s.length - 1) / 2;
-  return { median: ((s[Math.floor(mid)] as number) + (s[Math.ceil(mid)] as number)) / 2, min: s[0] as number, max: s[s.length - 1] as number };
-}
-
-function fmt(xs: number[], digits: number, unit = ''): string {
-  const sp = spread(xs);
-  return `${sp.median.toFixed(digits)}${unit} [${sp.min.toFixed(digits)}–${sp.max.toFixed(digits)}]`;
-}
+const fmt = fmtRounds;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));

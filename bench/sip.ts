@@ -29,13 +29,13 @@
  *      node --expose-gc --import tsx bench/sip.ts … collects the heap before each run;
  *      --profile FILE writes a CPU profile (.cpuprofile) of this process over the last Parley run's media window.
  */
-import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { percentileSorted, ratio } from './lib/index.ts';
+import { percentileSorted, ratio, spread, type Spread } from './lib/index.ts';
+import { fmtRounds, runLoadChild } from './lib/rounds.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const nowUs = (): number => (performance.timeOrigin + performance.now()) * 1000;
@@ -157,29 +157,7 @@ interface RunResult {
 }
 
 function runGenerator(target: 'sip' | 'echo', port: number, calls: number, seconds: number, pt: number, onStart: () => void, onEnd: () => void): Promise<Record<string, number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', SELF, '--load', target, String(port), String(calls), String(seconds), String(pt)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    let result: Record<string, number> | undefined;
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        let msg: { event?: string } & Record<string, number>;
-        try {
-          msg = JSON.parse(line) as typeof msg;
-        } catch {
-          continue;
-        }
-        if (msg.event === 'start') onStart();
-        else if (msg.event === 'end') onEnd();
-        else if (msg.event === 'result') result = msg;
-      }
-    });
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`generator exited ${code}`))));
-  });
+  return runLoadChild([SELF, '--load', target, String(port), String(calls), String(seconds), String(pt)], onStart, onEnd);
 }
 
 /**
@@ -254,34 +232,7 @@ function parseArgs(argv: string[]): BenchArgs {
   return a;
 }
 
-/** Median and spread of one figure over the rounds. */
-interface Spread {
-  median: number;
-  min: number;
-  max: number;
-  q1: number;
-  q3: number;
-}
-
-function spread(xs: number[]): Spread {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (q: number): number => {
-    // linear interpolation between closest ranks
-    const pos = (s.length - 1) * q;
-    const lo = Math.floor(pos);
-    const hi = Math.ceil(pos);
-    return (s[lo] as number) + ((s[hi] as number) - (s[lo] as number)) * (pos - lo);
-  };
-  return { median: at(0.5), min: s[0] as number, max: s[s.length - 1] as number, q1: at(0.25), q3: at(0.75) };
-}
-
-/** "median [min–max]" (and the IQR once there are enough rounds for it to mean something). */
-function fmt(xs: number[], digits: number, unit = ''): string {
-  const sp = spread(xs);
-  const f = (x: number): string => x.toFixed(digits);
-  const iqr = xs.length >= 8 ? `, IQR ${f(sp.q1)}–${f(sp.q3)}` : '';
-  return `${f(sp.median)}${unit} [${f(sp.min)}–${f(sp.max)}${iqr}]`;
-}
+const fmt = fmtRounds;
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
