@@ -121,8 +121,10 @@ describe('Kamailio in front of two Parley instances', () => {
     expect(onA.length, 'A has calls before the drain').toBeGreaterThanOrEqual(1);
     await Promise.all(first.map((c) => until(() => c.replyPackets >= 5, 15_000, `the agent's reply on ${c.callId}`)));
 
-    const drainAt = Date.now();
     a.p.signal('SIGTERM');
+    // the drain has begun when A says so (a loaded machine may take a moment to run the signal handler)
+    while ((await fetch(`${a.p.url}/readyz`)).status !== 503) await sleep(10);
+    const drainAt = Date.now();
     // two calls at once, before any probe: round robin offers one of them to A, which refuses it (503 +
     // Retry-After); Kamailio fails over to B and marks A inactive — the callers never see the refusal
     const now = await Promise.all([placeCall(k), placeCall(k)]);
