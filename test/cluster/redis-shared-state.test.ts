@@ -150,8 +150,8 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
     const shared2 = new SharedRedis({ url: redis.url });
     await shared1.ready();
     await shared2.ready();
-    const s1 = new KeyStore([], { shared: shared1, leaseMs: 600 });
-    const s2 = new KeyStore([], { shared: shared2, leaseMs: 600 });
+    const s1 = new KeyStore([], { shared: shared1, leaseMs: 1500 });
+    const s2 = new KeyStore([], { shared: shared2, leaseMs: 1500 });
     const limits = { ephemeralMaxSessions: 0, ephemeralMaxSessionsPerKey: 1 };
     try {
       const { value } = s1.mintEphemeral(60, null);
@@ -162,12 +162,12 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
       const held = await s1.admit(c1.credential, limits);
       expect(held.ok).toBe(true);
       // renewed while instance 1 lives: still refused on 2 after two lease lengths
-      await sleep(1300);
+      await sleep(3200);
       expect((await s2.admit(c2.credential, limits)).ok).toBe(false);
       // instance 1 dies (no release, no renewal): its lease ends, 2 may take the slot
       s1.close();
       shared1.client.disconnect();
-      await sleep(800);
+      await sleep(1800);
       expect((await s2.admit(c2.credential, limits)).ok).toBe(true);
     } finally {
       s1.close();
