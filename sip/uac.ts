@@ -181,6 +181,7 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
     const sipCallId = inviter.request.callId;
     const remote = hostOf(route ? (/<([^>]+)>/.exec(route)?.[1] ?? '') : requestUri);
     const sentAtMs = Date.now();
+    const sentAt = performance.now(); // setup time: INVITE sent → 200 OK received (sub-ms)
     const call = new SipCallImpl({
       id: req.id,
       sipCallId,
@@ -303,7 +304,7 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
     };
 
     const answered = async (): Promise<void> => {
-      const setupMs = Date.now() - sentAtMs;
+      const setupMs = Math.round((performance.now() - sentAt) * 1000) / 1000;
       if (cancelledByUs) {
         // the 200 crossed our CANCEL: the call is up, hang it up (RFC 3261 §9.1)
         settle({ status: 'no_answer', sipStatus: 200, reason: `${finalReason} (answered as we cancelled)` });
