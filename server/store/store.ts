@@ -105,6 +105,15 @@ const UPDATABLE: Record<string, { column: string; json?: true }> = {
   recording: { column: 'recording' },
 };
 
+/** `list()`'s one-value filters: the field and its condition (one `?`). */
+const LIST_FILTERS: ReadonlyArray<readonly [Exclude<keyof CallFilter, 'number'>, string]> = [
+  ['fromMs', 'started_at >= ?'],
+  ['toMs', 'started_at < ?'],
+  ['door', 'door = ?'],
+  ['endReason', 'end_reason = ?'],
+  ['profile', 'profile = ?'],
+];
+
 class Calls implements CallStore {
   constructor(
     private readonly driver: Driver,
@@ -162,25 +171,11 @@ class Calls implements CallStore {
     await this.writer.flush();
     const where: string[] = [];
     const params: SqlValue[] = [];
-    if (f.fromMs !== undefined) {
-      where.push('started_at >= ?');
-      params.push(f.fromMs);
-    }
-    if (f.toMs !== undefined) {
-      where.push('started_at < ?');
-      params.push(f.toMs);
-    }
-    if (f.door !== undefined) {
-      where.push('door = ?');
-      params.push(f.door);
-    }
-    if (f.endReason !== undefined) {
-      where.push('end_reason = ?');
-      params.push(f.endReason);
-    }
-    if (f.profile !== undefined) {
-      where.push('profile = ?');
-      params.push(f.profile);
+    for (const [key, sql] of LIST_FILTERS) {
+      const v = f[key];
+      if (v === undefined) continue;
+      where.push(sql);
+      params.push(v);
     }
     if (f.number !== undefined) {
       const like = `%${f.number.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
