@@ -57,6 +57,9 @@ export interface SqliteOptions {
   busyTimeoutMs?: number;
 }
 
+/** How long close() waits for the worker to exit by itself before terminating it. */
+const CLOSE_GRACE_MS = 2000;
+
 export class SqliteDriver implements Driver {
   readonly dialect = 'sqlite' as const;
   readonly path: string;
@@ -147,7 +150,11 @@ export class SqliteDriver implements Driver {
       // the worker is gone already
     }
     this.#closed = true;
-    await Promise.race([this.#exited, new Promise((r) => setTimeout(r, 2000).unref())]);
-    await this.#worker.terminate();
+    // the worker closes the database and exits on its own (as stopWorker in server/engines/providers/worker-host.ts
+    // lets its workers do); terminate() only if it has not within the grace
+    let timer: NodeJS.Timeout | undefined;
+    const exited = await Promise.race([this.#exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    if (!exited) await this.#worker.terminate();
   }
 }
