@@ -158,6 +158,40 @@ describe('outbound calls through SIPp', () => {
   }, 30_000);
 });
 
+describe('the answering-machine detection hook', () => {
+  it('a detector gets the answered leg with a tap on the callee audio; machine + action hangup → BYE, result stored', async () => {
+    await setup();
+    let frames = 0;
+    let format = '';
+    outboundCalls(parley!.app).setMachineDetector({
+      detect: (leg, opts) =>
+        new Promise((resolve) => {
+          expect(opts.action).toBe('hangup');
+          const t0 = Date.now();
+          const off = leg.tap((chunk) => {
+            frames++;
+            format = leg.format().encoding;
+            expect(chunk.length).toBeGreaterThan(0);
+            if (frames === 25) {
+              off();
+              resolve({ result: 'machine', decided_after_ms: Date.now() - t0 });
+            }
+          });
+        }),
+    });
+    const peer = await uas('uas-early-media.xml');
+    const r = await post({ to: `sip:1000@127.0.0.1:${peer.port}`, machine_detection: { action: 'hangup' } });
+    const id = String(r.json['id']);
+    await waitFor(() => outboundCalls(parley!.app).get(id)?.amd !== null && outboundCalls(parley!.app).get(id)?.amd !== undefined, 8000, 'amd result');
+    ok(await peer.done); // Parley's BYE answered: the hook hung up
+    expect(frames).toBe(25);
+    expect(format).toBe('pcma'); // the session's format on this PCMA call (set by the bridge), frames as the session gets them
+    const rec = await getCall(id);
+    expect((rec['outbound'] as Record<string, unknown>)['amd']).toMatchObject({ result: 'machine' });
+    expect(rec['status']).toBe('answered');
+  }, 30_000);
+});
+
 describe('outbound calls through a trunk with digest auth', () => {
   it('407 → INVITE again with Proxy-Authorization (digest response right), then answered; a number goes to the trunk host', async () => {
     const port = await freePort(20000, 10000);
