@@ -152,6 +152,7 @@ describe('rolling restart behind Kamailio', () => {
       exitAt: number;
       /** Calls answered by the instance before its drain began, still up then. */
       inProgress: StreamCall[];
+      launchedAt: number;
       upAt: number;
       out: string;
     }
@@ -168,17 +169,19 @@ describe('rolling restart behind Kamailio', () => {
       const exitAt = Date.now();
       // started again: the same ports, the same instance id
       i.p = await launch(i);
+      const launchedAt = Date.now();
       // back in the rotation after a probe, and taking calls of the stream again
       await until(async () => /^A/.test(await dstFlags(i.sipPort)), PROBE_S * 1000 * 5, `${i.name} active in Kamailio's dispatcher again`);
       const upAt = Date.now();
       await until(() => calls.some((c) => c.answeredBy === i.sipPort && (c.answeredAt ?? 0) > upAt), 15_000, `a new call answered by the restarted ${i.name}`);
-      return { name: i.name, drainAt, exit, exitAt, inProgress, upAt, out: old.out().slice(-2000) };
+      return { name: i.name, drainAt, exit, exitAt, inProgress, launchedAt, upAt, out: old.out().slice(-2000) };
     };
 
-    let restarts: Restart[] = [];
+    const restarts: Restart[] = [];
     try {
       await sleep(1500); // the stream is under way on both
-      restarts = [await restart(a), await restart(b)];
+      restarts.push(await restart(a));
+      restarts.push(await restart(b));
       await sleep(1000); // a little more stream on the restarted pair
     } finally {
       streaming = false;
@@ -209,7 +212,7 @@ describe('rolling restart behind Kamailio', () => {
       expect(r).toMatchObject({ ready: true, active_calls: 0 });
     }
     console.log(`rolling restart: ${calls.length} calls (${calls.filter((c) => c.answeredBy === a.sipPort).length} on A, ${calls.filter((c) => c.answeredBy === b.sipPort).length} on B), ` +
-      restarts.map((r) => `${r.name}: ${r.inProgress.length} calls drained, exit after ${r.exitAt - r.drainAt} ms, back ${r.upAt - r.exitAt} ms later`).join('; ') +
+      restarts.map((r) => `${r.name}: ${r.inProgress.length} calls drained, exit after ${r.exitAt - r.drainAt} ms, started again in ${r.launchedAt - r.exitAt} ms, in rotation ${r.upAt - r.launchedAt} ms later`).join('; ') +
       `; ${Date.now() - t0} ms in all`);
   }, 120_000);
 });
