@@ -8,9 +8,9 @@
  * besides classifying:
  *
  * - **The agent waits for the verdict.** While the detector listens, the application's audio to the
- *   callee (the agent's first words) is held back (up to `holdMs`, older audio dropped); a `human` or
- *   `unknown` verdict, or `continue`, lets it go out. A machine with `hangup` or `leave_message` never
- *   hears the agent.
+ *   callee (the agent's first words) is held back (up to `holdMs`, older audio dropped; a flush — the
+ *   agent interrupted — drops it too); a `human` or `unknown` verdict, or `continue`, lets it go out. A
+ *   machine with `hangup` or `leave_message` never hears the agent.
  * - **`leave_message`**: after a `machine` verdict the detector keeps listening until the greeting is over
  *   (the beep ended, or 2.5 s of silence, or 30 s after the answer), then speaks `message` (offline flite
  *   by default, any TtsProvider otherwise) and hangs up when it has played. The verdict object gains
@@ -34,6 +34,7 @@ export interface AmdLeg {
   readonly call: {
     readonly state: 'ringing' | 'active' | 'ended';
     play(chunk: Uint8Array): void;
+    flushPlayout(): number;
     whenDrained(): Promise<void>;
     hangup(reason?: CallEndReason, detail?: string): Promise<void>;
     once(event: 'ended', listener: () => void): unknown;
@@ -100,6 +101,7 @@ export class AudioMachineDetector {
     let resamplerRate = 0;
     let untap: (() => void) | undefined;
     let settled = false;
+    let message: Promise<Uint8Array | null> | undefined;
 
     return new Promise<AmdResult>((resolve) => {
       const settle = (r: AmdResult): void => {
@@ -118,10 +120,21 @@ export class AudioMachineDetector {
           const r = amd.result as AmdResult;
           settle(r);
           if (r.result !== 'machine' || req.action !== 'leave_message') stop();
+          // synthesise the message while the greeting plays, so it starts as the beep ends
+          else {
+            message = this.#synthesise(leg, req.message ?? '');
+            message.catch(() => undefined); // reported when READY comes
+          }
         }
         if (ev & AMD_READY && req.action === 'leave_message' && amd.result?.result === 'machine') {
           stop();
-          void this.#leaveMessage(leg, req.message ?? '', amd.result).catch((err: unknown) => log.warn({ err, callId: leg.id }, 'amd: the voicemail message could not be left'));
+          const verdict = amd.result;
+          void (message ?? Promise.resolve(null))
+            .then((bytes) => this.#leaveMessage(leg, bytes, verdict))
+            .catch((err: unknown) => {
+              log.warn({ err, callId: leg.id }, 'amd: the voicemail message could not be left');
+              if (!ended(leg)) void leg.call.hangup('local-hangup', 'amd: voicemail message failed');
+            });
         }
       };
       untap = leg.tap((chunk) => {
@@ -164,33 +177,36 @@ export class AudioMachineDetector {
     });
   }
 
-  /** After the beep: the message in the call's format, played, then BYE. */
-  async #leaveMessage(leg: AmdLeg, message: string, verdict: AmdResult): Promise<void> {
-    const log = this.#o.log;
-    if (ended(leg)) return;
+  /** The message in the call's audio format (null: no text). */
+  async #synthesise(leg: AmdLeg, message: string): Promise<Uint8Array | null> {
     const text = message.trim();
-    if (text) {
-      this.#tts ??= await defaultTts();
-      const ac = new AbortController();
-      const parts: Int16Array[] = [];
-      let rate = RATE;
-      for await (const c of this.#tts.synthesize({ text, signal: ac.signal })) {
-        parts.push(c.pcm);
-        rate = c.sampleRateHz;
-      }
-      const all = new Int16Array(parts.reduce((a, p) => a + p.length, 0));
-      let at = 0;
-      for (const p of parts) {
-        all.set(p, at);
-        at += p.length;
-      }
-      const f = leg.format();
-      const outRate = f.encoding === 'pcm16' ? f.sampleRateHz : RATE;
-      const pcm = rate === outRate ? all : resampleWhole(all, rate, outRate);
-      const bytes = f.encoding === 'pcmu' ? mulawEncode(pcm) : f.encoding === 'pcma' ? alawEncode(pcm) : new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength);
-      if (ended(leg)) return;
+    if (!text) return null;
+    this.#tts ??= await defaultTts();
+    const ac = new AbortController();
+    const parts: Int16Array[] = [];
+    let rate = RATE;
+    for await (const c of this.#tts.synthesize({ text, signal: ac.signal })) {
+      parts.push(c.pcm);
+      rate = c.sampleRateHz;
+    }
+    const all = new Int16Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    const f = leg.format();
+    const outRate = f.encoding === 'pcm16' ? f.sampleRateHz : RATE;
+    const pcm = rate === outRate ? all : resampleWhole(all, rate, outRate);
+    return f.encoding === 'pcmu' ? mulawEncode(pcm) : f.encoding === 'pcma' ? alawEncode(pcm) : new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength);
+  }
+
+  /** After the beep: the message played, then BYE. */
+  async #leaveMessage(leg: AmdLeg, bytes: Uint8Array | null, verdict: AmdResult): Promise<void> {
+    if (ended(leg)) return;
+    if (bytes && bytes.length > 0) {
       playPastGate(leg, bytes);
-      log.info({ callId: leg.id, beep_at_ms: verdict.beep_at_ms, ms: Math.round((pcm.length * 1000) / outRate) }, 'amd: leaving the voicemail message');
+      this.#o.log.info({ callId: leg.id, beep_at_ms: verdict.beep_at_ms, bytes: bytes.length }, 'amd: leaving the voicemail message');
       await leg.call.whenDrained();
     }
     if (!ended(leg)) await leg.call.hangup('local-hangup', 'amd: voicemail message left');
@@ -231,6 +247,13 @@ function holdAgentAudio(leg: AmdLeg, maxBytes: number): Gate {
     gate.held.push(chunk.slice());
     gate.heldBytes += chunk.length;
     while (gate.heldBytes > maxBytes && gate.held.length > 1) gate.heldBytes -= (gate.held.shift() as Uint8Array).length;
+  };
+  // a barge-in while held (the callee spoke over the agent's first words): those words are gone for good
+  const flush = call.flushPlayout.bind(call);
+  (call as { flushPlayout: () => number }).flushPlayout = () => {
+    gate.held = [];
+    gate.heldBytes = 0;
+    return flush();
   };
   return gate;
 }

@@ -14,6 +14,7 @@ import type { DialOutcome, SipCall, SipConfig, SipServer, SipTrunk } from '../..
 import type { WebhookEventType } from '../config/webhooks.ts';
 import { encodeEvent, makeEvent } from '../webhooks/events.ts';
 import { newSessionId } from '../protocol/ids.ts';
+import { AudioMachineDetector } from '../amd/index.ts';
 import type { AmdResult, AnsweredLeg, MachineDetectionOptions, MachineDetector } from './amd-hook.ts';
 import { LocalRateLimiter, type RateLimiter } from '../cluster/limits.ts';
 
@@ -351,6 +352,8 @@ export function outboundCalls(app: FastifyInstance): OutboundCalls {
               writer.push({ id: ev.id, callId, type, body: encodeEvent(ev), createdAtMs: at });
             },
     });
+    // answering-machine detection (server/amd, docs/notes/amd.md) for calls placed with machine_detection
+    o.setMachineDetector(new AudioMachineDetector({ log: ctx.log.child({ component: 'amd' }) }));
     registry.set(app, o);
   }
   return o;
