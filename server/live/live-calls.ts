@@ -12,6 +12,7 @@
  */
 import type { ServerEvent } from '../protocol/index.ts';
 import type { SessionEnd, SessionInfo, SessionObserver, ToolCallReport, TurnMark } from '../session/index.ts';
+import { LineLog, boundedSet } from './lines.ts';
 
 /** Lines kept per call: past this the oldest go (a watcher joining late sees the last ones, and how many were dropped). */
 export const LIVE_MAX_LINES_PER_CALL = 500;
@@ -21,8 +22,6 @@ export const LIVE_MAX_LINE_CHARS = 4000;
 export const LIVE_MAX_WATCHERS_PER_CALL = 16;
 /** Replies being spoken at once per call whose partial text is kept (one is usual; out-of-band responses add some). */
 const MAX_PARTIALS = 8;
-/** Per-item facts waiting for their line (turn latency, barge-in), at most this many per call. */
-const MAX_PENDING_FACTS = 32;
 
 export type LiveRole = 'user' | 'assistant' | 'tool';
 
@@ -103,29 +102,28 @@ export interface LiveCallsOptions {
   now?: () => number;
 }
 
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
 /** One call in progress. */
 class LiveCall {
-  readonly lines: LiveLine[] = [];
-  seq = 0;
-  lastLineAtMs: number | null = null;
   answeredAtMs: number | null = null;
   engine: string | null;
   readonly watchers = new Set<LiveListener>();
   /** Reply text so far, per item (bounded). */
   readonly partials = new Map<string, string>();
-  /** Turn latency by assistant item, until its line is written. */
-  readonly latency = new Map<string, number>();
-  /** Items the caller cut: where the audio heard stopped. */
-  readonly cut = new Map<string, number>();
-  /** Assistant lines already written, by item (to mark a barge-in that comes after the line). */
-  readonly lineByItem = new Map<string, LiveLine>();
+  readonly log: LineLog;
 
-  constructor(readonly info: SessionInfo, engine: string | null) {
+  constructor(readonly info: SessionInfo, engine: string | null, maxLines: number, maxChars: number) {
     this.engine = engine;
+    this.log = new LineLog(maxLines, maxChars, (ev) => this.emit(ev));
+  }
+
+  emit(ev: LiveEvent): void {
+    for (const w of this.watchers) {
+      try {
+        w(ev);
+      } catch {
+        this.watchers.delete(w); // a broken watcher goes; the call does not notice
+      }
+    }
   }
 
   summary(): LiveCallSummary {
@@ -139,18 +137,10 @@ class LiveCall {
       from: c.from ?? null,
       to: c.to ?? c.dialled ?? null,
       engine: this.engine,
-      lines: this.seq,
-      last_line_at: this.lastLineAtMs === null ? null : new Date(this.lastLineAtMs).toISOString(),
+      lines: this.log.seq,
+      last_line_at: this.log.lastLineAtMs === null ? null : new Date(this.log.lastLineAtMs).toISOString(),
     };
   }
-}
-
-function boundedSet<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
-  if (!map.has(key) && map.size >= max) {
-    const oldest = map.keys().next();
-    if (!oldest.done) map.delete(oldest.value);
-  }
-  map.set(key, value);
 }
 
 /** The in-memory live view of every call in progress in this process. */
@@ -175,7 +165,7 @@ export class LiveCalls {
     let call: LiveCall | null = null;
     const ensure = (): LiveCall => {
       if (call === null) {
-        call = new LiveCall(info, null);
+        call = new LiveCall(info, null, this.#maxLines, this.#maxChars);
         this.#calls.set(info.id, call);
       }
       return call;
@@ -207,14 +197,14 @@ export class LiveCalls {
       },
       turn(mark: TurnMark) {
         if (mark.kind === 'first_audio' && mark.sinceSpeechStoppedMs !== null) {
-          boundedSet(ensure().latency, mark.itemId, Math.round(mark.sinceSpeechStoppedMs), MAX_PENDING_FACTS);
+          ensure().log.latency(mark.itemId, mark.sinceSpeechStoppedMs);
         }
       },
       agentAudioTruncated(t) {
-        self.#onCut(ensure(), t.itemId, t.audioEndMs);
+        ensure().log.cut(t.itemId, t.audioEndMs);
       },
       toolCall(r: ToolCallReport) {
-        self.#onTool(ensure(), r);
+        ensure().log.tool(self.#now(), r);
       },
       closed(_s, end: SessionEnd) {
         self.#onClosed(info.id, end);
@@ -247,56 +237,29 @@ export class LiveCalls {
     if (!call) return null;
     if (call.watchers.size >= this.#maxWatchers) return 'full';
     call.watchers.add(listener);
-    const firstKept = call.lines[0]?.seq ?? call.seq + 1;
-    const lines = call.lines.filter((l) => l.seq > afterSeq);
+    const { lines, dropped } = call.log.after(afterSeq);
     const partials: { item_id: string; text: string }[] = [];
     for (const [item_id, text] of call.partials) partials.push({ item_id, text });
     return {
-      snapshot: { call: call.summary(), lines, dropped: Math.max(0, firstKept - 1), partials },
+      snapshot: { call: call.summary(), lines, dropped, partials },
       unwatch: () => {
         call.watchers.delete(listener);
       },
     };
   }
 
-  #emit(call: LiveCall, ev: LiveEvent): void {
-    for (const w of call.watchers) {
-      try {
-        w(ev);
-      } catch {
-        call.watchers.delete(w); // a broken watcher goes; the call does not notice
-      }
-    }
-  }
-
-  #push(call: LiveCall, line: Omit<LiveLine, 'seq' | 'at'>): LiveLine {
-    const nowMs = this.#now();
-    const full: LiveLine = { seq: ++call.seq, at: new Date(nowMs).toISOString(), ...line, text: clip(line.text, this.#maxChars) };
-    call.lines.push(full);
-    if (call.lines.length > this.#maxLines) {
-      const gone = call.lines.shift();
-      if (gone?.item_id !== undefined) call.lineByItem.delete(gone.item_id);
-    }
-    call.lastLineAtMs = nowMs;
-    this.#emit(call, { type: 'line', line: full });
-    return full;
-  }
-
   #onEvent(call: LiveCall, ev: ServerEvent): void {
     switch (ev.type) {
-      case 'conversation.item.input_audio_transcription.completed': {
-        const text = ev.transcript.trim();
-        if (text !== '') this.#push(call, { role: 'user', text, item_id: ev.item_id });
+      case 'conversation.item.input_audio_transcription.completed':
+        call.log.user(this.#now(), ev.transcript, ev.item_id);
         return;
-      }
       case 'conversation.item.added': {
         // a typed message (a user `input_text` item); spoken ones arrive as transcripts above
         const item = ev.item;
         if (item.type !== 'message' || item.role !== 'user' || !Array.isArray(item.content)) return;
         let text = '';
         for (const part of item.content) if (part.type === 'input_text' && typeof part['text'] === 'string') text += part['text'];
-        text = text.trim();
-        if (text !== '') this.#push(call, { role: 'user', text, ...(item.id !== undefined ? { item_id: item.id } : {}) });
+        call.log.user(this.#now(), text, item.id);
         return;
       }
       case 'response.output_audio_transcript.delta':
@@ -305,26 +268,14 @@ export class LiveCalls {
         const sofar = call.partials.get(ev.item_id) ?? '';
         if (sofar.length >= this.#maxChars) return; // the line is cut there anyway
         boundedSet(call.partials, ev.item_id, sofar + ev.delta, MAX_PARTIALS);
-        this.#emit(call, { type: 'partial', item_id: ev.item_id, delta: ev.delta });
+        call.emit({ type: 'partial', item_id: ev.item_id, delta: ev.delta });
         return;
       }
       case 'response.output_audio_transcript.done':
       case 'response.output_text.done': {
         const text = (ev.type === 'response.output_text.done' ? ev.text : ev.transcript) || call.partials.get(ev.item_id) || '';
         call.partials.delete(ev.item_id);
-        if (text.trim() === '') return;
-        const latency = call.latency.get(ev.item_id);
-        call.latency.delete(ev.item_id);
-        const heard = call.cut.get(ev.item_id);
-        call.cut.delete(ev.item_id);
-        const line = this.#push(call, {
-          role: 'assistant',
-          text: text.trim(),
-          item_id: ev.item_id,
-          ...(latency !== undefined ? { latency_ms: latency } : {}),
-          ...(heard !== undefined ? { interrupted: true, heard_ms: heard } : {}),
-        });
-        boundedSet(call.lineByItem, ev.item_id, line, MAX_PENDING_FACTS);
+        call.log.assistant(this.#now(), text, ev.item_id);
         return;
       }
       default:
@@ -332,39 +283,12 @@ export class LiveCalls {
     }
   }
 
-  #onCut(call: LiveCall, itemId: string, audioEndMs: number): void {
-    const line = call.lineByItem.get(itemId);
-    if (line) {
-      // the reply's text was complete before the caller cut it: send the line again (same seq), marked
-      const marked: LiveLine = { ...line, interrupted: true, heard_ms: audioEndMs };
-      const i = call.lines.lastIndexOf(line);
-      if (i >= 0) call.lines[i] = marked;
-      call.lineByItem.set(itemId, marked);
-      this.#emit(call, { type: 'line', line: marked });
-    } else {
-      boundedSet(call.cut, itemId, audioEndMs, MAX_PENDING_FACTS);
-    }
-  }
-
-  #onTool(call: LiveCall, r: ToolCallReport): void {
-    const tool: LiveToolCall = {
-      name: r.name,
-      call_id: r.callId,
-      arguments: clip(r.arguments, this.#maxChars),
-      output: clip(r.output, this.#maxChars),
-      ok: r.ok,
-      duration_ms: Math.round(r.durationMs),
-      ...(r.errorCode !== undefined ? { error_code: r.errorCode } : {}),
-    };
-    this.#push(call, { role: 'tool', text: `${r.name}(${tool.arguments})`, tool });
-  }
-
   #onClosed(id: string, end: SessionEnd): void {
     const call = this.#calls.get(id);
     this.#calls.delete(id);
     if (!call) return;
     const ev: LiveEvent = { type: 'end', end: { id, end_reason: end.endReason, ended_at: new Date(this.#now()).toISOString(), duration_ms: Math.round(end.durationMs) } };
-    this.#emit(call, ev);
+    call.emit(ev);
     call.watchers.clear();
   }
 }

@@ -3,7 +3,7 @@
  * docs/notes/calls.md "Several instances"). The instance that holds the call writes its record as the
  * call goes (server/calls/observer.ts: `call_events`, committed every 50 ms); here the record is read
  * back: one poller per watched call, every REMOTE_POLL_MS, `call_events` after the last seq seen, turned
- * into the same lines as the local view (server/live/live-calls.ts), until the row says the call ended.
+ * into the same lines as the local view by the same LineLog (server/live/lines.ts), until the row says the call ended.
  *
  * Why polling the record and not LISTEN/NOTIFY: the record is already written, in order, with a seq a
  * reconnecting watcher can resume from; NOTIFY would add a round trip per line on the owning instance's
@@ -15,7 +15,8 @@
  * events read per poll.
  */
 import type { CallEventRow, CallRow, Store } from '../store/index.ts';
-import { LIVE_MAX_LINES_PER_CALL, LIVE_MAX_LINE_CHARS, LIVE_MAX_WATCHERS_PER_CALL, type LiveCallSummary, type LiveLine, type LiveListener, type LiveSnapshot } from './live-calls.ts';
+import { LIVE_MAX_LINES_PER_CALL, LIVE_MAX_LINE_CHARS, LIVE_MAX_WATCHERS_PER_CALL, type LiveCallSummary, type LiveEvent, type LiveListener, type LiveSnapshot } from './live-calls.ts';
+import { LineLog } from './lines.ts';
 
 /** How often a watched remote call's record is read. */
 export const REMOTE_POLL_MS = 1000;
@@ -25,7 +26,6 @@ const REMOTE_BATCH = 200;
 const REMOTE_MAX_BATCHES = 10;
 
 const iso = (ms: number): string => new Date(ms).toISOString();
-const clip = (text: string, max: number): string => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 /** A call row as the live list shows it. */
@@ -47,19 +47,26 @@ export function summaryOf(row: CallRow, lines = 0, lastLineAtMs: number | null =
 
 class RemoteCall {
   readonly watchers = new Set<LiveListener>();
-  readonly lines: LiveLine[] = [];
-  /** Line seq (per watcher stream) and the last call_events seq read. */
-  seq = 0;
+  /** The last call_events seq read. */
   eventSeq = 0;
-  lastLineAtMs: number | null = null;
-  readonly latency = new Map<string, number>();
-  readonly cut = new Map<string, number>();
-  readonly lineByItem = new Map<string, LiveLine>();
+  readonly log: LineLog;
   timer: NodeJS.Timeout | null = null;
   polling = false;
   ended = false;
 
-  constructor(public row: CallRow) {}
+  constructor(public row: CallRow, maxLines: number) {
+    this.log = new LineLog(maxLines, LIVE_MAX_LINE_CHARS, (ev) => this.emit(ev));
+  }
+
+  emit(ev: LiveEvent): void {
+    for (const w of this.watchers) {
+      try {
+        w(ev);
+      } catch {
+        this.watchers.delete(w);
+      }
+    }
+  }
 }
 
 export interface RemoteLiveOptions {
@@ -90,7 +97,7 @@ export class RemoteLive {
     const rows = await this.#o.store.calls.openElsewhere(this.#o.instance, limit);
     return rows.map((r) => {
       const c = this.#calls.get(r.id);
-      return summaryOf(r, c?.seq ?? 0, c?.lastLineAtMs ?? null);
+      return summaryOf(r, c?.log.seq ?? 0, c?.log.lastLineAtMs ?? null);
     });
   }
 
@@ -108,7 +115,7 @@ export class RemoteLive {
       call = this.#calls.get(id); // another watcher may have started it meanwhile
       if (call === undefined) {
         if (this.#calls.size >= this.#o.maxCalls) return 'full';
-        call = new RemoteCall(row);
+        call = new RemoteCall(row, this.#o.maxLines);
         this.#calls.set(id, call);
         await this.#poll(call);
         if (call.ended) return null;
@@ -118,9 +125,9 @@ export class RemoteLive {
     if (call.watchers.size >= LIVE_MAX_WATCHERS_PER_CALL) return 'full';
     const c = call;
     c.watchers.add(listener);
-    const firstKept = c.lines[0]?.seq ?? c.seq + 1;
+    const { lines, dropped } = c.log.after(afterSeq);
     return {
-      snapshot: { call: summaryOf(c.row, c.seq, c.lastLineAtMs), lines: c.lines.filter((l) => l.seq > afterSeq), dropped: Math.max(0, firstKept - 1), partials: [] },
+      snapshot: { call: summaryOf(c.row, c.log.seq, c.log.lastLineAtMs), lines, dropped, partials: [] },
       unwatch: () => {
         c.watchers.delete(listener);
         if (c.watchers.size === 0) this.#drop(c);
@@ -157,7 +164,7 @@ export class RemoteLive {
       const row = await this.#o.store.calls.get(call.row.id);
       if (row === null || row.endedAtMs !== null) {
         const endedAt = row?.endedAtMs ?? Date.now();
-        this.#emit(call, { type: 'end', end: { id: call.row.id, end_reason: row?.endReason ?? 'deleted', ended_at: iso(endedAt), duration_ms: Math.max(0, endedAt - call.row.startedAtMs) } });
+        call.emit({ type: 'end', end: { id: call.row.id, end_reason: row?.endReason ?? 'deleted', ended_at: iso(endedAt), duration_ms: Math.max(0, endedAt - call.row.startedAtMs) } });
         call.watchers.clear();
         this.#drop(call);
         return;
@@ -170,86 +177,27 @@ export class RemoteLive {
     }
   }
 
-  #emit(call: RemoteCall, ev: Parameters<LiveListener>[0]): void {
-    for (const w of call.watchers) {
-      try {
-        w(ev);
-      } catch {
-        call.watchers.delete(w);
-      }
-    }
-  }
-
-  #push(call: RemoteCall, atMs: number, line: Omit<LiveLine, 'seq' | 'at'>): LiveLine {
-    const full: LiveLine = { seq: ++call.seq, at: iso(atMs), ...line, text: clip(line.text, LIVE_MAX_LINE_CHARS) };
-    call.lines.push(full);
-    if (call.lines.length > this.#o.maxLines) {
-      const gone = call.lines.shift();
-      if (gone?.item_id !== undefined) call.lineByItem.delete(gone.item_id);
-    }
-    call.lastLineAtMs = atMs;
-    this.#emit(call, { type: 'line', line: full });
-    return full;
-  }
-
-  /** One record event → the line the local view would have shown (server/live/live-calls.ts). */
+  /** One record event → the line the local view would have shown (server/live/lines.ts). */
   #onEvent(call: RemoteCall, ev: CallEventRow): void {
     const b = ev.body;
     switch (ev.kind) {
-      case 'transcript': {
-        const text = str(b['text']).trim();
-        if (text === '') return;
-        const itemId = str(b['item_id']);
-        if (b['role'] === 'user') {
-          this.#push(call, ev.atMs, { role: 'user', text, ...(itemId !== '' ? { item_id: itemId } : {}) });
-          return;
-        }
-        const latency = call.latency.get(itemId);
-        call.latency.delete(itemId);
-        const heard = call.cut.get(itemId);
-        call.cut.delete(itemId);
-        const line = this.#push(call, ev.atMs, {
-          role: 'assistant', text, item_id: itemId,
-          ...(latency !== undefined ? { latency_ms: latency } : {}),
-          ...(heard !== undefined ? { interrupted: true, heard_ms: heard } : {}),
-        });
-        bounded(call.lineByItem, itemId, line);
+      case 'transcript':
+        if (b['role'] === 'user') call.log.user(ev.atMs, str(b['text']), str(b['item_id']));
+        else call.log.assistant(ev.atMs, str(b['text']), str(b['item_id']));
         return;
-      }
-      case 'turn': {
-        const lat = b['latency_ms'];
-        if (typeof lat === 'number') bounded(call.latency, str(b['item_id']), Math.round(lat));
+      case 'turn':
+        if (typeof b['latency_ms'] === 'number') call.log.latency(str(b['item_id']), b['latency_ms']);
         return;
-      }
-      case 'truncation': {
-        const itemId = str(b['item_id']);
-        const heard = typeof b['audio_end_ms'] === 'number' ? b['audio_end_ms'] : 0;
-        const line = call.lineByItem.get(itemId);
-        if (line) {
-          const marked: LiveLine = { ...line, interrupted: true, heard_ms: heard };
-          const i = call.lines.lastIndexOf(line);
-          if (i >= 0) call.lines[i] = marked;
-          call.lineByItem.set(itemId, marked);
-          this.#emit(call, { type: 'line', line: marked });
-        } else {
-          bounded(call.cut, itemId, heard);
-        }
+      case 'truncation':
+        call.log.cut(str(b['item_id']), typeof b['audio_end_ms'] === 'number' ? b['audio_end_ms'] : 0);
         return;
-      }
-      case 'tool_call': {
-        const args = clip(str(b['arguments']), LIVE_MAX_LINE_CHARS);
-        const name = str(b['name']);
-        this.#push(call, ev.atMs, {
-          role: 'tool',
-          text: `${name}(${args})`,
-          tool: {
-            name, call_id: str(b['call_id']), arguments: args, output: clip(str(b['output']), LIVE_MAX_LINE_CHARS), ok: b['ok'] === true,
-            duration_ms: Math.round(typeof b['duration_ms'] === 'number' ? b['duration_ms'] : 0),
-            ...(typeof b['error_code'] === 'string' ? { error_code: b['error_code'] } : {}),
-          },
+      case 'tool_call':
+        call.log.tool(ev.atMs, {
+          name: str(b['name']), callId: str(b['call_id']), arguments: str(b['arguments']), output: str(b['output']), ok: b['ok'] === true,
+          durationMs: typeof b['duration_ms'] === 'number' ? b['duration_ms'] : 0,
+          ...(typeof b['error_code'] === 'string' ? { errorCode: b['error_code'] } : {}),
         });
         return;
-      }
       default:
         return;
     }
@@ -263,13 +211,4 @@ export class RemoteLive {
       this.#drop(c);
     }
   }
-}
-
-const MAX_PENDING_FACTS = 32;
-function bounded<K, V>(map: Map<K, V>, key: K, value: V): void {
-  if (!map.has(key) && map.size >= MAX_PENDING_FACTS) {
-    const oldest = map.keys().next();
-    if (!oldest.done) map.delete(oldest.value);
-  }
-  map.set(key, value);
 }
