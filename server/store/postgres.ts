@@ -135,6 +135,12 @@ export class PostgresDriver implements Driver {
     }
     const out: Row[][] = [];
     let broken: Error | undefined;
+    // a checked-out client has no pool listener: the server going away between two statements (a
+    // PostgreSQL shutdown) is emitted as 'error' on it, which unheard would crash the process
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       for (const st of coalesce(stmts)) {
@@ -149,6 +155,7 @@ export class PostgresDriver implements Driver {
       await client.query('ROLLBACK').catch(() => {});
       throw storeError(err, 'transaction');
     } finally {
+      client.removeListener('error', onError);
       // a connection that failed mid-transaction is not reused
       client.release(broken);
     }
@@ -168,6 +175,11 @@ export class PostgresDriver implements Driver {
     const client = await this.#pool.connect().catch((err: unknown) => {
       throw storeError(err, 'connect');
     });
+    let broken: Error | undefined;
+    const onError = (err: Error): void => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -191,7 +203,8 @@ export class PostgresDriver implements Driver {
       await client.query('ROLLBACK').catch(() => {});
       throw storeError(err, 'migration');
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(broken);
     }
   }
 
