@@ -22,6 +22,7 @@
 import { AMD_DECIDED, AMD_READY, AnsweringMachineDetector, Resampler, alawDecode, alawEncode, mulawDecode, mulawEncode, resampleWhole } from '../../audio/index.ts';
 import type { AmdOptions, AmdResult } from '../../audio/index.ts';
 import type { CallEndReason } from '../../sip/index.ts';
+import { FliteTts } from '../engines/providers/index.ts';
 
 export type AmdAction = 'hangup' | 'leave_message' | 'continue';
 
@@ -181,7 +182,7 @@ export class AudioMachineDetector {
   async #synthesise(leg: AmdLeg, message: string): Promise<Uint8Array | null> {
     const text = message.trim();
     if (!text) return null;
-    this.#tts ??= await defaultTts();
+    this.#tts ??= defaultTts();
     const ac = new AbortController();
     const parts: Int16Array[] = [];
     let rate = RATE;
@@ -213,8 +214,7 @@ export class AudioMachineDetector {
   }
 }
 
-async function defaultTts(): Promise<AmdTts> {
-  const { FliteTts } = await import('../engines/providers/index.ts');
+function defaultTts(): AmdTts {
   return new FliteTts();
 }
 
