@@ -2,7 +2,8 @@
  * Kamailio (deploy/kamailio/kamailio.cfg, Debian 5.6, started by the test on loopback) in front of two real
  * Parley processes (server/main.ts, the openai engine on the FakeOpenAI upstream) — issue 13:
  *  - 20 SIP calls through Kamailio: both instances take calls, every call is answered, the agent's reply
- *    reaches the caller byte for byte (the fake's μ-law reply bytes in the caller's RTP), BYE/200 through
+ *    reaches the caller byte for byte (the fake speaks fixtures/speech/hello.wav as μ-law; every caller's RTP
+ *    holds those exact bytes, and PocketSphinx hears the words in what a caller received), BYE/200 through
  *    the proxy (Record-Route);
  *  - drain instance A (SIGTERM) while it has calls: they go on (the agent still answers) and end normally,
  *    new calls keep being answered (by B), Kamailio routes no new call to A later than one probe interval
@@ -12,7 +13,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FakeOpenAI } from '../fakes/index.ts';
+import { mulawDecode, mulawEncode, readWavFile } from '../../audio/index.ts';
+import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
+import { FakeOpenAI, type FakeOpenAIOptions } from '../fakes/index.ts';
 import { freePort, rtpRange } from '../fakes/sip-harness.ts';
 import { startKamailio, type Kamailio } from '../support/kamailio.ts';
 import { startParleyProcess, type ParleyProcess } from '../support/parley-process.ts';
@@ -20,6 +23,7 @@ import { ProxiedCaller } from '../support/sip-caller.ts';
 import { sipProbe } from '../support/sip-probe.ts';
 
 const KEY = 'pk_cluster_test_key_0123456789abcdef';
+const FIXTURES = new URL('../../fixtures/speech/', import.meta.url).pathname;
 const PROBE_S = 1;
 /** Kamailio's FR_TIMER_MS here (see cluster()). */
 const FR_MS = 4000;
@@ -62,8 +66,8 @@ async function startInstance(fake: FakeOpenAI, name: string, extra: Record<strin
   return { p, sipPort };
 }
 
-async function cluster(envA: Record<string, string> = {}): Promise<{ fake: FakeOpenAI; a: Instance; b: Instance; k: Kamailio }> {
-  const fake = await new FakeOpenAI({ replyAudioMs: 400 }).start();
+async function cluster(envA: Record<string, string> = {}, fakeOpts: FakeOpenAIOptions = {}): Promise<{ fake: FakeOpenAI; a: Instance; b: Instance; k: Kamailio }> {
+  const fake = await new FakeOpenAI({ replyAudioMs: 400, ...fakeOpts }).start();
   cleanups.push(() => fake.stop());
   const [a, b] = await Promise.all([startInstance(fake, 'a', envA), startInstance(fake, 'b')]);
   // an instance silent for 4 s (not even 180 Ringing) is failed over: on a loaded 2-core machine a call's
@@ -73,8 +77,8 @@ async function cluster(envA: Record<string, string> = {}): Promise<{ fake: FakeO
   return { fake, a, b, k };
 }
 
-async function placeCall(k: Kamailio): Promise<ProxiedCaller> {
-  const c = await new ProxiedCaller(k.port).bind();
+async function placeCall(k: Kamailio, opts: { keepAudio?: boolean } = {}): Promise<ProxiedCaller> {
+  const c = await new ProxiedCaller(k.port, opts).bind();
   cleanups.push(() => c.close());
   const r = await c.invite();
   expect(r.status, `INVITE through Kamailio: ${r.answer.split('\r\n')[0]}\n${k.out().slice(-2000)}`).toBe(200);
@@ -83,17 +87,35 @@ async function placeCall(k: Kamailio): Promise<ProxiedCaller> {
 
 describe('Kamailio in front of two Parley instances', () => {
   it('20 calls: both instances take calls, every call answered, the agent heard, BYE/200 through the proxy', async () => {
-    const { a, b, k } = await cluster();
+    // the agent's words: "Hello, what time is it?" (1.8 s), as the μ-law bytes the fake upstream sends
+    const said = Buffer.from(mulawEncode(readWavFile(join(FIXTURES, 'hello.wav'), { sampleRateHz: 8000 }).samples));
+    const { a, b, k } = await cluster({}, { replyMulaw: said });
     const calls: ProxiedCaller[] = [];
     // two waves of 10 concurrent calls
     for (let wave = 0; wave < 2; wave++) {
-      const batch = await Promise.all(Array.from({ length: 10 }, () => placeCall(k)));
-      await Promise.all(batch.map((c) => until(() => c.replyPackets >= 5, 15_000, `the agent's reply on ${c.callId}`)));
+      const batch = await Promise.all(Array.from({ length: 10 }, () => placeCall(k, { keepAudio: true })));
+      // every caller gets the whole reply, byte for byte, in order
+      await Promise.all(batch.map((c) => until(() => c.heard().includes(said), 20_000, `the agent's whole reply on ${c.callId}`)));
       const byes = await Promise.all(batch.map((c) => c.bye()));
       expect(byes).toEqual(Array(10).fill(200));
       calls.push(...batch);
     }
     expect(calls).toHaveLength(20);
+    // and what a caller received is speech: PocketSphinx hears the words in it
+    const stt = new PocketSphinxStt();
+    try {
+      const got = calls[0]!.heard();
+      const at = got.indexOf(said);
+      const pcm8 = mulawDecode(new Uint8Array(got.subarray(at, at + said.length)));
+      const pcm16 = new Int16Array(pcm8.length * 2); // 8 → 16 kHz by zero insertion (docs/notes/cascade.md)
+      for (let i = 0; i < pcm8.length; i++) pcm16[2 * i] = pcm8[i]!;
+      const s = stt.open();
+      s.push(pcm16);
+      const heard = (await s.finish()).text.toLowerCase();
+      expect(['hello', 'what', 'time'].filter((w) => heard.split(/\s+/).includes(w)).length, `heard: ${heard}`).toBeGreaterThanOrEqual(2);
+    } finally {
+      await stt.close();
+    }
     const onA = calls.filter((c) => c.answeredBy === a.sipPort).length;
     const onB = calls.filter((c) => c.answeredBy === b.sipPort).length;
     expect(onA + onB).toBe(20);

@@ -69,6 +69,11 @@ export interface FakeOpenAIOptions {
   transcribe?: (turn: number) => string;
   /** Assistant audio per reply (ms; default 600) and per delta (ms; default 100). */
   replyAudioMs?: number;
+  /**
+   * What the fake says when the session's output is audio/pcmu: these μ-law 8 kHz bytes (e.g. recorded
+   * speech), in deltas of `deltaMs`, instead of `replyAudioMs` of a constant filler. Other formats keep the filler.
+   */
+  replyMulaw?: Buffer;
   deltaMs?: number;
   /** Wall-clock pause between deltas (ms; default 2): faster than real time, like OpenAI. */
   deltaIntervalMs?: number;
@@ -162,6 +167,7 @@ export class FakeOpenAI {
       deltaIntervalMs: opts.deltaIntervalMs ?? 2,
       silenceMs: opts.silenceMs ?? 200,
       autoResponseDelayMs: opts.autoResponseDelayMs ?? 0,
+      replyMulaw: opts.replyMulaw ?? Buffer.alloc(0),
     };
   }
 
@@ -621,13 +627,14 @@ export class FakeOpenAI {
     this.#send(c, { type: 'response.output_item.added', response_id: responseId, output_index: 0, item: { ...item, object: 'realtime.item', content: [] } });
     this.#send(c, { type: 'conversation.item.added', previous_item_id: prev, item: { ...item, object: 'realtime.item', content: [] } });
     this.#send(c, { type: 'response.content_part.added', response_id: responseId, item_id: item.id, output_index: 0, content_index: 0, part: { type: 'audio', transcript: '' } });
-    const chunks = Math.max(1, Math.round(this.#opts.replyAudioMs / this.#opts.deltaMs));
     const words = text.split(' ');
     const chunkBytes = Math.round(this.#opts.deltaMs * bpm);
+    const speech = bpm === 8 && (outFmt as Json | undefined)?.['type'] === 'audio/pcmu' && this.#opts.replyMulaw.length > 0 ? this.#opts.replyMulaw : null;
+    const chunks = speech ? Math.ceil(speech.length / chunkBytes) : Math.max(1, Math.round(this.#opts.replyAudioMs / this.#opts.deltaMs));
     const pcm = Buffer.alloc(chunkBytes);
     for (let i = 0; i + 1 < chunkBytes && bpm === 48; i += 2) pcm.writeInt16LE(Math.round(3000 * Math.sin(i / 10)), i);
     if (bpm === 8) pcm.fill(0x55);
-    const delta = pcm.toString('base64');
+    const filler = pcm.toString('base64');
     let sentTranscript = '';
     let i = 0;
     const finish = (status: string, reason: string | null): void => {
@@ -649,8 +656,9 @@ export class FakeOpenAI {
         sentTranscript += d;
         this.#send(c, { type: 'response.output_audio_transcript.delta', response_id: responseId, item_id: item.id, output_index: 0, content_index: 0, delta: d });
       }
+      const delta = speech ? speech.subarray(i * chunkBytes, (i + 1) * chunkBytes).toString('base64') : filler;
       this.#send(c, { type: 'response.output_audio.delta', response_id: responseId, item_id: item.id, output_index: 0, content_index: 0, delta });
-      item.audioMs = (item.audioMs ?? 0) + this.#opts.deltaMs;
+      item.audioMs = (item.audioMs ?? 0) + (speech ? Math.min(chunkBytes, speech.length - i * chunkBytes) / bpm : this.#opts.deltaMs);
       i++;
       if (this.#dropAfterDeltas !== null && i >= this.#dropAfterDeltas) {
         // the upstream vanishes mid-response: no close frame (the client sees 1006)

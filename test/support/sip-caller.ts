@@ -27,6 +27,11 @@ export class ProxiedCaller {
   /** RTP packets received, and those whose payload is all `replyByte` (an engine's reply, byte for byte). */
   rtpIn = 0;
   replyPackets = 0;
+  readonly #audio: Buffer[] = [];
+  /** Every RTP payload received, in arrival order (with `keepAudio`). */
+  heard(): Buffer {
+    return Buffer.concat(this.#audio);
+  }
   /** Requests the far end sent us (e.g. a BYE from Parley). */
   readonly requests: string[] = [];
   readonly callId = `${rand(8)}@caller`;
@@ -46,12 +51,13 @@ export class ProxiedCaller {
 
   constructor(
     private readonly proxyPort: number,
-    private readonly opts: { user?: string; replyByte?: number } = {},
+    private readonly opts: { user?: string; replyByte?: number; /** keep every RTP payload received (`heard()`) */ keepAudio?: boolean } = {},
   ) {
     this.sip.on('message', (b) => this.onSip(b.toString()));
     this.rtp.on('message', (b) => {
       if (b.length <= 12) return;
       this.rtpIn++;
+      if (this.opts.keepAudio) this.#audio.push(Buffer.from(b.subarray(12)));
       const rb = this.opts.replyByte ?? 0x55;
       let all = true;
       for (let i = 12; i < b.length; i++) if (b[i] !== rb) { all = false; break; }
