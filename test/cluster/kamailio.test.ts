@@ -7,7 +7,12 @@
  *    the proxy (Record-Route);
  *  - drain instance A (SIGTERM) while it has calls: they go on (the agent still answers) and end normally,
  *    new calls keep being answered (by B), Kamailio routes no new call to A later than one probe interval
- *    after the drain began, and A exits 0 when its last call ends.
+ *    after the drain began, and A exits 0 when its last call ends;
+ *  - `kill -9` of B with calls on it (both instances on one throwaway PostgreSQL, test/support/postgres.ts,
+ *    and one webhook receiver, test/support/webhook-receiver.ts): every new call is answered by A, the first
+ *    after one retry (FR_TIMER_MS), none routed to B past the probe interval plus one retry; A closes
+ *    exactly B's calls (found by their SIP Call-ID) as `interrupted` within the TTL + one sweep, and each
+ *    one's `call.ended` (end_reason interrupted) is delivered once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,14 +24,20 @@ import { FakeOpenAI, type FakeOpenAIOptions } from '../fakes/index.ts';
 import { freePort, rtpRange } from '../fakes/sip-harness.ts';
 import { startKamailio, type Kamailio } from '../support/kamailio.ts';
 import { startParleyProcess, type ParleyProcess } from '../support/parley-process.ts';
+import { POSTGRES_AVAILABLE, startPostgres } from '../support/postgres.ts';
 import { ProxiedCaller } from '../support/sip-caller.ts';
 import { sipProbe } from '../support/sip-probe.ts';
+import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { callEndedEventId } from '../../server/webhooks/index.ts';
 
 const KEY = 'pk_cluster_test_key_0123456789abcdef';
 const FIXTURES = new URL('../../fixtures/speech/', import.meta.url).pathname;
 const PROBE_S = 1;
 /** Kamailio's FR_TIMER_MS here (see cluster()). */
 const FR_MS = 4000;
+/** The kill -9 test: PARLEY_INSTANCE_TTL_MS (beat every TTL/4, sweep every TTL/2) and the webhook secret. */
+const TTL_MS = 3000;
+const WEBHOOK_SECRET = 'whsec_kamailio_cluster_test_0123';
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
@@ -66,10 +77,10 @@ async function startInstance(fake: FakeOpenAI, name: string, extra: Record<strin
   return { p, sipPort };
 }
 
-async function cluster(envA: Record<string, string> = {}, fakeOpts: FakeOpenAIOptions = {}): Promise<{ fake: FakeOpenAI; a: Instance; b: Instance; k: Kamailio }> {
+async function cluster(envA: Record<string, string> = {}, fakeOpts: FakeOpenAIOptions = {}, envBoth: Record<string, string> = {}): Promise<{ fake: FakeOpenAI; a: Instance; b: Instance; k: Kamailio }> {
   const fake = await new FakeOpenAI({ replyAudioMs: 400, ...fakeOpts }).start();
   cleanups.push(() => fake.stop());
-  const [a, b] = await Promise.all([startInstance(fake, 'a', envA), startInstance(fake, 'b')]);
+  const [a, b] = await Promise.all([startInstance(fake, 'a', { ...envBoth, ...envA }), startInstance(fake, 'b', envBoth)]);
   // an instance silent for 4 s (not even 180 Ringing) is failed over: on a loaded 2-core machine a call's
   // set-up can take a second or two, and this test is about probes and refusals, not timeouts
   const k = await startKamailio({ backends: [a.sipPort, b.sipPort], pingIntervalS: PROBE_S, frTimerMs: FR_MS });
@@ -77,7 +88,7 @@ async function cluster(envA: Record<string, string> = {}, fakeOpts: FakeOpenAIOp
   return { fake, a, b, k };
 }
 
-async function placeCall(k: Kamailio, opts: { keepAudio?: boolean } = {}): Promise<ProxiedCaller> {
+async function placeCall(k: Kamailio, opts: { keepAudio?: boolean; speakEveryMs?: number } = {}): Promise<ProxiedCaller> {
   const c = await new ProxiedCaller(k.port, opts).bind();
   cleanups.push(() => c.close());
   const r = await c.invite();
@@ -93,7 +104,9 @@ describe('Kamailio in front of two Parley instances', () => {
     const calls: ProxiedCaller[] = [];
     // two waves of 10 concurrent calls
     for (let wave = 0; wave < 2; wave++) {
-      const batch = await Promise.all(Array.from({ length: 10 }, () => placeCall(k, { keepAudio: true })));
+      // each caller speaks 600 ms every 5 s: the agent's 1.8 s reply (after 200 ms of silence and a turn's
+      // latency) ends well before the next burst, which would barge in on it (the reply cut short)
+      const batch = await Promise.all(Array.from({ length: 10 }, () => placeCall(k, { keepAudio: true, speakEveryMs: 5000 })));
       // every caller gets the whole reply, byte for byte, in order
       await Promise.all(batch.map((c) => until(() => c.heard().includes(said), 20_000, `the agent's whole reply on ${c.callId}`)));
       const byes = await Promise.all(batch.map((c) => c.bye()));
@@ -229,15 +242,55 @@ describe('Kamailio in front of two Parley instances', () => {
     for (const c of others) expect(await c.bye()).toBe(200);
   }, 60_000);
 
-  it('kill -9 of B with calls on it: every new call is answered by A, the first within one retry (FR_TIMER_MS), none routed to B after the probe interval plus one retry', async () => {
-    const { a, b, k } = await cluster();
+  it.skipIf(!POSTGRES_AVAILABLE)('kill -9 of B with calls on it: every new call is answered by A, the first within one retry (FR_TIMER_MS), none routed to B after the probe interval plus one retry; A closes B\'s calls as interrupted in PostgreSQL within TTL + one sweep, each call.ended delivered once', async () => {
+    // both instances on one throwaway PostgreSQL and one webhook receiver
+    const pg = await startPostgres();
+    cleanups.push(() => pg.stop());
+    const receiver = await new WebhookReceiver(WEBHOOK_SECRET).start();
+    cleanups.push(() => receiver.stop());
+    const dbUrl = await pg.createDatabase('kill9');
+    const { a, b, k } = await cluster({}, {}, {
+      PARLEY_DATABASE_URL: dbUrl, PARLEY_INSTANCE_TTL_MS: String(TTL_MS),
+      PARLEY_WEBHOOK_URL: receiver.url, PARLEY_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    });
     const first = await Promise.all(Array.from({ length: 4 }, () => placeCall(k)));
-    expect(first.filter((c) => c.answeredBy === b.sipPort).length, 'B had calls').toBeGreaterThanOrEqual(1);
+    const onB = first.filter((c) => c.answeredBy === b.sipPort);
+    expect(onB.length, 'B had calls').toBeGreaterThanOrEqual(1);
     // the next round-robin pick is B when the last INVITE went to A
     if (k.routed().at(-1)?.port !== a.sipPort) first.push(await placeCall(k));
     expect(k.routed().at(-1)?.port).toBe(a.sipPort);
+    // B's calls are live (the agent talks) and their records are open in PostgreSQL, seen through A
+    await Promise.all(onB.map((c) => until(() => c.replyPackets >= 5, 15_000, `the agent's reply on ${c.callId}`)));
+    const bySipId = async (): Promise<Map<string, Record<string, unknown>>> => {
+      const r = await fetch(`${a.p.url}/v1/calls?door=sip&limit=100`, { headers: { Authorization: `Bearer ${KEY}` } });
+      expect(r.status).toBe(200);
+      const rows = ((await r.json()) as { data: Array<Record<string, unknown>> }).data;
+      return new Map(rows.map((row) => [row['sip_call_id'] as string, row]));
+    };
+    const t0 = Date.now();
+    let before = await bySipId();
+    while (!first.every((c) => before.has(c.callId))) {
+      if (Date.now() - t0 > 5000) throw new Error(`records of the first calls: ${JSON.stringify([...before.keys()])}`);
+      await sleep(100);
+      before = await bySipId();
+    }
+    for (const c of first) expect(before.get(c.callId)!['end_reason'], `${c.callId} open before the kill`).toBeNull();
+
     const killAt = Date.now();
     await b.p.stop(); // SIGKILL
+    // meanwhile, A's sweep: when each of B's calls shows up as interrupted in A's GET /v1/calls
+    const interruptedAt = new Map<string, number>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching && interruptedAt.size < onB.length) {
+        const r = await fetch(`${a.p.url}/v1/calls?end_reason=interrupted&limit=100`, { headers: { Authorization: `Bearer ${KEY}` } });
+        for (const row of ((await r.json()) as { data: Array<Record<string, unknown>> }).data) {
+          const sip = row['sip_call_id'] as string;
+          if (!interruptedAt.has(sip)) interruptedAt.set(sip, Date.now() - killAt);
+        }
+        await sleep(200);
+      }
+    })();
     const later: Array<{ c: ProxiedCaller; setupMs: number; at: number }> = [];
     while (Date.now() - killAt < PROBE_S * 1000 + FR_MS + 1500) {
       const c = await new ProxiedCaller(k.port).bind();
@@ -255,6 +308,39 @@ describe('Kamailio in front of two Parley instances', () => {
     for (const l of later.slice(1)) expect(l.setupMs, 'no later call waited for B').toBeLessThan(FR_MS);
     const toB = k.routed().filter((r) => r.port === b.sipPort && r.at > killAt);
     expect(toB.filter((r) => r.at > killAt + PROBE_S * 1000 + FR_MS + 250), JSON.stringify(toB)).toEqual([]);
+
+    // PostgreSQL: A closed exactly B's calls as interrupted, within TTL + one sweep (TTL/2) + a heartbeat
+    // period of slack (TTL/4), + 1 s for a crowded machine
+    await until(() => interruptedAt.size >= onB.length, 4 * TTL_MS, `B's calls interrupted: ${JSON.stringify([...interruptedAt])}`);
+    watching = false;
+    await watcher;
+    expect([...interruptedAt.keys()].sort()).toEqual(onB.map((c) => c.callId).sort());
+    const closedIn = [...interruptedAt.values()];
+    expect(Math.max(...closedIn)).toBeLessThan(TTL_MS + TTL_MS / 2 + TTL_MS / 4 + 1000);
+    const after = await bySipId();
+    const bIds = onB.map((c) => after.get(c.callId)!['id'] as string);
+    for (const c of onB) {
+      const id = after.get(c.callId)!['id'] as string;
+      const rec = (await (await fetch(`${a.p.url}/v1/calls/${id}`, { headers: { Authorization: `Bearer ${KEY}` } })).json()) as Record<string, unknown>;
+      expect(rec).toMatchObject({ id, door: 'sip', sip_call_id: c.callId, end_reason: 'interrupted' });
+      expect(rec['ended_at']).not.toBeNull();
+    }
+    // A's own calls (before and after the kill) are not touched by the sweep
+    for (const c of [...first.filter((x) => x.answeredBy === a.sipPort), ...later.map((l) => l.c)]) {
+      expect(after.get(c.callId)?.['end_reason'], `${c.callId} on A still open`).toBeNull();
+    }
+
+    // webhooks: each of B's calls' call.ended arrives (delivered by A), with end_reason interrupted, once
+    for (const id of bIds) await receiver.waitFor(() => receiver.accepted.some((e) => e.id === callEndedEventId(id)), 10_000, `${id} call.ended`);
+    await sleep(1500); // a moment for any late duplicate (the outbox polls every second)
+    expect(receiver.badSignatures).toEqual([]);
+    for (const id of bIds) {
+      const got = receiver.requests.filter((e) => e.type === 'call.ended' && e.data['call_id'] === id);
+      expect(got.map((e) => [e.id, e.status]), `${id}: one call.ended`).toEqual([[callEndedEventId(id), 200]]);
+      expect(got[0]!.data).toMatchObject({ call_id: id, end_reason: 'interrupted' });
+    }
+    console.log(`kamailio kill -9: first new call answered by A after ${Math.round(later[0]!.setupMs)} ms; B's ${onB.length} calls interrupted by A after ${closedIn.join(', ')} ms (TTL ${TTL_MS} ms); call.ended once each`);
+
     // A's calls are untouched
     for (const c of first.filter((x) => x.answeredBy === a.sipPort)) expect(await c.bye()).toBe(200);
     for (const l of later) expect(await l.c.bye()).toBe(200);

@@ -51,7 +51,17 @@ export class ProxiedCaller {
 
   constructor(
     private readonly proxyPort: number,
-    private readonly opts: { user?: string; replyByte?: number; /** keep every RTP payload received (`heard()`) */ keepAudio?: boolean } = {},
+    private readonly opts: {
+      user?: string;
+      replyByte?: number;
+      /** keep every RTP payload received (`heard()`) */
+      keepAudio?: boolean;
+      /**
+       * the caller speaks 600 ms every this many ms (default 2000); longer than the agent's reply plus a
+       * turn's latency, so that no burst barges in on the reply (a whole reply reaches the caller)
+       */
+      speakEveryMs?: number;
+    } = {},
   ) {
     this.sip.on('message', (b) => this.onSip(b.toString()));
     this.rtp.on('message', (b) => {
@@ -147,7 +157,7 @@ export class ProxiedCaller {
     const port = Number(/^m=audio (\d+)/m.exec(body)?.[1] ?? 0);
     this.remoteRtp = { host, port };
     this.sip.send(this.inDialog('ACK', 1), this.proxyPort, '127.0.0.1');
-    this.startRtp();
+    this.startRtp(600, this.opts.speakEveryMs ?? 2000);
     return { status, answer, setupMs };
   }
 
