@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { Core } from 'sip.js';
-import type { Invitation, UserAgent } from 'sip.js';
+import type { Invitation, Inviter, Session, UserAgent } from 'sip.js';
 // SIP.js's list of the methods its core lets through (405 for the others): UPDATE is added below
 import { AllowedMethods } from 'sip.js/lib/core/user-agent-core/allowed-methods.js';
 
@@ -168,6 +168,11 @@ export class SessionTimer {
 
   get intervalS(): number {
     return this._intervalS;
+  }
+
+  /** Refresh by UPDATE (the peer's Allow lists it) or re-INVITE; the UAC learns it from the 2xx. */
+  useUpdate(on: boolean): void {
+    this.method = on ? 'UPDATE' : 'INVITE';
   }
 
   /** Whether we send the refreshes (false: the peer does, or no timer). */
@@ -330,14 +335,121 @@ export function attachSessionTimer(
   invitation: Invitation,
   opts: { ua: UserAgent; call: TimedCall; settings: SessionTimerSettings; log: Pick<Logger, 'info' | 'warn' | 'debug'>; onExpired(detail: string): void },
 ): SessionTimerBinding {
-  const { settings, call, log } = opts;
   const offer = readTimerOffer(headersOf(invitation.request));
-  const decision = negotiateAsUas(offer, settings);
+  const decision = negotiateAsUas(offer, opts.settings);
+  const b = bindSession(invitation, { ...opts, preferUpdate: offer.allowsUpdate });
+  return {
+    timer: b.timer,
+    decision,
+    acceptHeaders: timerResponseHeaders(decision),
+    established: () => {
+      b.takeUpdates();
+      if (decision.kind === 'timer') {
+        opts.log.info({ intervalS: decision.intervalS, refresher: decision.refresher === 'uas' ? 'us' : 'peer' }, 'session timer');
+        b.timer.refreshed(decision.intervalS, decision.refresher === 'uas');
+      }
+    },
+    stop: () => b.timer.stop(),
+  };
+}
+
+/**
+ * RFC 4028 §7.2, the UAC's reading of the 2xx to its INVITE: the 2xx's Session-Expires names the interval and
+ * the refresher (`uac` = us; a 2xx that names none leaves it to us, the side that asked); a 2xx without
+ * Session-Expires means no session expiration (the UAS does not do timers and no proxy asked for them).
+ */
+export function negotiateAsUac(answer: TimerOffer): TimerDecision {
+  const se = answer.sessionExpires;
+  if (!se) return { kind: 'none' };
+  return { kind: 'timer', intervalS: se.intervalS, refresher: se.refresher ?? 'uac', require: false };
+}
+
+/** Our outbound INVITE's timer header fields (§7.1): the interval we ask for and our Min-SE. */
+export function uacInviteHeaders(settings: SessionTimerSettings, intervalS = settings.sessionExpiresS): string[] {
+  if (settings.sessionExpiresS <= 0) return [];
+  return [`Session-Expires: ${intervalS}`, `Min-SE: ${Math.min(settings.minSeS, intervalS)}`];
+}
+
+export interface UacSessionTimerBinding {
+  readonly timer: SessionTimer;
+  /** Header fields for the INVITE (Session-Expires, Min-SE). */
+  readonly inviteHeaders: string[];
+  /**
+   * Wrap the INVITE's client (what the SIP.js core's invite() returned): a 422 with a larger Min-SE is retried
+   * once, same Call-ID, next CSeq, with that interval (§7.3), instead of ending the call.
+   */
+  guard422(client: unknown): void;
+  /** The 2xx came and was ACKed: start the clock as it says, take the peer's UPDATEs. */
+  established(response: Core.IncomingResponseMessage): TimerDecision;
+  stop(): void;
+}
+
+/** Session timers for one SIP.js Inviter (our UAC side of an outbound call, sip/uac.ts). */
+export function attachUacSessionTimer(
+  inviter: Inviter,
+  opts: { ua: UserAgent; call: TimedCall; settings: SessionTimerSettings; log: Pick<Logger, 'info' | 'warn' | 'debug'>; onExpired(detail: string): void },
+): UacSessionTimerBinding {
+  const { settings, log } = opts;
+  const b = bindSession(inviter, { ...opts, preferUpdate: false });
+  let retried = false;
+  return {
+    timer: b.timer,
+    inviteHeaders: uacInviteHeaders(settings),
+    guard422: (client) => {
+      const uac = client as {
+        message: Core.OutgoingRequestMessage;
+        authenticationGuard(m: Core.IncomingResponseMessage, dialog?: unknown): boolean;
+        init(): void;
+      };
+      const guard = uac.authenticationGuard.bind(uac);
+      uac.authenticationGuard = (m, dialog) => {
+        const minSeS = parseMinSe(m.getHeader('min-se'));
+        if (m.statusCode !== 422 || retried || settings.sessionExpiresS <= 0 || minSeS === undefined) return guard(m, dialog);
+        const current = parseSessionExpires(uac.message.extraHeaders.find((h) => /^session-expires\s*:/i.test(h))?.replace(/^[^:]*:/, ''))?.intervalS ?? 0;
+        if (minSeS <= current) return guard(m, dialog);
+        retried = true;
+        log.info({ minSeS, was: current }, 'session interval too small (422): INVITE again with the larger interval');
+        const msg = uac.message;
+        msg.extraHeaders = [...msg.extraHeaders.filter((h) => !/^(session-expires|min-se)\s*:/i.test(h)), `Session-Expires: ${minSeS}`, `Min-SE: ${minSeS}`];
+        msg.cseq += 1;
+        msg.setHeader('cseq', `${msg.cseq} ${msg.method}`);
+        uac.init(); // a new client transaction for the same request (as SIP.js does for a 401/407)
+        return false;
+      };
+    },
+    established: (response) => {
+      b.takeUpdates();
+      const answer = readTimerOffer(headersOf(response));
+      b.timer.useUpdate(answer.allowsUpdate);
+      const d = settings.sessionExpiresS > 0 ? negotiateAsUac(answer) : ({ kind: 'none' } as const);
+      if (d.kind === 'timer') {
+        log.info({ intervalS: d.intervalS, refresher: d.refresher === 'uac' ? 'us' : 'peer', method: answer.allowsUpdate ? 'UPDATE' : 'INVITE' }, 'session timer');
+        b.timer.refreshed(d.intervalS, d.refresher === 'uac');
+      }
+      return d;
+    },
+    stop: () => b.timer.stop(),
+  };
+}
+
+/**
+ * The dialog glue both sides share:
+ *  - the peer's re-INVITEs: SIP.js answers them (same SDP, o= version unchanged, sip/call.ts localSdp); we add
+ *    the timer header fields to its 200 and restart the clock;
+ *  - the peer's UPDATEs (RFC 3311): answered here, 200 with the timer header fields (and our SDP answer when
+ *    the UPDATE carried an offer), and the clock restarts;
+ *  - our refreshes: UPDATE (when the peer's Allow lists it) or a re-INVITE with our current SDP.
+ */
+function bindSession(
+  session: Session,
+  opts: { ua: UserAgent; call: TimedCall; settings: SessionTimerSettings; log: Pick<Logger, 'info' | 'warn' | 'debug'>; onExpired(detail: string): void; preferUpdate: boolean },
+): { timer: SessionTimer; takeUpdates(): void } {
+  const { settings, call, log } = opts;
   const contact = (): string => `Contact: ${opts.ua.contact.toString()}`;
 
   const sendUpdate = (headers: string[]): Promise<RefreshResult> =>
     new Promise((resolve) => {
-      const dialog = invitation.dialog as Core.SessionDialog | undefined;
+      const dialog = session.dialog as Core.SessionDialog | undefined;
       if (!dialog) {
         resolve({ status: 481, reason: 'No dialog', sessionExpires: undefined, minSeS: undefined });
         return;
@@ -350,7 +462,7 @@ export function attachSessionTimer(
   const sendReinvite = (headers: string[]): Promise<RefreshResult> =>
     new Promise((resolve) => {
       const done = (r: { message: Core.IncomingResponseMessage }): void => resolve(resultOf(r.message));
-      invitation.invite({ requestOptions: { extraHeaders: headers }, requestDelegate: { onAccept: done, onReject: done } }).catch((err: unknown) => {
+      session.invite({ requestOptions: { extraHeaders: headers }, requestDelegate: { onAccept: done, onReject: done } }).catch((err: unknown) => {
         // SIP.js refuses while another re-INVITE of ours is pending (RequestPendingError): like a 491
         const pending = err instanceof Error && err.name === 'RequestPendingError';
         resolve({ status: pending ? 491 : 500, reason: err instanceof Error ? err.message : String(err), sessionExpires: undefined, minSeS: undefined });
@@ -360,7 +472,7 @@ export function attachSessionTimer(
   const timer = new SessionTimer({
     settings,
     log,
-    preferUpdate: offer.allowsUpdate,
+    preferUpdate: opts.preferUpdate,
     onExpired: opts.onExpired,
     sendRefresh: (method, headers) => {
       let giveUp: NodeJS.Timeout | undefined;
@@ -374,8 +486,8 @@ export function attachSessionTimer(
 
   // the peer's re-INVITE: SIP.js builds and sends the 200 itself (Session.onInviteRequest); our header fields
   // go in through the request's accept(), and only a 2xx refreshes the session (RFC 4028 §10)
-  const inv = invitation as unknown as { onInviteRequest(req: { message: Core.IncomingRequestMessage; accept(o?: Core.ResponseOptions): unknown }): void };
-  const onInviteRequest = inv.onInviteRequest.bind(invitation);
+  const inv = session as unknown as { onInviteRequest(req: { message: Core.IncomingRequestMessage; accept(o?: Core.ResponseOptions): unknown }): void };
+  const onInviteRequest = inv.onInviteRequest.bind(session);
   inv.onInviteRequest = (req) => {
     const d = negotiateAsUas(readTimerOffer(headersOf(req.message)), settings, timer.intervalS || settings.sessionExpiresS);
     const accept = req.accept.bind(req);
@@ -416,30 +528,22 @@ export function attachSessionTimer(
 
   return {
     timer,
-    decision,
-    acceptHeaders: timerResponseHeaders(decision),
-    established: () => {
-      const dialog = invitation.dialog as Core.SessionDialog | undefined;
-      if (dialog) {
-        // requests in the call's dialog: UPDATE is ours (SIP.js's SessionDialog answers it 501), the rest SIP.js's
-        const dlg = dialog as unknown as { receiveRequest(m: Core.IncomingRequestMessage): void; sequenceGuard(m: Core.IncomingRequestMessage): boolean };
-        const base = Object.getPrototypeOf(Object.getPrototypeOf(dialog)) as { receiveRequest(m: Core.IncomingRequestMessage): void }; // Dialog.prototype
-        const receive = dlg.receiveRequest.bind(dialog);
-        dlg.receiveRequest = (m) => {
-          if (m.method !== 'UPDATE') {
-            receive(m);
-            return;
-          }
-          if (!dlg.sequenceGuard(m)) return; // RFC 3261 §12.2.2: out of order → 500 (SIP.js's guard answers it)
-          base.receiveRequest.call(dialog, m); // the remote CSeq moves on
-          onUpdate(m, dialog.userAgentCore);
-        };
-      }
-      if (decision.kind === 'timer') {
-        log.info({ intervalS: decision.intervalS, refresher: decision.refresher === 'uas' ? 'us' : 'peer' }, 'session timer');
-        timer.refreshed(decision.intervalS, decision.refresher === 'uas');
-      }
+    takeUpdates: () => {
+      const dialog = session.dialog as Core.SessionDialog | undefined;
+      if (!dialog) return;
+      // requests in the call's dialog: UPDATE is ours (SIP.js's SessionDialog answers it 501), the rest SIP.js's
+      const dlg = dialog as unknown as { receiveRequest(m: Core.IncomingRequestMessage): void; sequenceGuard(m: Core.IncomingRequestMessage): boolean };
+      const base = Object.getPrototypeOf(Object.getPrototypeOf(dialog)) as { receiveRequest(m: Core.IncomingRequestMessage): void }; // Dialog.prototype
+      const receive = dlg.receiveRequest.bind(dialog);
+      dlg.receiveRequest = (m) => {
+        if (m.method !== 'UPDATE') {
+          receive(m);
+          return;
+        }
+        if (!dlg.sequenceGuard(m)) return; // RFC 3261 §12.2.2: out of order → 500 (SIP.js's guard answers it)
+        base.receiveRequest.call(dialog, m); // the remote CSeq moves on
+        onUpdate(m, dialog.userAgentCore);
+      };
     },
-    stop: () => timer.stop(),
   };
 }

@@ -26,6 +26,8 @@ import type { SipCall } from './call.ts';
 import type { SipConfig } from './config.ts';
 import { parseDtmfInfo } from './dtmf.ts';
 import { SipError } from './errors.ts';
+import { attachUacSessionTimer, uacInviteHeaders } from './session-timer.ts';
+import type { SessionTimerSettings } from './session-timer.ts';
 import { uriUser } from './message.ts';
 import type { RtpPortPool } from './rtp-session.ts';
 import type { SipServerTransport } from './transport.ts';
@@ -148,13 +150,19 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
   const core = ua.userAgentCore as unknown as { invite(request: Core.OutgoingRequestMessage, delegate?: unknown): { credentials?: unknown } };
   /** SIP Call-ID → the trunk credentials of that INVITE (SIP.js asks its one factory; we preset them per request). */
   const credentials = new Map<string, { user: string; password: string }>();
+  /** SIP Call-ID → the session timer's 422 guard for that INVITE's client (RFC 4028 §7.3, sip/session-timer.ts). */
+  const guards422 = new Map<string, (client: unknown) => void>();
   const invite = core.invite.bind(core);
   core.invite = (request: Core.OutgoingRequestMessage, delegate?: unknown) => {
     const uac = invite(request, delegate);
     const c = credentials.get(request.callId);
     if (c) uac.credentials = new Core.DigestAuthentication(ua.getLoggerFactory(), undefined, c.user, c.password);
+    guards422.get(request.callId)?.(uac);
+    guards422.delete(request.callId);
     return uac;
   };
+  // RFC 4028 session timers as the UAC: Session-Expires/Min-SE in the INVITE, the 2xx decides who refreshes
+  const timerSettings: SessionTimerSettings = { sessionExpiresS: config.sessionExpiresS, minSeS: config.minSeS };
 
   async function dial(req: DialRequest, events: DialEvents = {}): Promise<OutboundDial> {
     if (ctx.stopping()) throw new SipError('SIP_ERR_CALL_ENDED', 'the SIP server is stopping', { retryable: true });
@@ -175,7 +183,7 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
     const callLog = log.child({ callId: req.id, leg: 'sip', direction: 'outbound' });
     const inviter = new Inviter(ua, target, {
       earlyMedia: true,
-      extraHeaders: [...(route ? [`Route: ${route}`] : []), ...(req.headers ?? [])],
+      extraHeaders: [...(route ? [`Route: ${route}`] : []), ...uacInviteHeaders(timerSettings), ...(req.headers ?? [])],
       params: { ...(fromUri ? { fromUri } : {}), toUri: target },
     });
     const sipCallId = inviter.request.callId;
@@ -204,6 +212,14 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
     });
     if (req.outbound) call.outbound = req.outbound;
     ctx.bindSession(inviter, call);
+    const timers = attachUacSessionTimer(inviter, {
+      ua,
+      call,
+      settings: timerSettings,
+      log: callLog,
+      onExpired: (detail) => void call.hangup('session-expired', detail),
+    });
+    guards422.set(sipCallId, timers.guard422);
     ctx.track(call);
     if (req.trunk?.user && req.trunk.password) credentials.set(sipCallId, { user: req.trunk.user, password: req.trunk.password });
 
@@ -250,6 +266,8 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
       refer: (t) => ctx.refer(inviter, call, t),
     };
     call.once('ended', () => {
+      timers.stop();
+      guards422.delete(sipCallId);
       ctx.untrack(call);
       transport.forgetCall(sipCallId);
       credentials.delete(sipCallId);
@@ -280,13 +298,26 @@ export function createDialer(ctx: UacContext): { dial(req: DialRequest, events?:
         events.onRinging?.({ sipStatus: code, earlyMedia: early });
       }
     };
+    let okResponse: Core.IncomingResponseMessage | undefined;
+    let timersStarted = false;
+    /** The 2xx is in and the session Established (SIP.js reports them in either order): start the session timer. */
+    const startTimers = (): void => {
+      if (timersStarted || !okResponse || inviter.state !== SessionState.Established || cancelledByUs) return;
+      timersStarted = true;
+      timers.established(okResponse);
+    };
     const onFinal = (r: IncomingResponse): void => {
       finalStatus = r.message.statusCode;
       finalReason = `${r.message.statusCode} ${r.message.reasonPhrase}`;
+      if ((finalStatus ?? 0) >= 200 && (finalStatus ?? 0) < 300) {
+        okResponse = r.message;
+        startTimers();
+      }
     };
 
     inviter.stateChange.addListener((state) => {
       if (state === SessionState.Established) {
+        startTimers();
         void answered();
         return;
       }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import pino from 'pino';
-import { SessionTimer, byeMarginMs, negotiateAsUas, parseMinSe, parseSessionExpires, readTimerOffer, timerResponseHeaders } from '../../../sip/session-timer.ts';
+import { SessionTimer, byeMarginMs, negotiateAsUac, negotiateAsUas, parseMinSe, parseSessionExpires, readTimerOffer, timerResponseHeaders, uacInviteHeaders } from '../../../sip/session-timer.ts';
 import type { RefreshResult, TimerOffer } from '../../../sip/session-timer.ts';
 
 const settings = { sessionExpiresS: 1800, minSeS: 90 };
@@ -13,6 +13,16 @@ const offer = (o: Partial<TimerOffer>): TimerOffer => ({ sessionExpires: undefin
 const log = pino({ level: 'silent' });
 
 describe('session timer header rules', () => {
+  it('as the UAC: the INVITE asks for our interval with our Min-SE; the 2xx decides (RFC 4028 §7.1, §7.2)', () => {
+    expect(uacInviteHeaders(settings)).toEqual(['Session-Expires: 1800', 'Min-SE: 90']);
+    expect(uacInviteHeaders(settings, 3600)).toEqual(['Session-Expires: 3600', 'Min-SE: 90']);
+    expect(uacInviteHeaders({ sessionExpiresS: 0, minSeS: 90 })).toEqual([]);
+    expect(negotiateAsUac(offer({ sessionExpires: { intervalS: 600, refresher: 'uac' } }))).toMatchObject({ kind: 'timer', intervalS: 600, refresher: 'uac' });
+    expect(negotiateAsUac(offer({ sessionExpires: { intervalS: 600, refresher: 'uas' } }))).toMatchObject({ kind: 'timer', intervalS: 600, refresher: 'uas' });
+    expect(negotiateAsUac(offer({ sessionExpires: { intervalS: 600 } }))).toMatchObject({ kind: 'timer', refresher: 'uac' });
+    expect(negotiateAsUac(offer({ supportsTimer: true }))).toEqual({ kind: 'none' }); // no Session-Expires in the 2xx: no expiration
+  });
+
   it('parses Session-Expires and Min-SE (RFC 4028 §4, §5)', () => {
     expect(parseSessionExpires('1800;refresher=uac')).toEqual({ intervalS: 1800, refresher: 'uac' });
     expect(parseSessionExpires(' 90 ; x=1 ; Refresher = UAS')).toEqual({ intervalS: 90, refresher: 'uas' });
