@@ -254,11 +254,16 @@ describe('Kamailio in front of two Parley instances', () => {
       PARLEY_WEBHOOK_URL: receiver.url, PARLEY_WEBHOOK_SECRET: WEBHOOK_SECRET,
     });
     const first = await Promise.all(Array.from({ length: 4 }, () => placeCall(k)));
+    // the next round-robin pick is B when the last INVITE went to A (Kamailio's log, read from its pipe, may
+    // trail the callers' 200 OKs: wait until it holds every INVITE placed)
+    for (let i = 0; ; i++) {
+      await until(() => k.routed().filter((r) => !r.failover).length >= first.length, 3000, 'Kamailio\'s log of the INVITEs');
+      if (k.routed().at(-1)?.port === a.sipPort || i === 3) break;
+      first.push(await placeCall(k));
+    }
+    expect(k.routed().at(-1)?.port).toBe(a.sipPort);
     const onB = first.filter((c) => c.answeredBy === b.sipPort);
     expect(onB.length, 'B had calls').toBeGreaterThanOrEqual(1);
-    // the next round-robin pick is B when the last INVITE went to A
-    if (k.routed().at(-1)?.port !== a.sipPort) first.push(await placeCall(k));
-    expect(k.routed().at(-1)?.port).toBe(a.sipPort);
     // B's calls are live (the agent talks) and their records are open in PostgreSQL, seen through A
     await Promise.all(onB.map((c) => until(() => c.replyPackets >= 5, 15_000, `the agent's reply on ${c.callId}`)));
     const bySipId = async (): Promise<Map<string, Record<string, unknown>>> => {
@@ -281,12 +286,19 @@ describe('Kamailio in front of two Parley instances', () => {
     // meanwhile, A's sweep: when each of B's calls shows up as interrupted in A's GET /v1/calls
     const interruptedAt = new Map<string, number>();
     let watching = true;
+    cleanups.push(() => {
+      watching = false;
+    });
     const watcher = (async () => {
       while (watching && interruptedAt.size < onB.length) {
-        const r = await fetch(`${a.p.url}/v1/calls?end_reason=interrupted&limit=100`, { headers: { Authorization: `Bearer ${KEY}` } });
-        for (const row of ((await r.json()) as { data: Array<Record<string, unknown>> }).data) {
-          const sip = row['sip_call_id'] as string;
-          if (!interruptedAt.has(sip)) interruptedAt.set(sip, Date.now() - killAt);
+        try {
+          const r = await fetch(`${a.p.url}/v1/calls?end_reason=interrupted&limit=100`, { headers: { Authorization: `Bearer ${KEY}` } });
+          for (const row of ((await r.json()) as { data: Array<Record<string, unknown>> }).data) {
+            const sip = row['sip_call_id'] as string;
+            if (!interruptedAt.has(sip)) interruptedAt.set(sip, Date.now() - killAt);
+          }
+        } catch {
+          // A stopped (the test failed and cleans up): the loop ends on `watching`
         }
         await sleep(200);
       }
@@ -302,7 +314,7 @@ describe('Kamailio in front of two Parley instances', () => {
       later.push({ c, setupMs: r.setupMs, at });
     }
     // the first call was offered to dead B: answered by A after one retry (FR_TIMER_MS of silence, then ds_next_dst)
-    expect(later[0]!.setupMs).toBeGreaterThanOrEqual(FR_MS - 100);
+    expect(later[0]!.setupMs).toBeGreaterThanOrEqual(FR_MS - 250); // Kamailio's timers tick coarsely (3895 ms seen)
     expect(later[0]!.setupMs).toBeLessThan(FR_MS + 2000);
     // after it, B is out: later calls are answered at once, and nothing is routed to B past probe + one retry
     for (const l of later.slice(1)) expect(l.setupMs, 'no later call waited for B').toBeLessThan(FR_MS);
@@ -310,13 +322,13 @@ describe('Kamailio in front of two Parley instances', () => {
     expect(toB.filter((r) => r.at > killAt + PROBE_S * 1000 + FR_MS + 250), JSON.stringify(toB)).toEqual([]);
 
     // PostgreSQL: A closed exactly B's calls as interrupted, within TTL + one sweep (TTL/2) + a heartbeat
-    // period of slack (TTL/4), + 1 s for a crowded machine
+    // period of slack (TTL/4), + 3 s for a crowded machine (3.5 s on a quiet one; 7.4 s seen at load 5.5 on 2 cores)
     await until(() => interruptedAt.size >= onB.length, 4 * TTL_MS, `B's calls interrupted: ${JSON.stringify([...interruptedAt])}`);
     watching = false;
     await watcher;
     expect([...interruptedAt.keys()].sort()).toEqual(onB.map((c) => c.callId).sort());
     const closedIn = [...interruptedAt.values()];
-    expect(Math.max(...closedIn)).toBeLessThan(TTL_MS + TTL_MS / 2 + TTL_MS / 4 + 1000);
+    expect(Math.max(...closedIn)).toBeLessThan(TTL_MS + TTL_MS / 2 + TTL_MS / 4 + 3000);
     const after = await bySipId();
     const bIds = onB.map((c) => after.get(c.callId)!['id'] as string);
     for (const c of onB) {
