@@ -4,7 +4,7 @@
  * `enabled`, `transferTarget` and `dtmfMode` are read by the server's SIP bridge; the rest by sip/server.ts.
  */
 import type { CodecName } from './sdp.ts';
-import type { SipTrunk } from './uac.ts';
+import type { SipTrunk } from './dial.ts';
 
 export interface SipConfig {
   /** PARLEY_SIP_ENABLED (alias PARLEY_SIP) = on|off: whether the server starts the SIP door. */

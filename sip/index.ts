@@ -14,5 +14,5 @@ export { isValidDtmf } from './dtmf.ts';
 export type { CodecName, NegotiatedCodec } from './sdp.ts';
 export { SipError, SIP_ERROR_CODES } from './errors.ts';
 export type { SipErrorCode } from './errors.ts';
-export { SIP_URI_RE, NUMBER_RE, newCallId, resolveTarget, statusOfFinal } from './uac.ts';
-export type { DialRequest, DialEvents, DialOutcome, DialStatus, OutboundDial, SipTrunk } from './uac.ts';
+export { SIP_URI_RE, NUMBER_RE, newCallId, resolveTarget, statusOfFinal } from './dial.ts';
+export type { DialRequest, DialEvents, DialOutcome, DialStatus, OutboundDial, SipTrunk } from './dial.ts';

@@ -24,7 +24,7 @@ import { attachSessionTimer, negotiateAsUas, readTimerOffer } from './session-ti
 import type { SessionTimerSettings } from './session-timer.ts';
 import { ORIGINAL_URI_HEADER, SipServerTransport } from './transport.ts';
 import { createDialer } from './uac.ts';
-import type { DialEvents, DialRequest, OutboundDial } from './uac.ts';
+import type { DialEvents, DialRequest, OutboundDial } from './dial.ts';
 import type { SipFilterResult, SipFlow, SipTransportOptions } from './transport.ts';
 
 export interface SipServerDeps {

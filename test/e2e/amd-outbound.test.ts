@@ -25,7 +25,9 @@ import type { AmdCase } from '../support/amd-cases.ts';
 
 const FIRST = 'Hello, this is the dental office calling to confirm your appointment for tomorrow morning.';
 const FILE = { profiles: { reminder: { instructions: 'You remind patients of appointments.', firstMessage: FIRST } } };
-const MESSAGE = 'Hello, this is the garden centre. Your order is ready, please call us back.';
+// words PocketSphinx keeps through flite → μ-law → a loaded machine's playout, none of them in FIRST
+// (a CI run heard "hello this is the guard and then tear your hair…" for "Hello, this is the garden centre. Your order…")
+const MESSAGE = 'Okay, bye bye. Your order is ready at the garden centre, please call us back. Goodbye.';
 const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
 
 function to16k(x: Int16Array): Int16Array {
@@ -163,7 +165,7 @@ describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound call
     const s = stt.open();
     s.push(to16k(heardPcm.subarray(from, from + 8000 * 7)));
     const heard = new Set(words((await s.finish()).text));
-    const expected = ['garden', 'centre', 'center', 'order', 'ready', 'please', 'call', 'back'];
+    const expected = ['okay', 'bye', 'goodbye', 'garden', 'centre', 'center', 'order', 'ready', 'please', 'call', 'back'];
     expect(expected.filter((w) => heard.has(w)).length, `heard: ${[...heard].join(' ')}`).toBeGreaterThanOrEqual(1);
     expect(['dental', 'appointment', 'tomorrow'].filter((w) => heard.has(w)), 'the first message must not be heard').toEqual([]);
   }, 90_000);
