@@ -313,8 +313,9 @@ describe('Kamailio in front of two Parley instances', () => {
       expect(c.answeredBy, 'a call after the kill went to the survivor').toBe(a.sipPort);
       later.push({ c, setupMs: r.setupMs, at });
     }
-    // the first call was offered to dead B: answered by A after one retry (FR_TIMER_MS of silence, then ds_next_dst)
-    expect(later[0]!.setupMs).toBeGreaterThanOrEqual(FR_MS - 250); // Kamailio's timers tick coarsely (3895 ms seen)
+    // the first call was offered to dead B: answered by A after one retry — FR_TIMER_MS of silence then
+    // ds_next_dst, or at once when the send to B fails outright (port unreachable; a CI run on Node 24 got
+    // Kamailio's 500 there before route[RELAY] failed over on a send error)
     expect(later[0]!.setupMs).toBeLessThan(FR_MS + 2000);
     // after it, B is out: later calls are answered at once, and nothing is routed to B past probe + one retry
     for (const l of later.slice(1)) expect(l.setupMs, 'no later call waited for B').toBeLessThan(FR_MS);
