@@ -17,12 +17,13 @@
  * (or one of PARLEY_DEMO_ORIGINS), JSON bodies only, the password compared in constant time, 10 wrong
  * secrets a minute per address. Without PARLEY_API_KEYS nor PARLEY_DEMO_PASSWORD nobody can log in.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { LiveCalls } from '../live/live-calls.ts';
 import { registerLiveRoutes } from '../live/routes.ts';
 import { PAGE_COOKIE, pageSessionsOf, pageToken } from '../live/page-auth.ts';
 import { RateLimiter, passwordMatches } from './demo.ts';
 import { pageAssets, type PageBundle } from './page-assets.ts';
+import { fail } from './request-errors.ts';
 
 const BAD_SECRETS_PER_MINUTE = 10;
 
@@ -45,10 +46,6 @@ export const CALLS_PAGE: PageBundle = {
     ['calls.css', 'text/css; charset=utf-8'],
   ],
 };
-
-function pageError(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').send({ error: { type: 'invalid_request_error', code, message, param: null } });
-}
 
 /** Same-origin (or a PARLEY_DEMO_ORIGINS page) browsers only may log in: no Origin, or another one → refused. */
 function originAllowed(req: FastifyRequest, origins: readonly string[]): boolean {
@@ -81,7 +78,7 @@ export async function registerCallsPage(app: FastifyInstance): Promise<CallsPage
 
   const serve = pageAssets(CALLS_PAGE, {
     headers: SECURITY_HEADERS,
-    error: pageError,
+    error: fail,
     buildFailed: { code: 'calls_page_build_failed', message: 'The calls page could not be built.', log: 'calls page bundle failed' },
     notFound: 'No such asset.',
   });
@@ -102,14 +99,14 @@ export async function registerCallsPage(app: FastifyInstance): Promise<CallsPage
   );
 
   app.post('/calls/session', async (req, reply) => {
-    if (!originAllowed(req, config.demo.origins)) return pageError(reply, 403, 'cross_origin', 'The calls page login is same-origin only.');
+    if (!originAllowed(req, config.demo.origins)) return fail(reply, 403, 'cross_origin', 'The calls page login is same-origin only.');
     // JSON only: a cross-site HTML form cannot send application/json without a CORS preflight
-    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return pageError(reply, 415, 'unsupported_media_type', 'Send the request as application/json.');
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) return fail(reply, 415, 'unsupported_media_type', 'Send the request as application/json.');
     if (password === null && config.apiKeys.length === 0) {
-      return pageError(reply, 403, 'calls_page_locked', 'Nobody can log in: set PARLEY_API_KEYS or PARLEY_DEMO_PASSWORD.');
+      return fail(reply, 403, 'calls_page_locked', 'Nobody can log in: set PARLEY_API_KEYS or PARLEY_DEMO_PASSWORD.');
     }
     const ip = req.ip;
-    if (badSecrets.over(ip)) return pageError(reply, 429, 'rate_limited', 'Too many wrong secrets; wait a minute.');
+    if (badSecrets.over(ip)) return fail(reply, 429, 'rate_limited', 'Too many wrong secrets; wait a minute.');
     const body = (req.body ?? {}) as { secret?: unknown };
     const secret = typeof body.secret === 'string' ? body.secret : '';
     // a server key, or the demo password (both checked: no timing hint which one it was)
@@ -117,7 +114,7 @@ export async function registerCallsPage(app: FastifyInstance): Promise<CallsPage
     const isPassword = password !== null && passwordMatches(secret, password);
     if (!isKey && !isPassword) {
       badSecrets.hit(ip);
-      return pageError(reply, 401, 'wrong_secret', 'Wrong or missing API key or password.');
+      return fail(reply, 401, 'wrong_secret', 'Wrong or missing API key or password.');
     }
     const { token, expiresAtMs } = pages.mint();
     req.log.info({ via: isKey ? 'key' : 'password' }, 'calls page login');

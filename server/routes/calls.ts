@@ -12,30 +12,17 @@
  * server/routes/recording.ts; the live view is server/live/routes.ts.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerKey } from '../auth.ts';
 import { authorizeCallsRead, refuseCallsRead } from '../live/index.ts';
 import type { CallRecords } from '../calls/index.ts';
 import { decodeCursor, type CallFilter } from '../store/index.ts';
 import { outboundView } from '../outbound/calls.ts';
+import { BadParam, fail, failBadParam, refuseWithoutServerKey } from './request-errors.ts';
 
 const DOORS = ['ws', 'sip', 'media-stream'] as const;
 const END_REASONS = ['caller_hangup', 'agent_ended', 'transferred', 'max_duration', 'rtp_timeout', 'error', 'shutdown', 'rejected', 'interrupted'] as const;
 const QUERY_KEYS = new Set(['from', 'to', 'door', 'number', 'end_reason', 'profile', 'limit', 'cursor']);
 export const CALLS_DEFAULT_LIMIT = 20;
 export const CALLS_MAX_LIMIT = 100;
-
-class BadParam extends Error {
-  constructor(
-    readonly param: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function fail(reply: FastifyReply, status: number, code: string, message: string, param: string | null = null): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').send({ error: { type: 'invalid_request_error', code, message, param } });
-}
 
 /** ISO-8601 (with a zone or a date) or integer epoch ms. */
 function timeParam(name: string, v: string): number {
@@ -108,7 +95,7 @@ export function registerCallsRoutes(app: FastifyInstance, calls: CallRecords): v
     try {
       parsed = parseListQuery((req.query ?? {}) as Record<string, unknown>);
     } catch (err) {
-      if (err instanceof BadParam) return fail(reply, 400, 'invalid_value', err.message, err.param);
+      if (err instanceof BadParam) return failBadParam(reply, err);
       throw err;
     }
     const page = await calls.list(parsed.filter, parsed.limit, parsed.cursor);
@@ -129,14 +116,8 @@ export function registerCallsRoutes(app: FastifyInstance, calls: CallRecords): v
   });
 
   app.delete<{ Params: { id: string } }>('/v1/calls/:id', async (req, reply) => {
-    const key = bearerKey(req.headers);
-    if (key === null || !app.parley.keys.isServerKey(key)) {
-      app.parley.metrics.authFailures.inc(key === null ? 'missing' : 'invalid');
-      return reply
-        .code(401)
-        .header('www-authenticate', 'Bearer')
-        .send({ error: { type: 'invalid_request_error', code: key === null ? 'missing_api_key' : 'invalid_api_key', message: 'A server API key is required.', param: null } });
-    }
+    const refused = refuseWithoutServerKey(app, req, reply);
+    if (refused) return refused;
     const r = await calls.delete(req.params.id);
     if (r === 'not_found') return fail(reply, 404, 'call_not_found', `No call with id ${JSON.stringify(req.params.id)}.`, 'id');
     if (r === 'live') return fail(reply, 409, 'call_in_progress', 'The call is in progress; delete it once it has ended.', 'id');
