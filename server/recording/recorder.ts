@@ -91,9 +91,12 @@ export class CallRecorder implements SessionObserver {
     return this.#closed;
   }
 
-  /** Audio memory held (rings + block pool + scratch), bytes. */
+  /**
+   * The call's own audio memory (the timeline's rings + the resampling scratch), bytes. The blocks being
+   * written are not the call's: they come from the process's pool for the write (`WavStream.poolBytes`).
+   */
   get memoryBytes(): number {
-    return (this.#timeline?.memoryBytes ?? 0) + (this.#stream?.memoryBytes ?? 0) + this.#scratch.byteLength;
+    return (this.#timeline?.memoryBytes ?? 0) + this.#scratch.byteLength;
   }
 
   get timeline(): Timeline | null {
@@ -110,7 +113,8 @@ export class CallRecorder implements SessionObserver {
     this.#rate = rate;
     const channels = this.mode === 'stereo' ? 2 : 1;
     const stream = new WavStream({ path: this.path, channels, sampleRateHz: rate, log: this.#log, ...this.#opts.stream });
-    const timeline = new Timeline({ channels, sampleRateHz: rate, sink: stream, ...this.#opts.timeline });
+    // whole blocks: the frames wait in the rings and each block is filled and written in one go
+    const timeline = new Timeline({ channels, sampleRateHz: rate, sink: stream, blockFrames: stream.blockFrames, ...this.#opts.timeline });
     this.#stream = stream;
     this.#timeline = timeline;
     this.#maxChunk = timeline.maxChunkFrames;

@@ -23,8 +23,10 @@
  * pauses, consumed agent slots) is 0xFF there. A side that ever gets anything else (A-law, pcm16,
  * resampled audio) has its ring turned into pcm16 once (what it holds decoded) and stays so.
  *
- * Memory: two rings and the stream's block pool, allocated when each side's first audio comes (the agent
- * ring may double a few times); nothing is allocated per frame.
+ * Memory: two rings, allocated when each side's first audio comes (the agent ring may double a few times);
+ * nothing is allocated per frame. With `blockFrames` (the recorder) final frames wait in the rings until a
+ * whole block of the sink is due, which is then filled in one pass: the sink's blocks are only borrowed
+ * for the write (wav-stream.ts's shared pool), never held by a call.
  */
 
 import { alawDecode, mulawDecode } from '../../audio/index.ts';
@@ -79,6 +81,13 @@ export interface TimelineOptions {
   agentLookAheadMs?: number;
   /** …and at most (beyond it, agent audio is dropped and counted). Default 120000. */
   agentLookAheadMaxMs?: number;
+  /**
+   * Write out final frames only a whole sink block at a time, blocks of this many frames (the recorder: the
+   * stream's block). The frames wait in the code rings (one byte a sample for μ-law, which the rings are sized
+   * for) and the block is filled, decoded and sent in one pass, so no half-filled block is held between pushes.
+   * Default: none (what is final is written in steps of 100 ms, into whatever block the sink holds).
+   */
+  blockFrames?: number;
 }
 
 const MAX_SEGMENTS = 64;
@@ -97,6 +106,10 @@ export class Timeline {
   readonly #holdBack: number;
   /** A push writes out what is final only once this much is (bookkeeping per run, not per 20 ms frame). */
   readonly #flushStep: number;
+  /** Whole blocks only (TimelineOptions.blockFrames). */
+  readonly #blocks: boolean;
+  /** A push or tick writes out what is final once it reaches this frame (written + the step, or the end of the sink's block). */
+  #due: number;
   readonly #gap: number;
   readonly #agentMax: number;
 
@@ -149,11 +162,15 @@ export class Timeline {
     this.#sink = o.sink;
     const f = (ms: number): number => Math.max(1, Math.round((ms * o.sampleRateHz) / 1000));
     this.#holdBack = Math.max(0, Math.round(((o.holdBackMs ?? 1000) * o.sampleRateHz) / 1000));
-    this.#flushStep = f(FLUSH_STEP_MS);
+    this.#blocks = o.blockFrames !== undefined;
+    this.#flushStep = o.blockFrames !== undefined ? Math.max(1, Math.round(o.blockFrames)) : f(FLUSH_STEP_MS);
+    this.#due = this.#flushStep;
     this.#gap = f(o.gapMs ?? 250);
-    this.#cLen = this.#holdBack + this.#gap + f(o.callerAheadMs ?? 3000);
-    this.#aLen = Math.max(this.#holdBack + f(1000), f(o.agentLookAheadMs ?? 8000));
-    this.#agentMax = Math.max(this.#aLen, f(o.agentLookAheadMaxMs ?? 120_000));
+    // final frames wait up to a step before they are written: the rings hold that too
+    const lag = this.#blocks ? this.#flushStep : 0;
+    this.#cLen = this.#holdBack + this.#gap + f(o.callerAheadMs ?? 3000) + lag;
+    this.#aLen = Math.max(this.#holdBack + f(1000), f(o.agentLookAheadMs ?? 8000)) + lag;
+    this.#agentMax = Math.max(this.#aLen, f(o.agentLookAheadMaxMs ?? 120_000) + lag);
   }
 
   /** Frames written so far. */
@@ -172,7 +189,7 @@ export class Timeline {
 
   /** Largest caller chunk pushCaller takes at once (slice bigger ones). */
   get maxChunkFrames(): number {
-    return this.#cLen - this.#holdBack - this.#gap;
+    return this.#cLen - this.#holdBack - this.#gap - (this.#blocks ? this.#flushStep : 0);
   }
 
   /** `n` frames of the caller's audio (at this timeline's rate) arrived at `now`. */
@@ -225,7 +242,7 @@ export class Timeline {
 
   /** Where the caller's next `n` frames go (the end advances past them). */
   #placeCaller(n: number, now: number): number {
-    if (now - this.#holdBack - this.#w >= this.#flushStep) this.flushTo(now - this.#holdBack);
+    if (now - this.#holdBack >= this.#due) this.#flushDue(now);
     // a stretch with nothing on the wire: silence, so this chunk lands at the time it came
     const at = now - n;
     if (at - this.#callerEnd > this.#gap) {
@@ -268,7 +285,7 @@ export class Timeline {
 
   /** Where the agent's next frames go: after what is queued, not before now; a cut item's late chunks are dropped. */
   #placeAgent(n: number, itemId: string, contentIndex: number, offsetMs: number, now: number): number {
-    if (now - this.#holdBack - this.#w >= this.#flushStep) this.flushTo(now - this.#holdBack);
+    if (now - this.#holdBack >= this.#due) this.#flushDue(now);
     this.#placed = 0;
     const off = Math.round((offsetMs * this.sampleRateHz) / 1000);
     const cut = this.#cutAt(itemId, contentIndex);
@@ -351,9 +368,24 @@ export class Timeline {
     this.#pEnd[i] = Math.max(now, this.#pStart[i]!);
   }
 
-  /** The clock moved on (the owner's periodic tick): write what is final. */
+  /** The clock moved on (the owner's periodic tick): write what is final (whole blocks, with blockFrames). */
   tick(now: number): void {
-    this.flushTo(now - this.#holdBack);
+    if (this.#blocks) {
+      if (now - this.#holdBack >= this.#due) this.#flushDue(now);
+    } else this.flushTo(now - this.#holdBack);
+  }
+
+  /** What is final at `now` is due: all of it, or (blockFrames) the whole blocks of it. */
+  #flushDue(now: number): void {
+    const final = now - this.#holdBack;
+    if (!this.#blocks) {
+      this.flushTo(final);
+      return;
+    }
+    // the rest of the sink's block, then whole blocks
+    const step = this.#flushStep;
+    const first = this.#due;
+    this.flushTo(first + Math.floor((final - first) / step) * step);
   }
 
   /** Where the recording ends when the call ends at `now`: the later of now and the caller's last audio (agent audio past it was never played). */
@@ -445,6 +477,7 @@ export class Timeline {
     }
     if (this.#callerEnd < this.#w) this.#callerEnd = this.#w;
     if (this.#agentEnd < this.#w) this.#agentEnd = this.#w;
+    this.#due = this.#w + (this.#blocks ? (stereo ? sink.free >> 1 : sink.free) : this.#flushStep);
     this.#prune();
   }
 

@@ -2,9 +2,14 @@
  * A WAV file written as the call goes: 16-bit PCM, 1 or 2 channels, one rate. The timeline
  * (timeline.ts) fills fixed blocks of interleaved frames; a full block is written at its own file
  * position (positional writes on the file's descriptor, one at a time, callback API: one request per
- * block (2 s of audio), nothing else allocated) while the next one fills. Memory is the
- * block pool, whatever the call's length. The RIFF and data sizes are patched every few blocks and at
+ * block (2 s of audio), nothing else allocated). The RIFF and data sizes are patched every few blocks and at
  * the end, so a crash leaves a playable file that holds all but the last seconds.
+ *
+ * The blocks are the process's, not the call's: a stream takes one from a shared pool when the timeline
+ * starts filling it (the recorder's timeline fills a whole block at once, from its code rings) and gives it
+ * back when it is on disk. So a call holds no block between writes: the memory of a recorded call is its
+ * timeline's rings, and the pool holds about as many blocks as there are writes in flight (the same few
+ * buffers go round, warm in the cache, instead of 3 cold ones per call).
  *
  * Canonical 44-byte header (RIFF/WAVE, `fmt ` PCM = 1, `data`), little-endian:
  *   0 "RIFF" · 4 u32 36+dataBytes · 8 "WAVE" · 12 "fmt " · 16 u32 16 · 20 u16 1 · 22 u16 channels ·
@@ -59,6 +64,8 @@ export function wavHeader(channels: number, sampleRateHz: number, dataBytes: num
 }
 
 interface Block {
+  /** Bytes of audio the block holds (its pool). */
+  size: number;
   samples: Int16Array;
   /** The same memory as 32-bit words (a stereo frame each). */
   words: Int32Array;
@@ -76,15 +83,53 @@ const MAX_MADE_DIRS = 64;
 /** In the write queue: a block, or HEADER (patch the sizes). */
 const HEADER = null;
 
+/**
+ * The process's free blocks, by size in bytes (8 kHz and 24 kHz calls, mono and stereo, have different
+ * ones). A block is taken when a stream starts filling it and given back once written; at most
+ * POOL_MAX_FREE_BYTES stay free (the rest go to the GC), so the pool is what the writes in flight need.
+ */
+const pool = new Map<number, Block[]>();
+const POOL_MAX_FREE_BYTES = 8 * 1024 * 1024;
+let poolFreeBytes = 0;
+let poolMadeBytes = 0;
+
+function takeBlock(size: number): Block {
+  const b = pool.get(size)?.pop();
+  if (b !== undefined) {
+    poolFreeBytes -= size;
+    b.used = 0;
+    b.startFrame = 0;
+    return b;
+  }
+  poolMadeBytes += size;
+  const samples = new Int16Array(size >> 1);
+  return { size, samples, words: new Int32Array(samples.buffer, 0, samples.length >> 1), bytes: Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength), used: 0, startFrame: 0 };
+}
+
+function giveBlock(b: Block): void {
+  if (poolFreeBytes + b.size > POOL_MAX_FREE_BYTES) {
+    poolMadeBytes -= b.size;
+    return;
+  }
+  let free = pool.get(b.size);
+  if (free === undefined) pool.set(b.size, (free = []));
+  free.push(b);
+  poolFreeBytes += b.size;
+}
+
 export class WavStream {
   readonly channels: 1 | 2;
   readonly sampleRateHz: number;
   readonly path: string;
-  /** Bytes of audio memory the stream holds (the block pool, fixed at construction). */
-  readonly memoryBytes: number;
+  /** Bytes of one block (2 s of audio by default). */
+  readonly blockBytes: number;
   readonly #blockFrames: number;
-  readonly #free: Block[] = [];
-  #current: Block;
+  /** Most blocks this stream holds at once (filling, waiting, being written): beyond, the disk is behind. */
+  readonly #maxBlocks: number;
+  /** The block being filled (null: none taken yet; the next `block` takes one). */
+  #current: Block | null = null;
+  /** Blocks waiting in the queue or being written. */
+  #pending = 0;
   readonly #queue: Array<Block | typeof HEADER> = [];
   readonly #header = Buffer.alloc(WAV_HEADER_BYTES);
   readonly #patchEvery: number;
@@ -116,13 +161,8 @@ export class WavStream {
     this.#log = o.log;
     this.#blockFrames = Math.max(1, Math.round(o.blockFrames ?? BLOCK_SECONDS * o.sampleRateHz));
     this.#patchEvery = Math.max(1, o.patchEveryBlocks ?? 3);
-    const n = Math.max(2, o.poolBlocks ?? 3);
-    this.memoryBytes = n * this.#blockFrames * this.channels * 2;
-    for (let i = 0; i < n; i++) {
-      const samples = new Int16Array(this.#blockFrames * this.channels);
-      this.#free.push({ samples, words: new Int32Array(samples.buffer, 0, samples.length >> 1), bytes: Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength), used: 0, startFrame: 0 });
-    }
-    this.#current = this.#free.pop()!;
+    this.#maxBlocks = Math.max(2, o.poolBlocks ?? 3);
+    this.blockBytes = this.#blockFrames * this.channels * 2;
     this.#queue.push(HEADER);
     this.#onWritten = (err) => this.#written(err);
     this.#opening = new Promise<void>((resolve) => {
@@ -167,9 +207,19 @@ export class WavStream {
     return this.#blockFrames;
   }
 
-  /** A block can be sent now without dropping one (the pool has a spare). */
+  /** A block can be sent now without dropping one (fewer than poolBlocks - 1 are waiting for the disk). */
   get hasSpare(): boolean {
-    return this.#free.length > 0;
+    return this.#pending < this.#maxBlocks - 1;
+  }
+
+  /** Bytes of blocks this stream holds right now (0 between writes: they are the process's pool). */
+  get memoryBytes(): number {
+    return (this.#pending + (this.#current === null ? 0 : 1)) * this.blockBytes;
+  }
+
+  /** The process's write blocks (every stream's): made (in use or free) and free, bytes. */
+  static get poolBytes(): { made: number; free: number } {
+    return { made: poolMadeBytes, free: poolFreeBytes };
   }
 
   get failed(): boolean {
@@ -181,25 +231,33 @@ export class WavStream {
    * `block` (or `block32`, a stereo frame a word) from `used`, then call `advance(frames)`.
    */
   get block(): Int16Array {
-    return this.#current.samples;
+    return this.#take().samples;
   }
 
   /** The block as 32-bit words: one stereo frame each (left in the low half). */
   get block32(): Int32Array {
-    return this.#current.words;
+    return this.#take().words;
   }
 
   get used(): number {
-    return this.#current.used;
+    return this.#current === null ? 0 : this.#current.used;
   }
 
   get free(): number {
-    return this.#current.samples.length - this.#current.used;
+    return this.#current === null ? this.#blockFrames * this.channels : this.#current.samples.length - this.#current.used;
+  }
+
+  #take(): Block {
+    if (this.#current !== null) return this.#current;
+    const b = takeBlock(this.blockBytes);
+    b.startFrame = this.#frames;
+    this.#current = b;
+    return b;
   }
 
   /** `frames` more frames were written into the block at `used`. */
   advance(frames: number): void {
-    const b = this.#current;
+    const b = this.#take();
     b.used += frames * this.channels;
     this.#frames += frames;
     if (b.used >= b.samples.length) this.#commit();
@@ -207,18 +265,17 @@ export class WavStream {
 
   /** Send the partly filled block now (end of call, or a quiet stretch). */
   flush(): void {
-    if (this.#current.used > 0) this.#commit();
+    if (this.#current !== null && this.#current.used > 0) this.#commit();
   }
 
   #commit(): void {
-    const b = this.#current;
+    const b = this.#current!;
     if (this.#failed) {
       b.used = 0;
       b.startFrame = this.#frames;
       return;
     }
-    const next = this.#free.pop();
-    if (next === undefined) {
+    if (!this.hasSpare) {
       // the disk is behind: this block becomes a hole (silence) and is refilled
       const lost = b.used / this.channels;
       if (this.droppedFrames === 0) this.#log?.warn({ path: this.path }, 'recording: the disk is behind; dropping audio (written as silence)');
@@ -228,9 +285,8 @@ export class WavStream {
       return;
     }
     this.#queue.push(b);
-    next.used = 0;
-    next.startFrame = this.#frames;
-    this.#current = next;
+    this.#pending++;
+    this.#current = null;
     this.#pump();
   }
 
@@ -279,8 +335,8 @@ export class WavStream {
   }
 
   #release(b: Block): void {
-    b.used = 0;
-    this.#free.push(b);
+    this.#pending--;
+    giveBlock(b);
   }
 
   #dataBytes(frames: number): number {
@@ -307,6 +363,11 @@ export class WavStream {
     if (this.#closed) return;
     this.#closed = true;
     this.flush();
+    if (this.#current !== null) {
+      // nothing more to fill (an empty block, or a failed stream's): back to the pool
+      giveBlock(this.#current);
+      this.#current = null;
+    }
     this.#queue.push(HEADER);
     await this.#opening;
     this.#pump();

@@ -223,6 +223,44 @@ describe('CallRecorder → WAV file', () => {
     expect(r.stream!.frames).toBe(600 * 8000);
   });
 
+  it('a μ-law call holds only its code rings (no write block between writes): 20 calls share a few pooled blocks, files intact', async () => {
+    const CALLS = 20;
+    const BLOCK_BYTES = 2 * 8000 * 4; // 2 s of 8 kHz stereo
+    const madeBefore = WavStream.poolBytes.made;
+    const clock = { t: 0 };
+    const calls = Array.from({ length: CALLS }, (_, i) => {
+      const s = session();
+      const path = join(dir, `${s.id}.wav`);
+      // calls start 100 ms apart (their blocks come due at different times, as real calls' do)
+      const r = new CallRecorder(s, { mode: 'stereo', path, log, clock: () => clock.t, startedAtMs: -i * 100 });
+      return { r, path };
+    });
+    const caller = AudioChunk.fromBytes(new Uint8Array(160).fill(0x80), PCMU);
+    const agent = AudioChunk.fromBytes(new Uint8Array(160).fill(0x90), PCMU);
+    let peak = 0;
+    for (let k = 1; k <= 500; k++) {
+      clock.t = k * 20;
+      for (const { r } of calls) {
+        r.callerAudio(caller);
+        r.agentAudio(agent, { itemId: 'item_1', responseId: 'resp_1', contentIndex: 0, offsetMs: (k - 1) * 20 });
+      }
+      peak = Math.max(peak, ...calls.map(({ r }) => r.memoryBytes));
+      await Promise.all(calls.map(({ r }) => r.stream!.idle())); // the disk keeps up, as in real time
+    }
+    // the rings: caller 1 s held back + 0.25 s gap + 3 s ahead + a block (2 s), agent 8 s look-ahead + a block; 1 byte a sample
+    expect(peak).toBe(Math.round((1 + 0.25 + 3 + 2) * 8000) + (8 + 2) * 8000);
+    expect(peak).toBeLessThan(130 * 1024); // 283 KiB when each call had its own pool of 3 blocks
+    expect(WavStream.poolBytes.made - madeBefore).toBeLessThanOrEqual(4 * BLOCK_BYTES);
+    await Promise.all(calls.map(({ r }) => r.finish()));
+    for (const [i, { path }] of calls.entries()) {
+      const { channels } = readChannels(path);
+      const n = Math.round((10 + i * 0.1) * 8000);
+      expect(channels[0]!.length).toBe(n);
+      expect(rms(channels[0]!, 0, n - 160)).toBeGreaterThan(10_000);
+      expect(rms(channels[1]!, 0, n - 160)).toBeGreaterThan(5_000);
+    }
+  });
+
   it('a file that cannot be written (no such directory, a read-only disk) is logged and the call goes on', async () => {
     const s = session();
     const errors: string[] = [];

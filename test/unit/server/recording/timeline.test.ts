@@ -295,6 +295,47 @@ describe('recording timeline', () => {
       });
     }
 
+    it('whole blocks (blockFrames, as the recorder runs it): the sink gets only whole blocks, holds no half-filled one between pushes, and the file is the same', () => {
+      const BLOCK = 400;
+      const sink = new MemSink(2, BLOCK);
+      const t = new Timeline({ channels: 2, sampleRateHz: R, sink, holdBackMs: 1000, gapMs: 250, agentLookAheadMs: 8000, blockFrames: BLOCK });
+      let half = 0;
+      let pushes = 0;
+      const check = (): void => {
+        pushes++;
+        if (sink.used !== 0) half++;
+      };
+      scenario({
+        caller: (b, now) => {
+          t.pushCallerBytes(b, 0, b.length, 'pcmu', now);
+          check();
+        },
+        agent: (b, item, off, now) => {
+          t.pushAgentBytes(b, 0, b.length, 'pcmu', item, 0, off, now);
+          check();
+        },
+      }, t);
+      for (let now = 28_000; now <= 30_000; now += 500) {
+        t.tick(now); // no audio: whole blocks still
+        check();
+      }
+      expect(pushes).toBeGreaterThan(1000);
+      expect(half).toBe(0);
+      expect(t.written).toBeGreaterThan(28_000); // the quiet end was written by the ticks
+      expect(t.written % BLOCK).toBe(0);
+      t.finish(30_000);
+      const ref = make(2, { agentLookAheadMs: 8000 });
+      scenario({
+        caller: (b, now) => ref.t.pushCallerBytes(b, 0, b.length, 'pcmu', now),
+        agent: (b, item, off, now) => ref.t.pushAgentBytes(b, 0, b.length, 'pcmu', item, 0, off, now),
+      }, ref.t);
+      ref.t.finish(30_000);
+      const got = sink.channelsOut();
+      const want = ref.sink.channelsOut();
+      expect(got[0]!.length).toBe(30_000);
+      for (let c = 0; c < 2; c++) expect(Array.from(got[c]!)).toEqual(Array.from(want[c]!));
+    });
+
     it('a side that turns to pcm16 mid-call keeps what it held (decoded once) and goes on in pcm16', () => {
       const a = make(2);
       const b = make(2);
