@@ -51,8 +51,14 @@ export interface AttemptReport {
 type Failure = { reason: 'status_4xx' | 'status_5xx' | 'status_other' | 'timeout' | 'network'; status: number | null; message: string };
 
 export const WEBHOOK_USER_AGENT = 'Parley-Webhooks/1';
-/** A claimed row stays claimed this long past the attempt's timeout (then another instance, or a restart, may take it). */
-const LEASE_MARGIN_MS = 1000;
+/**
+ * A claimed row stays claimed this long past the attempt's timeout (then another instance, or a restart,
+ * may take it): the attempt's timeout again, at least 5 s. The mark "delivered" goes through the store's
+ * write queue after the receiver's answer; a lease that runs out before it commits lets another instance
+ * send the event again (seen on a crowded machine with a 1 s margin: the same event twice, 365 ms apart).
+ * The cost is only when an instance dies mid-attempt: its event waits out the lease.
+ */
+export const leaseMarginMs = (timeoutMs: number): number => Math.max(5000, timeoutMs);
 
 export class DeliveryWorker {
   readonly #o: DeliveryWorkerOptions;
@@ -106,7 +112,7 @@ export class DeliveryWorker {
         const now = this.#now();
         // claimed for the attempt's length (another instance on the same database leaves them alone);
         // a call in flight here has its row claimed, so it does not come back
-        const rows = await this.#o.outbox.due(now, free, { leaseMs: this.#o.timeoutMs + LEASE_MARGIN_MS, leaseFrom: this.#now });
+        const rows = await this.#o.outbox.due(now, free, { leaseMs: this.#o.timeoutMs + leaseMarginMs(this.#o.timeoutMs), leaseFrom: this.#now });
         for (const row of rows) {
           const key = row.callId ?? row.id;
           if (this.#stopped || this.#inflight.has(key) || this.#inflight.size >= this.#o.concurrency) continue;

@@ -11,7 +11,7 @@
  *  - `kill -9` of B with calls on it (both instances on one throwaway PostgreSQL, test/support/postgres.ts,
  *    and one webhook receiver, test/support/webhook-receiver.ts): every new call is answered by A, the first
  *    after one retry (FR_TIMER_MS), none routed to B past the probe interval plus one retry; A closes
- *    exactly B's calls (found by their SIP Call-ID) as `interrupted` within the TTL + one sweep, and each
+ *    exactly B's calls (found by their SIP Call-ID) as `interrupted` once its heartbeat expired (TTL) at A's next sweep, and each
  *    one's `call.ended` (end_reason interrupted) is delivered once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -242,7 +242,7 @@ describe('Kamailio in front of two Parley instances', () => {
     for (const c of others) expect(await c.bye()).toBe(200);
   }, 60_000);
 
-  it.skipIf(!POSTGRES_AVAILABLE)('kill -9 of B with calls on it: every new call is answered by A, the first within one retry (FR_TIMER_MS), none routed to B after the probe interval plus one retry; A closes B\'s calls as interrupted in PostgreSQL within TTL + one sweep, each call.ended delivered once', async () => {
+  it.skipIf(!POSTGRES_AVAILABLE)('kill -9 of B with calls on it: every new call is answered by A, the first within one retry (FR_TIMER_MS), none routed to B after the probe interval plus one retry; A closes B\'s calls as interrupted in PostgreSQL once its heartbeat expired, each call.ended delivered once', async () => {
     // both instances on one throwaway PostgreSQL and one webhook receiver
     const pg = await startPostgres();
     cleanups.push(() => pg.stop());
@@ -309,9 +309,12 @@ describe('Kamailio in front of two Parley instances', () => {
       cleanups.push(() => c.close());
       const at = Date.now();
       const r = await c.invite(FR_MS * 3);
-      expect(r.status, r.answer.split('\r\n')[0]).toBe(200);
+      expect(r.status, `${r.answer}\nKamailio:\n${k.out().slice(-3000)}\nA:\n${a.p.out().slice(-4000)}`).toBe(200);
       expect(c.answeredBy, 'a call after the kill went to the survivor').toBe(a.sipPort);
       later.push({ c, setupMs: r.setupMs, at });
+      // paced: every call stays up to the end, and an unpaced stream on a fast machine (≈ 25 ms a call)
+      // filled A's 100 RTP port pairs within the window: 503 "no RTP port", relayed by Kamailio as 500
+      await sleep(150);
     }
     // the first call was offered to dead B: answered by A after one retry — FR_TIMER_MS of silence then
     // ds_next_dst, or at once when the send to B fails outright (port unreachable; a CI run on Node 24 got
@@ -322,14 +325,16 @@ describe('Kamailio in front of two Parley instances', () => {
     const toB = k.routed().filter((r) => r.port === b.sipPort && r.at > killAt);
     expect(toB.filter((r) => r.at > killAt + PROBE_S * 1000 + FR_MS + 250), JSON.stringify(toB)).toEqual([]);
 
-    // PostgreSQL: A closed exactly B's calls as interrupted, within TTL + one sweep (TTL/2) + a heartbeat
-    // period of slack (TTL/4), + 3 s for a crowded machine (3.5 s on a quiet one; 7.4 s seen at load 5.5 on 2 cores)
-    await until(() => interruptedAt.size >= onB.length, 4 * TTL_MS, `B's calls interrupted: ${JSON.stringify([...interruptedAt])}`);
+    // PostgreSQL: A closed exactly B's calls as interrupted: after B's heartbeat expired (TTL) and A's next
+    // sweep (every TTL/2), ≈ 3.6–5.8 s on a quiet machine. The bound leaves room for a crowded one: 7.4 s
+    // seen at load 5.5 on 2 cores, 11.0 s at load 12 (the sweep's reads wait for A's write queue, and this
+    // test's own polling slows down); a sweep that never runs, or closes a call twice, fails it
+    await until(() => interruptedAt.size >= onB.length, 2 * TTL_MS + 8000, `B's calls interrupted: ${JSON.stringify([...interruptedAt])}`);
     watching = false;
     await watcher;
     expect([...interruptedAt.keys()].sort()).toEqual(onB.map((c) => c.callId).sort());
     const closedIn = [...interruptedAt.values()];
-    expect(Math.max(...closedIn)).toBeLessThan(TTL_MS + TTL_MS / 2 + TTL_MS / 4 + 3000);
+    expect(Math.max(...closedIn)).toBeLessThan(2 * TTL_MS + 6000);
     const after = await bySipId();
     const bIds = onB.map((c) => after.get(c.callId)!['id'] as string);
     for (const c of onB) {

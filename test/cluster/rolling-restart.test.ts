@@ -60,8 +60,16 @@ async function launch(i: Omit<Instance, 'p'>): Promise<ParleyProcess> {
   const p = await startParleyProcess(i.env, { port: i.httpPort });
   cleanups.push(() => p.stop());
   const t0 = Date.now();
-  while (!(await sipProbe(i.sipPort, 'OPTIONS', 500).then((a) => a.status === 200, () => false))) {
-    if (Date.now() - t0 > 15_000) throw new Error(`instance ${i.name}: SIP door not up:\n${p.out()}`);
+  let last = 'no answer';
+  // 30 s: a restart on a crowded 2-core machine (load 15) once took more than 15 s to answer 200
+  while (!(await sipProbe(i.sipPort, 'OPTIONS', 500).then((a) => {
+    last = `${a.status} ${a.header('X-Parley-Status') ?? ''}`;
+    return a.status === 200;
+  }, (err: unknown) => {
+    last = String(err);
+    return false;
+  }))) {
+    if (Date.now() - t0 > 30_000) throw new Error(`instance ${i.name}: SIP door not up (last OPTIONS: ${last}; alive ${p.alive()}):\n${p.out()}`);
   }
   return p;
 }

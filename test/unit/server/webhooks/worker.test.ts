@@ -175,6 +175,31 @@ describe('webhook delivery worker', () => {
     expect(twoOfOneCall).toBe(false);
   });
 
+  it('a slow mark delivered (a crowded write queue) within the lease: two workers on one outbox send each event once', async () => {
+    const r = await receiver();
+    // two instances on one database: one outbox, two workers; the mark "delivered" commits 2.5 s after the
+    // receiver's answer (the store's write queue behind a burst), longer than timeoutMs + 1 s
+    class SlowMarks extends MemoryOutbox {
+      override async markDelivered(id: string): Promise<void> {
+        await new Promise((res) => setTimeout(res, 2500));
+        await super.markDelivered(id);
+      }
+    }
+    const outbox = new SlowMarks();
+    const mk = (): DeliveryWorker => {
+      const w = new DeliveryWorker({ outbox, url: r.url, secret: SECRET, timeoutMs: 300, maxAgeMs: 3_600_000, concurrency: 4, backoff: { baseMs: 20, maxMs: 200 }, pollMs: 50, log });
+      w.start();
+      cleanups.push(() => w.stop(500));
+      return w;
+    };
+    const workers = [mk(), mk()];
+    await outbox.enqueue([ev('sess_s1', 'call.started', 1), ev('sess_s2', 'call.started', 1)]);
+    for (const w of workers) w.kick();
+    await until(() => outbox.rows.every((x) => x.state === 'delivered'), 10_000);
+    await new Promise((res) => setTimeout(res, 300)); // a late second send would show now
+    expect(r.requests.map((e) => e.id).sort()).toEqual(outbox.rows.map((x) => x.id).sort());
+  });
+
   it('the outbox writer: rows handed over in push order, one unit each; a row the outbox refuses is counted, the others go on', async () => {
     const r = await receiver();
     const { outbox } = setup(r.url);
