@@ -15,7 +15,7 @@ import type { CallAudioFormat } from './media-adapter.ts';
 import { RtpSession } from './rtp-session.ts';
 import type { RtpStats } from './rtp-session.ts';
 import { buildLocalSdp, mirrorDirection, readRemoteAudio } from './sdp.ts';
-import type { CodecName, Direction, NegotiatedCodec, RemoteAudio } from './sdp.ts';
+import type { CodecName, Direction, NegotiatedCodec, RemoteAudio, SrtpMode } from './sdp.ts';
 
 export type CallEndReason =
   | 'remote-hangup'
@@ -42,6 +42,8 @@ export interface SipCallStats {
   setupMs: number | undefined; // INVITE received → 200 OK sent
   codec: CodecName;
   held: boolean;
+  /** The media is SRTP (keys by SDES, docs/notes/sip.md "TLS and SRTP"). */
+  srtp: boolean;
   rtp: RtpStats;
   dtmfIn: number;
   dtmfOut: number;
@@ -73,7 +75,7 @@ export interface SipCall {
   readonly to: string; // To URI
   readonly dialled: string; // user part of the original Request-URI (the dialled number)
   readonly requestUri: string;
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: 'udp' | 'tcp' | 'tls';
   readonly remoteAddress: string;
   readonly headers: Readonly<Record<string, string>>; // selected INVITE headers (lower-case names)
   /** Set on a call Parley placed (sip/uac.ts): what the application gave when dialling (profile, metadata…). */
@@ -128,10 +130,12 @@ export interface SipCallInit {
   to: string;
   dialled: string;
   requestUri: string;
-  transport: 'udp' | 'tcp';
+  transport: 'udp' | 'tcp' | 'tls';
   remoteAddress: string;
   headers: Record<string, string>;
   log: Logger;
+  /** PARLEY_SRTP (default off): what the SDP offer/answer accepts and offers. */
+  srtp?: SrtpMode;
   rtp: { rtp: Socket; rtcp: Socket; port: number };
   releasePort: (port: number) => void;
   publicAddress: string;
@@ -149,7 +153,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
   readonly to: string;
   readonly dialled: string;
   readonly requestUri: string;
-  readonly transport: 'udp' | 'tcp';
+  readonly transport: 'udp' | 'tcp' | 'tls';
   readonly remoteAddress: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly log: Logger;
@@ -327,6 +331,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
       setupMs: this.answeredAtMs ? this.answeredAtMs - this.init.receivedAtMs : undefined,
       codec: this._codec.name,
       held: this.held,
+      srtp: this.rtp.secure,
       rtp,
       dtmfIn: rtp.dtmfIn,
       dtmfOut: rtp.dtmfOut,
@@ -338,7 +343,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
 
   /** SDH.setDescription: an offer (initial, re-INVITE) or the answer to our late offer. */
   applyRemoteSdp(sdp: string): void {
-    const remote = readRemoteAudio(sdp, this.init.codecs);
+    const remote = readRemoteAudio(sdp, this.init.codecs, this.init.srtp ?? 'off');
     const prevHeld = this.held;
     this.remote = remote;
     this.localDirection = mirrorDirection(remote.direction);
@@ -365,6 +370,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
       version: this.sdpVersion,
       direction: this.remote ? this.localDirection : 'sendrecv',
       ...(this.remote ? { codec: this._codec, telephoneEvent: this.remote.telephoneEvent } : { offerCodecs: this.init.codecs }),
+      srtp: this.localSrtp(),
     });
     // RFC 3264 §8: the o= version changes only when the SDP does
     if (body !== this.lastSdp) {
@@ -376,6 +382,13 @@ export class SipCallImpl extends EventEmitter implements SipCall {
       this.lastSdp = body;
     }
     return this.lastSdp;
+  }
+
+  /** SRTP in our SDP: in an answer the offer's profile and tag with our key; in an offer (PARLEY_SRTP on) tag 1, RTP/SAVP when required. */
+  private localSrtp(): { profile: 'RTP/AVP' | 'RTP/SAVP'; tag: number; keySalt: Uint8Array } | undefined {
+    const mode = this.init.srtp ?? 'off';
+    if (this.remote) return this.remote.srtp ? { profile: this.remote.profile ?? 'RTP/AVP', tag: this.remote.srtp.tag, keySalt: this.rtp.srtpKey } : undefined;
+    return mode === 'off' ? undefined : { profile: mode === 'required' ? 'RTP/SAVP' : 'RTP/AVP', tag: 1, keySalt: this.rtp.srtpKey };
   }
 
   /** Early media on an outbound call (183 with SDP): RTP flows both ways before the answer. */
@@ -396,7 +409,7 @@ export class SipCallImpl extends EventEmitter implements SipCall {
       }, this.init.maxDurationMs);
       this.maxTimer.unref();
     }
-    this.log.info({ codec: this._codec.name, setupMs: this.answeredAtMs - this.init.receivedAtMs, rtpPort: this.rtp.localPort }, 'call answered');
+    this.log.info({ codec: this._codec.name, srtp: this.rtp.secure, setupMs: this.answeredAtMs - this.init.receivedAtMs, rtpPort: this.rtp.localPort }, 'call answered');
     this.emit('answered');
   }
 

@@ -3,7 +3,7 @@
  * (PARLEY_SIP_*, defaults from DEFAULT_SIP_CONFIG below) and the server hands it to startSipServer as it is.
  * `enabled`, `transferTarget` and `dtmfMode` are read by the server's SIP bridge; the rest by sip/server.ts.
  */
-import type { CodecName } from './sdp.ts';
+import type { CodecName, SrtpMode } from './sdp.ts';
 import type { SipTrunk } from './dial.ts';
 
 export interface SipConfig {
@@ -55,6 +55,16 @@ export interface SipConfig {
    * (outbound calls queued, ringing or up at once; beyond: 429), PARLEY_OUTBOUND_RING_TIMEOUT_S (default ring_timeout_s).
    */
   outbound?: { callsPerSecond: number; maxCalls: number; ringTimeoutS: number };
+  /**
+   * SIP over TLS (docs/notes/sip.md "TLS and SRTP"): PARLEY_SIP_TLS_CERT + PARLEY_SIP_TLS_KEY (PEM files, read at
+   * start) turn on a TLS listener on PARLEY_SIP_TLS_PORT (default 5061; 0 = ephemeral) besides `transports`.
+   */
+  tls?: { certFile: string; keyFile: string; port: number } | null;
+  /**
+   * PARLEY_SRTP: off (plain RTP only; an RTP/SAVP-only offer → 488), offer (SRTP when the caller offers it, plain
+   * otherwise; our own offers carry a crypto line), required (SRTP only; a plain offer → 488).
+   */
+  srtp?: SrtpMode;
   /** INVITE headers (lower-case names) kept in `SipCall.headers` besides the usual ones (the incoming-call hook's `incomingCall.headers`). */
   appHeaders?: readonly string[];
 }
@@ -81,7 +91,12 @@ export const DEFAULT_SIP_CONFIG: SipConfig = {
   transferTimeoutS: 30,
   trunk: null,
   outbound: { callsPerSecond: 10, maxCalls: 50, ringTimeoutS: 30 },
+  tls: null,
+  srtp: 'off',
 };
+
+/** PARLEY_SIP_TLS_PORT's default (RFC 3261 §19.1.2: sips and SIP over TLS). */
+export const DEFAULT_SIP_TLS_PORT = 5061;
 
 export const DEFAULT_OUTBOUND = { callsPerSecond: 10, maxCalls: 50, ringTimeoutS: 30 } as const;
 

@@ -15,6 +15,11 @@
  * A connected socket hears only its peer, so when the latched source goes quiet for a second (the moment the
  * latch may move, as before) the socket is disconnected again and hears everyone; the next packet latches and
  * reconnects. A re-INVITE that moves the media disconnects at once.
+ *
+ * SRTP (sip/srtp.ts, keys by SDES in the SDP): when the negotiated stream carries the peer's key, every packet
+ * out is encrypted and tagged in its tx slot just before it leaves (RTCP too, as SRTCP), and every packet in is
+ * checked and decrypted in place in dgram's buffer before anything else looks at it: a packet that fails the
+ * tag or the replay check is dropped, so it can neither take the latch nor reach the jitter buffer.
  */
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +32,7 @@ import type { DtmfDigit } from './dtmf.ts';
 import { RTP_HEADER_BYTES, isRtcp, newRtpHeader, parseRtp, readRtcpSenderReport, writeRtcpReport, writeRtpHeader } from './rtp.ts';
 import type { Direction, NegotiatedCodec, RemoteAudio, TelephoneEvent } from './sdp.ts';
 import { MAX_CODEC_FRAME_BYTES } from './media-adapter.ts';
+import { SrtpContext, SRTCP_TRAILER_BYTES, SRTP_TAG_BYTES, newMasterKeySalt } from './srtp.ts';
 
 const TX_RING = 8; // packet buffers rotated per tick: a send completes long before its buffer comes round again
 const RX_SLOTS = 32; // > the jitter buffer's maxFrames (16): a slot is never reused while still queued
@@ -126,6 +132,10 @@ export interface RtpStats {
   dtmfOut: number;
   rtcpIn: number;
   rtcpOut: number;
+  /** SRTP/SRTCP packets dropped: a bad authentication tag (a wrong key, a forged or damaged packet). */
+  srtpAuthFailed: number;
+  /** SRTP/SRTCP packets dropped: replayed, or older than the 64-packet replay window. */
+  srtpReplayed: number;
 }
 
 export interface RtpSessionEvents {
@@ -186,7 +196,15 @@ export class RtpSession {
   /** A connect to this peer failed: send to it unconnected. */
   private connFailedAddress = '';
   private connFailedPort = 0;
-  private readonly rtcpBuf = Buffer.alloc(256);
+  private readonly rtcpBuf = Buffer.alloc(256 + SRTCP_TRAILER_BYTES);
+  /** SRTP: our master key ‖ salt (offered in our SDP; one per call), and the two directions' contexts (undefined: plain RTP). */
+  private localKeySalt: Buffer | undefined;
+  private srtpTx: SrtpContext | undefined;
+  private srtpRx: SrtpContext | undefined;
+  private srtpRxKey: Uint8Array | undefined;
+  /** what earlier receive contexts (before a re-key) dropped */
+  private srtpRxAuthBefore = 0;
+  private srtpRxReplayBefore = 0;
   private readonly rxHeader = newRtpHeader();
   private rxSlots: Uint8Array[] = [];
   /** Per rx slot, a view of its first rxViewLens[i] bytes (handed out on pop; made again only when the length changes). */
@@ -213,7 +231,7 @@ export class RtpSession {
   private expectedPrior = 0;
   private receivedPrior = 0;
   private lostBefore = 0; // lost by earlier sources (SSRC changes)
-  private readonly stats_: RtpStats = { packetsIn: 0, packetsOut: 0, bytesOut: 0, lost: 0, late: 0, duplicate: 0, jitterMs: 0, dtmfIn: 0, dtmfOut: 0, rtcpIn: 0, rtcpOut: 0 };
+  private readonly stats_: RtpStats = { packetsIn: 0, packetsOut: 0, bytesOut: 0, lost: 0, late: 0, duplicate: 0, jitterMs: 0, dtmfIn: 0, dtmfOut: 0, rtcpIn: 0, rtcpOut: 0, srtpAuthFailed: 0, srtpReplayed: 0 };
   private hadAudioQueued = false;
 
   constructor(opts: {
@@ -236,10 +254,10 @@ export class RtpSession {
     this.cname = opts.cname;
     const rnd = randomBytes(10);
     this.ssrc = rnd.readUInt32BE(0);
-    this.seq = rnd.readUInt16BE(4);
+    this.seq = rnd.readUInt16BE(4) & 0x7fff; // below 2^15: an SRTP receiver's first rollover guess cannot go wrong (RFC 3711 §3.3.1)
     this.ts = rnd.readUInt32BE(6);
     for (let i = 0; i < TX_RING; i++) {
-      const b = Buffer.alloc(RTP_HEADER_BYTES + MAX_CODEC_FRAME_BYTES);
+      const b = Buffer.alloc(RTP_HEADER_BYTES + MAX_CODEC_FRAME_BYTES + SRTP_TAG_BYTES);
       this.tx.push(b);
       this.txViews.push(b.subarray(0, 0));
     }
@@ -284,10 +302,48 @@ export class RtpSession {
       this.sdpPort = remote.port;
     }
     this.remoteRtcpPort = remote.rtcpMux ? 0 : remote.rtcpPort;
+    this.applySrtp(remote);
     if (localDirection !== this.localDirection) this.markerNext = true;
     this.localDirection = localDirection;
     this.remoteDirection = remote.direction;
     this.lastRxMs = Date.now(); // a (re-)negotiation restarts the inactivity clock
+  }
+
+  /** Our SRTP master key ‖ salt (30 bytes) for the `a=crypto` line of our SDP; made on first use, kept for the call. */
+  get srtpKey(): Buffer {
+    this.localKeySalt ??= newMasterKeySalt();
+    return this.localKeySalt;
+  }
+
+  /** SRTP is on for the negotiated stream. */
+  get secure(): boolean {
+    return this.srtpTx !== undefined;
+  }
+
+  /**
+   * The negotiated stream says whether the media is SRTP: the peer's key decrypts what comes in (a new key in a
+   * re-offer starts a new receive context), ours encrypts what goes out (one context for the call: its rollover
+   * counter follows our sequence numbers, which continue across re-INVITEs).
+   */
+  private applySrtp(remote: RemoteAudio): void {
+    const peer = remote.srtp;
+    const old = this.srtpRx;
+    const keep = old !== undefined && peer !== undefined && this.srtpRxKey !== undefined && Buffer.compare(Buffer.from(this.srtpRxKey), Buffer.from(peer.keySalt)) === 0;
+    if (old && !keep) {
+      this.srtpRxAuthBefore += old.counters.authFailed;
+      this.srtpRxReplayBefore += old.counters.replayed;
+    }
+    if (!peer) {
+      this.srtpTx = undefined;
+      this.srtpRx = undefined;
+      this.srtpRxKey = undefined;
+      return;
+    }
+    this.srtpTx ??= new SrtpContext(this.srtpKey);
+    if (!keep) {
+      this.srtpRx = new SrtpContext(peer.keySalt);
+      this.srtpRxKey = peer.keySalt;
+    }
   }
 
   start(pacer: FramePacer): void {
@@ -309,6 +365,8 @@ export class RtpSession {
     this.stats_.duplicate = j.duplicate;
     this.stats_.lost = Math.max(j.lost, this.expectedLost());
     this.stats_.jitterMs = (this.jitterTs / this.codec.clockRateHz) * 1000;
+    this.stats_.srtpAuthFailed = this.srtpRxAuthBefore + (this.srtpRx?.counters.authFailed ?? 0);
+    this.stats_.srtpReplayed = this.srtpRxReplayBefore + (this.srtpRx?.counters.replayed ?? 0);
     return { ...this.stats_ };
   }
 
@@ -362,7 +420,18 @@ export class RtpSession {
       return;
     }
     const h = this.rxHeader;
-    if (!parseRtp(pkt, h)) return;
+    const srtp = this.srtpRx;
+    if (srtp) {
+      // checked and decrypted before the latch and the statistics see it: a forged packet takes nothing
+      const n = srtp.unprotect(pkt, pkt.length);
+      if (n < 0) return;
+      const b0 = pkt[0] as number;
+      const pad = b0 & 0x20 ? (pkt[n - 1] as number) : 0;
+      if (pad) pkt[0] = b0 & ~0x20; // parseRtp would read the padding count from the tag: it is taken here
+      if (!parseRtp(pkt, h)) return;
+      h.payloadEnd = n - pad;
+      if (h.payloadEnd < h.payloadOffset) return;
+    } else if (!parseRtp(pkt, h)) return;
     const nowMs = Date.now();
     // symmetric RTP: latch on the first packet; move only if the latched source went quiet for a second
     if (!this.latched || ((address !== this.remoteAddress || port !== this.remotePort) && nowMs - this.lastLatchMs > RELATCH_QUIET_MS)) {
@@ -524,6 +593,7 @@ export class RtpSession {
   }
 
   private onRtcp(pkt: Buffer): void {
+    if (this.srtpRx && this.srtpRx.unprotectRtcp(pkt, pkt.length) < 0) return;
     this.stats_.rtcpIn++;
     this.lastRxMs = Date.now();
     const sr = readRtcpSenderReport(pkt);
@@ -625,6 +695,7 @@ export class RtpSession {
     this.seq = (this.seq + 1) & 0xffff;
     this.stats_.packetsOut++;
     this.stats_.bytesOut += length - RTP_HEADER_BYTES;
+    if (this.srtpTx) length = this.srtpTx.protect(buf, length);
     if (this.conn === 'connected') {
       // connected to remoteAddress:remotePort (syncConnection keeps the two in step): no address, no lookup
       let view = this.txViews[slot] as Buffer;
@@ -670,7 +741,8 @@ export class RtpSession {
           }
         : undefined;
     const sender = this.stats_.packetsOut > 0 ? { ntpMs: nowMs, rtpTimestamp: this.ts, packets: this.stats_.packetsOut, octets: this.stats_.bytesOut } : undefined;
-    const n = writeRtcpReport(this.rtcpBuf, this.ssrc, sender, block, this.cname);
+    let n = writeRtcpReport(this.rtcpBuf, this.ssrc, sender, block, this.cname);
+    if (this.srtpTx) n = this.srtpTx.protectRtcp(this.rtcpBuf, n);
     if (this.remoteRtcpPort) this.rtcp.send(this.rtcpBuf, 0, n, port, this.remoteAddress);
     else if (this.conn === 'connected') this.rtp.send(this.rtcpBuf, 0, n); // to the connected peer (port = remotePort)
     else if (this.conn === 'none') this.rtp.send(this.rtcpBuf, 0, n, port, this.remoteAddress);

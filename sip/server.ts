@@ -6,6 +6,7 @@
  *   503 if it fails) → 200 OK + SDP (retransmitted by SIP.js until the ACK) → media → BYE either way.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { Registerer, RegistererState, SessionState, URI, UserAgent } from 'sip.js';
@@ -63,6 +64,8 @@ export interface SipLoadReport {
 export interface SipServer {
   readonly address: string;
   readonly port: number;
+  /** The SIP-over-TLS port (PARLEY_SIP_TLS_PORT, the one bound when 0); 0 when TLS is off. */
+  readonly tlsPort: number;
   readonly activeCalls: number;
   /** PARLEY_SIP_MAX_CALLS: calls up or being set up at once (more get 486 Busy Here). */
   readonly maxCalls: number;
@@ -234,6 +237,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     host: config.host,
     port: config.port,
     transports: config.transports,
+    tls: readTlsFiles(config),
     publicAddress,
     localUser: LOCAL_USER,
     log,
@@ -330,6 +334,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       remoteAddress: flow?.address ?? '',
       headers,
       log: callLog,
+      srtp: config.srtp ?? 'off',
       rtp,
       releasePort: (p) => ports.release(p),
       publicAddress,
@@ -559,12 +564,16 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
     registerer.stateChange.addListener((s) => log.info({ state: s, registrar: config.registrar?.uri }, 'SIP registration'));
     registerer.register().catch((err: unknown) => log.warn({ err }, 'REGISTER failed'));
   }
-  log.info({ host: config.host, port: transport.port, transports: config.transports, publicAddress }, 'SIP server listening');
+  log.info({ host: config.host, port: transport.port, transports: config.transports, tlsPort: transport.tlsPort || undefined, srtp: config.srtp ?? 'off', publicAddress }, 'SIP server listening');
+  warnSdesInClear(config, log);
 
   return {
     address: config.host,
     get port() {
       return transport.port;
+    },
+    get tlsPort() {
+      return transport.tlsPort;
     },
     get activeCalls() {
       return calls.size;
@@ -634,4 +643,36 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       phased?.stop();
     },
   };
+}
+
+/** PARLEY_SIP_TLS_CERT/KEY, read at start (server/config/sip.ts checked them already; an embedder's config may not have). */
+function readTlsFiles(config: SipConfig): SipTransportOptions['tls'] {
+  if (!config.tls) return undefined;
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new SipError('SIP_ERR_CONFIG', `cannot read the SIP TLS ${what} ${JSON.stringify(path)} (PARLEY_SIP_TLS_${what.toUpperCase()})`, { cause: err });
+    }
+  };
+  return { cert: read(config.tls.certFile, 'cert'), key: read(config.tls.keyFile, 'key'), port: config.tls.port };
+}
+
+/**
+ * SDES puts the SRTP keys in the SDP: whoever reads the signalling reads the keys. With PARLEY_SRTP on, say so
+ * loudly at start when SIP also listens in the clear (docs/notes/sip.md "TLS and SRTP": a warning, not a refusal,
+ * because TLS may end at a proxy in front, e.g. Kamailio on the same host).
+ */
+function warnSdesInClear(config: SipConfig, log: Logger): void {
+  const mode = config.srtp ?? 'off';
+  if (mode === 'off' || config.transports.length === 0) return;
+  const clear = config.transports.join('/');
+  if (!config.tls) {
+    log.warn(
+      { srtp: mode, transports: config.transports },
+      `PARLEY_SRTP=${mode} without SIP over TLS (PARLEY_SIP_TLS_CERT/KEY unset): the SRTP keys travel in the SDP over ${clear} in the clear, readable by anyone on the signalling path; terminate TLS in front of Parley (a proxy on a private link) or set PARLEY_SIP_TLS_CERT and PARLEY_SIP_TLS_KEY`,
+    );
+  } else {
+    log.warn({ srtp: mode, transports: config.transports }, `PARLEY_SRTP=${mode}: calls that come over ${clear} (not TLS) carry their SRTP keys in the clear; list only what you need in PARLEY_SIP_TRANSPORTS`);
+  }
 }

@@ -71,7 +71,7 @@ export function deriveSessionKey(masterKey: Uint8Array, masterSalt: Uint8Array, 
 
 export function deriveSrtpKeys(masterKey: Uint8Array, masterSalt: Uint8Array): SrtpSessionKeys {
   if (masterKey.length !== SRTP_MASTER_KEY_BYTES || masterSalt.length !== SRTP_MASTER_SALT_BYTES) {
-    throw new SipError('SIP_ERR_SRTP_KEY', `SRTP master key/salt must be ${SRTP_MASTER_KEY_BYTES}/${SRTP_MASTER_SALT_BYTES} bytes`);
+    throw new SipError('SIP_ERR_BAD_SDP', `SRTP master key/salt must be ${SRTP_MASTER_KEY_BYTES}/${SRTP_MASTER_SALT_BYTES} bytes`);
   }
   return {
     rtpEncKey: deriveSessionKey(masterKey, masterSalt, 0, 16),

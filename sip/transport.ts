@@ -1,5 +1,5 @@
 /**
- * SIP transport for SIP.js 0.21.2 used as a server: UDP and TCP on one port.
+ * SIP transport for SIP.js 0.21.2 used as a server: UDP and TCP on one port, TLS on its own (5061).
  *
  * SIP.js's Transport is "one connection to one proxy": `send(message)` has no destination, it never writes
  * a port into Via/Contact, it drops responses whose Via carries a port, it 404s Request-URIs whose user is
@@ -14,9 +14,17 @@
  *    right transport token per flow;
  *  - UDP retransmissions: Timer A (INVITE client, doubling), Timer E (non-INVITE client, capped at T2),
  *    Timer G (non-2xx final responses to INVITE, until the ACK). SIP.js retransmits its own 2xx.
+ *
+ * TLS (RFC 3261 §26, RFC 5630; docs/notes/sip.md "TLS and SRTP"): a TLS listener framed like TCP. A request
+ * that came over TLS is answered on its connection; our requests over a TLS flow carry `SIP/2.0/TLS` and the
+ * TLS port in Via, and every Contact we send on it names the TLS port with `transport=tls` (with the `sips:`
+ * scheme when the dialog's Request-URI was `sips:`). A `sips:` Request-URI is taken only over TLS (SIP.js sees
+ * it as `sip:`, the original goes in X-Parley-Request-URI); over UDP/TCP it gets 416. A route (Route header or
+ * Request-URI) with `transport=tls` or the `sips:` scheme is reached over TLS, port 5061 by default.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
 import { EmitterImpl, TransportState } from 'sip.js';
 import type { Transport, Emitter } from 'sip.js';
 import { SipError } from './errors.ts';
@@ -49,14 +57,14 @@ export const TIMER_B_MS = 64 * T1_MS;
 const MAX_TCP_HEADER_BYTES = 64 * 1024;
 const MAX_MESSAGE_BYTES = 256 * 1024;
 
-export type SipTransportName = 'udp' | 'tcp';
+export type SipTransportName = 'udp' | 'tcp' | 'tls';
 
 /** Where a message came from / goes to. */
 export interface SipFlow {
   transport: SipTransportName;
   address: string;
   port: number;
-  socket?: net.Socket; // TCP connection
+  socket?: net.Socket; // TCP or TLS connection
 }
 
 /** Decision of the pre-filter on an incoming request (before SIP.js sees it). */
@@ -82,6 +90,8 @@ export interface SipTransportOptions {
   filter?: (msg: ParsedSipMessage, flow: SipFlow, text: string) => SipFilterResult;
   /** Test hook: return true to drop this outgoing UDP message once (simulated loss). */
   dropOutgoing?: (firstLine: string) => boolean;
+  /** SIP over TLS: PEM certificate and key, the port to listen on (0 = ephemeral). */
+  tls?: { cert: Buffer | string; key: Buffer | string; port: number } | undefined;
   /** Called once the sockets are bound, with the port actually bound. */
   onListening?: (port: number) => void;
 }
@@ -112,6 +122,10 @@ export class SipServerTransport implements Transport {
   private readonly opts: SipTransportOptions;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
+  private tlsServer: tls.Server | undefined;
+  private boundTlsPort = 0;
+  /** Call-IDs whose INVITE came with a `sips:` Request-URI (over TLS): our Contact in them is `sips:`. */
+  private readonly sipsCalls = new Set<string>();
   private readonly tcpSockets = new Set<net.Socket>();
   private boundPort = 0;
   /** Call-ID → the flow its requests came on (in-dialog requests go back the same way). */
@@ -136,6 +150,11 @@ export class SipServerTransport implements Transport {
   /** The port actually bound (after connect). */
   get port(): number {
     return this.boundPort;
+  }
+
+  /** The TLS port actually bound (0 = no TLS). */
+  get tlsPort(): number {
+    return this.boundTlsPort;
   }
 
   isConnected(): boolean {
@@ -191,12 +210,42 @@ export class SipServerTransport implements Transport {
     if (!this.boundPort) {
       throw new SipError('SIP_ERR_BIND', `cannot bind SIP on ${host}:${this.opts.port}`, { cause: lastErr });
     }
+    if (this.opts.tls) await this.listenTls(this.opts.tls);
     this.sweepTimer = setInterval(() => this.sweep(), 5000); // housekeeping only (not media)
     this.sweepTimer.unref();
     this._state = TransportState.Connected;
     this.stateEmitter.emit(this._state);
     this.opts.onListening?.(this.boundPort);
     this.onConnect?.();
+  }
+
+  private async listenTls(o: { cert: Buffer | string; key: Buffer | string; port: number }): Promise<void> {
+    const { host } = this.opts;
+    let server: tls.Server;
+    try {
+      server = tls.createServer({ cert: o.cert, key: o.key }, (sock) => this.acceptTcp(sock, 'tls'));
+    } catch (err) {
+      throw new SipError('SIP_ERR_CONFIG', 'the SIP TLS certificate or key was refused', { cause: err });
+    }
+    // a client that fails the handshake (a scanner, a peer that does not trust us) costs a log line, nothing more
+    server.on('tlsClientError', (err, sock) => {
+      this.opts.log.debug({ err: err.message, from: sock.remoteAddress }, 'sip tls handshake failed');
+      sock.destroy();
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(o.port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+    } catch (err) {
+      await this.disconnect();
+      throw new SipError('SIP_ERR_BIND', `cannot bind SIP over TLS on ${host}:${o.port}`, { cause: err });
+    }
+    this.tlsServer = server;
+    this.boundTlsPort = (server.address() as net.AddressInfo).port;
   }
 
   async disconnect(): Promise<void> {
@@ -214,8 +263,13 @@ export class SipServerTransport implements Transport {
       const t = this.tcp;
       closing.push(new Promise((r) => t.close(() => r())));
     }
+    if (this.tlsServer) {
+      const t = this.tlsServer;
+      closing.push(new Promise((r) => t.close(() => r())));
+    }
     this.udp = undefined;
     this.tcp = undefined;
+    this.tlsServer = undefined;
     await Promise.all(closing);
     if (this._state !== TransportState.Disconnected) {
       this._state = TransportState.Disconnected;
@@ -230,6 +284,7 @@ export class SipServerTransport implements Transport {
   /** Forget a call's flow (the call ended). */
   forgetCall(callId: string): void {
     this.flows.delete(callId);
+    this.sipsCalls.delete(callId);
   }
 
   flowOf(callId: string): SipFlow | undefined {
@@ -238,10 +293,10 @@ export class SipServerTransport implements Transport {
 
   // ---------------------------------------------------------------- receive
 
-  private acceptTcp(sock: net.Socket): void {
+  private acceptTcp(sock: net.Socket, transport: 'tcp' | 'tls' = 'tcp'): void {
     this.tcpSockets.add(sock);
     sock.setNoDelay(true);
-    const flow: SipFlow = { transport: 'tcp', address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0, socket: sock };
+    const flow: SipFlow = { transport, address: sock.remoteAddress ?? '', port: sock.remotePort ?? 0, socket: sock };
     let buf = Buffer.alloc(0);
     let framingLost = false;
     sock.on('data', (chunk) => {
@@ -328,6 +383,12 @@ export class SipServerTransport implements Transport {
       }
       return;
     }
+    // a sips: Request-URI over TLS (RFC 5630): SIP.js and the checks see sip:, the dialog remembers sips
+    let sipsUri = false;
+    if (parsed.kind === 'request' && flow.transport === 'tls' && /^sips:/i.test(parsed.requestUri)) {
+      sipsUri = true;
+      parsed.requestUri = `sip:${parsed.requestUri.slice(5)}`;
+    }
     // SIP.js gets the message with its folding undone and any URI it cannot parse replaced (maskForeignUris)
     const firstLine = parsed.kind === 'request' ? `${parsed.method} ${parsed.requestUri} SIP/2.0` : `SIP/2.0 ${parsed.status} ${parsed.reason}`;
     text = serializeSipMessage(parsed, firstLine);
@@ -359,6 +420,7 @@ export class SipServerTransport implements Transport {
       this.absorb.set(branch, { lastResponse: undefined, flow, expiresAtMs: Date.now() + TIMER_B_MS });
     }
     if (flow.transport === 'udp' || !this.flows.has(callId) || parsed.method === 'INVITE') this.flows.set(callId, flow);
+    if (sipsUri && parsed.method === 'INVITE') this.sipsCalls.add(callId);
     if (this.opts.filter) {
       const verdict = this.opts.filter(parsed, flow, text);
       if (verdict.action === 'drop') {
@@ -387,7 +449,8 @@ export class SipServerTransport implements Transport {
       text = mapped.text;
       if (!hasToTag && parsed.method !== 'ACK') {
         const eol = text.indexOf('\r\n');
-        text = `${text.slice(0, eol + 2)}${ORIGINAL_URI_HEADER}: ${mapped.originalUri}\r\n${text.slice(eol + 2)}`;
+        const original = sipsUri ? `sips:${mapped.originalUri.slice(4)}` : mapped.originalUri;
+        text = `${text.slice(0, eol + 2)}${ORIGINAL_URI_HEADER}: ${original}\r\n${text.slice(eol + 2)}`;
       }
     }
     this.onMessage?.(text);
@@ -407,10 +470,11 @@ export class SipServerTransport implements Transport {
     }
     // SIP.js drops responses whose top Via carries a port: strip ours (we added it on the way out)
     const host = escapeRe(this.opts.publicAddress);
-    text = text.replace(new RegExp(`^((?:Via|v)[ \\t]*:[ \\t]*SIP\\/2\\.0\\/)([A-Za-z]+)([ \\t]+${host}):${this.boundPort}`, 'im'), '$1UDP$3');
+    const ports = this.boundTlsPort ? `(?:${this.boundPort}|${this.boundTlsPort})` : String(this.boundPort);
+    text = text.replace(new RegExp(`^((?:Via|v)[ \\t]*:[ \\t]*SIP\\/2\\.0\\/)([A-Za-z]+)([ \\t]+${host}):${ports}(?=[;\\s])`, 'im'), '$1UDP$3');
     if (parsed.method === 'REGISTER') {
       // the registrar echoes our Contact (with the port we added): SIP.js looks for its own, port-less one
-      text = text.replace(new RegExp(`(<sips?:[^@>]+@${host}):${this.boundPort}([;>])`, 'g'), '$1$2');
+      text = text.replace(new RegExp(`(<sips?:[^@>]+@${host}):${ports}([;>])`, 'g'), '$1$2');
     }
     this.onMessage?.(text);
   }
@@ -439,8 +503,9 @@ export class SipServerTransport implements Transport {
     // request
     const flow = this.routeRequest(text);
     if (!flow) return Promise.reject(new SipError('SIP_ERR_NO_ROUTE', `no route for request ${startLine(text)}`));
-    const token = flow.transport === 'tcp' ? 'TCP' : 'UDP';
-    text = text.replace(/^((?:Via|v)[ \t]*:[ \t]*SIP\/2\.0\/)[A-Za-z]+([ \t]+[^;:\s\r\n]+)(?=[;\s\r])/im, `$1${token}$2:${this.boundPort}`);
+    const token = flow.transport.toUpperCase();
+    const viaPort = flow.transport === 'tls' ? this.boundTlsPort : this.boundPort;
+    text = text.replace(/^((?:Via|v)[ \t]*:[ \t]*SIP\/2\.0\/)[A-Za-z]+([ \t]+[^;:\s\r\n]+)(?=[;\s\r])/im, `$1${token}$2:${viaPort}`);
     text = this.fixContact(text, flow);
     this.write(text, flow);
     const method = methodOf(text);
@@ -450,10 +515,16 @@ export class SipServerTransport implements Transport {
 
   private fixContact(text: string, flow: SipFlow): string {
     const host = escapeRe(this.opts.publicAddress);
-    return text.replace(new RegExp(`^((?:Contact|m)[ \\t]*:[ \\t]*<sips?:[^@>]+@${host})(?::\\d+)?([;>])`, 'im'), `$1:${this.boundPort}$2`).replace(
-      /^((?:Contact|m)[ \t]*:[^\r\n]*;transport=)(udp|tcp)/im,
+    const port = flow.transport === 'tls' ? this.boundTlsPort : this.boundPort;
+    let out = text.replace(new RegExp(`^((?:Contact|m)[ \\t]*:[ \\t]*<sips?:[^@>]+@${host})(?::\\d+)?([;>])`, 'im'), `$1:${port}$2`).replace(
+      /^((?:Contact|m)[ \t]*:[^\r\n]*;transport=)(udp|tcp|tls)/im,
       `$1${flow.transport}`,
     );
+    if (flow.transport === 'tls') {
+      const callId = callIdOf(out);
+      if (callId && this.sipsCalls.has(callId)) out = out.replace(new RegExp(`^((?:Contact|m)[ \\t]*:[ \\t]*<)sip:([^@>]+@${host})`, 'im'), '$1sips:$2');
+    }
+    return out;
   }
 
   private routeResponse(text: string): SipFlow | undefined {
@@ -465,15 +536,15 @@ export class SipServerTransport implements Transport {
     if (via.transport === 'TCP' || via.transport === 'TLS') {
       if (known?.socket && !known.socket.destroyed) return known;
       const dest = responseDestination(via);
-      const sock = this.findTcp(dest.address, dest.port);
-      return sock ? { transport: 'tcp', address: dest.address, port: dest.port, socket: sock } : undefined;
+      const sock = this.findTcp(dest.address, dest.port, via.transport === 'TLS');
+      return sock ? { transport: via.transport === 'TLS' ? 'tls' : 'tcp', address: dest.address, port: dest.port, socket: sock } : undefined;
     }
     const dest = responseDestination(via);
     return { transport: 'udp', address: dest.address, port: dest.port };
   }
 
   private routeStatelessResponse(headers: { lname: string; value: string }[], flow: SipFlow): SipFlow {
-    if (flow.transport === 'tcp') return flow;
+    if (flow.transport !== 'udp') return flow;
     const via = parseVia(headers.find((h) => h.lname === 'via')?.value ?? '');
     if (!via) return flow;
     const d = responseDestination(via);
@@ -488,34 +559,36 @@ export class SipServerTransport implements Transport {
     const route = findHeader(text, 'route');
     if (!route && known && (known.transport === 'udp' || (known.socket && !known.socket.destroyed))) return known;
     const uri = route ? (/<([^>]+)>/.exec(route)?.[1] ?? route) : (/^[A-Z]+ (\S+) SIP/.exec(text)?.[1] ?? '');
-    const m = /^sips?:(?:[^@]+@)?(\[[^\]]+\]|[^;:>]+)(?::(\d+))?(.*)$/i.exec(uri);
+    const m = /^(sips?):(?:[^@]+@)?(\[[^\]]+\]|[^;:>]+)(?::(\d+))?(.*)$/i.exec(uri);
     if (!m) return undefined;
-    const transport: SipTransportName = /;transport=tcp/i.test(m[3] ?? '') ? 'tcp' : 'udp';
-    const address = (m[1] ?? '').replace(/^\[|\]$/g, '');
-    const port = m[2] ? Number(m[2]) : 5060;
+    const param = /;transport=(tcp|tls)/i.exec(m[4] ?? '')?.[1]?.toLowerCase();
+    const transport: SipTransportName = m[1]?.toLowerCase() === 'sips' || param === 'tls' ? 'tls' : param === 'tcp' ? 'tcp' : 'udp';
+    const address = (m[2] ?? '').replace(/^\[|\]$/g, '');
+    const port = m[3] ? Number(m[3]) : transport === 'tls' ? 5061 : 5060;
     if (known && known.address === address && known.port === port) return known; // the proxy is the flow
-    if (transport === 'tcp') {
-      const sock = this.findTcp(address, port) ?? this.openTcp(address, port);
+    if (transport !== 'udp') {
+      const sock = this.findTcp(address, port, transport === 'tls') ?? this.openTcp(address, port, transport === 'tls');
       return { transport, address, port, socket: sock };
     }
     return { transport, address, port };
   }
 
-  private findTcp(address: string, port: number): net.Socket | undefined {
-    for (const s of this.tcpSockets) if (s.remoteAddress === address && s.remotePort === port && !s.destroyed) return s;
+  private findTcp(address: string, port: number, secure = false): net.Socket | undefined {
+    for (const s of this.tcpSockets) if (s.remoteAddress === address && s.remotePort === port && !s.destroyed && s instanceof tls.TLSSocket === secure) return s;
     return undefined;
   }
 
-  private openTcp(address: string, port: number): net.Socket {
-    const sock = net.connect({ host: address, port });
-    this.acceptTcp(sock);
+  /** A new connection to a route; over TLS the peer's certificate is verified against the system's CAs (Node's default). */
+  private openTcp(address: string, port: number, secure = false): net.Socket {
+    const sock = secure ? tls.connect({ host: address, port, ...(net.isIP(address) ? {} : { servername: address }) }) : net.connect({ host: address, port });
+    this.acceptTcp(sock, secure ? 'tls' : 'tcp');
     return sock;
   }
 
   private write(text: string, flow: SipFlow): void {
     this.counters.sent++;
     this.opts.log.debug({ line: startLine(text), to: `${flow.transport}:${flow.address}:${flow.port}` }, 'sip out');
-    if (flow.transport === 'tcp') {
+    if (flow.transport !== 'udp') {
       if (flow.socket && !flow.socket.destroyed) flow.socket.write(text);
       return;
     }

@@ -3,10 +3,13 @@
  * defaults) and passed to the SIP server as they are. Env names are documented on each field there and in
  * the README.
  */
+import { readFileSync } from 'node:fs';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import type { ConfigReader } from './reader.ts';
 import { ConfigError } from '../errors.ts';
 // sip/config.ts is a leaf (types and defaults): imported directly so that reading the config does not load the SIP stack
-import { DEFAULT_OUTBOUND, DEFAULT_SIP_CONFIG, SIP_URI_RE, type SipConfig } from '../../sip/config.ts';
+import { DEFAULT_OUTBOUND, DEFAULT_SIP_CONFIG, DEFAULT_SIP_TLS_PORT, SIP_URI_RE, type SipConfig } from '../../sip/config.ts';
 
 export type { SipConfig } from '../../sip/config.ts';
 
@@ -66,6 +69,8 @@ export function readSipConfig(r: ConfigReader, httpHost: string): SipConfig {
   return {
     trunk,
     outbound,
+    tls: readTls(r),
+    srtp: r.oneOf('PARLEY_SRTP', 'sip.srtp', ['off', 'offer', 'required'], 'off'),
     enabled: r.bool('PARLEY_SIP_ENABLED', null, legacyEnabled),
     host: r.str('PARLEY_SIP_HOST', 'sip.host', httpHost),
     port: r.int('PARLEY_SIP_PORT', 'sip.port', d.port, { min: 0, max: 65535 }),
@@ -89,4 +94,49 @@ export function readSipConfig(r: ConfigReader, httpHost: string): SipConfig {
     minSeS,
     transferTimeoutS: r.int('PARLEY_SIP_TRANSFER_TIMEOUT_S', 'sip.transferTimeoutS', d.transferTimeoutS, { min: 1, max: 600 }),
   };
+}
+
+/**
+ * PARLEY_SIP_TLS_CERT + PARLEY_SIP_TLS_KEY (+ PARLEY_SIP_TLS_PORT): both files are read and checked here, so a
+ * certificate that cannot be read, is not PEM or does not match its key stops the start (exit 2) naming the setting.
+ */
+function readTls(r: ConfigReader): { certFile: string; keyFile: string; port: number } | null {
+  const certFile = r.optStr('PARLEY_SIP_TLS_CERT', 'sip.tls.cert');
+  const keyFile = r.optStr('PARLEY_SIP_TLS_KEY', 'sip.tls.key');
+  const setting = (env: string, file: string): string => r.raw(env, file)?.setting ?? env;
+  if (certFile === null && keyFile === null) {
+    if (r.raw('PARLEY_SIP_TLS_PORT', 'sip.tls.port') !== undefined) {
+      throw new ConfigError(setting('PARLEY_SIP_TLS_PORT', 'sip.tls.port'), 'needs PARLEY_SIP_TLS_CERT and PARLEY_SIP_TLS_KEY (SIP over TLS is off without them)');
+    }
+    return null;
+  }
+  if (certFile === null) throw new ConfigError('PARLEY_SIP_TLS_CERT', 'PARLEY_SIP_TLS_KEY is set: set PARLEY_SIP_TLS_CERT too (a PEM certificate file), or neither');
+  if (keyFile === null) throw new ConfigError('PARLEY_SIP_TLS_KEY', 'PARLEY_SIP_TLS_CERT is set: set PARLEY_SIP_TLS_KEY too (its PEM private key file), or neither');
+  const read = (path: string, name: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(name, `cannot read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  const certName = setting('PARLEY_SIP_TLS_CERT', 'sip.tls.cert');
+  const keyName = setting('PARLEY_SIP_TLS_KEY', 'sip.tls.key');
+  const cert = read(certFile, certName);
+  const key = read(keyFile, keyName);
+  try {
+    new X509Certificate(cert);
+  } catch {
+    throw new ConfigError(certName, `${JSON.stringify(certFile)} is not a PEM certificate`);
+  }
+  try {
+    createPrivateKey(key);
+  } catch {
+    throw new ConfigError(keyName, `${JSON.stringify(keyFile)} is not a PEM private key (or it is encrypted)`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch {
+    throw new ConfigError(keyName, `${JSON.stringify(keyFile)} is not the key of the certificate in ${JSON.stringify(certFile)}`);
+  }
+  return { certFile, keyFile, port: r.int('PARLEY_SIP_TLS_PORT', 'sip.tls.port', DEFAULT_SIP_TLS_PORT, { min: 0, max: 65535 }) };
 }

@@ -156,7 +156,17 @@ export interface BaresipCall {
  * Start baresip with `inputWav` (8 kHz mono s16) as microphone, dial `uri`, record what it hears.
  * `codecs` e.g. 'pcmu' or 'pcma'.
  */
-export async function startBaresip(opts: { inputWav: string; uri: string | null; codecs?: string; /** answer incoming calls at once (the called phone of an outbound call) */ autoAnswer?: boolean }): Promise<BaresipCall & { sipPort: number }> {
+export async function startBaresip(opts: {
+  inputWav: string;
+  uri: string | null;
+  codecs?: string;
+  /** answer incoming calls at once (the called phone of an outbound call) */
+  autoAnswer?: boolean;
+  /** more config lines (e.g. `module srtp.so`, `sip_cafile …`) */
+  extraConfig?: string[];
+  /** more account parameters (e.g. `;mediaenc=srtp-mand`) */
+  accountParams?: string;
+}): Promise<BaresipCall & { sipPort: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-baresip-'));
   const bs = join(dir, 'bs');
   mkdirSync(bs);
@@ -197,10 +207,11 @@ export async function startBaresip(opts: { inputWav: string; uri: string | null;
       'module_app\t\tmenu.so',
       `snd_path\t\t${join(dir, 'rec')}`,
       `ctrl_tcp_listen\t\t127.0.0.1:${ctrlPort}`,
+      ...(opts.extraConfig ?? []),
       '',
     ].join('\n'),
   );
-  writeFileSync(join(bs, 'accounts'), `<sip:caller@127.0.0.1:${sipPort}>;regint=0;audio_codecs=${opts.codecs ?? 'pcmu'};answermode=${opts.autoAnswer ? 'auto' : 'manual'}\n`);
+  writeFileSync(join(bs, 'accounts'), `<sip:caller@127.0.0.1:${sipPort}>;regint=0;audio_codecs=${opts.codecs ?? 'pcmu'};answermode=${opts.autoAnswer ? 'auto' : 'manual'}${opts.accountParams ?? ''}\n`);
   writeFileSync(join(bs, 'contacts'), '');
   const child = spawn('baresip', ['-f', bs], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);

@@ -38,6 +38,8 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       transferTimeoutS: 30,
       trunk: null,
       outbound: { callsPerSecond: 10, maxCalls: 50, ringTimeoutS: 30 },
+      tls: null,
+      srtp: 'off',
     });
     // the defaults are sip/config.ts's own (the server's HTTP host is the SIP host by default)
     expect(c).toEqual({ ...DEFAULT_SIP_CONFIG, host: '127.0.0.1' });
@@ -78,6 +80,7 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       PARLEY_OUTBOUND_CPS: '2.5',
       PARLEY_OUTBOUND_MAX_CALLS: '20',
       PARLEY_OUTBOUND_RING_TIMEOUT_S: '25',
+      PARLEY_SRTP: 'offer',
     }).sip;
     expect(c).toEqual({
       enabled: false,
@@ -101,6 +104,8 @@ describe('SIP config section (PARLEY_SIP_*)', () => {
       transferTimeoutS: 45,
       trunk: { uri: 'sip:trunk.example.com:5080;transport=tcp', user: 'acct1', password: 'tpw' },
       outbound: { callsPerSecond: 2.5, maxCalls: 20, ringTimeoutS: 25 },
+      tls: null,
+      srtp: 'offer',
     });
     expect(loadConfig({ PARLEY_SIP_SESSION_EXPIRES_S: '0' }).sip.sessionExpiresS).toBe(0); // session timers off
     expect(loadConfig({ PARLEY_SIP: 'off', PARLEY_SIP_ENABLED: 'on' }).sip.enabled).toBe(true);
