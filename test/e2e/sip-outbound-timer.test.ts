@@ -8,55 +8,15 @@
  * The times are read on Parley's own outgoing messages (the transport's dropOutgoing hook, which drops nothing).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
-import type { CallEndInfo, SipCall, SipConfig, SipServer } from '../../sip/index.ts';
-import { freePort, killAll, rtpRange, runSipp, testLog, waitFor } from '../fakes/sip-harness.ts';
-import type { SippResult } from '../fakes/sip-harness.ts';
+import type { CallEndInfo, SipConfig, SipServer } from '../../sip/index.ts';
+import { killAll, waitFor } from '../fakes/sip-harness.ts';
+import { sippOk as ok, sippReceived as received, sippUas as uas, startTimedSipServer, stopTimedSipServers, type SentMessage } from '../support/sipp.ts';
 
-const servers: SipServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
+afterEach(stopTimedSipServers);
 afterAll(() => killAll());
 
-async function start(over: Partial<SipConfig> = {}): Promise<{ server: SipServer; sent: Array<{ line: string; at: number }>; calls: SipCall[] }> {
-  const sent: Array<{ line: string; at: number }> = [];
-  const calls: SipCall[] = [];
-  const server = await startSipServer(
-    { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange(), transports: ['udp'], sessionExpiresS: 4, minSeS: 2, ...over },
-    {
-      log: testLog,
-      dropOutgoing: (line) => {
-        sent.push({ line, at: performance.now() });
-        return false;
-      },
-      onCall: (call) => {
-        calls.push(call);
-      },
-    },
-  );
-  servers.push(server);
-  return { server, sent, calls };
-}
-
-function ok(r: SippResult): void {
-  if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors.slice(-3000)}\n${r.stderr.slice(-1000)}\n--- messages\n${r.messages.slice(-6000)}`);
-}
-
-async function uas(scenario: string): Promise<{ port: number; done: Promise<SippResult> }> {
-  const port = await freePort(20000, 10000);
-  const done = runSipp({ scenario, serverPort: 0, uasPort: port, timeoutS: 20 });
-  await new Promise((r) => setTimeout(r, 300)); // SIPp binds its socket
-  return { port, done };
-}
-
-/** The messages Parley sent that SIPp logged (-trace_msg), whole. */
-function received(messages: string): string[] {
-  return messages
-    .split(/^-{10,}.*$/m)
-    .map((b) => b.replace(/^\s*(?:UDP|TCP) message received \[\d+\] bytes :\s*/, ''))
-    .filter((b) => /^SIP\/2\.0 |^[A-Z]+ sip:/.test(b.trimStart()))
-    .map((b) => b.trimStart());
+async function start(over: Partial<SipConfig> = {}): Promise<{ server: SipServer; sent: SentMessage[] }> {
+  return startTimedSipServer({ sessionExpiresS: 4, minSeS: 2, ...over }, () => undefined);
 }
 
 describe('RFC 4028 session timers on outbound calls (SIPp as the called party)', () => {

@@ -12,7 +12,8 @@ import { startSipBridge, type SipBridge } from '../../server/sip-bridge.ts';
 import { outboundCalls } from '../../server/outbound/calls.ts';
 import { startParley, TEST_KEY, type Parley } from '../component/helpers.ts';
 import { ScriptedEngineProbe, scriptedEngine } from '../fakes/sip-engine.ts';
-import { freePort, killAll, rtpRange, runSipp, waitFor, type SippResult } from '../fakes/sip-harness.ts';
+import { freePort, killAll, rtpRange, runSipp, waitFor } from '../fakes/sip-harness.ts';
+import { sippOk as ok, sippUas as uas } from '../support/sipp.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
 
 const FILE = { profiles: { greeter: { instructions: 'You call customers.', firstMessage: 'Hello, this is Acme calling.' } } };
@@ -58,18 +59,6 @@ async function getCall(id: string): Promise<Record<string, unknown>> {
 }
 
 const statusOf = (id: string): string | undefined => outboundCalls(parley!.app).get(id)?.status;
-
-function ok(r: SippResult): void {
-  if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors.slice(-3000)}\n${r.stderr.slice(-1000)}\n--- messages\n${r.messages.slice(-6000)}`);
-}
-
-/** Start a SIPp UAS on a free port; resolves with its port and the run's result promise. */
-async function uas(scenario: string, timeoutS = 20): Promise<{ port: number; done: Promise<SippResult> }> {
-  const port = await freePort(20000, 10000);
-  const done = runSipp({ scenario, serverPort: 0, uasPort: port, timeoutS });
-  await new Promise((r) => setTimeout(r, 300)); // SIPp binds its socket
-  return { port, done };
-}
 
 describe('outbound calls through SIPp', () => {
   it('answered after 180: ringing then answered, the leg is a session with the profile, Parley hangs up with BYE', async () => {

@@ -7,9 +7,9 @@
  * The times are read on Parley's own outgoing messages (the transport's dropOutgoing hook, which drops nothing).
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
 import type { CallEndInfo, SipCall, SipConfig, SipServer } from '../../sip/index.ts';
-import { killAll, rtpRange, runSipp, testLog, waitFor } from '../fakes/sip-harness.ts';
+import { killAll, runSipp, waitFor } from '../fakes/sip-harness.ts';
+import { sippOk as ok, sippReceived as received, startTimedSipServer, stopTimedSipServers, type SentMessage } from '../support/sipp.ts';
 
 interface Seen {
   call: SipCall;
@@ -17,47 +17,19 @@ interface Seen {
   ended?: CallEndInfo;
 }
 
-const servers: SipServer[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => s.stop()));
-});
+afterEach(stopTimedSipServers);
 afterAll(() => killAll());
 
 /** A SIP server with short session timers; `sent` is every SIP message it sent (first line, time in ms). */
-async function start(over: Partial<SipConfig> = {}): Promise<{ server: SipServer; seen: Seen[]; sent: Array<{ line: string; at: number }> }> {
+async function start(over: Partial<SipConfig> = {}): Promise<{ server: SipServer; seen: Seen[]; sent: SentMessage[] }> {
   const seen: Seen[] = [];
-  const sent: Array<{ line: string; at: number }> = [];
-  const server = await startSipServer(
-    { ...DEFAULT_SIP_CONFIG, port: 0, rtpPorts: rtpRange(), transports: ['udp'], sessionExpiresS: 1800, minSeS: 2, ...over },
-    {
-      log: testLog,
-      dropOutgoing: (line) => {
-        sent.push({ line, at: performance.now() });
-        return false;
-      },
-      onCall: (call) => {
-        const s: Seen = { call };
-        seen.push(s);
-        call.on('answered', () => (s.answeredAt = performance.now()));
-        call.on('ended', (e) => (s.ended = e));
-      },
-    },
-  );
-  servers.push(server);
+  const { server, sent } = await startTimedSipServer({ sessionExpiresS: 1800, minSeS: 2, ...over }, (call) => {
+    const s: Seen = { call };
+    seen.push(s);
+    call.on('answered', () => (s.answeredAt = performance.now()));
+    call.on('ended', (e) => (s.ended = e));
+  });
   return { server, seen, sent };
-}
-
-const ok = (r: { code: number; errors: string; stderr: string; messages: string }): void => {
-  if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors.slice(-3000)}\n${r.stderr.slice(-1000)}\n--- messages\n${r.messages.slice(-6000)}`);
-};
-
-/** The messages Parley sent that SIPp logged (-trace_msg), whole. */
-function received(messages: string): string[] {
-  return messages
-    .split(/^-{10,}.*$/m)
-    .map((b) => b.replace(/^\s*(?:UDP|TCP) message received \[\d+\] bytes :\s*/, ''))
-    .filter((b) => /^SIP\/2\.0 |^[A-Z]+ sip:/.test(b.trimStart()))
-    .map((b) => b.trimStart());
 }
 
 describe('RFC 4028 session timers with SIPp', () => {

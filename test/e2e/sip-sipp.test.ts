@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIP_CONFIG, startSipServer } from '../../sip/index.ts';
 import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipConfig } from '../../sip/index.ts';
 import { killAll, rtpRange, runSipp, testLog, waitFor } from '../fakes/sip-harness.ts';
+import { sippOk as ok } from '../support/sipp.ts';
 
 interface Seen {
   call: SipCall;
@@ -51,9 +52,6 @@ afterEach(async () => {
 afterAll(() => killAll());
 beforeAll(() => undefined);
 
-const ok = (r: { code: number; errors: string; stderr: string }): void => {
-  if (r.code !== 0) throw new Error(`sipp exited ${r.code}\n${r.errors.slice(-3000)}\n${r.stderr.slice(-1000)}\n--- messages\n${(r as { messages?: string }).messages?.slice(-6000) ?? ""}`);
-};
 
 describe('SIP door with SIPp', () => {
   it('answers a PCMA call, receives its audio and the RFC 4733 digits once each', async () => {
