@@ -90,6 +90,36 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
     await redis?.close();
   });
 
+  /** Two instances' own connections to the test's Redis (as each Parley instance holds one), ready; closed after `fn`. */
+  async function withTwoConnections(fn: (r1: SharedRedis, r2: SharedRedis) => Promise<void>): Promise<void> {
+    const r1 = new SharedRedis({ url: redis.url });
+    const r2 = new SharedRedis({ url: redis.url });
+    try {
+      await r1.ready();
+      await r2.ready();
+      await fn(r1, r2);
+    } finally {
+      await r1.close();
+      await r2.close();
+    }
+  }
+
+  /**
+   * Ends A's session `held` on `key`, waits for A to release its slot, then opens a session on B with `key` as
+   * soon as the cap lets it (the release reaches Redis a moment later: up to 20 tries, 50 ms apart).
+   */
+  async function moveSessionToB(held: Opened, key: string): Promise<Opened> {
+    await closeWs(held);
+    await until(() => a.app.parley.keys.ephemeralSessions === 0, 5000, 'A released the slot');
+    let now: Opened = { status: 0 };
+    for (let i = 0; i < 20 && now.status !== 101; i++) {
+      if (i > 0) await sleep(50);
+      now = await open(b, key);
+    }
+    sockets.push(now);
+    return now;
+  }
+
   it('a key minted on A opens a session on B; Redis holds only its digest, expiring with the key', async () => {
     const k = await mint(a, { expires_after: { anchor: 'created_at', seconds: 120 } });
     expect(k.status).toBe(200);
@@ -133,60 +163,44 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
     expect(first.status).toBe(101);
     const second = await open(b, k.value);
     expect(second).toMatchObject({ status: 429, code: 'key_session_limit' });
-    await closeWs(first);
-    await until(() => a.app.parley.keys.ephemeralSessions === 0, 5000, 'A released the slot');
-    let third: Opened = { status: 0 };
-    for (let i = 0; i < 20; i++) {
-      third = await open(b, k.value);
-      if (third.status === 101) break;
-      await sleep(50);
-    }
-    sockets.push(third);
+    const third = await moveSessionToB(first, k.value);
     expect(third.status).toBe(101);
   });
 
   it("a dead instance's leases stop counting after the lease", async () => {
-    const shared1 = new SharedRedis({ url: redis.url });
-    const shared2 = new SharedRedis({ url: redis.url });
-    await shared1.ready();
-    await shared2.ready();
-    const s1 = new KeyStore([], { shared: shared1, leaseMs: 1500 });
-    const s2 = new KeyStore([], { shared: shared2, leaseMs: 1500 });
-    const limits = { ephemeralMaxSessions: 0, ephemeralMaxSessionsPerKey: 1 };
-    try {
-      const { value } = s1.mintEphemeral(60, null);
-      await s1.whenStored(value);
-      const c1 = s1.check(value);
-      const c2 = await s2.verify(value);
-      if (!c1.ok || !c2.ok) throw new Error('keys not valid');
-      const held = await s1.admit(c1.credential, limits);
-      expect(held.ok).toBe(true);
-      // renewed while instance 1 lives: still refused on 2 after two lease lengths
-      await sleep(3200);
-      expect((await s2.admit(c2.credential, limits)).ok).toBe(false);
-      // instance 1 dies (no release, no renewal): its lease ends, 2 may take the slot
-      s1.close();
-      shared1.client.disconnect();
-      await sleep(1800);
-      expect((await s2.admit(c2.credential, limits)).ok).toBe(true);
-    } finally {
-      s1.close();
-      s2.close();
-      await shared1.close();
-      await shared2.close();
-    }
+    await withTwoConnections(async (shared1, shared2) => {
+      const s1 = new KeyStore([], { shared: shared1, leaseMs: 1500 });
+      const s2 = new KeyStore([], { shared: shared2, leaseMs: 1500 });
+      const limits = { ephemeralMaxSessions: 0, ephemeralMaxSessionsPerKey: 1 };
+      try {
+        const { value } = s1.mintEphemeral(60, null);
+        await s1.whenStored(value);
+        const c1 = s1.check(value);
+        const c2 = await s2.verify(value);
+        if (!c1.ok || !c2.ok) throw new Error('keys not valid');
+        const held = await s1.admit(c1.credential, limits);
+        expect(held.ok).toBe(true);
+        // renewed while instance 1 lives: still refused on 2 after two lease lengths
+        await sleep(3200);
+        expect((await s2.admit(c2.credential, limits)).ok).toBe(false);
+        // instance 1 dies (no release, no renewal): its lease ends, 2 may take the slot
+        s1.close();
+        shared1.client.disconnect();
+        await sleep(1800);
+        expect((await s2.admit(c2.credential, limits)).ok).toBe(true);
+      } finally {
+        s1.close();
+        s2.close();
+      }
+    });
   });
 
   it('calls per second per name hold across instances (Redis), where in-process limiters would each allow the rate', async () => {
-    const r1 = new SharedRedis({ url: redis.url });
-    const r2 = new SharedRedis({ url: redis.url });
-    await r1.ready();
-    await r2.ready();
-    const l1 = new RedisRateLimiter(r1);
-    const l2 = new RedisRateLimiter(r2);
-    const p1 = new LocalRateLimiter();
-    const p2 = new LocalRateLimiter();
-    try {
+    await withTwoConnections(async (r1, r2) => {
+      const l1 = new RedisRateLimiter(r1);
+      const l2 = new RedisRateLimiter(r2);
+      const p1 = new LocalRateLimiter();
+      const p2 = new LocalRateLimiter();
       let shared = 0;
       let local = 0;
       const until_ = Date.now() + 1000;
@@ -203,20 +217,13 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
       expect(shared).toBeGreaterThanOrEqual(4);
       expect(shared).toBeLessThanOrEqual(6);
       expect(local).toBeGreaterThanOrEqual(9);
-    } finally {
-      await r1.close();
-      await r2.close();
-    }
+    });
   });
 
   it("reserved slots (the outbound queue's interface) are spaced across instances", async () => {
-    const r1 = new SharedRedis({ url: redis.url });
-    const r2 = new SharedRedis({ url: redis.url });
-    await r1.ready();
-    await r2.ready();
-    const l1 = new RedisRateLimiter(r1);
-    const l2 = new RedisRateLimiter(r2);
-    try {
+    await withTwoConnections(async (r1, r2) => {
+      const l1 = new RedisRateLimiter(r1);
+      const l2 = new RedisRateLimiter(r2);
       const waits: number[] = [];
       for (let i = 0; i < 5; i++) for (const l of [l1, l2]) waits.push(await l.reserve('trunk-r', 10));
       waits.sort((x, y) => x - y);
@@ -226,10 +233,7 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
       expect(waits[9]).toBeGreaterThanOrEqual(700);
       // and the outbound queue gets this limiter
       expect(typeof a.app.parley.rateLimiter.reserve).toBe('function');
-    } finally {
-      await r1.close();
-      await r2.close();
-    }
+    });
   });
 
   it('Redis down: each instance serves its own keys, a key from elsewhere is 401 key_store_unavailable, caps per instance; Redis back: it catches up', async () => {
@@ -260,14 +264,7 @@ describe.skipIf(!REDIS_AVAILABLE)('shared state in Redis', () => {
     await sleep(300); // the write-back after the reconnect
     // B can check A's key now (A wrote it back), and A's live session on it was written back as a lease
     expect(await open(b, k.value)).toMatchObject({ status: 429, code: 'key_session_limit' });
-    await closeWs(onA);
-    await until(() => a.app.parley.keys.ephemeralSessions === 0, 5000, 'A released the slot');
-    let now: Opened = { status: 0 };
-    for (let i = 0; i < 20 && now.status !== 101; i++) {
-      if (i > 0) await sleep(50);
-      now = await open(b, k.value);
-    }
-    sockets.push(now);
+    const now = await moveSessionToB(onA, k.value);
     expect(now.status).toBe(101);
     // B's live session on its key was written back as a lease: the cap holds across instances again
     expect(await open(a, before.value)).toMatchObject({ status: 429, code: 'key_session_limit' });
