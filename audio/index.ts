@@ -26,6 +26,8 @@ export type { WavAudio } from './wav.ts';
 export { createVad, EnergyVad, defaultSileroModelPath, VAD_FRAME_MS } from './vad.ts';
 export type { VoiceActivityDetector, VadKind, VadSampleRateHz, CreateVadOptions, VadLogger, EnergyVadOptions } from './vad.ts';
 export { TurnDetector } from './turn-detector.ts';
+export { EchoDetector, EchoGatedVad, ECHO_RATE_HZ } from './echo.ts';
+export type { EchoDetectorOptions, EchoGateOptions } from './echo.ts';
 export type { TurnEvent, TurnDetectorOptions } from './turn-detector.ts';
 export { OpusCodec } from './opus.ts';
 export type { OpusCodecOptions, OpusSampleRateHz } from './opus.ts';

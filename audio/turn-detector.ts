@@ -29,7 +29,8 @@ const NO_EVENTS: readonly TurnEvent[] = Object.freeze([]);
 export class TurnDetector {
   readonly threshold: number;
   readonly prefixPaddingMs: number;
-  readonly silenceDurationMs: number;
+  /** The silence that ends the current turn; `setSilenceDuration` moves it (adaptive end of turn). */
+  silenceDurationMs: number;
   private readonly vad: VoiceActivityDetector;
   private readonly framer: PcmFramer;
   private readonly msPerSample: number;
@@ -55,6 +56,26 @@ export class TurnDetector {
   /** True between speech_started and speech_stopped. */
   get speaking(): boolean {
     return this.inSpeech;
+  }
+
+  /** Silence so far in the current turn (ms since the last speech frame), 0 outside a turn or while speech goes on. */
+  get silenceMs(): number {
+    if (!this.inSpeech || this.silenceStartFrame < 0) return 0;
+    return this.frameStartMs(this.framesSeen) - this.frameStartMs(this.silenceStartFrame);
+  }
+
+  /**
+   * Change the silence that ends a turn (e.g. from what the words so far say, docs/notes/turns.md).
+   * When the current turn has already been silent that long it ends now: the speech_stopped is returned.
+   */
+  setSilenceDuration(ms: number): TurnEvent[] {
+    if (!(ms >= 0)) throw new AudioError('AUDIO_ERR_BAD_INPUT', 'silenceDurationMs must be ≥ 0');
+    this.silenceDurationMs = ms;
+    if (!this.inSpeech || this.silenceStartFrame < 0 || this.silenceMs < ms) return NO_EVENTS as TurnEvent[];
+    this.inSpeech = false;
+    const ev: TurnEvent = { type: 'speech_stopped', audioEndMs: Math.round(this.frameStartMs(this.silenceStartFrame)) };
+    this.silenceStartFrame = -1;
+    return [ev];
   }
 
   /** Probability of the last complete frame. */

@@ -9,6 +9,10 @@
  *                                                                      file: a list, or { "<lang>": [...], "default": [...] }
  *   PARLEY_INTERRUPTION_PHRASES          interruptions.stopPhrases    as backchannels ("wait", "stop", "no", "hold on")
  *   PARLEY_INTERRUPTION_SERVER_VAD       interruptions.serverVad      default off: server_vad keeps OpenAI's semantics
+ *   PARLEY_END_OF_TURN_MIN_MS            interruptions.endOfTurnMinMs default 200 (50..5000): semantic_vad's silence after complete words
+ *   PARLEY_END_OF_TURN_MAX_MS            interruptions.endOfTurnMaxMs default 1200 (100..10000): after trailing words ("and…", "my name is")
+ *   PARLEY_ADAPTIVE_END_OF_TURN          interruptions.adaptiveEndOfTurn default on (off: semantic_vad's fixed 300/600/1000 ms)
+ *   PARLEY_ECHO_SUPPRESSION              interruptions.echo           default on: the agent's own audio coming back on the line is not speech (audio/echo.ts)
  */
 import { ConfigError } from '../errors.ts';
 import { DEFAULT_BACKCHANNELS, DEFAULT_STOP_PHRASES } from '../engines/cascade/interruptions.ts';
@@ -20,6 +24,10 @@ export interface InterruptionsConfig {
   backchannels: Readonly<Record<string, readonly string[]>>;
   stopPhrases: Readonly<Record<string, readonly string[]>>;
   serverVad: boolean;
+  /** semantic_vad's adaptive end of turn (server/engines/cascade/end-of-turn.ts), absent when off. */
+  endOfTurn?: { minMs: number; maxMs: number };
+  /** Echo suppression on the cascade's VAD (audio/echo.ts). */
+  echo: boolean;
 }
 
 function phrases(r: ConfigReader, envName: string, filePath: string, def: Readonly<Record<string, readonly string[]>>): Readonly<Record<string, readonly string[]>> {
@@ -45,5 +53,15 @@ export function readInterruptionsConfig(r: ConfigReader): InterruptionsConfig {
     backchannels: phrases(r, 'PARLEY_BACKCHANNELS', 'interruptions.backchannels', DEFAULT_BACKCHANNELS),
     stopPhrases: phrases(r, 'PARLEY_INTERRUPTION_PHRASES', 'interruptions.stopPhrases', DEFAULT_STOP_PHRASES),
     serverVad: r.bool('PARLEY_INTERRUPTION_SERVER_VAD', 'interruptions.serverVad', false),
+    echo: r.bool('PARLEY_ECHO_SUPPRESSION', 'interruptions.echo', true),
+    ...endOfTurn(r),
   };
+}
+
+function endOfTurn(r: ConfigReader): Pick<InterruptionsConfig, 'endOfTurn'> {
+  if (!r.bool('PARLEY_ADAPTIVE_END_OF_TURN', 'interruptions.adaptiveEndOfTurn', true)) return {};
+  const minMs = r.int('PARLEY_END_OF_TURN_MIN_MS', 'interruptions.endOfTurnMinMs', 200, { min: 50, max: 5_000 });
+  const maxMs = r.int('PARLEY_END_OF_TURN_MAX_MS', 'interruptions.endOfTurnMaxMs', 1_200, { min: 100, max: 10_000 });
+  if (maxMs < minMs) throw new ConfigError('PARLEY_END_OF_TURN_MAX_MS', `must be ≥ PARLEY_END_OF_TURN_MIN_MS (${minMs}), got ${maxMs}`);
+  return { endOfTurn: { minMs, maxMs } };
 }

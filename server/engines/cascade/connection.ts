@@ -65,7 +65,15 @@ export class CascadeConnection implements EngineConnection {
       conversationId: newConversationId(),
       sessionId: typeof o.session.id === 'string' ? o.session.id : newSessionId(),
       session: o.session,
-      callbacks: o.callbacks,
+      // the echo reference (docs/notes/turns.md "Echo"): what goes out to play, and when the door flushes it
+      callbacks: o.interruptions?.echo ? {
+        ...o.callbacks,
+        onEvent: (e) => {
+          if (e.type === 'response.output_audio.delta') this.#input.played(e.delta);
+          else if (e.type === 'input_audio_buffer.speech_started' || e.type === 'output_audio_buffer.cleared') this.#input.playoutFlushed();
+          o.callbacks.onEvent(e);
+        },
+      } : o.callbacks,
     });
     this.#ctx = ctx;
     this.#items = new CascadeItems(ctx, {

@@ -8,7 +8,7 @@
  *        speech_started ─► STT stream opened, fed while the caller speaks (barge-in)
  *        speech_stopped ─► committed ─► item.added ─► (response) ─► STT final ─► transcript events
  */
-import { TurnDetector } from '../../../audio/index.ts';
+import { EchoDetector, EchoGatedVad, TurnDetector, alawDecode, mulawDecode } from '../../../audio/index.ts';
 import type { VoiceActivityDetector } from '../../../audio/index.ts';
 import { newItemId } from '../../protocol/index.ts';
 import type { AudioChunk, RealtimeSession } from '../../protocol/index.ts';
@@ -17,6 +17,8 @@ import type { SttOpenOptions, SttResult, SttStream } from '../providers/index.ts
 import { InputDecoder, PIPELINE_RATE_HZ } from './audio-io.ts';
 import type { Upsample8kMethod } from './audio-io.ts';
 import { errorInfo } from './context.ts';
+import { completeness, eagernessBounds, endOfTurnSilenceMs } from './end-of-turn.ts';
+import type { EndOfTurnSettings } from './end-of-turn.ts';
 import { decideInterruption } from './interruptions.ts';
 import type { InterruptionRules } from './interruptions.ts';
 import type { CascadeContext, TurnMarks } from './context.ts';
@@ -37,7 +39,23 @@ export interface InputHooks {
 export interface InterruptionSettings extends InterruptionRules {
   /** Apply them to `server_vad` sessions too (else only `semantic_vad`; `server_vad` keeps OpenAI's semantics). */
   serverVad: boolean;
+  /**
+   * Adaptive end of turn for `semantic_vad` (end-of-turn.ts): the silence window between these bounds
+   * from the words so far. Absent: `semantic_vad`'s fixed windows by eagerness (300/600/1000 ms).
+   */
+  endOfTurn?: EndOfTurnSettings;
+  /** Echo suppression (audio/echo.ts): the agent's own audio coming back on the line is not the caller speaking. */
+  echo?: boolean;
 }
+
+/**
+ * Adaptive end of turn state of one utterance: `silenceSeq` counts the silences (a partial answer
+ * for an older one is dropped), `askedAtMs` the silence length when the partial was last asked for.
+ */
+interface EndOfTurnState { silenceSeq: number; askedAtMs: number; inFlight: boolean; text: string | null }
+
+/** While the turn is silent, the partial is asked again this often (the last words settle). */
+const PARTIAL_EVERY_MS = 150;
 
 /**
  * Speech over the agent not yet confirmed as an interruption: no speech_started has gone out, the
@@ -60,6 +78,10 @@ export class CascadeInput {
   readonly #hooks: InputHooks;
   readonly #vad: VoiceActivityDetector;
   readonly #upsample8k: Upsample8kMethod;
+  /** Echo suppression: what was played (the reference) and the VAD that does not hear it; null when off. */
+  readonly #echo: EchoGatedVad | null;
+  /** The played audio at 8 kHz (grows to the largest delta, then reused). */
+  #echoScratch = new Int16Array(4_800);
 
   #decoder: InputDecoder;
   #turn: TurnDetector | null = null;
@@ -69,7 +91,9 @@ export class CascadeInput {
   #bufLen = 0;
   #bufStart = 0;
   #streamSamples = 0;
-  #speech: { itemId: string; stt: SttStream; audioStartMs: number; pending: Pending | null } | null = null;
+  #speech: { itemId: string; stt: SttStream; audioStartMs: number; pending: Pending | null; eot: EndOfTurnState } | null = null;
+  /** Adaptive end-of-turn bounds for this session (semantic_vad with the settings), else null. */
+  #eotBounds: EndOfTurnSettings | null = null;
   readonly #interruptions: InterruptionSettings | null;
   /** server_vad idle_timeout_ms: armed when a reply ends, for its remaining playout + the timeout. */
   #idleTimer: NodeJS.Timeout | null = null;
@@ -81,6 +105,7 @@ export class CascadeInput {
     this.#vad = vad;
     this.#upsample8k = upsample8k;
     this.#hooks = hooks;
+    this.#echo = interruptions?.echo ? new EchoGatedVad(vad, new EchoDetector()) : null;
     this.#decoder = new InputDecoder(ctx.session.audio?.input?.format, upsample8k);
     this.#configureTurns();
   }
@@ -118,6 +143,7 @@ export class CascadeInput {
       else this.#speechStopped(this.#turnBaseMs + t.audioEndMs);
     }
     if (this.#speech?.pending) this.#checkPending();
+    if (this.#speech && this.#eotBounds) this.#checkEndOfTurn();
     if (!this.#speech && this.#bufLen > 2 * IDLE_KEEP_MS * SAMPLES_PER_MS) this.#dropInput(this.#bufLen - IDLE_KEEP_MS * SAMPLES_PER_MS);
   }
 
@@ -157,6 +183,39 @@ export class CascadeInput {
     const dec = new InputDecoder(audio.format, this.#upsample8k);
     if (dec.decode(audio.bytes())) stt.push(dec.sttView);
     this.#items.transcribing(itemId, this.#transcribe(itemId, stt));
+  }
+
+  // ───────────────────────────── echo ─────────────────────────────
+
+  /** Frames the echo gate took for the agent's echo (and frames it examined): stats for tests and the bench. */
+  get echoStats(): { suppressed: number; examined: number } | null {
+    return this.#echo ? { suppressed: this.#echo.suppressed, examined: this.#echo.examined } : null;
+  }
+
+  /** The agent's audio just handed to the door (an output delta, valid during this call only): the echo reference. */
+  played(audio: AudioChunk): void {
+    const echo = this.#echo?.echo;
+    if (!echo) return;
+    const bytes = audio.bytes();
+    const fmt = audio.format;
+    let n: number;
+    if (fmt.type === 'audio/pcmu' || fmt.type === 'audio/pcma') {
+      n = bytes.byteLength;
+      if (n > this.#echoScratch.length) this.#echoScratch = new Int16Array(n);
+      if (fmt.type === 'audio/pcmu') mulawDecode(bytes, this.#echoScratch.subarray(0, n)); else alawDecode(bytes, this.#echoScratch.subarray(0, n));
+    } else {
+      // pcm16 at 24 kHz: every third sample (speech energy is far below 4 kHz; the line keeps nothing above it)
+      const total = bytes.byteLength >> 1;
+      n = Math.floor((total + 2) / 3);
+      if (n > this.#echoScratch.length) this.#echoScratch = new Int16Array(n);
+      for (let i = 0, k = 0; i < total; i += 3, k++) this.#echoScratch[k] = ((bytes[2 * i]! | (bytes[2 * i + 1]! << 8)) << 16) >> 16;
+    }
+    echo.played(this.#echoScratch.subarray(0, n));
+  }
+
+  /** The door flushed its playout (a barge-in, output_audio_buffer.clear): the rest will not come back. */
+  playoutFlushed(): void {
+    this.#echo?.echo.flush();
   }
 
   // ───────────────────────────── idle timer ─────────────────────────────
@@ -211,14 +270,19 @@ export class CascadeInput {
       return;
     }
     this.#vad.reset();
-    const opts: ConstructorParameters<typeof TurnDetector>[0] = { vad: this.#vad };
+    this.#eotBounds = null;
+    const opts: ConstructorParameters<typeof TurnDetector>[0] = { vad: this.#echo ?? this.#vad };
     if (td.type === 'server_vad') {
       if (td.threshold !== undefined) opts.threshold = td.threshold;
       if (td.prefix_padding_ms !== undefined) opts.prefixPaddingMs = td.prefix_padding_ms;
       if (td.silence_duration_ms !== undefined) opts.silenceDurationMs = td.silence_duration_ms;
+    } else if (this.#interruptions?.endOfTurn) {
+      // semantic_vad, adaptive: the window starts at the maximum and moves with the words (#checkEndOfTurn).
+      this.#eotBounds = eagernessBounds(this.#interruptions.endOfTurn, td.eagerness);
+      opts.silenceDurationMs = this.#eotBounds.maxMs;
     } else {
-      // semantic_vad: no end-of-turn model here; eagerness picks the silence window.
-      opts.silenceDurationMs = td.eagerness === 'high' ? 300 : td.eagerness === 'low' ? 1000 : 600;
+      // semantic_vad without the adaptive settings: eagerness picks a fixed silence window.
+      opts.silenceDurationMs = fixedSemanticWindow(td.eagerness);
     }
     this.#turn = new TurnDetector(opts);
     this.#turnBaseMs = this.#streamSamples / SAMPLES_PER_MS;
@@ -232,12 +296,18 @@ export class CascadeInput {
     stt.push(this.#buf.subarray(from - this.#bufStart, this.#bufLen));
     this.#dropInput(from - this.#bufStart);
     const rules = this.#filtering();
+    const eot: EndOfTurnState = { silenceSeq: 0, askedAtMs: -Infinity, inFlight: false, text: null };
+    // Adaptive: each utterance starts at the maximum; an STT without partial results gets semantic_vad's fixed window.
+    if (this.#eotBounds) {
+      const td = this.#ctx.turnDetection;
+      this.#turn?.setSilenceDuration(stt.partial ? this.#eotBounds.maxMs : fixedSemanticWindow(td?.type === 'semantic_vad' ? td.eagerness : undefined));
+    }
     if (rules && this.#hooks.speaking()) {
       // Over the agent: hold speech_started (the doors flush playout on it) until it proves an interruption.
-      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probe: null, lastProbeMs: -Infinity, text: null } };
+      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probe: null, lastProbeMs: -Infinity, text: null }, eot };
       return;
     }
-    this.#speech = { itemId, stt, audioStartMs, pending: null };
+    this.#speech = { itemId, stt, audioStartMs, pending: null, eot };
     this.disarmIdle();
     this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(audioStartMs), item_id: itemId });
     if (this.#ctx.turnDetection?.interrupt_response !== false) this.#hooks.bargeIn();
@@ -254,6 +324,47 @@ export class CascadeInput {
     this.#dropInput(this.#bufLen);
     if (this.#ctx.turnDetection?.create_response === false) return;
     this.#hooks.respond({ stoppedAt });
+  }
+
+  // ───────────────────────────── adaptive end of turn ─────────────────────────────
+
+  /**
+   * semantic_vad, adaptive (docs/notes/turns.md): while the caller is silent, ask the STT for the words
+   * so far (at the first silent frame, then every PARTIAL_EVERY_MS) and set the silence that ends the
+   * turn from them: short after complete words, long after trailing ones. Speech again: back to the maximum.
+   */
+  #checkEndOfTurn(): void {
+    const sp = this.#speech;
+    const turn = this.#turn;
+    const bounds = this.#eotBounds;
+    if (!sp || !turn || !bounds || !sp.stt.partial) return;
+    const eot = sp.eot;
+    const silenceMs = turn.silenceMs;
+    if (silenceMs === 0) {
+      if (eot.askedAtMs !== -Infinity) {
+        eot.silenceSeq++;
+        eot.askedAtMs = -Infinity;
+        eot.inFlight = false;
+        turn.setSilenceDuration(bounds.maxMs);
+      }
+      return;
+    }
+    if (eot.inFlight || silenceMs - eot.askedAtMs < PARTIAL_EVERY_MS) return;
+    eot.askedAtMs = silenceMs;
+    eot.inFlight = true;
+    const seq = eot.silenceSeq;
+    sp.stt.partial().then((text) => {
+      if (this.#speech !== sp || eot.silenceSeq !== seq || this.#ctx.closed) return;
+      eot.inFlight = false;
+      eot.text = text;
+      const c = completeness(text, this.#language());
+      const windowMs = endOfTurnSilenceMs(c, bounds);
+      this.#ctx.log.debug({ itemId: sp.itemId, text, completeness: c, windowMs, silenceMs: turn.silenceMs }, 'cascade: end of turn from the words so far');
+      for (const t of turn.setSilenceDuration(windowMs)) if (t.type === 'speech_stopped' && this.#turn === turn) this.#speechStopped(this.#turnBaseMs + t.audioEndMs);
+    }, (err: unknown) => {
+      eot.inFlight = false;
+      this.#ctx.log.debug({ err }, 'cascade: partial transcript failed');
+    });
   }
 
   // ───────────────────────────── speech over the agent ─────────────────────────────
@@ -401,6 +512,11 @@ export class CascadeInput {
     this.#bufLen -= k;
     this.#bufStart += k;
   }
+}
+
+/** semantic_vad's fixed silence window by eagerness (no adaptive settings, or an STT without partial results). */
+function fixedSemanticWindow(eagerness: string | undefined): number {
+  return eagerness === 'high' ? 300 : eagerness === 'low' ? 1000 : 600;
 }
 
 /** An STT stream already finished: its result (or failure) for #transcribe. */

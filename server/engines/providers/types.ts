@@ -37,6 +37,11 @@ export interface SttStream {
   finish(): Promise<SttResult>;
   /** Drop the utterance; idempotent. */
   abort(): void;
+  /**
+   * The words heard so far, without ending the utterance (a streaming STT's partial result), or
+   * absent when the provider has none. Resolves '' once the stream is finished or aborted.
+   */
+  partial?(): Promise<string>;
 }
 
 export interface SttOpenOptions {

@@ -63,6 +63,9 @@ class WorkerSlot {
   private loadError: ProviderError | null = null;
   private readonly queue: { msg: ToWorker; transfer?: ArrayBuffer[] }[] = [];
   readonly pending = new Map<number, Pending>();
+  /** partial() calls in flight, by their `seq`. */
+  readonly partials = new Map<number, (text: string) => void>();
+  partialSeq = 0;
   private readonly waiters: Waiter[] = [];
   startError: ProviderError | null = null;
   /** Errors reported for a stream before its finish() was called. */
@@ -135,6 +138,11 @@ class WorkerSlot {
         p.resolve({ text: m.text, audioMs: m.audioMs, finaliseMs: m.finaliseMs, processMs: m.processMs });
         return;
       }
+      case 'partial': {
+        const r = this.partials.get(m.seq);
+        if (r) { this.partials.delete(m.seq); r(m.text); }
+        return;
+      }
       case 'error': {
         const err = new ProviderError(m.code, m.message);
         if (m.id === null) {
@@ -165,6 +173,8 @@ class WorkerSlot {
     for (const [, p] of this.pending) { clearTimeout(p.timer); p.reject(err); }
     this.pending.clear();
     for (const w of this.waiters.splice(0)) w.reject(err);
+    for (const [, r] of this.partials) r('');
+    this.partials.clear();
   }
 }
 
@@ -323,6 +333,15 @@ export class PocketSphinxStt implements SttProvider {
           slot.pending.set(id, { resolve, reject, timer });
           slot.post({ t: 'end', id });
         }).then((r) => { noteFinish(performance.now() - t0); return r; }).finally(release);
+      },
+      partial(): Promise<string> {
+        if (state !== 'open' || slot.dead) return Promise.resolve('');
+        flush();
+        const seq = ++slot.partialSeq;
+        return new Promise<string>((resolve) => {
+          slot.partials.set(seq, resolve);
+          slot.post({ t: 'hyp', id, seq });
+        });
       },
       abort(): void {
         if (state === 'closed') return;

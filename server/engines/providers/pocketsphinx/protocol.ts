@@ -11,6 +11,8 @@ export type ToWorker =
   | { t: 'start'; id: number }
   | { t: 'audio'; id: number; pcm: Int16Array }
   | { t: 'end'; id: number }
+  /** The hypothesis so far of an utterance in progress (answered with `partial`). */
+  | { t: 'hyp'; id: number; seq: number }
   | { t: 'abort'; id: number }
   /** Exit between two jobs (worker-host.ts stopWorker). */
   | { t: 'close' };
@@ -21,4 +23,5 @@ export type FromWorker =
   | { t: 'warmed'; decoders: number; loadMs: number }
   /** `loadMs` > 0 when the utterance had to load its decoder on start (the pool was empty). */
   | { t: 'result'; id: number; text: string; audioMs: number; finaliseMs: number; processMs: number; loadMs: number; decoders: number }
+  | { t: 'partial'; id: number; seq: number; text: string }
   | { t: 'error'; id: number | null; code: string; message: string };

@@ -115,6 +115,13 @@ port.on('message', (m: ToWorker) => {
       u.samples += m.pcm.length;
       return;
     }
+    case 'hyp': {
+      // the first pass's hypothesis so far (the turn detector's partial result, docs/notes/turns.md)
+      const u = active.get(m.id);
+      const text = u ? (api!.ps_get_hyp(u.decoder, [0]) as string | null) ?? '' : '';
+      post({ t: 'partial', id: m.id, seq: m.seq, text });
+      return;
+    }
     case 'end':
     case 'abort': {
       const u = active.get(m.id);
