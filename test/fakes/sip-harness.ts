@@ -15,15 +15,21 @@ import pino from 'pino';
 
 export const FIXTURES_SIP = fileURLToPath(new URL('../../fixtures/sip/', import.meta.url));
 
+/** Linux's default ephemeral ports start here (/proc/sys/net/ipv4/ip_local_port_range). */
+const EPHEMERAL_FROM = 32768;
+
 export const testLog = pino({ level: process.env.PARLEY_TEST_LOG ?? 'silent' });
 
 /**
  * A port free on both UDP and TCP at 127.0.0.1 (even, so +1 can be RTCP), from a range unlikely to clash;
  * `udpPorts` consecutive UDP ports from it free (SIPp's -mp takes four: audio RTP/RTCP, then video RTP/RTCP).
+ * Always below Linux's ephemeral range (32768–60999): a port in it can be taken by any outgoing connection
+ * between this probe and the bind (a Parley process got EADDRINUSE on its SIP port that way in a cluster test).
  */
-export async function freePort(base = 20000, span = 20000, udpPorts = 2): Promise<number> {
+export async function freePort(base = 20000, span = 12000, udpPorts = 2): Promise<number> {
+  const top = EPHEMERAL_FROM - udpPorts;
   for (let i = 0; i < 50; i++) {
-    const port = base + 4 * Math.floor((Math.random() * span) / 4);
+    const port = Math.min(base + 4 * Math.floor((Math.random() * span) / 4), top - (top % 4));
     const ok = await Promise.all([...Array.from({ length: udpPorts }, (_v, k) => canBindUdp(port + k)), canBindTcp(port)]);
     if (ok.every(Boolean)) return port;
   }
@@ -85,7 +91,7 @@ export async function runSipp(opts: {
 }): Promise<SippResult> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-sipp-'));
   const localPort = opts.uasPort ?? (await freePort(20000, 10000));
-  const mediaPort = await freePort(30000, 8000, 4);
+  const mediaPort = await freePort(30000, 2700, 4);
   const args = [
     ...(opts.uasPort ? [] : [`127.0.0.1:${opts.serverPort}`]),
     '-sf',

@@ -60,7 +60,7 @@ export async function startKamailio(opts: KamailioOptions): Promise<Kamailio> {
   writeFileSync(join(dir, 'dispatcher.list'), opts.backends.map((p, i) => `1 sip:127.0.0.1:${p} 0 0 duid=parley-${i}\n`).join(''));
   const cfgPath = join(dir, 'kamailio.cfg');
   writeFileSync(cfgPath, kamailioConfig(dir));
-  const port = await freePort(20000, 20000);
+  const port = await freePort();
   const args = [
     '-DD', '-E', '-f', cfgPath,
     '-m', '64', '-M', '8',
