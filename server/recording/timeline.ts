@@ -91,6 +91,12 @@ export interface TimelineOptions {
 }
 
 const MAX_SEGMENTS = 64;
+/** Numbers per segment in Timeline's #seg, and where each is. */
+const SEG = 4;
+const S_CONTENT = 0;
+const S_OFF = 1;
+const S_POS = 2;
+const S_LEN = 3;
 /**
  * Pushes write out final frames in steps of this much (tick/finish write all): one run of the flush loop
  * (and its checks) per 100 ms instead of per frame. The rings hold it easily (their slack is seconds).
@@ -130,11 +136,10 @@ export class Timeline {
   #agentEnd = 0;
 
   // agent segments still held: where each stretch of an item sits (for truncation), ordered by position
+  // (one array of 4 numbers a segment: a chunk that extends the last segment touches one cache line of it)
   readonly #segItem: Array<string | null> = new Array<string | null>(MAX_SEGMENTS).fill(null);
-  readonly #segContent = new Int32Array(MAX_SEGMENTS);
-  readonly #segOff = new Float64Array(MAX_SEGMENTS);
-  readonly #segPos = new Float64Array(MAX_SEGMENTS);
-  readonly #segLen = new Float64Array(MAX_SEGMENTS);
+  /** Segment i: content index, offset into the item, timeline position, length (frames) at [4i, 4i+4). */
+  readonly #seg = new Float64Array(MAX_SEGMENTS * SEG);
   #segN = 0;
 
   // cut items (late chunks beyond the cut are dropped): a small ring
@@ -142,6 +147,8 @@ export class Timeline {
   readonly #cutContent = new Int32Array(MAX_CUTS);
   readonly #cutEnd = new Float64Array(MAX_CUTS);
   #cutNext = 0;
+  /** No truncation yet: a chunk need not look for its item among the cuts. */
+  #anyCut = false;
 
   // pauses [start, end) in frames, end = Infinity while paused; ordered
   readonly #pStart = new Float64Array(MAX_PAUSES);
@@ -288,7 +295,7 @@ export class Timeline {
     if (now - this.#holdBack >= this.#due) this.#flushDue(now);
     this.#placed = 0;
     const off = Math.round((offsetMs * this.sampleRateHz) / 1000);
-    const cut = this.#cutAt(itemId, contentIndex);
+    const cut = this.#anyCut ? this.#cutAt(itemId, contentIndex) : -1;
     if (cut >= 0) {
       if (off >= cut) return 0; // a late chunk of an item the caller cut short
       if (off + n > cut) n = cut - off;
@@ -315,17 +322,19 @@ export class Timeline {
     this.#cutContent[this.#cutNext] = contentIndex;
     this.#cutEnd[this.#cutNext] = k;
     this.#cutNext = (this.#cutNext + 1) % MAX_CUTS;
+    this.#anyCut = true;
+    const seg = this.#seg;
     let cutPos = -1;
     for (let i = 0; i < this.#segN; i++) {
-      if (this.#segItem[i] !== itemId || this.#segContent[i] !== contentIndex) continue;
-      const off = this.#segOff[i]!;
-      const len = this.#segLen[i]!;
+      if (this.#segItem[i] !== itemId || seg[i * SEG + S_CONTENT] !== contentIndex) continue;
+      const off = seg[i * SEG + S_OFF]!;
+      const len = seg[i * SEG + S_LEN]!;
       if (k <= off) {
-        cutPos = this.#segPos[i]!;
+        cutPos = seg[i * SEG + S_POS]!;
         break;
       }
       if (k < off + len) {
-        cutPos = this.#segPos[i]! + (k - off);
+        cutPos = seg[i * SEG + S_POS]! + (k - off);
         break;
       }
     }
@@ -341,8 +350,8 @@ export class Timeline {
     this.#agentEnd = Math.max(this.#w, Math.min(this.#agentEnd, cutPos));
     // segments from the cut on are gone; the one it falls in ends there
     let n = 0;
-    while (n < this.#segN && this.#segPos[n]! < cutPos) n++;
-    if (n > 0 && this.#segPos[n - 1]! + this.#segLen[n - 1]! > cutPos) this.#segLen[n - 1] = cutPos - this.#segPos[n - 1]!;
+    while (n < this.#segN && seg[n * SEG + S_POS]! < cutPos) n++;
+    if (n > 0 && seg[(n - 1) * SEG + S_POS]! + seg[(n - 1) * SEG + S_LEN]! > cutPos) seg[(n - 1) * SEG + S_LEN] = cutPos - seg[(n - 1) * SEG + S_POS]!;
     for (let i = n; i < this.#segN; i++) this.#segItem[i] = null;
     this.#segN = n;
   }
@@ -484,7 +493,8 @@ export class Timeline {
   #prune(): void {
     const w = this.#w;
     let drop = 0;
-    while (drop < this.#segN && this.#segPos[drop]! + this.#segLen[drop]! <= w) drop++;
+    const seg = this.#seg;
+    while (drop < this.#segN && seg[drop * SEG + S_POS]! + seg[drop * SEG + S_LEN]! <= w) drop++;
     if (drop > 0) this.#dropSegments(drop);
     let p = 0;
     while (p < this.#pN && this.#pEnd[p]! <= w) p++;
@@ -499,26 +509,28 @@ export class Timeline {
     const n = this.#segN;
     for (let i = k; i < n; i++) this.#segItem[i - k] = this.#segItem[i]!;
     for (let i = n - k; i < n; i++) this.#segItem[i] = null;
-    this.#segContent.copyWithin(0, k, n);
-    this.#segOff.copyWithin(0, k, n);
-    this.#segPos.copyWithin(0, k, n);
-    this.#segLen.copyWithin(0, k, n);
+    this.#seg.copyWithin(0, k * SEG, n * SEG);
     this.#segN = n - k;
   }
 
   #addSegment(itemId: string, contentIndex: number, off: number, pos: number, n: number): void {
+    const seg = this.#seg;
     const last = this.#segN - 1;
-    if (last >= 0 && this.#segItem[last] === itemId && this.#segContent[last] === contentIndex && this.#segOff[last]! + this.#segLen[last]! === off && this.#segPos[last]! + this.#segLen[last]! === pos) {
-      this.#segLen[last] = this.#segLen[last]! + n;
-      return;
+    if (last >= 0 && this.#segItem[last] === itemId) {
+      const l = last * SEG;
+      const len = seg[l + S_LEN]!;
+      if (seg[l + S_CONTENT] === contentIndex && seg[l + S_OFF]! + len === off && seg[l + S_POS]! + len === pos) {
+        seg[l + S_LEN] = len + n;
+        return;
+      }
     }
     if (this.#segN === MAX_SEGMENTS) this.#dropSegments(1);
     const i = this.#segN++;
     this.#segItem[i] = itemId;
-    this.#segContent[i] = contentIndex;
-    this.#segOff[i] = off;
-    this.#segPos[i] = pos;
-    this.#segLen[i] = n;
+    seg[i * SEG + S_CONTENT] = contentIndex;
+    seg[i * SEG + S_OFF] = off;
+    seg[i * SEG + S_POS] = pos;
+    seg[i * SEG + S_LEN] = n;
   }
 
   #cutAt(itemId: string, contentIndex: number): number {
