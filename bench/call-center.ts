@@ -41,6 +41,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../server/app.ts';
 import { loadConfig } from '../server/config.ts';
 import { AudioChunk } from '../server/protocol/index.ts';
+import { WavStream } from '../server/recording/index.ts';
 import { startSipBridge, type SipBridge } from '../server/sip-bridge.ts';
 import { spread, type Spread } from './lib/index.ts';
 import { fmtRounds, onLines, runLoadChild } from './lib/rounds.ts';
@@ -153,6 +154,10 @@ interface Run {
   faultsPerCallS: number;
   sysShare: number;
   rssMiB: number;
+  /** Array buffers of the process (Node's Buffers and typed arrays: the recorders' rings, the write blocks). */
+  arrayBuffersMiB: number;
+  /** The live recorders' own audio memory (rings) + the process's pool of write blocks. */
+  recordingMiB: number;
   lossPct: number;
   outLatePct: number;
   generatorLatePct: number;
@@ -168,6 +173,8 @@ async function measure(d: Door, calls: number, seconds: number, settleS: number,
   let t0 = 0;
   let wallS = 0;
   let rss = 0;
+  let arrayBuffers = 0;
+  let recording = 0;
   let faults0 = process.resourceUsage().minorPageFault;
   let faults = 0;
   let settle: NodeJS.Timeout | undefined;
@@ -195,6 +202,9 @@ async function measure(d: Door, calls: number, seconds: number, settleS: number,
       cpu = c.user + c.system;
       sys = c.system;
       rss = process.memoryUsage.rss();
+      arrayBuffers = process.memoryUsage().arrayBuffers;
+      recording = WavStream.poolBytes.made;
+      for (const h of d.app.parley.sessions.list()) recording += d.app.parley.recordings.get(h.id)?.memoryBytes ?? 0;
       if (profile !== undefined) {
         profile.session.post('Profiler.stop', (err, res) => {
           if (!err) writeFileSync(profile.file, JSON.stringify(res.profile));
@@ -225,6 +235,8 @@ async function measure(d: Door, calls: number, seconds: number, settleS: number,
     faultsPerCallS: carried > 0 ? faults / carried : faults / (calls * wallS),
     sysShare: cpu > 0 ? sys / cpu : 0,
     rssMiB: rss / 1048576,
+    arrayBuffersMiB: arrayBuffers / 1048576,
+    recordingMiB: recording / 1048576,
     lossPct: sent ? Math.max(0, (100 * (sent - d.frames)) / sent) : 0,
     outLatePct: r['outLatePct'] ?? 0,
     generatorLatePct: r['generatorTicks'] ? (100 * (r['generatorLateTicks'] ?? 0)) / r['generatorTicks'] : 0,
@@ -363,6 +375,7 @@ async function main(): Promise<void> {
         `  page faults / call-s     off ${fmt(col((p) => p.off.faultsPerCallS), 1)}   on ${fmt(col((p) => p.on.faultsPerCallS), 1)}\n` +
         `  on / off (per round)     ${fmt(ratios, 3, '×')}   rounds: ${ratios.map((x) => x.toFixed(3)).join(' ')}   target ≤ 1.15×: ${rm <= 1.15 ? 'met' : 'MISSED'}\n` +
         `  RSS at end of media      off ${fmt(col((p) => p.off.rssMiB), 0, ' MiB')}   on ${fmt(col((p) => p.on.rssMiB), 0, ' MiB')}   ${args.together ? '(each its own process)' : '(one process: both apps)'}\n` +
+        `  array buffers            off ${fmt(col((p) => p.off.arrayBuffersMiB), 1, ' MiB')}   on ${fmt(col((p) => p.on.arrayBuffersMiB), 1, ' MiB')}   (of it the recordings: rings + write pool ${fmt(col((p) => p.on.recordingMiB), 1, ' MiB')})\n` +
         `  loss                     off ${fmt(col((p) => p.off.lossPct), 2, ' %')}   on ${fmt(col((p) => p.on.lossPct), 2, ' %')}\n` +
         `  late frames out          off ${fmt(col((p) => p.off.outLatePct), 2, ' %')}   on ${fmt(col((p) => p.on.outLatePct), 2, ' %')}\n\n`,
     );
