@@ -1,14 +1,14 @@
 /** Offline (`local`) engine settings. Owned by the local-engine work: add fields here. */
 import { availableParallelism } from 'node:os';
 import type { ConfigReader } from './reader.ts';
+import { PRIOR_COST, sessionsPerWorker } from '../engines/local/capacity.ts';
 
 /**
- * Concurrent speakers one PocketSphinx worker serves: streaming decoding costs ~0.22 of a core per
- * speaker on a quiet core (more when other tenants share it), and the ends of utterances queue on
- * the worker. Measured with bench/local-engine.ts on this project's 2-core machine, shared:
- * docs/notes/local-engine.md.
+ * Concurrent speakers one PocketSphinx worker serves before the decoders' cost has been measured:
+ * computed from the cost measured on this project's machine (server/engines/local/capacity.ts,
+ * docs/notes/local-engine.md). At run time the local engine recomputes it from the measured cost.
  */
-export const LOCAL_SESSIONS_PER_WORKER = 3;
+export const LOCAL_SESSIONS_PER_WORKER = sessionsPerWorker(PRIOR_COST);
 
 /**
  * PocketSphinx workers by default: one per core but one, which stays for the event loop (VAD, media,
@@ -42,8 +42,9 @@ export interface LocalConfig {
   sttDecoders: number;
   /**
    * PARLEY_POCKETSPHINX_SECOND_PASS: run PocketSphinx's second (fwdflat) pass at the end of each
-   * utterance (default true: +2.5 points of word accuracy at 16 kHz; false is 2.7× faster at the end of
-   * an utterance, but the browser push-to-talk e2e misheard "what time is it" with it).
+   * utterance (default false: measured on 164 words (bench/local-stt-settings.ts), the second pass
+   * heard no more words right and made each end-of-utterance search ~6× longer, the time every
+   * caller whose turn ends with others' waits for; docs/notes/local-engine.md).
    */
   sttSecondPass: boolean;
   /** PARLEY_LOCAL_TTS_WORKERS: flite worker threads (default: os.availableParallelism(), at most 4). */
@@ -54,6 +55,11 @@ export interface LocalConfig {
    * LOCAL_SESSIONS_PER_WORKER × PocketSphinx workers; with an HTTP STT: no limit.
    */
   maxSessions: number;
+  /**
+   * True when PARLEY_LOCAL_MAX_SESSIONS is not set and the STT is PocketSphinx: the engine computes
+   * its capacity from the decoders' measured cost (server/engines/local/capacity.ts), `maxSessions` until then.
+   */
+  maxSessionsAuto: boolean;
   /** PARLEY_LOCAL_RETRY_AFTER_S: what a refused caller is told to wait (SIP Retry-After), default 5. */
   retryAfterS: number;
   /**
@@ -77,9 +83,10 @@ export function readLocalConfig(r: ConfigReader, cores: number = availableParall
     pocketsphinxModelDir: r.str('PARLEY_POCKETSPHINX_MODEL_DIR', 'local.pocketsphinxModelDir', '/usr/share/pocketsphinx/model/en-us'),
     sttWorkers,
     sttDecoders: r.int('PARLEY_LOCAL_STT_DECODERS', 'local.sttDecoders', Math.min(256, Math.max(sttWorkers, maxSessions)), { min: 1, max: 256 }),
-    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', true),
+    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', false),
     ttsWorkers: r.int('PARLEY_LOCAL_TTS_WORKERS', 'local.ttsWorkers', Math.min(4, Math.max(1, cores)), { min: 1, max: 16 }),
     maxSessions,
+    maxSessionsAuto: stt === 'pocketsphinx' && r.raw('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions') === undefined,
     retryAfterS: r.int('PARLEY_LOCAL_RETRY_AFTER_S', 'local.retryAfterS', 5, { min: 1, max: 3600 }),
     overloadFinishMs: r.int('PARLEY_LOCAL_OVERLOAD_MS', 'local.overloadFinishMs', 0, { min: 0, max: 60_000 }),
   };

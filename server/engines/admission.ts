@@ -53,7 +53,7 @@ export const RESERVATION_TTL_MS = 30_000;
  * Connections opened without admission (a fallback, a direct open) count all the same.
  */
 export class AdmissionGate implements AdmissionControl {
-  readonly max: number | null;
+  #max: number | null;
   readonly retryAfterS: number;
   readonly #label: string;
   readonly #ttlMs: number;
@@ -63,11 +63,22 @@ export class AdmissionGate implements AdmissionControl {
   readonly #reserved = new Map<object, number>();
 
   constructor(opts: { max: number | null; retryAfterS: number; label: string; reservationTtlMs?: number; now?: () => number }) {
-    this.max = opts.max !== null && opts.max > 0 ? opts.max : null;
+    this.#max = opts.max !== null && opts.max > 0 ? opts.max : null;
     this.retryAfterS = opts.retryAfterS;
     this.#label = opts.label;
     this.#ttlMs = opts.reservationTtlMs ?? RESERVATION_TTL_MS;
     this.#now = opts.now ?? Date.now;
+  }
+
+  /** Sessions admitted at once; null = no limit. */
+  get max(): number | null { return this.#max; }
+
+  /**
+   * A new maximum (an engine that measures what it holds, server/engines/local/capacity.ts).
+   * Sessions already admitted stay; new ones are refused while they number `max` or more.
+   */
+  setMax(max: number | null): void {
+    this.#max = max !== null && max > 0 ? max : null;
   }
 
   #prune(): void {
@@ -76,10 +87,11 @@ export class AdmissionGate implements AdmissionControl {
   }
 
   admit(): Admission {
-    if (this.max === null) return ADMITTED_FREELY;
+    const max = this.#max;
+    if (max === null) return ADMITTED_FREELY;
     this.#prune();
-    if (this.#active + this.#reserved.size >= this.max) {
-      return { ok: false, code: 'engine_at_capacity', retryAfterS: this.retryAfterS, reason: `The ${this.#label} is at capacity (${this.max} sessions); retry in ${this.retryAfterS} s.` };
+    if (this.#active + this.#reserved.size >= max) {
+      return { ok: false, code: 'engine_at_capacity', retryAfterS: this.retryAfterS, reason: `The ${this.#label} is at capacity (${max} sessions); retry in ${this.retryAfterS} s.` };
     }
     const ticket = {};
     this.#reserved.set(ticket, this.#now() + this.#ttlMs);
@@ -101,7 +113,7 @@ export class AdmissionGate implements AdmissionControl {
 
   capacity(): EngineCapacity {
     this.#prune();
-    return { active: this.#active, reserved: this.#reserved.size, max: this.max };
+    return { active: this.#active, reserved: this.#reserved.size, max: this.#max };
   }
 }
 

@@ -8,6 +8,7 @@
  * It serves as many concurrent sessions as the machine's cores hold within the latency target
  * (`local.maxSessions`) and says so before a door opens one (`admit()`, server/engines/admission.ts).
  */
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { DemoAgent } from '../../agent/index.ts';
 import type { ParleyConfig } from '../../config.ts';
@@ -16,9 +17,13 @@ import type { CascadeStages, InterruptionSettings, TurnTiming } from '../cascade
 import type { Engine, EngineConnection, EngineDeps, EngineOpenOptions } from '../types.ts';
 import type { VadKind } from '../../../audio/index.ts';
 import { AdmissionGate } from '../admission.ts';
+import { localCapacity } from './capacity.ts';
 import type { Admission, AdmissionControl, EngineCapacity } from '../admission.ts';
 import { EspeakTts, FliteTts, LanguageRoutingTts, PocketSphinxStt } from '../providers/index.ts';
-import type { PocketSphinxStats, SttOpenOptions, SttProvider, TtsProvider } from '../providers/index.ts';
+import type { MeasuredDecoderCost, PocketSphinxStats, SttOpenOptions, SttProvider, TtsProvider } from '../providers/index.ts';
+
+export { FINALS_BUDGET_MS, PRIOR_COST, STT_CORE_SHARE, localCapacity, sessionsPerWorker } from './capacity.ts';
+export type { DecoderCost } from './capacity.ts';
 
 /**
  * The worker-backed providers are shared by every local engine in the process (one pool of
@@ -50,6 +55,7 @@ export class SharedStt implements SttProvider {
   constructor(readonly provider: PocketSphinxStt) { this.name = provider.name; }
   open(opts?: SttOpenOptions): ReturnType<SttProvider['open']> { return this.provider.open(opts); }
   recentFinishMs(windowMs?: number): number | null { return this.provider.recentFinishMs(windowMs); }
+  cost(): MeasuredDecoderCost | null { return this.provider.cost(); }
   warm(): Promise<void> { return this.provider.warm(); }
 }
 function sharedTtsView(p: FliteTts): TtsProvider {
@@ -74,6 +80,11 @@ export interface LocalEngineOptions {
   log?: Logger;
   /** Sessions admitted at once (0 or null: no limit). */
   maxSessions: number | null;
+  /**
+   * Compute the sessions admitted from the STT decoders' measured cost instead (capacity.ts): the
+   * STT workers and the machine's cores. `maxSessions` stands until the cost has been measured.
+   */
+  autoCapacity?: { workers: number; cores: number };
   /** What a refused caller is told to wait. */
   retryAfterS: number;
   /**
@@ -96,9 +107,11 @@ export class LocalEngine implements Engine, AdmissionControl {
   readonly gate: AdmissionGate;
   readonly stages: CascadeStages;
   private readonly overloadFinishMs: number;
+  private readonly autoCapacity: { workers: number; cores: number } | null;
 
   constructor(opts: LocalEngineOptions) {
     this.stages = opts.stages;
+    this.autoCapacity = opts.autoCapacity ?? null;
     this.overloadFinishMs = opts.overloadFinishMs ?? 0;
     this.cascade = new CascadeEngine({
       name: 'local',
@@ -111,14 +124,28 @@ export class LocalEngine implements Engine, AdmissionControl {
     this.gate = new AdmissionGate({ max: opts.maxSessions, retryAfterS: opts.retryAfterS, label: 'offline (local) engine' });
   }
 
+  /** The decoders' measured cost (null with an HTTP STT, or before enough utterances). */
+  decoderCost(): MeasuredDecoderCost | null {
+    return (this.stages.stt as Partial<{ cost(): MeasuredDecoderCost | null }>).cost?.() ?? null;
+  }
+
+  /** With autoCapacity: the gate's maximum from the decoders' measured cost (capacity.ts). */
+  private recompute(): void {
+    const auto = this.autoCapacity;
+    if (!auto) return;
+    const cost = this.decoderCost();
+    if (cost) this.gate.setMax(localCapacity(cost, auto.workers, auto.cores));
+  }
+
   admit(): Admission {
+    this.recompute();
     const lag = this.overloadFinishMs > 0 ? (this.stages.stt as Partial<FinishLagReporting>).recentFinishMs?.() : null;
     if (lag != null && lag > this.overloadFinishMs) {
       return { ok: false, code: 'engine_at_capacity', retryAfterS: this.gate.retryAfterS, reason: `The offline (local) engine is overloaded (speech-to-text answers in ${Math.round(lag)} ms); retry in ${this.gate.retryAfterS} s.` };
     }
     return this.gate.admit();
   }
-  capacity(): EngineCapacity { return this.gate.capacity(); }
+  capacity(): EngineCapacity { this.recompute(); return this.gate.capacity(); }
 
   /** One decoder per STT worker and the TTS voice loaded; the rest of the decoder pool follows in the background. */
   warm(): Promise<void> { return this.cascade.warm(); }
@@ -166,6 +193,7 @@ export function createLocalEngine(deps: EngineDeps, extra: { onTurnTiming?: (t: 
     vad: local.vad,
     log: deps.log,
     maxSessions: local.maxSessions,
+    ...(local.maxSessionsAuto ? { autoCapacity: { workers: local.sttWorkers, cores: availableParallelism() } } : {}),
     retryAfterS: local.retryAfterS,
     overloadFinishMs: local.overloadFinishMs,
     ...(deps.config.interruptions ? { interruptions: deps.config.interruptions } : {}),

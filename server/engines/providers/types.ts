@@ -28,6 +28,10 @@ export interface SttResult {
   finaliseMs: number;
   /** Decoder time spent on this utterance in total (local providers), for the real-time factor. */
   processMs?: number;
+  /** CPU time the decoder's thread spent on this utterance (local providers): its cost on a core of its own. */
+  cpuMs?: number;
+  /** Audio still undecoded when finish() reached the decoder (local providers): the backlog the final waited for. */
+  backlogMs?: number;
 }
 
 /** One utterance being recognised. Audio is mono pcm16 at 16 kHz, any chunk size. */

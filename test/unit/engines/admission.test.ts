@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { AdmissionGate, CapacityError, admitOrThrow, admitSession } from '../../../server/engines/index.ts';
 import type { Engine } from '../../../server/engines/index.ts';
-import { LocalEngine } from '../../../server/engines/local/index.ts';
+import { FINALS_BUDGET_MS, LocalEngine, PRIOR_COST, STT_CORE_SHARE, localCapacity, sessionsPerWorker } from '../../../server/engines/local/index.ts';
 import type { CascadeStages } from '../../../server/engines/cascade/index.ts';
 import { DemoAgent } from '../../../server/agent/index.ts';
 
@@ -107,5 +107,39 @@ describe('AdmissionGate (engine capacity)', () => {
     const off = new LocalEngine({ stages, maxSessions: 10, retryAfterS: 6, overloadFinishMs: 0, log: pino({ level: 'silent' }) });
     lagMs = 60_000;
     expect(off.admit().ok).toBe(true);
+  });
+
+  it('capacity is computed from the decoder cost: streaming within a share of each worker\'s core, simultaneous ends within the finals budget', () => {
+    // streaming-bound: 0.2 CPU s per s of speech → ⌊0.75 / 0.2⌋ = 3; ends of 50 ms → ⌊250 / 50⌋ = 5
+    expect(sessionsPerWorker({ rtf: 0.2, endMs: 50 })).toBe(Math.floor(STT_CORE_SHARE / 0.2));
+    // end-bound: 4 simultaneous ends of 100 ms would make the last caller wait 400 ms of searches
+    expect(sessionsPerWorker({ rtf: 0.1, endMs: 100 })).toBe(Math.floor(FINALS_BUDGET_MS / 100));
+    // never below one; workers beyond the cores add nothing
+    expect(sessionsPerWorker({ rtf: 2, endMs: 900 })).toBe(1);
+    expect(localCapacity({ rtf: 0.2, endMs: 50 }, 4, 2)).toBe(6);
+    expect(localCapacity({ rtf: 0.2, endMs: 50 }, 1, 2)).toBe(3);
+    expect(sessionsPerWorker(PRIOR_COST)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('the local engine with autoCapacity admits what the measured decoder cost allows, the configured maximum until it is measured', () => {
+    let cost: { rtf: number; endMs: number; utterances: number } | null = null;
+    const stt = { name: 'measured', open: () => { throw new Error('unused'); }, cost: () => cost };
+    const stages: CascadeStages = { stt, chat: new DemoAgent(), tts: { name: 'none', async *synthesize() { /* none */ } } };
+    const local = new LocalEngine({ stages, maxSessions: 2, autoCapacity: { workers: 2, cores: 2 }, retryAfterS: 5, log: pino({ level: 'silent' }) });
+    expect(local.capacity().max).toBe(2);
+    const held = [local.admit(), local.admit()];
+    expect(local.admit().ok).toBe(false);
+    // cheap decoders on two workers: 2 × min(⌊0.75/0.15⌋, ⌊250/60⌋) = 8
+    cost = { rtf: 0.15, endMs: 60, utterances: 20 };
+    expect(local.capacity().max).toBe(8);
+    expect(local.admit().ok).toBe(true);
+    // the decoders got dearer (one pass → two passes: 600 ms ends): one per worker, and the callers admitted stay
+    cost = { rtf: 0.25, endMs: 600, utterances: 20 };
+    expect(local.capacity()).toMatchObject({ max: 2, reserved: 3 });
+    expect(local.admit()).toMatchObject({ ok: false, code: 'engine_at_capacity' });
+    for (const h of held) if (h.ok) h.release();
+    // without autoCapacity the configured maximum stands whatever the cost
+    const fixed = new LocalEngine({ stages, maxSessions: 2, retryAfterS: 5, log: pino({ level: 'silent' }) });
+    expect(fixed.capacity().max).toBe(2);
   });
 });

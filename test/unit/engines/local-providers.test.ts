@@ -88,6 +88,30 @@ describe('local speech providers (flite, PocketSphinx in worker threads)', () =>
     } finally { await pool.close(); }
   }, 90_000);
 
+  it('finals first: the end of one caller\'s turn does not wait for the audio of callers still speaking on the same worker', async () => {
+    const long = fixture('book-table');
+    const hello = fixture('hello');
+    const pool = new PocketSphinxStt({ workers: 1, decoders: 3, secondPass: false });
+    try {
+      await pool.ready();
+      // two callers' 11 s of speech each reach the worker at once (it is 22 s of audio behind), then
+      // a third caller says "hello" and stops
+      const speaking = [pool.open(), pool.open()];
+      for (let rep = 0; rep < 3; rep++) for (const s of speaking) for (let i = 0; i < long.length; i += 320) s.push(long.subarray(i, i + 320));
+      const ending = pool.open();
+      for (let i = 0; i < hello.length; i += 320) ending.push(hello.subarray(i, i + 320));
+      const r = await ending.finish();
+      expect(words(r.text).filter((w) => ['hello', 'what', 'time'].includes(w)).length).toBeGreaterThanOrEqual(2);
+      // the others' audio was still waiting when "hello" was transcribed: it went first
+      const rest = await Promise.all(speaking.map((s) => s.finish()));
+      const backlog = rest.map((x) => x.backlogMs ?? 0);
+      expect(Math.max(...backlog)).toBeGreaterThan(3000);
+      for (const x of rest) expect(words(x.text)).toContain('table');
+      // the decoder's own CPU time is reported (the capacity is computed from it)
+      expect(r.cpuMs).toBeGreaterThan(0);
+    } finally { await pool.close(); }
+  }, 120_000);
+
   it('the STT open options reach PocketSphinx through the local engine: a language its model does not speak is a coded error', async () => {
     const base = { PARLEY_API_KEYS: 'pk_test_component_key_0123456789', LOG_LEVEL: 'silent', PARLEY_LOCAL_STT_WORKERS: '1', PARLEY_LOCAL_STT_DECODERS: '1' };
     const stages = localStages(loadConfig(base));

@@ -14,7 +14,8 @@ describe('local engine settings (server/config/local.ts)', () => {
       ttsWorkers: Math.min(4, cores),
       maxSessions: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
       sttDecoders: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
-      sttSecondPass: true,
+      sttSecondPass: false,
+      maxSessionsAuto: true,
       retryAfterS: 5,
       overloadFinishMs: 0,
     });
@@ -27,7 +28,9 @@ describe('local engine settings (server/config/local.ts)', () => {
       ...base, PARLEY_LOCAL_STT_WORKERS: '3', PARLEY_LOCAL_STT_DECODERS: '9', PARLEY_LOCAL_TTS_WORKERS: '2',
       PARLEY_LOCAL_MAX_SESSIONS: '7', PARLEY_LOCAL_RETRY_AFTER_S: '30', PARLEY_POCKETSPHINX_SECOND_PASS: 'false', PARLEY_LOCAL_OVERLOAD_MS: '1500',
     }).local;
-    expect(local).toMatchObject({ sttWorkers: 3, sttDecoders: 9, ttsWorkers: 2, maxSessions: 7, retryAfterS: 30, sttSecondPass: false, overloadFinishMs: 1500 });
+    expect(local).toMatchObject({ sttWorkers: 3, sttDecoders: 9, ttsWorkers: 2, maxSessions: 7, maxSessionsAuto: false, retryAfterS: 30, sttSecondPass: false, overloadFinishMs: 1500 });
+    expect(loadConfig({ ...base, PARLEY_POCKETSPHINX_SECOND_PASS: 'true' }).local.sttSecondPass).toBe(true);
+    expect(loadConfig({ ...base, PARLEY_LOCAL_STT: 'http' }).local.maxSessionsAuto).toBe(false);
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '0' }).local.maxSessions).toBe(0);
     expect(loadConfig({ ...base, PARLEY_LOCAL_STT_WORKERS: '2' }).local).toMatchObject({ maxSessions: 2 * LOCAL_SESSIONS_PER_WORKER, sttDecoders: 2 * LOCAL_SESSIONS_PER_WORKER });
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '4' }).local.sttDecoders).toBe(Math.max(4, defaultSttWorkers(availableParallelism())));

@@ -3,6 +3,7 @@ import { startWorker, stopWorker } from '../worker-host.ts';
 import { ProviderError, STT_SAMPLE_RATE_HZ } from '../types.ts';
 import type { SttOpenOptions, SttProvider, SttResult, SttStream } from '../types.ts';
 import type { FromWorker, PocketSphinxWorkerData, ToWorker } from './protocol.ts';
+import type { DecoderSettings } from './settings.ts';
 
 /** Debian `pocketsphinx-en-us` installs the CMU US English model here. */
 export const DEFAULT_POCKETSPHINX_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
@@ -24,6 +25,8 @@ export interface PocketSphinxOptions {
   decoders?: number;
   /** PocketSphinx's second (fwdflat) search pass at the end of each utterance (default false). */
   secondPass?: boolean;
+  /** Other decoder settings (settings.ts; PocketSphinx's defaults when absent). */
+  decoder?: Omit<DecoderSettings, 'secondPass'>;
   /**
    * The model's language (ISO 639-1, default 'en'). An utterance opened with another language hint
    * fails with STT_LANGUAGE_UNSUPPORTED instead of decoding speech the model cannot hear.
@@ -43,6 +46,21 @@ export interface PocketSphinxStats {
   /** Loads done ahead of use (warm, background fill). */
   loadsAhead: number;
 }
+
+/** What a decoder costs on a core of its own, measured (see `cost()`). */
+export interface MeasuredDecoderCost {
+  /** CPU ms per ms of speech while streaming (the end search excluded). */
+  rtf: number;
+  /** CPU ms of one end-of-utterance search. */
+  endMs: number;
+  /** Utterances measured. */
+  utterances: number;
+}
+/** Utterances kept for the cost figure, and the fewest that make one. */
+const COST_WINDOW = 50;
+const COST_MIN_UTTERANCES = 5;
+/** Shorter utterances say little about the streaming cost (the start of a decode costs more per ms). */
+const COST_MIN_AUDIO_MS = 500;
 
 interface Pending { resolve(r: SttResult): void; reject(e: ProviderError): void; timer: NodeJS.Timeout }
 interface Waiter { count: number; resolve(): void; reject(e: ProviderError): void }
@@ -71,7 +89,7 @@ class WorkerSlot {
   /** Errors reported for a stream before its finish() was called. */
   readonly failedStarts = new Map<number, ProviderError>();
 
-  constructor(data: PocketSphinxWorkerData, target: number, private readonly counters: { loadsOnStart: number; loadsAhead: number }) {
+  constructor(data: PocketSphinxWorkerData, target: number, private readonly counters: { loadsOnStart: number; loadsAhead: number }, private readonly onCost: (rtf: number, endMs: number) => void) {
     this.target = target;
     this.worker = startWorker(new URL('./worker.ts', import.meta.url), data);
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -135,7 +153,8 @@ class WorkerSlot {
         if (!p) return;
         this.pending.delete(m.id);
         clearTimeout(p.timer);
-        p.resolve({ text: m.text, audioMs: m.audioMs, finaliseMs: m.finaliseMs, processMs: m.processMs });
+        if (m.audioMs >= COST_MIN_AUDIO_MS) this.onCost((m.cpuMs - m.endCpuMs) / m.audioMs, m.endCpuMs);
+        p.resolve({ text: m.text, audioMs: m.audioMs, finaliseMs: m.finaliseMs, processMs: m.processMs, cpuMs: m.cpuMs, backlogMs: m.backlogMs });
         return;
       }
       case 'partial': {
@@ -208,9 +227,10 @@ export class PocketSphinxStt implements SttProvider {
   /** finish() → result, smoothed over recent utterances (the workers' backlog as callers feel it). */
   private finishEwmaMs = 0;
   private lastFinishAt = -Infinity;
+  private readonly costs: { rtf: number; endMs: number }[] = [];
 
   constructor(opts: PocketSphinxOptions = {}) {
-    this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, secondPass: opts.secondPass ?? true };
+    this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, settings: { ...opts.decoder, secondPass: opts.secondPass ?? false } };
     const workers = Math.max(1, opts.workers ?? 1);
     this.slots = new Array<WorkerSlot | null>(workers).fill(null);
     this.perWorker = Math.max(1, Math.ceil((opts.decoders ?? workers) / workers));
@@ -223,7 +243,7 @@ export class PocketSphinxStt implements SttProvider {
     for (let i = 0; i < this.slots.length; i++) {
       let s = this.slots[i];
       if (!s || s.dead) {
-        s = new WorkerSlot(this.data, this.perWorker, this.counters);
+        s = new WorkerSlot(this.data, this.perWorker, this.counters, (rtf, endMs) => this.noteCost(rtf, endMs));
         this.slots[i] = s;
         s.fill();
       }
@@ -270,6 +290,23 @@ export class PocketSphinxStt implements SttProvider {
     // a fresh start after a quiet spell: the old figure says nothing about now
     this.finishEwmaMs = now - this.lastFinishAt > 30_000 ? ms : 0.7 * this.finishEwmaMs + 0.3 * ms;
     this.lastFinishAt = now;
+  }
+
+  private noteCost(rtf: number, endMs: number): void {
+    this.costs.push({ rtf, endMs });
+    if (this.costs.length > COST_WINDOW) this.costs.shift();
+  }
+
+  /**
+   * What a decoder costs on a core of its own, from the worker threads' CPU time over the last
+   * utterances (null until COST_MIN_UTTERANCES of at least COST_MIN_AUDIO_MS): the lower quartile
+   * of each figure, since a thread that shares its core with other tenants' threads is charged for
+   * cache and hyperthread contention it does not cause (server/engines/local/capacity.ts).
+   */
+  cost(): MeasuredDecoderCost | null {
+    if (this.costs.length < COST_MIN_UTTERANCES) return null;
+    const q1 = (v: number[]): number => v.sort((a, b) => a - b)[Math.floor((v.length - 1) / 4)]!;
+    return { rtf: q1(this.costs.map((c) => c.rtf)), endMs: q1(this.costs.map((c) => c.endMs)), utterances: this.costs.length };
   }
 
   stats(): PocketSphinxStats {

@@ -1,8 +1,9 @@
 /** Messages between the PocketSphinx client (main thread) and its worker thread. */
+import type { DecoderSettings } from './settings.ts';
+
 export interface PocketSphinxWorkerData {
   modelDir: string;
-  /** Run PocketSphinx's second (fwdflat) pass at the end of each utterance. */
-  secondPass: boolean;
+  settings: DecoderSettings;
 }
 
 export type ToWorker =
@@ -21,7 +22,11 @@ export type FromWorker =
   | { t: 'ready' }
   /** `decoders` = decoders this worker now holds (free + in use). */
   | { t: 'warmed'; decoders: number; loadMs: number }
-  /** `loadMs` > 0 when the utterance had to load its decoder on start (the pool was empty). */
-  | { t: 'result'; id: number; text: string; audioMs: number; finaliseMs: number; processMs: number; loadMs: number; decoders: number }
+  /**
+   * `loadMs` > 0 when the utterance had to load its decoder on start (the pool was empty); `cpuMs`
+   * the worker thread's CPU time on it (`endCpuMs` of it the end-of-utterance search); `endToResultMs` from its `end` reaching the worker to the
+   * result, `backlogMs` the audio still undecoded when its `end` arrived.
+   */
+  | { t: 'result'; id: number; text: string; audioMs: number; finaliseMs: number; processMs: number; cpuMs: number; endCpuMs: number; loadMs: number; decoders: number; endToResultMs: number; backlogMs: number }
   | { t: 'partial'; id: number; seq: number; text: string }
   | { t: 'error'; id: number | null; code: string; message: string };
