@@ -25,6 +25,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { WebSocket, RawData } from 'ws';
 import { pino } from 'pino';
+import { echoEngine } from './lib/null-engine.ts';
 import { runLoadChild } from './lib/rounds.ts';
 import { APPEND, DELTA, KEY, UP_KEY, open, startBarePipe, startUpstream } from './lib/ws-peers.ts';
 
@@ -176,25 +177,7 @@ async function sip(a: Args): Promise<void> {
     const app = await buildApp(config, { logger: pino({ level: 'silent' }), store: null });
     await app.listen({ host: '127.0.0.1', port: 0 });
     // the null engine of bench/sip.ts --path ulaw: each append comes back as a delta over the same bytes
-    app.parley.engines.register('cascade', () => ({
-      name: 'cascade',
-      open: async (opts) => {
-        queueMicrotask(() => {
-          opts.callbacks.onEvent({ type: 'session.created', event_id: 'evt_1', session: opts.session });
-          opts.callbacks.onEvent({ type: 'conversation.created', event_id: 'evt_2', conversation: { id: 'conv_1' } });
-        });
-        const delta = { type: 'response.output_audio.delta' as const, event_id: 'evt_x', response_id: 'resp_1', item_id: `item_${Math.random().toString(36).slice(2)}`, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(new Uint8Array(0)) };
-        return {
-          send: (ev) => {
-            if (ev.type !== 'input_audio_buffer.append') return;
-            if (counter.on) counter.n++;
-            delta.delta = ev.audio;
-            opts.callbacks.onEvent(delta);
-          },
-          close: () => undefined,
-        };
-      },
-    }));
+    app.parley.engines.register('cascade', echoEngine(AudioChunk, () => { if (counter.on) counter.n++; }));
     const bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtp, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade', g711Passthrough: true });
     return bridge.server.port;
   };

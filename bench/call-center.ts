@@ -45,6 +45,7 @@ import { WavStream } from '../server/recording/index.ts';
 import { startSipBridge, type SipBridge } from '../server/sip-bridge.ts';
 import { spread, type Spread } from './lib/index.ts';
 import { fmtRounds, onLines, runLoadChild } from './lib/rounds.ts';
+import { echoEngine } from './lib/null-engine.ts';
 
 const SIP_BENCH = fileURLToPath(new URL('./sip.ts', import.meta.url));
 
@@ -119,26 +120,7 @@ async function makeDoor(mode: Mode, rtp: { min: number; max: number }, what: OnW
   await app.listen({ host: '127.0.0.1', port: 0 });
   const door: Door = { mode, app, bridge: undefined as unknown as SipBridge, dataDir, frames: 0, measuring: false };
   // the null engine of bench/sip.ts's ulaw path: each append echoed as an output delta (one delta object per call)
-  app.parley.engines.register('cascade', () => ({
-    name: 'cascade',
-    open: async (opts) => {
-      queueMicrotask(() => {
-        opts.callbacks.onEvent({ type: 'session.created', event_id: 'evt_1', session: opts.session });
-        opts.callbacks.onEvent({ type: 'conversation.created', event_id: 'evt_2', conversation: { id: 'conv_1' } });
-      });
-      const item = `item_${Math.random().toString(36).slice(2)}`;
-      const delta = { type: 'response.output_audio.delta' as const, event_id: 'evt_x', response_id: 'resp_1', item_id: item, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(new Uint8Array(0)) };
-      return {
-        send: (ev) => {
-          if (ev.type !== 'input_audio_buffer.append') return;
-          if (door.measuring) door.frames++;
-          delta.delta = ev.audio;
-          opts.callbacks.onEvent(delta);
-        },
-        close: () => undefined,
-      };
-    },
-  }));
+  app.parley.engines.register('cascade', echoEngine(AudioChunk, () => { if (door.measuring) door.frames++; }));
   door.bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtp, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade', g711Passthrough: true });
   return door;
 }

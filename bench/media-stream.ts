@@ -25,6 +25,7 @@
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { percentileSorted } from './lib/index.ts';
+import { echoEngine } from './lib/null-engine.ts';
 import { fmtRounds, runLoadChild } from './lib/rounds.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -196,28 +197,13 @@ async function main(): Promise<void> {
   // the null engine (as bench/sip.ts's ulaw path): each append back as an output delta; inbound latency recorded
   let inLat: number[] = [];
   let measuring = false;
-  app.parley.engines.register('cascade', () => ({
-    name: 'cascade',
-    open: async (opts) => {
-      let n = 0;
-      queueMicrotask(() => {
-        opts.callbacks.onEvent({ type: 'session.created', event_id: `evt_${++n}`, session: opts.session });
-        opts.callbacks.onEvent({ type: 'conversation.created', event_id: `evt_${++n}`, conversation: { id: 'conv_1' } });
-      });
-      const item = `item_${Math.random().toString(36).slice(2)}`;
-      const delta = { type: 'response.output_audio.delta' as const, event_id: 'evt_x', response_id: 'resp_1', item_id: item, output_index: 0, content_index: 0, delta: AudioChunk.fromBytes(new Uint8Array(0)) };
-      return {
-        send: (ev) => {
-          if (ev.type !== 'input_audio_buffer.append') return;
-          const b = ev.audio.bytes();
-          if (measuring) inLat.push(nowUs() - Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0));
-          delta.delta = ev.audio;
-          opts.callbacks.onEvent(delta);
-        },
-        close: () => undefined,
-      };
-    },
-  }));
+  app.parley.engines.register(
+    'cascade',
+    echoEngine(AudioChunk, (audio) => {
+      const b = audio.bytes();
+      if (measuring) inLat.push(nowUs() - Buffer.from(b.buffer, b.byteOffset, 8).readDoubleBE(0));
+    }),
+  );
   const bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: { min: 46000, max: 49999 }, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade', g711Passthrough: true });
 
   const run = async (door: Door, calls: number, seconds: number): Promise<RunResult> => {

@@ -22,6 +22,7 @@
 import dgram from 'node:dgram';
 import { loadavg } from 'node:os';
 import { formatSpread, percentileSorted, spread } from './lib/index.ts';
+import { silentEngine } from './lib/null-engine.ts';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -98,16 +99,7 @@ async function main(): Promise<void> {
   const log = pino({ level: 'silent' });
   const app = await buildApp(config, { logger: log, store: null });
   // a null engine: opens at once, says nothing
-  app.parley.engines.register('cascade', () => ({
-    name: 'cascade',
-    open: async (opts) => {
-      queueMicrotask(() => {
-        opts.callbacks.onEvent({ type: 'session.created', event_id: 'evt_1', session: opts.session });
-        opts.callbacks.onEvent({ type: 'conversation.created', event_id: 'evt_2', conversation: { id: 'conv_1' } });
-      });
-      return { send: () => undefined, close: () => undefined };
-    },
-  }));
+  app.parley.engines.register('cascade', silentEngine());
   const bridge = await startSipBridge(app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: { min: 41000, max: 45999 }, maxCalls: 5000, rtpTimeoutS: 0 }, engine: 'cascade' });
   const sippPort = await freePort(20000, 10000);
   const total = 2 * ROUNDS * CALLS + CPS.reduce((a, c) => a + Math.ceil(c * BURST_S), 0) + 50;
