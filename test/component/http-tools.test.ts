@@ -5,7 +5,6 @@
  * is the backend's body, or an error string (500, timeout, oversize body, bad signature, refused
  * redirect, unreachable backend). The request is aborted when the session ends.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { loadConfig } from '../../server/config.ts';
 import { verifySignature, type VerifyResult } from '../../server/signing.ts';
 import type { ClientEvent, ServerEvent } from '../../server/protocol/index.ts';
 import { FakeOpenAI, type FakeBrain } from '../fakes/index.ts';
+import { spawnMain } from '../support/parley-process.ts';
 import { TEST_KEY, TestClient, until, type Parley } from './helpers.ts';
 
 const SECRET = 'whsec_backend_0123456789';
@@ -347,17 +347,11 @@ describe('server/main.ts with a bad tools.http', () => {
     try {
       const path = join(dir, 'parley.json');
       writeFileSync(path, JSON.stringify(file));
-      const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-        cwd: process.cwd(),
-        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', HOST: '127.0.0.1', PORT: '0', PARLEY_SIP: 'off', PARLEY_DEMO: 'off', PARLEY_API_KEYS: TEST_KEY, PARLEY_CONFIG: path, ...env },
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const { child, out, exited } = spawnMain({ HOST: '127.0.0.1', PORT: '0', PARLEY_SIP: 'off', PARLEY_DEMO: 'off', PARLEY_API_KEYS: TEST_KEY, PARLEY_CONFIG: path, ...env });
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+      const { code } = await exited;
       clearTimeout(timer);
-      return { code, out };
+      return { code, out: out() };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

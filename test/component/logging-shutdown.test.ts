@@ -3,11 +3,11 @@
  * main.ts: prints a generated key once when PARLEY_API_KEYS is unset, stops on a bad setting
  * with a message naming it, and on SIGTERM lets a live session finish within the grace period.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { FakeOpenAI, pcmChunkB64 } from '../fakes/index.ts';
+import { spawnMain } from '../support/parley-process.ts';
 import { startParley, TestClient, TEST_KEY, speak, until } from './helpers.ts';
 
 describe('logging', () => {
@@ -53,31 +53,17 @@ describe('logging', () => {
   });
 });
 
-function startMain(env: Record<string, string>): { child: ChildProcessWithoutNullStreams; out: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  return { child, out: () => out };
-}
-
-const exited = (child: ChildProcessWithoutNullStreams): Promise<number | null> =>
-  new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
-
 describe('server/main.ts', () => {
   it('stops on a bad setting with a message naming it', async () => {
-    const { child, out } = startMain({ PORT: 'abc', PARLEY_SIP: 'off' });
-    expect(await exited(child)).toBe(2);
+    const { out, exited } = spawnMain({ PORT: 'abc', PARLEY_SIP: 'off' });
+    expect((await exited).code).toBe(2);
     expect(out()).toMatch(/bad configuration: PORT: must be an integer/);
   }, 30_000);
 
   it('prints a generated key once, serves, and on SIGTERM drains live sessions within the grace period', async () => {
     const fake = await new FakeOpenAI().start();
     try {
-      const { child, out } = startMain({
+      const { child, out, exited } = spawnMain({
         HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', PARLEY_SIP: 'off', PARLEY_DEMO: 'off',
         OPENAI_API_KEY: fake.apiKey, OPENAI_BASE_URL: fake.baseUrl, PARLEY_SHUTDOWN_GRACE_MS: '1500', PARLEY_FALLBACK_ENGINE: 'none',
         // no drain: SIGTERM takes the shutdown grace at once (test/cluster/drain.test.ts has the drain)
@@ -99,7 +85,7 @@ describe('server/main.ts', () => {
         const heldMs = Date.now() - t0;
         expect(closed.code).toBe(1001);
         expect(heldMs).toBeGreaterThanOrEqual(1200);
-        expect(await exited(child)).toBe(0);
+        expect((await exited).code).toBe(0);
         expect(out()).toMatch(/shutting down/);
         expect(fake.open).toBe(0);
       } finally {

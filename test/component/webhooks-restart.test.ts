@@ -9,12 +9,13 @@
  * On SQLite in `npm test`; `WEBHOOKS_TEST_POSTGRES=1 npx vitest run test/component/webhooks-restart.test.ts`
  * runs it on a throwaway PostgreSQL cluster instead (test/support/postgres.ts).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeOpenAI, pcmChunkB64 } from '../fakes/index.ts';
+import { spawnMain } from '../support/parley-process.ts';
 import { startPostgres } from '../support/postgres.ts';
 import { WebhookReceiver, type ReceivedEvent } from '../support/webhook-receiver.ts';
 import { TestClient, speak, until } from './helpers.ts';
@@ -29,21 +30,15 @@ interface Proc {
 }
 
 async function startParley(env: Record<string, string>): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-    cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-  });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const { child, out } = spawnMain(env);
   let port = 0;
   await until(() => {
-    const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+    const m = /Server listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out());
     if (m) port = Number(m[1]);
-    if (child.exitCode !== null) throw new Error(`parley exited ${child.exitCode}: ${out}`);
+    if (child.exitCode !== null) throw new Error(`parley exited ${child.exitCode}: ${out()}`);
     return port > 0;
   }, 30_000, 'parley listening');
-  return { child, out: () => out, port };
+  return { child, out, port };
 }
 
 const exited = (child: ChildProcessWithoutNullStreams): Promise<void> =>

@@ -36,11 +36,22 @@ export function freeTcpPort(): Promise<number> {
   });
 }
 
-export async function startParleyProcess(env: Record<string, string>, opts: { port?: number; readyTimeoutMs?: number } = {}): Promise<ParleyProcess> {
-  const port = opts.port ?? (await freeTcpPort());
+export interface MainProcess {
+  child: ChildProcessWithoutNullStreams;
+  /** Everything the process wrote to stdout and stderr so far. */
+  out(): string;
+  /** Resolves when the process has exited, with its exit code or signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * `node --import tsx server/main.ts` with exactly `env` (plus PATH and HOME), its output collected: for the
+ * tests of the process itself (start-up, signals, bad configuration, crash and restart). The caller kills it.
+ */
+export function spawnMain(env: Record<string, string>): MainProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
     cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -49,16 +60,22 @@ export async function startParleyProcess(env: Record<string, string>, opts: { po
     if (child.exitCode !== null || child.signalCode !== null) resolve({ code: child.exitCode, signal: child.signalCode });
     else child.once('exit', (code, signal) => resolve({ code, signal }));
   });
+  return { child, out: () => out, exited };
+}
+
+export async function startParleyProcess(env: Record<string, string>, opts: { port?: number; readyTimeoutMs?: number } = {}): Promise<ParleyProcess> {
+  const port = opts.port ?? (await freeTcpPort());
+  const { child, out, exited } = spawnMain({ HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env });
   const alive = (): boolean => child.exitCode === null && child.signalCode === null;
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
   for (;;) {
-    if (!alive()) throw new Error(`parley exited (${child.exitCode ?? child.signalCode}) before it listened:\n${out}`);
+    if (!alive()) throw new Error(`parley exited (${child.exitCode ?? child.signalCode}) before it listened:\n${out()}`);
     const ok = await fetch(`${url}/healthz`).then((r) => r.status === 200, () => false);
     if (ok) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`parley did not answer /healthz within ${opts.readyTimeoutMs ?? 30_000} ms:\n${out}`);
+      throw new Error(`parley did not answer /healthz within ${opts.readyTimeoutMs ?? 30_000} ms:\n${out()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -67,7 +84,7 @@ export async function startParleyProcess(env: Record<string, string>, opts: { po
     pid: child.pid ?? 0,
     port,
     url,
-    out: () => out,
+    out,
     exited,
     alive,
     signal: (sig) => {

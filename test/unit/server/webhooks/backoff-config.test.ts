@@ -2,7 +2,6 @@
  * Webhook retry delays (exponential backoff, full jitter) stay within their bounds, and bad webhook
  * settings are start-up ConfigErrors naming the setting.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../../server/config.ts';
 import { ConfigError } from '../../../../server/errors.ts';
 import { backoffCeilingMs, backoffMs } from '../../../../server/webhooks/index.ts';
+import { spawnMain } from '../../../support/parley-process.ts';
 
 const SECRET = 'whsec_test_0123456789abcdef';
 
@@ -106,17 +106,11 @@ describe('webhook settings', () => {
   it('server/main.ts refuses to start on a webhook URL that is not a URL: exit 2, the message names the setting', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'parley-wh-cfg-'));
     try {
-      const run = (env: Record<string, string>): Promise<{ code: number | null; out: string }> =>
-        new Promise((resolve) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-            cwd: process.cwd(),
-            env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', HOST: '127.0.0.1', PORT: '0', PARLEY_SIP: 'off', PARLEY_DATA_DIR: dir, ...env },
-          });
-          let out = '';
-          child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-          child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-          child.on('exit', (code) => resolve({ code, out }));
-        });
+      const run = async (env: Record<string, string>): Promise<{ code: number | null; out: string }> => {
+        const main = spawnMain({ HOST: '127.0.0.1', PORT: '0', PARLEY_SIP: 'off', PARLEY_DATA_DIR: dir, ...env });
+        const { code } = await main.exited;
+        return { code, out: main.out() };
+      };
       const a = await run({ PARLEY_WEBHOOK_URL: 'not a url', PARLEY_WEBHOOK_SECRET: SECRET });
       expect(a.code, a.out).toBe(2);
       expect(a.out).toMatch(/bad configuration: PARLEY_WEBHOOK_URL/);
