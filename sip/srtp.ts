@@ -9,10 +9,10 @@
  * SRTP_TAG_BYTES more), `unprotect` checks and strips it and returns the new length (-1: drop the packet).
  *
  * Per packet nothing is built that can be kept: the AES key schedule lives in one AES-128-ECB cipher object
- * per key, kept open for the call, which encrypts the packet's counter blocks (written into a reused buffer)
- * into its keystream; the HMAC's inner and outer key pads are hashed once per key and each packet continues
- * from copies of those two states. What Node still allocates per packet (its API has no "into" variant):
- * the keystream buffer from `update`, the two hash copies and their digests. bench/srtp.ts measures the cost.
+ * (Node's crypto, OpenSSL: AES-NI, constant time) per key, kept open for the call, which encrypts the packet's
+ * counter blocks (written into a reused buffer) into its keystream; HMAC-SHA1 is computed here (HmacSha1) with
+ * the key pads compressed once, into reused buffers. What Node still allocates per packet (its cipher API has
+ * no "into" variant): the keystream buffer from `update`. bench/srtp.ts measures the cost.
  *
  * Index and replay (RFC 3711 §3.3.1, Appendix A): the receiver guesses the rollover counter from the
  * sequence number and its highest index so far, refuses a packet older than the 64-packet replay window or
@@ -20,7 +20,7 @@
  * packet (E flag set: every SRTCP packet we send is encrypted) and has its own 64-packet replay window.
  */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import type { Cipher, Hash } from 'node:crypto';
+import type { Cipher } from 'node:crypto';
 import { SipError } from './errors.ts';
 
 export const SRTP_SUITE = 'AES_CM_128_HMAC_SHA1_80';
@@ -88,15 +88,91 @@ export function newMasterKeySalt(): Buffer {
   return randomBytes(SRTP_MASTER_KEY_BYTES + SRTP_MASTER_SALT_BYTES);
 }
 
-/** AES-CM (RFC 3711 §4.1.1) with one key: XORs the keystream for a 128-bit IV into bytes in place. */
+/** Keystream made ahead: for this many packet indexes at once, this many 16-byte blocks each (160 bytes: 20 ms of G.711). */
+const KS_PACKETS = 16;
+const KS_BLOCKS = 10;
+
+/**
+ * AES-CM (RFC 3711 §4.1.1) with one key: XORs the keystream for a 128-bit IV into bytes in place.
+ * The keystream depends only on the salt, the SSRC and the packet index, not on the data: `xorPacket` makes it
+ * for the next KS_PACKETS indexes in one cipher call (one Buffer per 16 packets instead of per packet) and
+ * takes each packet's from there; a packet behind that run (late) or longer than KS_BLOCKS blocks gets its own.
+ */
 export class AesCm {
   private readonly ecb: Cipher;
-  private readonly ctr = Buffer.alloc(MAX_PACKET_BYTES + 16);
+  private readonly ctr = Buffer.alloc(Math.max(MAX_PACKET_BYTES + 16, KS_PACKETS * KS_BLOCKS * 16));
   /** ctr views by block count, made once each (no view per packet). */
   private readonly views: Buffer[] = [];
+  private readonly salt: Uint8Array;
+  private readonly iv = Buffer.alloc(16);
+  private ks: Buffer | undefined;
+  private ksFirst = -1;
+  private ksSsrc = -1;
 
-  constructor(key: Uint8Array) {
+  constructor(key: Uint8Array, salt: Uint8Array = new Uint8Array(14)) {
     this.ecb = ecbCipher(Buffer.from(key));
+    this.salt = salt;
+  }
+
+  /** IV = (salt·2^16) XOR (SSRC·2^64) XOR (index·2^16), the 48-bit index a JS number (RFC 3711 §4.1.1). */
+  ivFor(ssrc: number, index: number, iv: Uint8Array = this.iv): Uint8Array {
+    const salt = this.salt;
+    const hi = Math.floor(index / 4294967296);
+    const lo = (index - hi * 4294967296) >>> 0;
+    for (let i = 0; i < 14; i++) iv[i] = salt[i] as number;
+    iv[14] = 0;
+    iv[15] = 0;
+    iv[4] = (iv[4] as number) ^ ((ssrc >>> 24) & 0xff);
+    iv[5] = (iv[5] as number) ^ ((ssrc >>> 16) & 0xff);
+    iv[6] = (iv[6] as number) ^ ((ssrc >>> 8) & 0xff);
+    iv[7] = (iv[7] as number) ^ (ssrc & 0xff);
+    iv[8] = (iv[8] as number) ^ ((hi >>> 8) & 0xff);
+    iv[9] = (iv[9] as number) ^ (hi & 0xff);
+    iv[10] = (iv[10] as number) ^ ((lo >>> 24) & 0xff);
+    iv[11] = (iv[11] as number) ^ ((lo >>> 16) & 0xff);
+    iv[12] = (iv[12] as number) ^ ((lo >>> 8) & 0xff);
+    iv[13] = (iv[13] as number) ^ (lo & 0xff);
+    return iv;
+  }
+
+  /** data[off, off+len) ^= the keystream of packet `index` of `ssrc`. */
+  xorPacket(ssrc: number, index: number, data: Uint8Array, off: number, len: number): void {
+    if (len <= 0) return;
+    if (len > KS_BLOCKS * 16 || (ssrc === this.ksSsrc && index < this.ksFirst)) {
+      this.xor(this.ivFor(ssrc, index), data, off, len);
+      return;
+    }
+    if (ssrc !== this.ksSsrc || index >= this.ksFirst + KS_PACKETS || !this.ks) this.fill(ssrc, index);
+    const ks = this.ks as Buffer;
+    const base = (index - this.ksFirst) * KS_BLOCKS * 16;
+    for (let i = 0; i < len; i++) data[off + i] = (data[off + i] as number) ^ (ks[base + i] as number);
+  }
+
+  /** The keystream of packets first … first+KS_PACKETS-1 (KS_BLOCKS blocks each), in one cipher call. */
+  private fill(ssrc: number, first: number): void {
+    const ctr = this.ctr;
+    const iv = this.iv;
+    for (let p = 0; p < KS_PACKETS; p++) {
+      this.ivFor(ssrc, first + p, iv);
+      for (let b = 0; b < KS_BLOCKS; b++) {
+        const o = (p * KS_BLOCKS + b) << 4;
+        for (let i = 0; i < 14; i++) ctr[o + i] = iv[i] as number;
+        ctr[o + 14] = 0;
+        ctr[o + 15] = b;
+      }
+    }
+    this.ks = this.ecb.update(this.view(KS_PACKETS * KS_BLOCKS));
+    this.ksFirst = first;
+    this.ksSsrc = ssrc;
+  }
+
+  private view(blocks: number): Buffer {
+    let view = this.views[blocks];
+    if (!view) {
+      view = this.ctr.subarray(0, blocks << 4);
+      this.views[blocks] = view;
+    }
+    return view;
   }
 
   /** The keystream for `iv` (16 bytes, counter in the low 16 bits), `n` bytes (test vectors). */
@@ -118,38 +194,117 @@ export class AesCm {
       ctr[o + 14] = (c >>> 8) & 0xff;
       ctr[o + 15] = c & 0xff;
     }
-    let view = this.views[blocks];
-    if (!view) {
-      view = ctr.subarray(0, blocks << 4);
-      this.views[blocks] = view;
-    }
-    const ks = this.ecb.update(view);
+    const ks = this.ecb.update(this.view(blocks));
     for (let i = 0; i < len; i++) data[off + i] = (data[off + i] as number) ^ (ks[i] as number);
   }
 }
 
-/** HMAC-SHA1 (RFC 2104) with the key pads hashed once: each message continues from copies of the two states. */
+/**
+ * HMAC-SHA1 (RFC 2104, FIPS 180-4) over a message given as (bytes, length) ‖ a 4-byte tail, into a reused
+ * 20-byte result, allocating nothing: the two key pads are compressed once (the states after them are kept),
+ * each message is copied with its padding into a reused block buffer and compressed from the inner state, the
+ * inner digest then in one block from the outer state. SHA-1 is additions, rotations and bit operations on
+ * 32-bit words only (no table lookups, no data-dependent branches): its timing does not depend on the data.
+ * Node's createHmac/createHash cannot be reset or written into (one object and one digest Buffer per packet,
+ * and a native call each: several µs a packet, bench/srtp.ts), hence this.
+ */
 export class HmacSha1 {
-  private readonly inner: Hash;
-  private readonly outer: Hash;
+  /** the last result (valid until the next mac) */
+  readonly out = new Uint8Array(20);
+  private readonly ih = new Int32Array(5);
+  private readonly oh = new Int32Array(5);
+  private readonly h = new Int32Array(5);
+  private readonly w = new Int32Array(80);
+  private readonly block: Uint8Array;
 
-  constructor(key: Uint8Array) {
-    const ipad = Buffer.alloc(64, 0x36);
-    const opad = Buffer.alloc(64, 0x5c);
-    for (let i = 0; i < key.length && i < 64; i++) {
-      ipad[i] = (ipad[i] as number) ^ (key[i] as number);
-      opad[i] = (opad[i] as number) ^ (key[i] as number);
+  constructor(key: Uint8Array, maxMessageBytes = MAX_PACKET_BYTES + 32) {
+    this.block = new Uint8Array(((maxMessageBytes + 4 + 9 + 63) >>> 6) << 6);
+    const pad = new Uint8Array(64);
+    const k = key.length > 64 ? createHash('sha1').update(key).digest() : key;
+    for (const [state, byte] of [
+      [this.ih, 0x36],
+      [this.oh, 0x5c],
+    ] as const) {
+      for (let i = 0; i < 64; i++) pad[i] = (i < k.length ? (k[i] as number) : 0) ^ byte;
+      state.set(SHA1_IV);
+      this.compress(state, pad, 0);
     }
-    this.inner = createHash('sha1').update(ipad);
-    this.outer = createHash('sha1').update(opad);
   }
 
-  /** HMAC of a ‖ b; the first 20 bytes of the result. */
-  mac(a: Uint8Array, b: Uint8Array): Buffer {
-    const ih = this.inner.copy().update(a).update(b).digest();
-    return this.outer.copy().update(ih).digest();
+  /** HMAC(key, msg[0, len) ‖ tail) → this.out. `tail`: 4 bytes (the ROC, the SRTCP E‖index) or none. */
+  mac(msg: Uint8Array, len: number, tail?: Uint8Array): Uint8Array {
+    const b = this.block;
+    const tl = tail ? tail.length : 0;
+    const n = len + tl;
+    if (n + 9 > b.length) throw new SipError('SIP_ERR_BAD_SDP', 'packet too large for SRTP');
+    for (let i = 0; i < len; i++) b[i] = msg[i] as number;
+    for (let i = 0; i < tl; i++) b[len + i] = (tail as Uint8Array)[i] as number;
+    const total = ((n + 9 + 63) >>> 6) << 6;
+    b[n] = 0x80;
+    for (let i = n + 1; i < total - 4; i++) b[i] = 0;
+    writeU32(b, total - 4, ((n + 64) * 8) >>> 0); // the length in bits, the ipad block included (< 2^32)
+    const h = this.h;
+    h.set(this.ih);
+    for (let o = 0; o < total; o += 64) this.compress(h, b, o);
+    // outer: opad state, then the 20-byte inner digest in one padded block
+    for (let i = 0; i < 5; i++) writeU32(b, 4 * i, h[i] as number);
+    b[20] = 0x80;
+    for (let i = 21; i < 60; i++) b[i] = 0;
+    writeU32(b, 60, (64 + 20) * 8);
+    h.set(this.oh);
+    this.compress(h, b, 0);
+    const out = this.out;
+    for (let i = 0; i < 5; i++) writeU32(out, 4 * i, h[i] as number);
+    return out;
+  }
+
+  private compress(h: Int32Array, b: Uint8Array, o: number): void {
+    const w = this.w;
+    for (let t = 0; t < 16; t++) {
+      const j = o + 4 * t;
+      w[t] = ((b[j] as number) << 24) | ((b[j + 1] as number) << 16) | ((b[j + 2] as number) << 8) | (b[j + 3] as number);
+    }
+    for (let t = 16; t < 80; t++) {
+      const x = (w[t - 3] as number) ^ (w[t - 8] as number) ^ (w[t - 14] as number) ^ (w[t - 16] as number);
+      w[t] = (x << 1) | (x >>> 31);
+    }
+    let a = h[0] as number;
+    let bb = h[1] as number;
+    let c = h[2] as number;
+    let d = h[3] as number;
+    let e = h[4] as number;
+    for (let t = 0; t < 80; t++) {
+      let f: number;
+      let k: number;
+      if (t < 20) {
+        f = (bb & c) | (~bb & d);
+        k = 0x5a827999;
+      } else if (t < 40) {
+        f = bb ^ c ^ d;
+        k = 0x6ed9eba1;
+      } else if (t < 60) {
+        f = (bb & c) | (bb & d) | (c & d);
+        k = 0x8f1bbcdc;
+      } else {
+        f = bb ^ c ^ d;
+        k = 0xca62c1d6;
+      }
+      const tmp = (((a << 5) | (a >>> 27)) + f + e + k + (w[t] as number)) | 0;
+      e = d;
+      d = c;
+      c = (bb << 30) | (bb >>> 2);
+      bb = a;
+      a = tmp;
+    }
+    h[0] = ((h[0] as number) + a) | 0;
+    h[1] = ((h[1] as number) + bb) | 0;
+    h[2] = ((h[2] as number) + c) | 0;
+    h[3] = ((h[3] as number) + d) | 0;
+    h[4] = ((h[4] as number) + e) | 0;
   }
 }
+
+const SHA1_IV = new Int32Array([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0]);
 
 /** 64-packet sliding replay window over a monotonically growing index (RFC 3711 §3.3.2). */
 class ReplayWindow {
@@ -225,17 +380,12 @@ export class SrtpContext {
   readonly counters: SrtpCounters = { authFailed: 0, replayed: 0 };
   private readonly rtpCm: AesCm;
   private readonly rtpMac: HmacSha1;
-  private readonly rtpSalt: Buffer;
   private readonly rtcpCm: AesCm;
   private readonly rtcpMac: HmacSha1;
   private readonly rtcpSalt: Buffer;
   private readonly iv = Buffer.alloc(16);
   private readonly roc4 = Buffer.alloc(4);
   private readonly rtcpIdx4 = Buffer.alloc(4);
-  /** reused views of the packet being authenticated (made again only when the packet buffer changes). */
-  private macView: Buffer = Buffer.alloc(0);
-  private macViewSrc: Uint8Array | undefined;
-  private macViewLen = -1;
   // RTP (one SSRC)
   private ssrc = -1;
   private roc = 0;
@@ -249,10 +399,9 @@ export class SrtpContext {
   /** `keySalt`: the 30 bytes of an SDES `inline:` key (16 master key ‖ 14 master salt). */
   constructor(keySalt: Uint8Array) {
     const k = deriveSrtpKeys(keySalt.subarray(0, SRTP_MASTER_KEY_BYTES), keySalt.subarray(SRTP_MASTER_KEY_BYTES, SRTP_MASTER_KEY_BYTES + SRTP_MASTER_SALT_BYTES));
-    this.rtpCm = new AesCm(k.rtpEncKey);
+    this.rtpCm = new AesCm(k.rtpEncKey, k.rtpSalt);
     this.rtpMac = new HmacSha1(k.rtpAuthKey);
-    this.rtpSalt = k.rtpSalt;
-    this.rtcpCm = new AesCm(k.rtcpEncKey);
+    this.rtcpCm = new AesCm(k.rtcpEncKey, k.rtcpSalt);
     this.rtcpMac = new HmacSha1(k.rtcpAuthKey);
     this.rtcpSalt = k.rtcpSalt;
   }
@@ -262,14 +411,6 @@ export class SrtpContext {
     return this.roc;
   }
 
-  private view(buf: Uint8Array, len: number): Buffer {
-    if (this.macViewSrc !== buf || this.macViewLen !== len) {
-      this.macView = Buffer.from(buf.buffer, buf.byteOffset, len);
-      this.macViewSrc = buf;
-      this.macViewLen = len;
-    }
-    return this.macView;
-  }
 
   /** IV = (salt·2^16) XOR (SSRC·2^64) XOR (index·2^16), index = 48 bits given as hi16:lo32 (RFC 3711 §4.1.1). */
   private setIv(salt: Buffer, ssrc: number, indexHi: number, indexLo: number): void {
@@ -310,17 +451,13 @@ export class SrtpContext {
     } else if (seq > this.sl) this.sl = seq;
     this.encryptRtp(buf, off, len, ssrc, this.roc, seq);
     writeU32(this.roc4, 0, this.roc);
-    const tag = this.rtpMac.mac(this.view(buf, len), this.roc4);
+    const tag = this.rtpMac.mac(buf, len, this.roc4);
     for (let i = 0; i < SRTP_TAG_BYTES; i++) buf[len + i] = tag[i] as number;
     return len + SRTP_TAG_BYTES;
   }
 
   private encryptRtp(buf: Uint8Array, off: number, len: number, ssrc: number, roc: number, seq: number): void {
-    // index = roc·2^16 + seq: 48 bits as hi16 (roc's top half) and lo32 (roc's low half, seq)
-    const hi = (roc >>> 16) & 0xffff;
-    const lo = (((roc & 0xffff) << 16) | seq) >>> 0;
-    this.setIv(this.rtpSalt, ssrc, hi, lo);
-    this.rtpCm.xor(this.iv, buf, off, len - off);
+    this.rtpCm.xorPacket(ssrc, roc * 0x10000 + seq, buf, off, len - off); // index = ROC·2^16 + SEQ
   }
 
   /**
@@ -347,7 +484,7 @@ export class SrtpContext {
       return -1;
     }
     writeU32(this.roc4, 0, v >>> 0);
-    const tag = this.rtpMac.mac(this.view(buf, rlen), this.roc4);
+    const tag = this.rtpMac.mac(buf, rlen, this.roc4);
     if (!tagEquals(buf, rlen, tag, SRTP_TAG_BYTES)) {
       this.counters.authFailed++;
       return -1;
@@ -380,7 +517,7 @@ export class SrtpContext {
     this.setIv(this.rtcpSalt, ssrc, 0, index);
     this.rtcpCm.xor(this.iv, buf, RTCP_HEADER_BYTES, len - RTCP_HEADER_BYTES);
     writeU32(buf, len, (0x80000000 | index) >>> 0); // E = 1: encrypted
-    const tag = this.rtcpMac.mac(this.view(buf, len + 4), EMPTY);
+    const tag = this.rtcpMac.mac(buf, len + 4);
     for (let i = 0; i < SRTP_TAG_BYTES; i++) buf[len + 4 + i] = tag[i] as number;
     return len + SRTCP_TRAILER_BYTES;
   }
@@ -397,7 +534,7 @@ export class SrtpContext {
       this.counters.replayed++;
       return -1;
     }
-    const tag = this.rtcpMac.mac(this.view(buf, rlen + 4), EMPTY);
+    const tag = this.rtcpMac.mac(buf, rlen + 4);
     if (!tagEquals(buf, rlen + 4, tag, SRTP_TAG_BYTES)) {
       this.counters.authFailed++;
       return -1;
@@ -415,7 +552,6 @@ export class SrtpContext {
   }
 }
 
-const EMPTY = new Uint8Array(0);
 
 function readU32(b: Uint8Array, o: number): number {
   return (((b[o] as number) << 24) | ((b[o + 1] as number) << 16) | ((b[o + 2] as number) << 8) | (b[o + 3] as number)) >>> 0;
