@@ -230,7 +230,12 @@ describe('baresip calls Parley over SIP/TLS with SRTP (local engine)', () => {
       } finally {
         await bs.quit();
       }
-      expect(bs.log()).not.toMatch(/srtp: failed to decrypt/i);
+      // libsrtp in baresip authenticated and decrypted our packets: no authentication failure ever; a few packets
+      // at the start of the call refused as replayed/too old (EALREADY, "Operation already in progress") have been
+      // seen in some runs, as the path moves from direct to the relay (docs/notes/sip.md "TLS and SRTP")
+      const failures = bs.log().match(/srtp: failed to decrypt[^\n]*/g) ?? [];
+      expect(failures.filter((f) => !/Operation already in progress/.test(f)), failures.join('\n')).toEqual([]);
+      expect(failures.length, failures.join('\n')).toBeLessThanOrEqual(5);
       // the local engine heard the caller…
       const said = replies.join(' ');
       expect(said).toMatch(/^You said: /);
@@ -259,6 +264,29 @@ describe('baresip calls Parley over SIP/TLS with SRTP (local engine)', () => {
       }
     },
     120_000,
+  );
+
+  it(
+    'PARLEY_SRTP decides: off refuses baresip\'s RTP/SAVP offer with 488, required refuses its plain offer with 488',
+    async () => {
+      for (const [mode, srtpOffer] of [
+        ['off', true],
+        ['required', false],
+      ] as const) {
+        const { bridge } = await start(mode);
+        const uri = `sip:1000@${RELAY_HOST}:${bridge.server.tlsPort};transport=tls`;
+        const bs = await startBaresip({ inputWav: wav, uri, codecs: 'pcmu', ...baresipTls(srtpOffer) });
+        try {
+          const closed = await bs.waitEvent('CALL_CLOSED', 15_000);
+          expect(closed.param ?? '', `PARLEY_SRTP=${mode}`).toMatch(/488/);
+          expect(bs.events.some((e) => e.type === 'CALL_ESTABLISHED')).toBe(false);
+          expect(bridge.server.metrics().callsRejected).toBe(1);
+        } finally {
+          await bs.quit();
+        }
+      }
+    },
+    60_000,
   );
 
   it(
