@@ -33,6 +33,8 @@ export interface EchoDetectorOptions {
 const TRACK_SAMPLES = 24;
 /** Noise floor blocks (8 kHz samples: 32 ms). */
 const BLOCK = 256;
+/** While the tracked delay fails, a full delay search runs once every this many measures. */
+const FULL_EVERY = 4;
 
 export class EchoDetector {
   readonly maxDelay: number;
@@ -58,14 +60,21 @@ export class EchoDetector {
   private blockFill = 0;
 
   constructor(opts: EchoDetectorOptions = {}) {
-    this.maxDelay = Math.round(((opts.maxDelayMs ?? 400) * ECHO_RATE_HZ) / 1000);
-    this.window = Math.round(((opts.windowMs ?? 64) * ECHO_RATE_HZ) / 1000);
+    // multiples of 4 samples (the coarse search's 2 kHz grid)
+    this.maxDelay = 4 * Math.round(((opts.maxDelayMs ?? 400) * ECHO_RATE_HZ) / 4000);
+    this.window = 4 * Math.max(1, Math.round(((opts.windowMs ?? 64) * ECHO_RATE_HZ) / 4000));
     let size = 1;
     const want = ((opts.historyMs ?? 16_384) * ECHO_RATE_HZ) / 1000 + this.maxDelay + this.window;
     while (size < want) size *= 2;
     this.ref = new Float32Array(size);
     this.mask = size - 1;
     this.mic = new Float32Array(this.window);
+    this.micLin = new Float32Array(this.window);
+    this.refLin = new Float32Array(this.window + this.maxDelay);
+    this.refCum = new Float64Array(this.window + this.maxDelay + 1);
+    this.micDec = new Float32Array(this.window >> 2);
+    this.refDec = new Float32Array((this.window + this.maxDelay) >> 2);
+    this.decCum = new Float64Array(((this.window + this.maxDelay) >> 2) + 1);
   }
 
   /** The input clock (8 kHz samples) of the next mic sample: set it when the input stream restarts its count. */
@@ -129,19 +138,64 @@ export class EchoDetector {
     return p < this.refEnd && p >= this.refEnd - this.ref.length ? this.ref[p & this.mask]! : 0;
   }
 
-  /** NCC² of the mic window against the reference delayed by `d` samples. */
+  /** The mic window, oldest first, and the reference it may echo (delays maxDelay..0), copied flat for the search. */
+  private readonly micLin: Float32Array;
+  private readonly refLin: Float32Array;
+  /** Sum of squares of refLin[0..i) (the reference windows' energies in O(1) each). */
+  private readonly refCum: Float64Array;
+  /** micLin and refLin at 2 kHz (coarseSearch), and refDec's running energy. */
+  private readonly micDec: Float32Array;
+  private readonly refDec: Float32Array;
+  private readonly decCum: Float64Array;
+  /** Measures since the last full search (a full search runs at most every FULL_EVERY frames). */
+  private sinceFull = FULL_EVERY;
+
+  /**
+   * The best delay on a 2 kHz version of both (sums of 4 samples: speech's bulk is below 1 kHz), every
+   * lag of 4 samples: a sixteenth of the full search's work. Refined at 8 kHz around it by the caller.
+   */
+  private coarseSearch(): number {
+    const w4 = this.window >> 2;
+    const mic = this.micDec;
+    const ref = this.refDec;
+    let me = 0;
+    for (let i = 0; i < w4; i++) {
+      const x = this.micLin[4 * i]! + this.micLin[4 * i + 1]! + this.micLin[4 * i + 2]! + this.micLin[4 * i + 3]!;
+      mic[i] = x;
+      me += x * x;
+    }
+    const n4 = ref.length;
+    let cum = 0;
+    this.decCum[0] = 0;
+    for (let i = 0; i < n4; i++) {
+      const r = this.refLin[4 * i]! + this.refLin[4 * i + 1]! + this.refLin[4 * i + 2]! + this.refLin[4 * i + 3]!;
+      ref[i] = r;
+      cum += r * r;
+      this.decCum[i + 1] = cum;
+    }
+    let best = -1;
+    let bestD = 0;
+    const lags = this.maxDelay >> 2;
+    for (let d4 = 0; d4 <= lags; d4++) {
+      const off = lags - d4;
+      let c = 0;
+      for (let i = 0; i < w4; i++) c += mic[i]! * ref[off + i]!;
+      const e = this.decCum[off + w4]! - this.decCum[off]!;
+      const sc = e > 1e-9 && me > 1e-9 ? (c * c) / (me * e) : 0;
+      if (sc > best) { best = sc; bestD = d4 * 4; }
+    }
+    return bestD;
+  }
+
+  /** NCC² of the mic window against the reference delayed by `d` samples (micLin, refLin filled). */
   private score(d: number, micEnergy: number): number {
     const w = this.window;
-    const start = this.pos - w - d;
+    const off = this.maxDelay - d;   // refLin[off + i] is the reference under mic sample i at delay d
+    const mic = this.micLin;
+    const ref = this.refLin;
     let c = 0;
-    let e = 0;
-    let k = this.micPos;   // oldest mic sample
-    for (let i = 0; i < w; i++) {
-      const r = this.refAt(start + i);
-      c += this.mic[k]! * r;
-      e += r * r;
-      k = k + 1 === w ? 0 : k + 1;
-    }
+    for (let i = 0; i < w; i++) c += mic[i]! * ref[off + i]!;
+    const e = this.refCum[off + w]! - this.refCum[off]!;
     return e > 1e-9 ? (c * c) / (micEnergy * e) : 0;
   }
 
@@ -154,35 +208,48 @@ export class EchoDetector {
     this.delay = -1;
     this.residual = 0;
     if (this.micFill < this.window || !this.active) return 0;
+    const w = this.window;
     let m = 0;
-    for (let i = 0; i < this.window; i++) m += this.mic[i]! * this.mic[i]!;
-    this.residual = m / this.window;
+    for (let i = 0, k = this.micPos; i < w; i++) {
+      const x = this.mic[k]!;
+      this.micLin[i] = x;
+      m += x * x;
+      k = k + 1 === w ? 0 : k + 1;
+    }
+    this.residual = m / w;
     if (m < 1e-9) return 0;
+    const start = this.pos - w - this.maxDelay;
+    let cum = 0;
+    this.refCum[0] = 0;
+    for (let i = 0; i < this.refLin.length; i++) {
+      const r = this.refAt(start + i);
+      this.refLin[i] = r;
+      cum += r * r;
+      this.refCum[i + 1] = cum;
+    }
     let best = 0;
     let bestD = -1;
     if (this.lag >= 0) {
       for (let d = Math.max(0, this.lag - TRACK_SAMPLES); d <= Math.min(this.maxDelay, this.lag + TRACK_SAMPLES); d++) {
-        const s = this.score(d, m);
-        if (s > best) { best = s; bestD = d; }
+        const sc = this.score(d, m);
+        if (sc > best) { best = sc; bestD = d; }
       }
     }
-    if (best < 0.5) {
-      // the whole range, every second lag, then the neighbours of the best
-      for (let d = 0; d <= this.maxDelay; d += 2) {
-        const s = this.score(d, m);
-        if (s > best) { best = s; bestD = d; }
-      }
-      const around = bestD;
-      for (let d = around - 1; d <= around + 1; d += 2) {
-        if (d < 0 || d > this.maxDelay) continue;
-        const s = this.score(d, m);
-        if (s > best) { best = s; bestD = d; }
+    this.sinceFull++;
+    if (best < 0.5 && (this.lag < 0 || this.sinceFull >= FULL_EVERY)) {
+      // the whole range, every second lag, then the neighbours of the best; not every frame while the
+      // tracked delay fails (the caller talking over the echo), the echo path's delay seldom moves
+      this.sinceFull = 0;
+      const coarse = this.coarseSearch();
+      for (let d = Math.max(0, coarse - 4); d <= Math.min(this.maxDelay, coarse + 4); d++) {
+        const sc = this.score(d, m);
+        if (sc > best) { best = sc; bestD = d; }
       }
     }
     if (best >= 0.5) this.lag = bestD;
     this.explained = best;
     this.delay = bestD;
-    this.residual = (m * (1 - best)) / this.window;
+    this.residual = (m * (1 - best)) / w;
     return best;
   }
 }

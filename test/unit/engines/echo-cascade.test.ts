@@ -50,13 +50,14 @@ describe('cascade: the agent\'s own echo is not the caller speaking', () => {
     expect(p.reason).toBe('turn_detected');
   }, 90_000);
 
-  it('the caller speaking over the echo still interrupts (speech_started, the reply cancelled)', async () => {
+  it('the caller speaking over the echo still interrupts (speech_started, the playout flushed)', async () => {
     const f = join(dir, 'caller.wav');
     execFileSync('flite', ['-voice', 'slt', '-t', 'Wait, stop, I have a question about my order.', '-o', f]);
     const pcm8k = readWavFile(f, { sampleRateHz: 8_000 }).samples;
     const g = await echoCall(gated, { ...line, caller: { pcm8k, atMs: 2_000 } });
     expect(g.speechStarted).toBeGreaterThan(0);
-    expect(g.status).toBe('cancelled');
+    // the door flushed at the barge-in (the response itself may have finished generating before: faster than real time)
+    expect(g.playedMs).toBeLessThan(6_000);
     // the interruption is the caller's: after they started (2 s into the reply), not before
     expect(g.startedAtMs[0]!).toBeGreaterThan(1_900);
   }, 90_000);
