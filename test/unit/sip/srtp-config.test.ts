@@ -2,7 +2,6 @@
  * PARLEY_SIP_TLS_CERT / _KEY / _PORT and PARLEY_SRTP (server/config/sip.ts): read and checked at start, a bad
  * one stops the start naming the setting (exit 2 from server/main.ts, as other configuration errors).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { loadConfig } from '../../../server/config.ts';
 import { ConfigError } from '../../../server/errors.ts';
 import { makeTestCert } from '../../component/helpers.ts';
 import type { TestCert } from '../../component/helpers.ts';
+import { spawnMain } from '../../support/parley-process.ts';
 
 function settingOf(fn: () => unknown): string | null {
   try {
@@ -60,24 +60,9 @@ describe('SIP TLS and SRTP settings', () => {
   });
 
   it('server/main.ts refuses to start on an unreadable certificate: exit 2, the message names the setting', async () => {
-    const out = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
-        cwd: process.cwd(),
-        env: {
-          PATH: process.env['PATH'] ?? '',
-          HOME: process.env['HOME'] ?? '/tmp',
-          HOST: '127.0.0.1',
-          PORT: '0',
-          PARLEY_DATA_DIR: dir,
-          PARLEY_SIP_TLS_CERT: join(dir, 'missing.pem'),
-          PARLEY_SIP_TLS_KEY: a.keyPath,
-        },
-      });
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => (text += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (text += d.toString()));
-      child.on('exit', (code) => resolve({ code, out: text }));
-    });
+    const main = spawnMain({ HOST: '127.0.0.1', PORT: '0', PARLEY_DATA_DIR: dir, PARLEY_SIP_TLS_CERT: join(dir, 'missing.pem'), PARLEY_SIP_TLS_KEY: a.keyPath });
+    const { code } = await main.exited;
+    const out = { code, out: main.out() };
     expect(out.code, out.out).toBe(2);
     expect(out.out).toMatch(/bad configuration: PARLEY_SIP_TLS_CERT/);
   }, 30_000);
