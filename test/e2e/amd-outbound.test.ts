@@ -14,12 +14,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWavFile, writeWavFile } from '../../audio/index.ts';
+import { writeWavFile } from '../../audio/index.ts';
 import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
 import { outboundCalls } from '../../server/outbound/calls.ts';
-import { startSipBridge, type SipBridge } from '../../server/sip-bridge.ts';
-import { startParley, TEST_KEY, type Parley } from '../component/helpers.ts';
-import { killAll, rtpRange, startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import type { SipBridge } from '../../server/sip-bridge.ts';
+import type { Parley } from '../component/helpers.ts';
+import { startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import { hear, phoneWav, words } from '../support/hear.ts';
+import { getCall, placeCall, startLocalSip, type LocalSip } from '../support/local-sip.ts';
 import { AmdCaseMaker, hasFliteAndSox } from '../support/amd-cases.ts';
 import type { AmdCase } from '../support/amd-cases.ts';
 
@@ -28,13 +30,6 @@ const FILE = { profiles: { reminder: { instructions: 'You remind patients of app
 // words PocketSphinx keeps through flite → μ-law → a loaded machine's playout, none of them in FIRST
 // (a CI run heard "hello this is the guard and then tear your hair…" for "Hello, this is the garden centre. Your order…")
 const MESSAGE = 'Okay, bye bye. Your order is ready at the garden centre, please call us back. Goodbye.';
-const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
-
-function to16k(x: Int16Array): Int16Array {
-  const y = new Int16Array(x.length * 2);
-  for (let i = 0; i < x.length; i++) y[2 * i] = x[i]!;
-  return y;
-}
 
 /** Loudest 100 ms RMS (dBFS) in [fromMs, toMs) of an 8 kHz recording. */
 function loudestDb(x: Int16Array, fromMs: number, toMs: number): number {
@@ -74,6 +69,7 @@ function firstQueued(bridge: SipBridge, id: string, answeredAt: () => number, sn
 }
 
 describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound calls (baresip answers)', () => {
+  let rig: LocalSip | undefined;
   let parley: Parley;
   let bridge: SipBridge;
   let maker: AmdCaseMaker;
@@ -82,16 +78,12 @@ describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound call
 
   beforeAll(async () => {
     maker = new AmdCaseMaker();
-    parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_DATA_DIR: dataDir, LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' }, file: FILE });
-    bridge = await startSipBridge(parley.app, { sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() } });
-    await stt.warm();
+    rig = await startLocalSip({ env: { PARLEY_ENGINE: 'local', PARLEY_DATA_DIR: dataDir }, file: FILE, stt });
+    ({ parley, bridge } = rig);
   }, 60_000);
   afterAll(async () => {
-    await bridge?.close();
-    await parley?.close();
-    await stt.close();
+    await rig?.close();
     maker?.close();
-    killAll();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -104,15 +96,8 @@ describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound call
     return f;
   }
 
-  async function place(sipPort: number, machineDetection: unknown): Promise<string> {
-    const res = await fetch(`${parley.httpUrl}/v1/calls`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
-      body: JSON.stringify({ to: `sip:caller@127.0.0.1:${sipPort}`, profile: 'reminder', machine_detection: machineDetection }),
-    });
-    expect(res.status).toBe(201);
-    return String(((await res.json()) as { id: string }).id);
-  }
+  const place = (sipPort: number, machineDetection: unknown): Promise<string> =>
+    placeCall(parley, { to: `sip:caller@127.0.0.1:${sipPort}`, profile: 'reminder', machine_detection: machineDetection });
 
   const greeting = "Hi, you've reached the voicemail of John Smith. Please leave a message after the tone.";
   function machineCase(beep: boolean): AmdCase {
@@ -150,21 +135,19 @@ describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound call
       expect(q.then, 'the beep was heard before anything was queued').toBe(amd.beep_at_ms);
       expect(q.at, `message queued ${q.at} ms after the answer, beep heard ${amd.beep_at_ms}–${beepEnd} ms`).toBeGreaterThan(amd.beep_at_ms as number);
       expect(q.at, `message queued ${q.at} ms after the answer, beep heard ${amd.beep_at_ms}–${beepEnd} ms`).toBeLessThanOrEqual(beepEnd + 1500);
-      const rec = (await (await fetch(`${parley.httpUrl}/v1/calls/${id}`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as { outbound?: { amd?: unknown } };
+      const rec = (await getCall(parley, id)) as { outbound?: { amd?: unknown } };
       expect(rec.outbound?.amd).toMatchObject({ result: 'machine', beep_at_ms: amd.beep_at_ms });
     } finally {
       await bs.quit();
     }
     const dec = bs.decodedWav();
     expect(dec, 'baresip recorded what it heard').toBeTruthy();
-    const heardPcm = readWavFile(dec as string, { sampleRateHz: 8000 }).samples;
+    const heardPcm = phoneWav(dec as string);
     // what the voicemail recorded: the message, not the agent's first message
     expect(firstLoudMs(heardPcm), 'something was heard').toBeGreaterThanOrEqual(0);
     // the loud stretch only (PocketSphinx is slow on a loaded machine)
     const from = Math.max(0, firstLoudMs(heardPcm) - 300) * 8;
-    const s = stt.open();
-    s.push(to16k(heardPcm.subarray(from, from + 8000 * 7)));
-    const heard = new Set(words((await s.finish()).text));
+    const heard = new Set(words(await hear(stt, heardPcm.subarray(from, from + 8000 * 7))));
     const expected = ['okay', 'bye', 'goodbye', 'garden', 'centre', 'center', 'order', 'ready', 'please', 'call', 'back'];
     expect(expected.filter((w) => heard.has(w)).length, `heard: ${[...heard].join(' ')}`).toBeGreaterThanOrEqual(1);
     expect(['dental', 'appointment', 'tomorrow'].filter((w) => heard.has(w)), 'the first message must not be heard').toEqual([]);
@@ -182,7 +165,7 @@ describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound call
     } finally {
       await bs.quit();
     }
-    const heardPcm = readWavFile(bs.decodedWav() as string, { sampleRateHz: 8000 }).samples;
+    const heardPcm = phoneWav(bs.decodedWav() as string);
     expect(loudestDb(heardPcm, 0, heardPcm.length / 8)).toBeLessThan(-45);
   }, 60_000);
 
@@ -216,7 +199,7 @@ describe.skipIf(!hasFliteAndSox())('answering-machine detection on outbound call
       await bs.quit();
     }
     // the agent was heard (its first message, or its answer to "Hello?" when that interrupted it)
-    const heardPcm = readWavFile(bs.decodedWav() as string, { sampleRateHz: 8000 }).samples;
+    const heardPcm = phoneWav(bs.decodedWav() as string);
     expect(firstLoudMs(heardPcm)).toBeGreaterThanOrEqual(0);
   }, 90_000);
 });

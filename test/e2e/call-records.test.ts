@@ -20,13 +20,12 @@ import { startParley, TestClient, TEST_KEY, until, type Parley } from '../compon
 import { killAll, rtpRange, startBaresip } from '../fakes/sip-harness.ts';
 import { toAppendChunks } from '../unit/engines/cascade-harness.ts';
 import { startPostgres, type PgCluster } from '../support/postgres.ts';
+import { words } from '../support/hear.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'parley-records-e2e-'));
 let cluster: PgCluster;
 let question16k: Int16Array;
 let callerWav: string;
-
-const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
 
 beforeAll(async () => {
   cluster = await startPostgres();

@@ -16,12 +16,13 @@ import wavefile from 'wavefile';
 import { readWavFile, writeWavFile } from '../../audio/index.ts';
 import { recordingPath } from '../../server/recording/index.ts';
 import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
-import { startSipBridge } from '../../server/sip-bridge.ts';
 import type { SipBridge } from '../../server/sip-bridge.ts';
 import type { CallEndInfo, SipCall } from '../../sip/index.ts';
-import { startParley, until } from '../component/helpers.ts';
+import { until } from '../component/helpers.ts';
 import type { Parley } from '../component/helpers.ts';
-import { killAll, rtpRange, startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import { startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import { hear, phoneWav, words } from '../support/hear.ts';
+import { startLocalSip, type LocalSip } from '../support/local-sip.ts';
 
 const SPEECH = new URL('../../fixtures/speech/', import.meta.url).pathname;
 
@@ -40,13 +41,6 @@ function makeCallerWav(dir: string): string {
   return path;
 }
 
-/** 8 kHz phone audio → 16 kHz for PocketSphinx by zero insertion (it hears that far better than a clean resample, docs/notes/cascade.md). */
-function to16k(x: Int16Array): Int16Array {
-  const y = new Int16Array(x.length * 2);
-  for (let i = 0; i < x.length; i++) y[2 * i] = x[i]!;
-  return y;
-}
-
 /** Stretches of sound (ms), by 20 ms windows, joined across pauses shorter than 1 s. */
 function speechSpans(x: Int16Array, rateHz: number): Array<[number, number]> {
   const win = rateHz / 50;
@@ -62,9 +56,8 @@ function speechSpans(x: Int16Array, rateHz: number): Array<[number, number]> {
   return spans;
 }
 
-const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
-
 describe('baresip calls Parley (local engine)', () => {
+  let rig: LocalSip;
   let parley: Parley;
   let bridge: SipBridge;
   const stt = new PocketSphinxStt();
@@ -77,7 +70,14 @@ describe('baresip calls Parley (local engine)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-sip-e2e-data-'));
 
   beforeAll(async () => {
-    parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_RECORDING: 'stereo', PARLEY_DATA_DIR: dataDir, LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' } });
+    rig = await startLocalSip({
+      env: { PARLEY_ENGINE: 'local', PARLEY_RECORDING: 'stereo', PARLEY_DATA_DIR: dataDir },
+      stt,
+      observe: (call, ev) => {
+        if (ev.type === 'response.output_audio_transcript.done') replies.set(call.id, [...(replies.get(call.id) ?? []), String(ev['transcript'])]);
+      },
+    });
+    ({ parley, bridge } = rig);
     parley.app.parley.sessions.observe((s) => {
       if (s.callId !== undefined) sessionIds.set(s.callId, s.id);
       return {
@@ -86,21 +86,9 @@ describe('baresip calls Parley (local engine)', () => {
         },
       };
     });
-    bridge = await startSipBridge(parley.app, {
-      sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() },
-      observe: (call, ev) => {
-        if (ev.type === 'response.output_audio_transcript.done') replies.set(call.id, [...(replies.get(call.id) ?? []), String(ev['transcript'])]);
-      },
-    });
     wav = makeCallerWav(mkdtempSync(join(tmpdir(), 'parley-sip-e2e-')));
-    await stt.warm();
   }, 60_000);
-  afterAll(async () => {
-    await bridge?.close();
-    await parley?.close();
-    await stt.close();
-    killAll();
-  });
+  afterAll(() => rig?.close());
 
   it.each(['udp', 'tcp'] as const)(
     'over %s: answered, the reply is heard and recognised, the caller hangs up with BYE/200',
@@ -134,12 +122,7 @@ describe('baresip calls Parley (local engine)', () => {
       }
       const dec = bs.decodedWav();
       expect(dec, 'baresip recorded what it heard').toBeTruthy();
-      // 8 kHz phone audio → 16 kHz for PocketSphinx by zero insertion (it hears that far better than a
-      // clean resample, docs/notes/cascade.md)
-      const heard = to16k(readWavFile(dec as string, { sampleRateHz: 8000 }).samples);
-      const s = stt.open();
-      s.push(heard);
-      const text = (await s.finish()).text;
+      const text = await hear(stt, phoneWav(dec as string));
       // what the agent said ("You said: …" + what its STT heard) must be found in what the caller heard
       const said = (replies.get(calls[calls.length - 1]!.id) ?? []).join(' ');
       expect(said).toMatch(/^You said: /);
@@ -160,11 +143,6 @@ describe('baresip calls Parley (local engine)', () => {
       expect((rec.fmt as { numChannels: number; sampleRate: number }).numChannels).toBe(2);
       expect((rec.fmt as { numChannels: number; sampleRate: number }).sampleRate).toBe(8000);
       const [left, right] = rec.getSamples(false, Int16Array) as unknown as [Int16Array, Int16Array];
-      const hear = async (x: Int16Array): Promise<string> => {
-        const u = stt.open();
-        u.push(to16k(x));
-        return (await u.finish()).text;
-      };
       // aligned on the session clock: the agent's first reply sits on the right where its first audio reached the
       // server (the SIP door plays it at once), after the caller's question on the left
       const question = speechSpans(left, 8000)[0];
@@ -177,8 +155,8 @@ describe('baresip calls Parley (local engine)', () => {
       expect(reply![0] - arrived).toBeLessThan(500); // flite's leading silence, the pacer's first tick
       // and each side's words (PocketSphinx on the question's and the reply's stretch only: quicker)
       const cut = (x: Int16Array, span: [number, number]): Int16Array => x.subarray(Math.max(0, (span[0] - 300) * 8), Math.min(x.length, (span[1] + 300) * 8));
-      const leftText = await hear(cut(left, question!));
-      const rightText = await hear(cut(right, reply!));
+      const leftText = await hear(stt, cut(left, question!));
+      const rightText = await hear(stt, cut(right, reply!));
       const asked = ['book', 'table', 'two', 'people', 'tomorrow', 'evening'];
       const leftWords = new Set(words(leftText));
       expect(asked.filter((w) => leftWords.has(w)).length, `left channel heard as "${leftText}"`).toBeGreaterThanOrEqual(3);

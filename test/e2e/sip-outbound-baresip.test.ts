@@ -9,25 +9,20 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readWavFile, writeWavFile } from '../../audio/index.ts';
+import { writeWavFile } from '../../audio/index.ts';
 import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
 import { outboundCalls } from '../../server/outbound/calls.ts';
-import { startSipBridge, type SipBridge } from '../../server/sip-bridge.ts';
-import { startParley, TEST_KEY, until, type Parley } from '../component/helpers.ts';
-import { killAll, rtpRange, startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import type { SipBridge } from '../../server/sip-bridge.ts';
+import { until, type Parley } from '../component/helpers.ts';
+import { startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import { hear, phoneWav, words } from '../support/hear.ts';
+import { getCall, placeCall, startLocalSip, type LocalSip } from '../support/local-sip.ts';
 
 const FIRST = 'Hello, this is the dental office calling to confirm your appointment for tomorrow morning.';
 const FILE = { profiles: { reminder: { instructions: 'You remind patients of appointments.', firstMessage: FIRST } } };
-const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
-
-/** 8 kHz phone audio → 16 kHz for PocketSphinx by zero insertion (docs/notes/cascade.md). */
-function to16k(x: Int16Array): Int16Array {
-  const y = new Int16Array(x.length * 2);
-  for (let i = 0; i < x.length; i++) y[2 * i] = x[i]!;
-  return y;
-}
 
 describe('outbound call answered by baresip (local engine)', () => {
+  let rig: LocalSip;
   let parley: Parley;
   let bridge: SipBridge;
   const stt = new PocketSphinxStt();
@@ -35,21 +30,17 @@ describe('outbound call answered by baresip (local engine)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'parley-outbound-bs-data-'));
 
   beforeAll(async () => {
-    parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_RECORDING: 'stereo', PARLEY_DATA_DIR: dataDir, LOG_LEVEL: process.env.PARLEY_TEST_LOG ?? 'silent' }, file: FILE });
-    bridge = await startSipBridge(parley.app, {
-      sip: { host: '127.0.0.1', port: 0, rtpPorts: rtpRange() },
+    rig = await startLocalSip({
+      env: { PARLEY_ENGINE: 'local', PARLEY_RECORDING: 'stereo', PARLEY_DATA_DIR: dataDir },
+      file: FILE,
+      stt,
       observe: (call, ev) => {
         if (ev.type === 'response.done') done.set(call.id, (done.get(call.id) ?? 0) + 1);
       },
     });
-    await stt.warm();
+    ({ parley, bridge } = rig);
   }, 60_000);
-  afterAll(async () => {
-    await bridge?.close();
-    await parley?.close();
-    await stt.close();
-    killAll();
-  });
+  afterAll(() => rig?.close());
 
   it('the called party hears the profile first message; Parley hangs up with BYE', async () => {
     const silence = join(mkdtempSync(join(tmpdir(), 'parley-outbound-bs-')), 'silence.wav');
@@ -57,13 +48,7 @@ describe('outbound call answered by baresip (local engine)', () => {
     const bs = await startBaresip({ inputWav: silence, uri: null, autoAnswer: true, codecs: 'pcmu' });
     let id = '';
     try {
-      const res = await fetch(`${parley.httpUrl}/v1/calls`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_KEY}` },
-        body: JSON.stringify({ to: `sip:caller@127.0.0.1:${bs.sipPort}`, profile: 'reminder', metadata: { patient: 'p-17' } }),
-      });
-      expect(res.status).toBe(201);
-      id = String(((await res.json()) as { id: string }).id);
+      id = await placeCall(parley, { to: `sip:caller@127.0.0.1:${bs.sipPort}`, profile: 'reminder', metadata: { patient: 'p-17' } });
       await bs.waitEvent('CALL_ESTABLISHED', 10_000);
       await waitFor(() => outboundCalls(parley.app).get(id)?.status === 'answered', 5000, 'answered');
       // the first message is spoken and played out, then Parley hangs up
@@ -78,14 +63,12 @@ describe('outbound call answered by baresip (local engine)', () => {
     }
     const dec = bs.decodedWav();
     expect(dec, 'baresip recorded what it heard').toBeTruthy();
-    const s = stt.open();
-    s.push(to16k(readWavFile(dec as string, { sampleRateHz: 8000 }).samples));
-    const heard = new Set(words((await s.finish()).text));
+    const heard = new Set(words(await hear(stt, phoneWav(dec as string))));
     const expected = ['hello', 'dental', 'office', 'calling', 'confirm', 'appointment', 'tomorrow', 'morning'];
     expect(expected.filter((w) => heard.has(w)).length, `heard: ${[...heard].join(' ')}`).toBeGreaterThanOrEqual(3);
     // the call record: answered, outbound, the profile and the request's metadata, a recording
     await until(() => parley.app.parley.recordings.get(id) === null, 5000, 'the recording finished');
-    const rec = (await (await fetch(`${parley.httpUrl}/v1/calls/${id}`, { headers: { authorization: `Bearer ${TEST_KEY}` } })).json()) as Record<string, unknown>;
+    const rec = await getCall(parley, id);
     expect(rec).toMatchObject({ id, status: 'answered', direction: 'outbound', profile: 'reminder', door: 'sip' });
     expect(rec['metadata']).toMatchObject({ patient: 'p-17', direction: 'outbound' });
     expect(rec['recording_url']).toBeTruthy();

@@ -1,13 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Resampler, mulawDecode, rmsDbfs } from '../../../audio/index.ts';
+import { mulawDecode, rmsDbfs } from '../../../audio/index.ts';
 import { CascadeEngine } from '../../../server/engines/cascade/index.ts';
 import { DemoAgent } from '../../../server/agent/index.ts';
 import { FliteTts, PocketSphinxStt } from '../../../server/engines/providers/index.ts';
 import { AudioChunk } from '../../../server/protocol/index.ts';
 import type { ServerEvent } from '../../../server/protocol/index.ts';
-import { EngineProbe, overlap, silentLog, speech16k, toAppendChunks } from './cascade-harness.ts';
+import { EngineProbe, overlap, recognise, silentLog, speech16k, toAppendChunks, words } from './cascade-harness.ts';
 
-const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
 const TIME_TOOL = { type: 'function', name: 'get_current_time', description: 'The current time', parameters: { type: 'object', properties: {} } };
 
 describe('local cascade engine (PocketSphinx + demo agent + flite), driven with GA events', () => {
@@ -23,15 +22,7 @@ describe('local cascade engine (PocketSphinx + demo agent + flite), driven with 
   afterAll(async () => { for (const p of probes) p.close(); await engine.close(); });
 
   /** Recognises a response's audio (pcm 24 kHz or μ-law 8 kHz) with PocketSphinx. */
-  async function hear(audio: Buffer, format: 'pcm' | 'pcmu'): Promise<string> {
-    const pcm = format === 'pcm'
-      ? new Int16Array(audio.buffer.slice(audio.byteOffset, audio.byteOffset + audio.byteLength))
-      : mulawDecode(new Uint8Array(audio));
-    const r = new Resampler({ inputRateHz: format === 'pcm' ? 24_000 : 8_000, outputRateHz: 16_000 });
-    const s = stt.open();
-    s.push(r.process(pcm).slice()); s.push(r.flush().slice());
-    return (await s.finish()).text;
-  }
+  const hear = (audio: Buffer, format: 'pcm' | 'pcmu'): Promise<string> => recognise(stt, audio, format);
 
   it('a full voice turn: GA event sequence, transcript, and a reply the STT recognises back', async () => {
     const p = await open({ audio: { input: { transcription: { model: 'whisper-1' } } } });

@@ -6,6 +6,7 @@ import type { Engine, EngineConnection } from '../../../server/engines/index.ts'
 import type { Conversation } from '../../../server/conversation.ts';
 import { AudioChunk } from '../../../server/protocol/index.ts';
 import type { ClientEvent, RealtimeSession, ServerEvent } from '../../../server/protocol/index.ts';
+import { words } from '../../support/hear.ts';
 
 export const FIXTURES = new URL('../../../fixtures/speech/', import.meta.url).pathname;
 export const silentLog = pino({ level: 'silent' });
@@ -103,8 +104,7 @@ export class EngineProbe {
   close(): void { this.conn.close(); }
 }
 
-/** Lower-case words of a text (punctuation dropped). */
-export const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
+export { words };
 
 /** Recognises output audio (pcm 24 kHz bytes, or μ-law 8 kHz bytes) with PocketSphinx. */
 export async function recognise(stt: SttProvider, audio: Buffer, format: 'pcm' | 'pcmu' = 'pcm'): Promise<string> {
