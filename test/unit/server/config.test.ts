@@ -1,17 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../server/config.ts';
-import { ConfigError } from '../../../server/errors.ts';
-
-function settingOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message.startsWith((err as ConfigError).setting)).toBe(true);
-    return (err as ConfigError).setting;
-  }
-}
+import { settingOf } from '../../support/config.ts';
 
 describe('loadConfig', () => {
   it('has sane defaults; auto picks local without an OpenAI key and openai with one', () => {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../server/config.ts';
-import { ConfigError } from '../../../server/errors.ts';
 import { DEFAULT_SIP_CONFIG, type SipConfig } from '../../../sip/index.ts';
-
-function settingOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).setting;
-  }
-}
+import { settingOf } from '../../support/config.ts';
 
 describe('SIP config section (PARLEY_SIP_*)', () => {
   it('has the documented defaults, in the one shape the SIP server takes (no mapping)', () => {

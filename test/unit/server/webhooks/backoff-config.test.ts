@@ -7,22 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../../server/config.ts';
-import { ConfigError } from '../../../../server/errors.ts';
 import { backoffCeilingMs, backoffMs } from '../../../../server/webhooks/index.ts';
 import { spawnMain } from '../../../support/parley-process.ts';
+import { settingOf } from '../../../support/config.ts';
 
 const SECRET = 'whsec_test_0123456789abcdef';
-
-function settingOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).message.startsWith((err as ConfigError).setting)).toBe(true);
-    return (err as ConfigError).setting;
-  }
-}
 
 describe('webhook backoff', () => {
   const o = { baseMs: 1000, maxMs: 600_000 };
