@@ -26,7 +26,8 @@ import { DemoAgent } from '../server/agent/index.ts';
 import { CascadeEngine } from '../server/engines/cascade/index.ts';
 import type { CascadeStages, TurnTiming } from '../server/engines/cascade/index.ts';
 import { FliteTts, PocketSphinxStt } from '../server/engines/providers/index.ts';
-import { LocalEngine } from '../server/engines/local/index.ts';
+import { availableParallelism } from 'node:os';
+import { LocalEngine, localCapacity } from '../server/engines/local/index.ts';
 import { loadConfig } from '../server/config.ts';
 import type { SttProvider, TtsProvider } from '../server/engines/providers/index.ts';
 import { AudioChunk } from '../server/protocol/index.ts';
@@ -45,11 +46,13 @@ const settings = {
   // every level's speakers find a loaded decoder (the engine admits only maxSessions; here the point is the CPU)
   decoders: Number(arg('--decoders')) || Math.max(defaults.sttDecoders, ...LEVELS),
   ttsWorkers: Number(arg('--tts-workers')) || defaults.ttsWorkers,
-  secondPass: process.argv.includes('--second-pass') || defaults.sttSecondPass,
+  secondPass: process.argv.includes('--second-pass') || (defaults.sttSecondPass && !process.argv.includes('--one-pass')),
   maxSessions: defaults.maxSessions,
 };
 const FIXTURES = ['hello', 'book-table', 'goodbye', 'transfer'];
 const log = pino({ level: 'silent' });
+/** Each STT final: audio still undecoded when it was asked for (the worker's backlog), and its end-of-utterance search. */
+const sttFinals: Array<{ backlogMs: number; endMs: number }> = [];
 
 /** 24 kHz base64 chunks of 20 ms: the fixture plus 900 ms of silence (turn ends after 500 ms). */
 function chunks(name: string): { b64: string[]; speechMs: number } {
@@ -175,7 +178,11 @@ function freshEngine(timings: TurnTiming[], sttErrors: string[]): { engine: Loca
     warm: () => stt.warm(),
     open: (o) => {
       const s = stt.open(o);
-      return { push: (p) => s.push(p), abort: () => s.abort(), finish: () => s.finish().catch((err: unknown) => { sttErrors.push((err as { code?: string }).code ?? 'error'); throw err; }) };
+      return {
+        push: (p) => s.push(p), abort: () => s.abort(),
+        finish: () => s.finish().then((r) => { sttFinals.push({ backlogMs: r.backlogMs ?? 0, endMs: r.finaliseMs }); return r; }, (err: unknown) => { sttErrors.push((err as { code?: string }).code ?? 'error'); throw err; }),
+        ...(s.partial ? { partial: () => s.partial!() } : {}),
+      };
     },
   };
   const engine = new LocalEngine({ stages: { stt: counted, chat: new DemoAgent(), tts }, maxSessions: null, retryAfterS: 5, log, onTurnTiming: (t) => timings.push(t) });
@@ -194,14 +201,19 @@ async function speaker(engine: LocalEngine): Promise<Speaker> {
 
 /** All speakers say `fixture` at once (one paced feed); resolves with the burst's totals once every reply is done. */
 const parts = new Map<string, TurnTiming[]>();
+const finalsBy = new Map<string, Array<{ backlogMs: number; endMs: number }>>();
 async function burst(speakers: Speaker[], fixture: string, timings: TurnTiming[], label?: string): Promise<number[]> {
   const from = timings.length;
+  const fromFinals = sttFinals.length;
   const { b64 } = chunks(fixture);
   const done = speakers.map((s) => s.next());
   await paced((audio) => { for (const s of speakers) s.send(audio); }, b64);
   await Promise.race([Promise.all(done), new Promise((r) => setTimeout(r, 30_000))]);
   const got = timings.slice(from);
-  if (label) parts.set(label, [...(parts.get(label) ?? []), ...got]);
+  if (label) {
+    parts.set(label, [...(parts.get(label) ?? []), ...got]);
+    finalsBy.set(label, [...(finalsBy.get(label) ?? []), ...sttFinals.slice(fromFinals)]);
+  }
   return got.map((t) => t.totalMs);
 }
 
@@ -269,10 +281,17 @@ async function loadPart(): Promise<void> {
     const w = warm.get(n)!;
     console.log(row([`${n} warm`, w.length, formatNumber(median(w)), formatNumber(pct(w, 95)), ratioCell(n, 'p50'), ratioCell(n, 'p95'), n === LEVELS[LEVELS.length - 1] ? warmLoads : ''], W));
   }
-  banner('where the time went (p50 / p95 ms): STT final, agent, TTS first audio');
+  banner('where the time went (p50 / p95 ms): STT final (of it: speech still undecoded when it was asked for, the end-of-utterance search), agent, TTS first audio');
+  console.log(row(['', 'STT final', 'backlog (audio ms)', 'end search', 'agent', 'TTS first audio'], [10, 16, 20, 16, 12, 16]));
   for (const [label, ts] of parts) {
-    const cell = (k: 'sttMs' | 'chatMs' | 'ttsMs'): string => `${formatNumber(median(ts.map((t) => t[k])))} / ${formatNumber(pct(ts.map((t) => t[k]), 95))}`;
-    console.log(row([label, cell('sttMs'), cell('chatMs'), cell('ttsMs')], [10, 22, 22, 22]));
+    const cell = (v: number[]): string => `${formatNumber(median(v))} / ${formatNumber(pct(v, 95))}`;
+    const f = finalsBy.get(label) ?? [];
+    console.log(row([label, cell(ts.map((t) => t.sttMs)), cell(f.map((x) => x.backlogMs)), cell(f.map((x) => x.endMs)), cell(ts.map((t) => t.chatMs)), cell(ts.map((t) => t.ttsMs))], [10, 16, 20, 16, 12, 16]));
+  }
+  const cost = stt.cost();
+  if (cost) {
+    const cores = availableParallelism();
+    console.log(`decoder cost measured (worker thread CPU, lower quartile of the last ${cost.utterances} utterances): ${cost.rtf.toFixed(3)} CPU s per s of speech, end search ${formatNumber(cost.endMs)} ms → capacity ${localCapacity(cost, settings.sttWorkers, cores)} sessions (${settings.sttWorkers} STT workers, ${cores} cores; server/engines/local/capacity.ts)`);
   }
   const sttMax = Math.max(...timings.map((t) => t.sttMs));
   console.log(`STT failures: ${sttErrors.length}${sttErrors.length ? ` (${[...new Set(sttErrors)].join(', ')})` : ''}; slowest STT final: ${formatNumber(sttMax)} ms (timeout 15000 ms)`);
@@ -281,5 +300,8 @@ async function loadPart(): Promise<void> {
   if (warm.has(6)) console.log(`target 6 speakers p95 ≤ 1000 ms: ${p95(6) <= 1000 ? 'met' : 'NOT met'} (${formatNumber(p95(6))} ms)`);
 }
 
+// the STT/TTS worker threads are unref'd (they end with the process): keep the process alive while waiting on them
+const keepAlive = setInterval(() => undefined, 60_000);
 if (PART === 'single' || PART === 'all') await singlePart();
 if (PART === 'load' || PART === 'all') await loadPart();
+clearInterval(keepAlive);

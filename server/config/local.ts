@@ -1,7 +1,7 @@
 /** Offline (`local`) engine settings. Owned by the local-engine work: add fields here. */
 import { availableParallelism } from 'node:os';
 import type { ConfigReader } from './reader.ts';
-import { PRIOR_COST, sessionsPerWorker } from '../engines/local/capacity.ts';
+import { PRIOR_COST, localCapacity, sessionsPerWorker } from '../engines/local/capacity.ts';
 
 /**
  * Concurrent speakers one PocketSphinx worker serves before the decoders' cost has been measured:
@@ -52,12 +52,15 @@ export interface LocalConfig {
   /**
    * PARLEY_LOCAL_MAX_SESSIONS: sessions the local engine admits at once; the doors refuse more
    * (SIP 503 + Retry-After, WS `error` engine_at_capacity). 0 = no limit. Default with PocketSphinx:
-   * LOCAL_SESSIONS_PER_WORKER × PocketSphinx workers; with an HTTP STT: no limit.
+   * computed from the decoder cost measured on this project's machine (server/engines/local/capacity.ts:
+   * LOCAL_SESSIONS_PER_WORKER × the PocketSphinx workers that have a core); with an HTTP STT: no limit.
    */
   maxSessions: number;
   /**
-   * True when PARLEY_LOCAL_MAX_SESSIONS is not set and the STT is PocketSphinx: the engine computes
-   * its capacity from the decoders' measured cost (server/engines/local/capacity.ts), `maxSessions` until then.
+   * PARLEY_LOCAL_MAX_SESSIONS=auto (PocketSphinx only): the engine recomputes its capacity from the
+   * decoders' cost as measured while serving (server/engines/local/capacity.ts), `maxSessions` until
+   * then. Not the default: a machine whose other tenants slow the decoders (a CI box) then admits
+   * fewer sessions than its tests open.
    */
   maxSessionsAuto: boolean;
   /** PARLEY_LOCAL_RETRY_AFTER_S: what a refused caller is told to wait (SIP Retry-After), default 5. */
@@ -74,7 +77,11 @@ export interface LocalConfig {
 export function readLocalConfig(r: ConfigReader, cores: number = availableParallelism()): LocalConfig {
   const stt = r.oneOf('PARLEY_LOCAL_STT', 'local.stt', ['pocketsphinx', 'http'] as const, 'pocketsphinx');
   const sttWorkers = r.int('PARLEY_LOCAL_STT_WORKERS', 'local.sttWorkers', defaultSttWorkers(cores), { min: 1, max: 16 });
-  const maxSessions = r.int('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions', stt === 'pocketsphinx' ? LOCAL_SESSIONS_PER_WORKER * sttWorkers : 0, { min: 0, max: 100_000 });
+  // 'auto': computed from the decoders' cost as measured while serving (server/engines/local/capacity.ts)
+  const autoAsked = r.raw('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions')?.value === 'auto';
+  const maxAuto = stt === 'pocketsphinx' && autoAsked;
+  const computed = localCapacity(PRIOR_COST, sttWorkers, cores);
+  const maxSessions = autoAsked ? (maxAuto ? computed : 0) : r.int('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions', stt === 'pocketsphinx' ? computed : 0, { min: 0, max: 100_000 });
   return {
     vad: r.oneOf('PARLEY_LOCAL_VAD', 'local.vad', ['silero', 'energy'] as const, 'silero'),
     tts: r.oneOf('PARLEY_LOCAL_TTS', 'local.tts', ['flite', 'espeak-ng', 'http'] as const, 'flite'),
@@ -86,7 +93,7 @@ export function readLocalConfig(r: ConfigReader, cores: number = availableParall
     sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', false),
     ttsWorkers: r.int('PARLEY_LOCAL_TTS_WORKERS', 'local.ttsWorkers', Math.min(4, Math.max(1, cores)), { min: 1, max: 16 }),
     maxSessions,
-    maxSessionsAuto: stt === 'pocketsphinx' && r.raw('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions') === undefined,
+    maxSessionsAuto: maxAuto,
     retryAfterS: r.int('PARLEY_LOCAL_RETRY_AFTER_S', 'local.retryAfterS', 5, { min: 1, max: 3600 }),
     overloadFinishMs: r.int('PARLEY_LOCAL_OVERLOAD_MS', 'local.overloadFinishMs', 0, { min: 0, max: 60_000 }),
   };

@@ -24,10 +24,11 @@ export const STT_CORE_SHARE = 0.75;
 /** The 400 ms target minus flite's first sentence (~100 ms) and the event path (~50 ms). */
 export const FINALS_BUDGET_MS = 250;
 /**
- * One pass, quiet core of this project's 2-core machine (bench/local-stt-settings.ts, the four
- * fixtures and 20 phone-line questions): 0.22 CPU s per s of speech, end search ~100 ms.
+ * One search pass, measured on this project's 2-core machine with bench/local-engine.ts (worker
+ * thread CPU time, lower quartile of 50 utterances, docs/notes/local-engine.md): 0.24 CPU s per s
+ * of speech, end-of-utterance search 20 ms of CPU.
  */
-export const PRIOR_COST: DecoderCost = { rtf: 0.22, endMs: 100 };
+export const PRIOR_COST: DecoderCost = { rtf: 0.24, endMs: 20 };
 
 export function sessionsPerWorker(cost: DecoderCost): number {
   const streaming = Math.floor(STT_CORE_SHARE / Math.max(cost.rtf, 1e-3));

@@ -46,7 +46,10 @@ describe('PocketSphinx worker schedule: finals first', () => {
     const a = s2.next();
     expect(a?.t).toBe('audio');
     const pcm = (a as { pcm: Int16Array }).pcm;
-    expect([pcm[0], pcm[1600], pcm[3200], pcm[4800], pcm.length]).toEqual([0, 1, 2, 3, 6400]);
+    expect([pcm[0], pcm[1600], pcm[3200], pcm.length]).toEqual([0, 1, 2, 4800]);
+    // an ended utterance goes on first, step by step (an abort can land between two steps)
+    expect(s2.next()).toMatchObject({ t: 'audio', id: 7, pcm: new Int16Array(1600).fill(3) });
+    expect(s2.next()).toEqual({ t: 'end', id: 7 });
   });
 
   it('a decoder load waits until no audio or end is queued', () => {

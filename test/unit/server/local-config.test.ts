@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../server/config.ts';
 import { LOCAL_SESSIONS_PER_WORKER, defaultSttWorkers } from '../../../server/config/local.ts';
+import { PRIOR_COST, localCapacity, sessionsPerWorker } from '../../../server/engines/local/capacity.ts';
 
 const base = { PARLEY_API_KEYS: 'pk_test_component_key_0123456789', LOG_LEVEL: 'silent' };
 
@@ -13,12 +14,16 @@ describe('local engine settings (server/config/local.ts)', () => {
       sttWorkers: defaultSttWorkers(cores),
       ttsWorkers: Math.min(4, cores),
       maxSessions: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
+      maxSessionsAuto: false,
       sttDecoders: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
       sttSecondPass: false,
-      maxSessionsAuto: true,
       retryAfterS: 5,
       overloadFinishMs: 0,
     });
+    // the capacity is computed from the decoder cost measured on this machine (server/engines/local/capacity.ts)
+    expect(LOCAL_SESSIONS_PER_WORKER).toBe(sessionsPerWorker(PRIOR_COST));
+    // or, with 'auto', recomputed from the cost measured while serving (the computed figure until then)
+    expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: 'auto' }).local).toMatchObject({ maxSessionsAuto: true, maxSessions: localCapacity(PRIOR_COST, defaultSttWorkers(cores), cores) });
     // an HTTP STT is not bound by this machine's cores: no limit unless one is set
     expect(loadConfig({ ...base, PARLEY_LOCAL_STT: 'http' }).local.maxSessions).toBe(0);
   });
@@ -30,9 +35,10 @@ describe('local engine settings (server/config/local.ts)', () => {
     }).local;
     expect(local).toMatchObject({ sttWorkers: 3, sttDecoders: 9, ttsWorkers: 2, maxSessions: 7, maxSessionsAuto: false, retryAfterS: 30, sttSecondPass: false, overloadFinishMs: 1500 });
     expect(loadConfig({ ...base, PARLEY_POCKETSPHINX_SECOND_PASS: 'true' }).local.sttSecondPass).toBe(true);
-    expect(loadConfig({ ...base, PARLEY_LOCAL_STT: 'http' }).local.maxSessionsAuto).toBe(false);
+    expect(loadConfig({ ...base, PARLEY_LOCAL_STT: 'http', PARLEY_LOCAL_MAX_SESSIONS: 'auto' }).local.maxSessionsAuto).toBe(false);
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '0' }).local.maxSessions).toBe(0);
-    expect(loadConfig({ ...base, PARLEY_LOCAL_STT_WORKERS: '2' }).local).toMatchObject({ maxSessions: 2 * LOCAL_SESSIONS_PER_WORKER, sttDecoders: 2 * LOCAL_SESSIONS_PER_WORKER });
+    const two = localCapacity(PRIOR_COST, 2, availableParallelism());
+    expect(loadConfig({ ...base, PARLEY_LOCAL_STT_WORKERS: '2' }).local).toMatchObject({ maxSessions: two, sttDecoders: two });
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '4' }).local.sttDecoders).toBe(Math.max(4, defaultSttWorkers(availableParallelism())));
     expect([1, 2, 4, 8, 64].map(defaultSttWorkers)).toEqual([1, 1, 3, 7, 16]);
     for (const [k, v] of [['PARLEY_LOCAL_STT_WORKERS', '0'], ['PARLEY_LOCAL_MAX_SESSIONS', '-1'], ['PARLEY_LOCAL_RETRY_AFTER_S', '0'], ['PARLEY_LOCAL_STT_DECODERS', 'many'], ['PARLEY_LOCAL_TTS_WORKERS', '99']] as const) {

@@ -23,6 +23,8 @@ export interface PocketSphinxOptions {
    * worker waits ~0.5 s): size this to the concurrent speakers you admit.
    */
   decoders?: number;
+  /** How long finish() waits for the transcript before STT_TIMEOUT (default 15 s). */
+  finishTimeoutMs?: number;
   /** PocketSphinx's second (fwdflat) search pass at the end of each utterance (default false). */
   secondPass?: boolean;
   /** Other decoder settings (settings.ts; PocketSphinx's defaults when absent). */
@@ -222,6 +224,7 @@ export class PocketSphinxStt implements SttProvider {
   private readonly data: PocketSphinxWorkerData;
   private readonly slots: (WorkerSlot | null)[];
   private readonly perWorker: number;
+  private readonly finishTimeoutMs: number;
   private readonly counters = { loadsOnStart: 0, loadsAhead: 0 };
   private nextId = 1;
   /** finish() → result, smoothed over recent utterances (the workers' backlog as callers feel it). */
@@ -235,6 +238,7 @@ export class PocketSphinxStt implements SttProvider {
     this.slots = new Array<WorkerSlot | null>(workers).fill(null);
     this.perWorker = Math.max(1, Math.ceil((opts.decoders ?? workers) / workers));
     this.language = primaryLanguage(opts.language ?? 'en');
+    this.finishTimeoutMs = opts.finishTimeoutMs ?? FINISH_TIMEOUT_MS;
   }
 
   /** Every worker, started (or restarted after a crash) as needed. */
@@ -325,6 +329,7 @@ export class PocketSphinxStt implements SttProvider {
     const slot = this.pick();
     const id = this.nextId++;
     const noteFinish = (ms: number): void => this.noteFinish(ms);
+    const finishTimeoutMs = this.finishTimeoutMs;
     slot.streams++;
     slot.post({ t: 'start', id });
     let batch = new Int16Array(BATCH_SAMPLES);
@@ -365,8 +370,11 @@ export class PocketSphinxStt implements SttProvider {
         return new Promise<SttResult>((resolve, reject) => {
           const timer = setTimeout(() => {
             slot.pending.delete(id);
-            reject(new ProviderError('STT_TIMEOUT', `pocketsphinx gave no result within ${FINISH_TIMEOUT_MS} ms`, { retryable: true }));
-          }, FINISH_TIMEOUT_MS);
+            // the worker drops the utterance and frees its decoder: an utterance nobody waits for
+            // any more would otherwise still be decoded (first, as a final) ahead of everyone else's
+            slot.post({ t: 'abort', id });
+            reject(new ProviderError('STT_TIMEOUT', `pocketsphinx gave no result within ${finishTimeoutMs} ms`, { retryable: true }));
+          }, finishTimeoutMs);
           slot.pending.set(id, { resolve, reject, timer });
           slot.post({ t: 'end', id });
         }).then((r) => { noteFinish(performance.now() - t0); return r; }).finally(release);

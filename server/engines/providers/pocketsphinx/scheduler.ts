@@ -11,9 +11,9 @@
  * 3. Audio of utterances still open, oldest chunk first (every caller advances evenly).
  * 4. Loading a decoder for the pool (nothing else to do).
  *
- * Audio of one utterance that has piled up is handed out as one piece (one native call): all of it
- * for an ended utterance, at most OPEN_STEP_SAMPLES for an open one (an end that arrives meanwhile
- * waits for one such step at most).
+ * Audio of one utterance that has piled up is handed out in pieces of at most OPEN_STEP_SAMPLES
+ * (one native call each): an end that arrives meanwhile waits for one such step at most, and an
+ * abort (a caller who hung up, a transcript that timed out) lands between two steps.
  * Pure bookkeeping: the worker (worker.ts) runs the steps; test/unit/engines/local-scheduler.test.ts.
  */
 export type Step =
@@ -22,7 +22,7 @@ export type Step =
   | { t: 'hyp'; id: number; seq: number }
   | { t: 'load' };
 
-/** 300 ms of 16 kHz audio: the most of an open utterance's audio decoded in one step (~30–100 ms of CPU). */
+/** 300 ms of 16 kHz audio: the most of an utterance's audio decoded in one step (~70 ms of CPU). */
 export const OPEN_STEP_SAMPLES = 4800;
 
 interface Utterance { id: number; chunks: Int16Array[]; samples: number; ended: boolean }
@@ -89,7 +89,7 @@ export class DecodeScheduler {
   next(): Step | null {
     const fin = this.ended[0];
     if (fin) {
-      if (fin.samples > 0) return { t: 'audio', id: fin.id, pcm: this.take(fin, Infinity) };
+      if (fin.samples > 0) return { t: 'audio', id: fin.id, pcm: this.take(fin, OPEN_STEP_SAMPLES) };
       this.ended.shift();
       this.open.delete(fin.id);
       return { t: 'end', id: fin.id };
@@ -97,7 +97,7 @@ export class DecodeScheduler {
     const q = this.questions[0];
     if (q) {
       const u = this.open.get(q.id);
-      if (u && !u.ended && u.samples > 0) return { t: 'audio', id: u.id, pcm: this.take(u, Infinity) };
+      if (u && !u.ended && u.samples > 0) return { t: 'audio', id: u.id, pcm: this.take(u, OPEN_STEP_SAMPLES) };
       this.questions.shift();
       // an utterance that ended or was aborted meanwhile: answered (the worker says '' for one it no longer has)
       return { t: 'hyp', id: q.id, seq: q.seq };
