@@ -126,6 +126,8 @@ export class SipServerTransport implements Transport {
   private boundTlsPort = 0;
   /** Call-IDs whose INVITE came with a `sips:` Request-URI (over TLS): our Contact in them is `sips:`. */
   private readonly sipsCalls = new Set<string>();
+  /** Call-IDs ended → when to drop their flow (forgetCall). */
+  private readonly forgetting = new Map<string, number>();
   private readonly tcpSockets = new Set<net.Socket>();
   private boundPort = 0;
   /** Call-ID → the flow its requests came on (in-dialog requests go back the same way). */
@@ -281,10 +283,14 @@ export class SipServerTransport implements Transport {
     return this.disconnect();
   }
 
-  /** Forget a call's flow (the call ended). */
+  /**
+   * Forget a call's flow (the call ended) — after 64·T1: a call ends (`ended`) before its BYE is sent, and the
+   * BYE, its retransmissions and their answers must still go over the connection the call came on. A TLS
+   * caller usually cannot take a new connection to its Contact (a phone behind NAT, a UA with no server
+   * certificate), and over TCP that is a second connection for nothing.
+   */
   forgetCall(callId: string): void {
-    this.flows.delete(callId);
-    this.sipsCalls.delete(callId);
+    this.forgetting.set(callId, Date.now() + TIMER_B_MS);
   }
 
   flowOf(callId: string): SipFlow | undefined {
@@ -339,6 +345,7 @@ export class SipServerTransport implements Transport {
     });
     sock.on('error', () => undefined);
     sock.on('close', () => {
+      this.opts.log.debug({ from: `${flow.transport}:${flow.address}:${flow.port}` }, 'sip connection closed');
       this.tcpSockets.delete(sock);
       for (const [cid, f] of this.flows) if (f.socket === sock) this.flows.delete(cid);
     });
@@ -633,6 +640,12 @@ export class SipServerTransport implements Transport {
 
   private sweep(): void {
     const now = Date.now();
+    for (const [cid, at] of this.forgetting) {
+      if (at > now) continue;
+      this.forgetting.delete(cid);
+      this.flows.delete(cid);
+      this.sipsCalls.delete(cid);
+    }
     for (const [b, a] of this.absorb) if (a.expiresAtMs < now) this.absorb.delete(b);
   }
 }

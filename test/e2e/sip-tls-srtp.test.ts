@@ -290,7 +290,7 @@ describe('baresip calls Parley over SIP/TLS with SRTP (local engine)', () => {
   );
 
   it(
-    'control: the same relay on a plain RTP call over TLS sees μ-law (silence payloads, speech levels)',
+    'control: the same relay on a plain RTP call over TLS sees μ-law (silence payloads, speech levels); our BYE over TLS',
     async () => {
       const { bridge, relay } = await start('off');
       const uri = `sip:1000@${RELAY_HOST}:${bridge.server.tlsPort};transport=tls`;
@@ -302,8 +302,11 @@ describe('baresip calls Parley over SIP/TLS with SRTP (local engine)', () => {
         expect(call.transport).toBe('tls');
         expect(call.stats().srtp).toBe(false);
         await waitFor(() => relay.toParley.packets > 150 && relay.toCaller.packets > 150, 15_000, 'media through the relay');
-        bs.command('hangup');
+        // Parley hangs up: its BYE (Via SIP/2.0/TLS, our TLS port) goes over the caller's TLS connection
+        const ended = new Promise((r) => call.once('ended', r));
+        await call.hangup();
         await bs.waitEvent('CALL_CLOSED', 10_000);
+        expect(await ended).toMatchObject({ reason: 'local-hangup' });
       } finally {
         await bs.quit();
       }
