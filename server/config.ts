@@ -13,6 +13,7 @@ import { ConfigReader, type Env } from './config/reader.ts';
 import { readSipConfig, type SipConfig } from './config/sip.ts';
 import { readCascadeConfig, type CascadeConfig } from './config/cascade.ts';
 import { readInterruptionsConfig, type InterruptionsConfig } from './config/interruptions.ts';
+import { readTransferConfig, type TransferConfig } from './config/transfer.ts';
 import { readLocalConfig, type LocalConfig } from './config/local.ts';
 import { readDemoConfig, type DemoConfig } from './config/demo.ts';
 import { readHttpToolsConfig, type HttpToolConfig } from './config/http-tools.ts';
@@ -207,6 +208,8 @@ export interface ParleyConfig {
   local: LocalConfig;
   /** `interruptions` (PARLEY_MIN_INTERRUPTION_*, …): which speech over the agent stops it on the cascade/local engines (server/config/interruptions.ts). Optional so configs built by hand need not name it. */
   interruptions?: InterruptionsConfig;
+  /** `transfer` (PARLEY_HOLD_WAV, PARLEY_WARM_TRANSFER_RING_TIMEOUT_S): the warm_transfer tool (server/config/transfer.ts). Optional so configs built by hand need not name it. */
+  transfer?: TransferConfig;
   demo: DemoConfig;
   metrics: MetricsConfig;
   /** Signed webhooks (server/config/webhooks.ts). */
@@ -366,6 +369,7 @@ export function loadConfig(env: Env, file?: unknown): ParleyConfig {
     cascade: readCascadeConfig(r, { baseUrl: openai.baseUrl, apiKey: openai.apiKey }),
     local: readLocalConfig(r),
     interruptions: readInterruptionsConfig(r),
+    transfer: readTransferConfig(r),
     demo: readDemoConfig(r),
     metrics: readMetricsConfig(r, host),
     webhooks: readWebhooksConfig(r),

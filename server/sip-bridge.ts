@@ -12,7 +12,10 @@
  * the ms actually played of the assistant item, clamped to what was generated. Per-session tools: end_call (BYE after the goodbye has played),
  * transfer_call (REFER, then the NOTIFY reports until the target's final answer: BYE on success, a failure with
  * its code goes back to the model as text and the call goes on), send_dtmf (RFC 4733), and collect_dtmf when
- * PARLEY_SIP_DTMF=tool (otherwise digits reach the conversation as a user text message).
+ * PARLEY_SIP_DTMF=tool (otherwise digits reach the conversation as a user text message), and warm_transfer
+ * (docs/notes/transfer.md: the caller on hold, the target dialled as a second leg, the agent announces the call
+ * to whoever answers, then the two legs' RTP is relayed by Parley and the agent leaves; a decline or no answer
+ * takes the caller off hold and the model is told).
  *
  * Agent profiles (server/profiles/, docs/notes/profiles.md): before the call is answered (inside the SIP
  * server's onCall window, after 180 Ringing) the routes pick a profile by dialled number, caller or trunk, and
@@ -23,8 +26,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { SipError, isValidDtmf, startSipServer } from '../sip/index.ts';
-import type { CallEndInfo, DtmfDigit, SipCall, SipServer, SipConfig } from '../sip/index.ts';
+import { SipError, isValidDtmf, newCallId, startSipServer } from '../sip/index.ts';
+import type { CallEndInfo, DialRequest, DtmfDigit, OutboundDial, SipCall, SipServer, SipConfig } from '../sip/index.ts';
 import { AudioChunk, type AudioFormat, type ServerEvent } from './protocol/index.ts';
 import { PlayoutLedger, type EndReason, type RealtimeSessionHandle, type SessionClient } from './session/index.ts';
 import type { ToolDefinition } from './tools/index.ts';
@@ -32,6 +35,8 @@ import { admitOrThrow, type EngineName } from './engines/index.ts';
 import { Gauge } from './metrics.ts';
 import { MaxCallTimer, firstMessageEvent, withAudioFormat, type CallPlan } from './profiles/index.ts';
 import { outboundCalls } from './outbound/calls.ts';
+import { DEFAULT_TRANSFER_CONFIG } from './config/transfer.ts';
+import { Hold, announcementInstructions, announcementText, holdAudio, relayLegs } from './transfer/warm.ts';
 
 export interface SipBridgeOptions {
   /** Overrides of the SIP server config (tests: port 0, an RTP range). */
@@ -52,6 +57,9 @@ export interface SipBridgeOptions {
   g711Passthrough?: boolean;
   /** Observer of every server event a call's session sends (tests, metrics); must not throw. */
   observe?: (call: SipCall, event: ServerEvent) => void;
+  /** warm_transfer: the hold WAV (null: silence) and the target's ring timeout (default: PARLEY_HOLD_WAV, PARLEY_WARM_TRANSFER_RING_TIMEOUT_S). */
+  holdWav?: string | null;
+  warmTransferRingTimeoutS?: number;
 }
 
 export interface SipBridge {
@@ -63,6 +71,10 @@ const PCM_RATE_HZ = 24000;
 const END_CALL_QUIET_MS = 700;
 const END_CALL_MAX_WAIT_MS = 30_000;
 const TRANSFER_DRAIN_MAX_MS = 10_000;
+/** warm_transfer: the announcement to the target is generated and played within this, else the transfer fails. */
+const ANNOUNCE_MAX_MS = 30_000;
+/** The SipCall.outbound key that marks a warm transfer's second leg (taken by its transfer, not given a session). */
+const WARM_LEG = 'warmTransferOf';
 
 export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOptions = {}): Promise<SipBridge> {
   const cfg = app.parley.config.sip;
@@ -71,16 +83,23 @@ export async function startSipBridge(app: FastifyInstance, opts: SipBridgeOption
   // the INVITE headers the incoming-call hook passes on are kept with the call
   const appHeaders = app.parley.config.incomingCall.headers;
   const sipConfig: SipConfig = { ...cfg, ...(appHeaders.length > 0 ? { appHeaders } : {}), ...opts.sip };
-  const server = await startSipServer(sipConfig, {
+  const transferCfg = app.parley.config.transfer ?? DEFAULT_TRANSFER_CONFIG;
+  const server: SipServer = await startSipServer(sipConfig, {
     log,
     ...(opts.dropOutgoing ? { dropOutgoing: opts.dropOutgoing } : {}),
     onCall: async (call) => {
+      // a warm transfer's second leg: its transfer (CallBridge.warmTransfer) has it from the dial
+      if (call.outbound?.[WARM_LEG] !== undefined) return;
       const b = new CallBridge(app, call, {
         dtmfMode: opts.dtmfMode ?? cfg.dtmfMode,
         transferTarget: opts.transferTarget !== undefined ? opts.transferTarget : cfg.transferTarget,
         dtmfFlushMs: opts.dtmfFlushMs ?? 2000,
         transferTimeoutS: sipConfig.transferTimeoutS,
         g711Passthrough: opts.g711Passthrough ?? true,
+        dial: (req) => server.dial(req),
+        trunk: sipConfig.trunk ?? null,
+        holdWav: opts.holdWav !== undefined ? opts.holdWav : transferCfg.holdWav,
+        warmRingTimeoutS: opts.warmTransferRingTimeoutS ?? transferCfg.ringTimeoutS,
         ...(opts.engine ? { engine: opts.engine } : {}),
         ...(opts.observe ? { observe: opts.observe } : {}),
       });
@@ -135,7 +154,15 @@ interface CallBridgeOptions {
   g711Passthrough: boolean;
   engine?: EngineName;
   observe?: (call: SipCall, event: ServerEvent) => void;
+  /** warm_transfer: places the second leg (the SIP server's dialer), through the trunk when one is configured. */
+  dial: (req: DialRequest) => Promise<OutboundDial>;
+  trunk: SipConfig['trunk'] | null;
+  holdWav: string | null;
+  warmRingTimeoutS: number;
 }
+
+/** Where a warm transfer stands: `hold` the caller waits (the agent's audio goes nowhere), `announce` the agent speaks to the target, `bridged` the legs are joined and the agent has left. */
+type WarmPhase = 'hold' | 'announce' | 'bridged';
 
 /** One call ↔ one session. */
 class CallBridge implements SessionClient {
@@ -161,6 +188,11 @@ class CallBridge implements SessionClient {
   private plan: CallPlan | null = null;
   private dtmfMode: 'text' | 'tool';
   private maxCall: MaxCallTimer | null = null;
+  /** The caller's audio into the session (set in open(); taken off while a warm transfer holds the caller). */
+  private toSession: ((chunk: Uint8Array) => void) | undefined;
+  /** Where the agent's audio goes: the caller, the warm transfer's target while announcing, nowhere on hold. */
+  private audioOut: SipCall | null;
+  private warm: { phase: WarmPhase; announceId: string | null; announced: (() => void) | null } | null = null;
 
   constructor(app: FastifyInstance, call: SipCall, opts: CallBridgeOptions) {
     this.app = app;
@@ -168,6 +200,7 @@ class CallBridge implements SessionClient {
     this.opts = opts;
     this.dtmfMode = opts.dtmfMode;
     this.log = call.log;
+    this.audioOut = call;
     const g711 = opts.g711Passthrough && (call.codec.name === 'PCMU' || call.codec.name === 'PCMA');
     if (g711 && call.codec.name === 'PCMU') {
       this.format = { type: 'audio/pcmu' };
@@ -232,11 +265,12 @@ class CallBridge implements SessionClient {
     }).finally(admission.release);
     const session = this.session;
     const append = { type: 'input_audio_buffer.append' as const, audio: this.callerChunk };
-    this.call.onAudio((chunk) => {
+    this.toSession = (chunk) => {
       // hot path: the RTP payload's bytes, as they are
       this.callerChunk.setBytes(chunk);
       session.handleClientEvent(append);
-    });
+    };
+    this.call.onAudio(this.toSession);
     this.call.on('dtmf', (d) => this.onDtmf(d));
     this.log.info({ sessionId: session.id, format: format.type, codec: this.call.codec.name }, 'call bridged to a session');
   }
@@ -283,17 +317,22 @@ class CallBridge implements SessionClient {
     this.ledger.onEvent(event);
     switch (event.type) {
       case 'response.output_audio.delta': {
-        if (!this.ledger.onAudio(event, this.call.enqueuedMs)) return; // late deltas of a cut item
+        const out = this.audioOut; // null: the caller is on hold (warm transfer)
+        if (!out || !this.ledger.onAudio(event, out.enqueuedMs)) return; // late deltas of a cut item
         this.lastActivityMs = Date.now();
-        this.call.play(event.delta.bytes());
+        out.play(event.delta.bytes());
         return;
       }
       case 'input_audio_buffer.speech_started':
-        this.bargeIn();
+        if (!this.warm) this.bargeIn();
         return;
       case 'response.created':
+        this.lastActivityMs = Date.now();
+        if (this.warm?.phase === 'announce' && this.warm.announceId === null) this.warm.announceId = event.response.id;
+        return;
       case 'response.done':
         this.lastActivityMs = Date.now();
+        if (this.warm?.phase === 'announce' && this.warm.announceId === event.response.id) this.warm.announced?.();
         return;
       case 'error':
         this.log.warn({ error: event.error }, 'session error event');
@@ -395,6 +434,25 @@ class CallBridge implements SessionClient {
         },
       },
       {
+        name: 'warm_transfer',
+        description:
+          'Transfer the caller to a human with an introduction (warm transfer): the caller is put on hold, the target is called, ' +
+          'you introduce the call to whoever answers with the summary, then the caller is connected to them and you leave the call. ' +
+          'Tell the caller first. If the target declines or does not answer, the caller is back with you: the result says so. ' +
+          (this.opts.transferTarget ? 'Without a target, the default operator is used.' : 'Give the target as a SIP URI like sip:1000@pbx.example.com or a phone number.'),
+        parameters: {
+          type: 'object',
+          properties: {
+            target: { type: 'string', description: 'SIP URI or phone number to call (optional when a default is configured).' },
+            summary: { type: 'string', description: 'One or two sentences for the person who answers: who is calling and what they need.' },
+          },
+          additionalProperties: false,
+        },
+        // the goodbye's playout, the ring time, the announcement, margins
+        timeoutMs: TRANSFER_DRAIN_MAX_MS + this.opts.warmRingTimeoutS * 1000 + ANNOUNCE_MAX_MS + 15_000,
+        handler: (args: unknown, ctx) => this.warmTransfer(args as { target?: unknown; summary?: unknown }, ctx.signal),
+      },
+      {
         name: 'send_dtmf',
         description: 'Send touch-tone digits (0-9, *, #, A-D; a comma pauses half a second) to the phone line, e.g. to navigate a phone menu.',
         parameters: { type: 'object', properties: { digits: { type: 'string', description: 'Digits to send, e.g. "1234#".' } }, required: ['digits'], additionalProperties: false },
@@ -425,6 +483,111 @@ class CallBridge implements SessionClient {
       });
     }
     return tools;
+  }
+
+  /**
+   * warm_transfer (docs/notes/transfer.md): hold → dial → announce → relay, or back to the caller. Returns what the
+   * model is told. On success the session ends (end reason `transferred`, the `transferred` observers with kind
+   * `warm`) while the caller's call goes on, joined to the target's by Parley.
+   */
+  private async warmTransfer(args: { target?: unknown; summary?: unknown }, signal: AbortSignal): Promise<string> {
+    const given = typeof args.target === 'string' && args.target.trim() ? args.target.trim() : null;
+    const target = given ?? this.opts.transferTarget;
+    if (!target) return 'Warm transfer failed: no transfer target is configured. Apologise to the caller and offer to help yourself.';
+    if (this.warm) return 'Warm transfer failed: a transfer is already in progress.';
+    const summary = typeof args.summary === 'string' && args.summary.trim() ? args.summary.trim() : null;
+    // let "I'll put you through" finish: the calling response ends, then its audio plays out
+    const t0 = Date.now();
+    while (this.ledger.responseActive && Date.now() - t0 < TRANSFER_DRAIN_MAX_MS && !signal.aborted) await new Promise((r) => setTimeout(r, 50));
+    await Promise.race([this.call.whenDrained(), new Promise((r) => setTimeout(r, TRANSFER_DRAIN_MAX_MS))]);
+    if (signal.aborted || this.closed || this.call.state !== 'active') return 'Warm transfer failed: the call ended.';
+
+    const warm: { phase: WarmPhase; announceId: string | null; announced: (() => void) | null } = { phase: 'hold', announceId: null, announced: null };
+    this.warm = warm;
+    let audio: Uint8Array | null = null;
+    if (this.opts.holdWav) {
+      try {
+        audio = holdAudio(this.opts.holdWav, this.call.audioFormat);
+      } catch (err) {
+        this.log.warn({ err, holdWav: this.opts.holdWav }, 'hold audio unreadable: the caller hears silence');
+      }
+    }
+    const hold = new Hold(this.call, audio);
+    this.audioOut = null;
+    this.call.onAudio(undefined);
+    hold.start();
+    const leg = { id: newCallId(), dial: null as OutboundDial | null };
+    this.log.info({ target, legId: leg.id }, 'warm transfer: caller on hold, dialling the target');
+    const back = (why: string): string => {
+      hold.stop();
+      if (leg.dial && leg.dial.call.state !== 'ended') leg.dial.cancel();
+      this.warm = null;
+      this.audioOut = this.call;
+      this.call.onAudio(this.toSession);
+      this.log.info({ target, why }, 'warm transfer failed: the caller is off hold');
+      if (this.closed || this.call.state === 'ended') return `Warm transfer failed: ${why}.`;
+      return `Warm transfer failed: ${why}. The caller is off hold and back on the line with you: tell them the transfer did not work and offer to help another way.`;
+    };
+    const aborted = new Promise<'aborted'>((resolve) => {
+      if (signal.aborted) resolve('aborted');
+      signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    try {
+      leg.dial = await this.opts.dial({
+        id: leg.id,
+        to: target,
+        trunk: this.opts.trunk ?? null,
+        ringTimeoutMs: this.opts.warmRingTimeoutS * 1000,
+        outbound: { [WARM_LEG]: this.call.id },
+      });
+    } catch (err) {
+      return back(`could not call ${target}${err instanceof SipError ? ` (${err.message})` : ''}`);
+    }
+    const outcome = await Promise.race([leg.dial.outcome, aborted]);
+    if (outcome === 'aborted') return back('the call ended');
+    if (outcome.status !== 'answered') {
+      const why =
+        outcome.status === 'no_answer' ? `${target} did not answer (${outcome.reason})` : outcome.status === 'busy' ? `${target} is busy (${outcome.reason})` : `${target} declined or could not be reached (${outcome.reason})`;
+      return back(why);
+    }
+    const call = leg.dial.call;
+    // the dialer marks the leg answered once onCall (the bridge's: it leaves the leg to us) returns
+    const up = await Promise.race([
+      new Promise<boolean>((resolve) => {
+        if (call.state === 'active') return resolve(true);
+        if (call.state === 'ended') return resolve(false);
+        call.once('answered', () => resolve(true));
+        call.once('ended', () => resolve(false));
+      }),
+      aborted,
+      new Promise<false>((r) => setTimeout(() => r(false), 5000)),
+    ]);
+    if (up !== true) return back(up === 'aborted' ? 'the call ended' : `${target} hung up`);
+
+    // the agent introduces the call to the target (the caller stays on hold)
+    call.setAudioFormat(this.call.audioFormat);
+    warm.phase = 'announce';
+    this.audioOut = call;
+    const announced = new Promise<'announced'>((resolve) => {
+      warm.announced = () => resolve('announced');
+    });
+    const targetGone = new Promise<'gone'>((resolve) => call.once('ended', () => resolve('gone')));
+    this.session?.handleClientEvent({ type: 'response.create', response: { instructions: announcementInstructions(announcementText(summary)), tool_choice: 'none' } });
+    const timeout = (ms: number): Promise<'timeout'> => new Promise((r) => setTimeout(() => r('timeout'), ms));
+    let r = await Promise.race([announced, targetGone, aborted, timeout(ANNOUNCE_MAX_MS)]);
+    if (r === 'announced') r = await Promise.race([call.whenDrained().then(() => 'announced' as const), targetGone, aborted, timeout(ANNOUNCE_MAX_MS)]);
+    if (r !== 'announced') return back(r === 'gone' ? `${target} hung up before the caller was put through` : r === 'aborted' ? 'the call ended' : 'the introduction could not be played');
+
+    // connect: the legs' RTP relayed by Parley; the agent leaves (the session ends as transferred, the call goes on)
+    warm.phase = 'bridged';
+    hold.stop();
+    this.audioOut = null;
+    relayLegs(this.call, call);
+    this.session?.reportTransfer(target);
+    this.log.info({ target, legId: leg.id }, 'warm transfer: caller connected to the target, the agent leaves');
+    // after this output has reached the session (the tool runner sends it in the same tick)
+    setTimeout(() => this.shutdown(`warm transfer to ${target}`, 'transferred'), 0);
+    return `The caller is now connected to ${target}. You have left the call: do not say anything else.`;
   }
 
   private async collectDigits(a: { max_digits?: number; timeout_s?: number; terminator?: string }, signal: AbortSignal): Promise<string> {

@@ -87,6 +87,8 @@ export interface SipCall {
   readonly playout: PlayoutState;
   /** playout.enqueuedMs without the snapshot object (read per agent audio frame). */
   readonly enqueuedMs: number;
+  /** playout.queuedMs without the snapshot object (read per relayed frame, server/transfer/warm.ts). */
+  readonly queuedMs: number;
   /** Choose the application's audio format; G.711 to the same G.711 passes straight through. Default pcmu. */
   setAudioFormat(format: CallAudioFormat): void;
   readonly audioFormat: CallAudioFormat;
@@ -251,6 +253,10 @@ export class SipCallImpl extends EventEmitter implements SipCall {
 
   get enqueuedMs(): number {
     return this.enqueuedFrames * FRAME_MS;
+  }
+
+  get queuedMs(): number {
+    return this.rtp.queue.length * FRAME_MS;
   }
 
   /** The port our SDP advertises. */

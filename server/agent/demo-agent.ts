@@ -11,7 +11,8 @@ import type { ChatChunk, ChatMessage, ChatProvider, ChatRequest, ChatTool } from
  * Rules, checked on the last user message:
  * - the time ("what time is it") → calls `get_current_time` when the session has it;
  * - goodbye / hang up / end the call → says goodbye and calls `end_call` when available;
- * - transfer / operator / human → calls `transfer_call` (target taken from "to the …");
+ * - transfer / operator / human → calls `transfer_call` (target taken from "to the …"), or `warm_transfer` when
+ *   the session has it and not transfer_call (no target: the configured default; the summary is what the caller said);
  * - a greeting → greets back; thanks → "You're welcome"; nothing heard → "Sorry, I didn't catch
  *   that." (or "Are you still there?" once it has spoken, e.g. after an idle timeout);
  * - anything else → "You said: …".
@@ -80,6 +81,10 @@ function decide(req: ChatRequest): Reply {
   }
   const transfer = has('transfer_call');
   if (TRANSFER.test(words) && transfer) return { text: 'Let me transfer you.', calls: [{ name: transfer.name, args: argsFor(transfer, words) }] };
+  const warm = has('warm_transfer');
+  if (TRANSFER.test(words) && warm) {
+    return { text: 'Please hold while I connect you.', calls: [{ name: warm.name, args: { summary: `The caller asked: ${userText.trim().replace(/[.!?]+$/, '')}.` } }] };
+  }
   if (req.toolChoice === 'required' && tools[0]) return { text: '', calls: [{ name: tools[0].name, args: argsFor(tools[0], words) }] };
   if (GREETING.test(words)) return { text: 'Hello! How can I help you today?', calls: [] };
   if (THANKS.test(words)) return { text: "You're welcome.", calls: [] };
@@ -113,7 +118,10 @@ function afterTools(messages: ChatMessage[]): Reply {
   for (const r of results) {
     if (/^\s*\{?\s*"?error/i.test(r.output)) { parts.push("Sorry, that didn't work."); continue; }
     if (r.name === 'get_current_time') parts.push(`It is ${spokenTime(r.output)}.`);
-    else if (r.name === 'transfer_call') parts.push('Transferring you now.');
+    else if (r.name === 'transfer_call') parts.push(/^Transfer failed/.test(r.output) ? 'Sorry, the transfer did not work.' : 'Transferring you now.');
+    else if (r.name === 'warm_transfer') {
+      if (/^Warm transfer failed/.test(r.output)) parts.push('Sorry, nobody could take your call right now. I am back with you. How else can I help?');
+    }
     else if (r.name === 'end_call') continue;
     else parts.push('Done.');
   }

@@ -21,7 +21,7 @@ export const HTTP_TOOL_MAX_COUNT = 128;
  * Names a config tool may not take: the built-in tools, and the SIP door's call-control tools
  * (server/sip-bridge.ts adds them per call, where they would hide an HTTP tool of the same name).
  */
-export const RESERVED_TOOL_NAMES: ReadonlySet<string> = new Set([...Object.keys(BUILTIN_TOOLS), 'end_call', 'transfer_call', 'send_dtmf', 'collect_dtmf']);
+export const RESERVED_TOOL_NAMES: ReadonlySet<string> = new Set([...Object.keys(BUILTIN_TOOLS), 'end_call', 'transfer_call', 'warm_transfer', 'send_dtmf', 'collect_dtmf']);
 
 export interface HttpToolConfig {
   name: string;

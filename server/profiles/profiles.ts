@@ -17,7 +17,7 @@ import { pickProfile, uriUserPart, type RouteFacts } from './routing.ts';
 import { askIncomingCall, type IncomingCallAnswer, type IncomingCallFacts, type IncomingCallHook } from './incoming-call.ts';
 
 /** The SIP door's call-control tools (server/sip-bridge.ts): a profile may list them; other doors do not have them. */
-export const SIP_CALL_TOOLS: readonly string[] = ['end_call', 'transfer_call', 'send_dtmf', 'collect_dtmf'];
+export const SIP_CALL_TOOLS: readonly string[] = ['end_call', 'transfer_call', 'warm_transfer', 'send_dtmf', 'collect_dtmf'];
 
 /** The metadata key that says how the incoming-call hook went: ok | none | timeout | error: … */
 export const INCOMING_CALL_METADATA_KEY = 'incoming_call';

@@ -98,7 +98,7 @@ describe('profiles on SIP calls', () => {
     await waitFor(() => seen.length === 2, 3000, 'second session');
     expect(seen[1]!.info.profile).toBe('default');
     expect(sessionOf(seen[1]!.info).effectiveSession.instructions).toBe('You are the Acme switchboard.');
-    expect(tools(seen[1]!.info)).toEqual(['end_call', 'get_current_time', 'send_dtmf', 'transfer_call']);
+    expect(tools(seen[1]!.info)).toEqual(['end_call', 'get_current_time', 'send_dtmf', 'transfer_call', 'warm_transfer']);
     await b.bye();
   });
 
