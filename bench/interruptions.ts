@@ -14,7 +14,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TurnDetector, createVad, mulawDecode, resampleWhole } from '../audio/index.ts';
 import { zeroInsertUpsample } from '../server/engines/cascade/index.ts';
-import { DEFAULT_INTERRUPTION_RULES as RULES, decideInterruption } from '../server/engines/cascade/interruptions.ts';
+import { DEFAULT_INTERRUPTION_RULES as RULES, contentWords, decideInterruption, hasStopPhrase, nearStopWord } from '../server/engines/cascade/interruptions.ts';
+import type { HeardSoFar, InterruptionVerdict } from '../server/engines/cascade/interruptions.ts';
+
+/** The rule before the near-stop-word step (the baseline, same transcripts): a lone "top" was ignored. */
+function decideBefore(h: HeardSoFar): InterruptionVerdict {
+  const v = decideInterruption(h, RULES);
+  const t = h.text;
+  if (v === 'interrupt' && t !== null && !hasStopPhrase(t, RULES) && nearStopWord(t, RULES) && !(h.speechMs >= RULES.minDurationMs && contentWords(t, RULES).length >= Math.max(1, RULES.minWords))) return h.ended ? 'ignore' : 'wait';
+  return v;
+}
 import { PocketSphinxStt } from '../server/engines/providers/index.ts';
 
 const dir = process.argv[2] ?? new URL('../fixtures/turns/', import.meta.url).pathname;
@@ -38,7 +47,7 @@ async function text(pcm: Int16Array): Promise<string> {
 }
 
 const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Array<{ category: string; file: string; text: string }>;
-const stats = { backchannels: { n: 0, stopped: 0 }, interrupts: { n: 0, by600: 0, atAll: 0 } };
+const stats = { backchannels: { n: 0, stopped: 0, stoppedBefore: 0 }, interrupts: { n: 0, by600: 0, atAll: 0, by600Before: 0, atAllBefore: 0 } };
 const misses: string[] = [];
 for (const e of manifest) {
   if (e.category !== 'backchannels' && e.category !== 'interrupts') continue;
@@ -61,18 +70,21 @@ for (const e of manifest) {
   if (e.category === 'backchannels') {
     stats.backchannels.n++;
     if (final === 'interrupt') { stats.backchannels.stopped++; misses.push(`backchannel stopped the agent: ${e.file} heard "${whole}"`); }
+    if (decideBefore({ speechMs, text: whole, ended: true }) === 'interrupt') stats.backchannels.stoppedBefore++;
   } else {
     stats.interrupts.n++;
     const early = await text(pcm.subarray(0, Math.min(pcm.length, (startMs + 600) * 16)));
     const at600 = decideInterruption({ speechMs: Math.min(600, speechMs), text: early, ended: speechMs <= 600 }, RULES);
     if (at600 === 'interrupt') stats.interrupts.by600++;
     if (final === 'interrupt') stats.interrupts.atAll++;
+    if (decideBefore({ speechMs: Math.min(600, speechMs), text: early, ended: speechMs <= 600 }) === 'interrupt') stats.interrupts.by600Before++;
+    if (decideBefore({ speechMs, text: whole, ended: true }) === 'interrupt') stats.interrupts.atAllBefore++;
     else misses.push(`interruption ignored: ${e.file} heard "${whole}" (${Math.round(speechMs)} ms)`);
   }
 }
 const pct = (a: number, n: number): string => `${a}/${n} (${n ? ((100 * a) / n).toFixed(1) : '0'} %)`;
-console.log(`backchannels that stopped the agent: ${pct(stats.backchannels.stopped, stats.backchannels.n)}`);
-console.log(`real interruptions that stopped it by 600 ms of speech: ${pct(stats.interrupts.by600, stats.interrupts.n)}; at all: ${pct(stats.interrupts.atAll, stats.interrupts.n)}`);
+console.log(`backchannels that stopped the agent: ${pct(stats.backchannels.stopped, stats.backchannels.n)} (rule before the near-stop-word step, same transcripts: ${pct(stats.backchannels.stoppedBefore, stats.backchannels.n)})`);
+console.log(`real interruptions that stopped it by 600 ms of speech: ${pct(stats.interrupts.by600, stats.interrupts.n)}; at all: ${pct(stats.interrupts.atAll, stats.interrupts.n)} (before: ${pct(stats.interrupts.by600Before, stats.interrupts.n)}; ${pct(stats.interrupts.atAllBefore, stats.interrupts.n)})`);
 for (const m of misses) console.log(`  ${m}`);
 await stt.close();
 vad.close();

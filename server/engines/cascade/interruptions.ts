@@ -96,6 +96,28 @@ export function hasStopPhrase(text: string, rules: InterruptionRules, language?:
   return false;
 }
 
+/** Whether a and b are at most one edit (insert, delete, substitute) apart. */
+function oneEditApart(a: string, b: string): boolean {
+  if (a === b) return true;
+  if (Math.abs(a.length - b.length) > 1) return false;
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  if (a.length === b.length) return a.slice(i + 1) === b.slice(i + 1);
+  return a.length > b.length ? a.slice(i + 1) === b.slice(i) : a.slice(i) === b.slice(i + 1);
+}
+
+/**
+ * A lone word one edit away from a one-word stop phrase of 4+ letters: what an STT makes of a short
+ * "stop" or "wait" on a phone line ("top", "stap", "wit"; docs/notes/turns.md). Only when it is all that was
+ * said besides backchannels, and at least 3 letters (never "no" → "so").
+ */
+export function nearStopWord(text: string, rules: InterruptionRules, language?: string): boolean {
+  const words = contentWords(text, rules, language);
+  if (words.length !== 1 || words[0]!.length < 3) return false;
+  const w = words[0]!;
+  return listFor(rules.stopPhrases, language).some((ph) => !ph.includes(' ') && ph.length >= 4 && oneEditApart(w, ph));
+}
+
 /** True when the text is only backchannels (or nothing). */
 export function isBackchannel(text: string, rules: InterruptionRules, language?: string): boolean {
   return !hasStopPhrase(text, rules, language) && contentWords(text, rules, language).length === 0;
@@ -103,7 +125,8 @@ export function isBackchannel(text: string, rules: InterruptionRules, language?:
 
 /**
  * The verdict on the caller's speech over the agent:
- *  - a stop phrase in the transcript interrupts, however short;
+ *  - a stop phrase in the transcript interrupts, however short, and so does a lone word one edit away
+ *    from a one-word stop phrase of 4+ letters ("top" for "stop", "wit" for "wait": `nearStopWord`);
  *  - otherwise it needs `minDurationMs` of speech and `minWords` words besides backchannels;
  *  - speech that ended without that (a backchannel, a cough, a short "sorry?") is ignored: the agent goes on;
  *  - speech with no transcript at all `NO_TRANSCRIPT_GRACE_MS` past the minimum interrupts (the STT failed;
@@ -111,7 +134,7 @@ export function isBackchannel(text: string, rules: InterruptionRules, language?:
  */
 export function decideInterruption(heard: HeardSoFar, rules: InterruptionRules, language?: string): InterruptionVerdict {
   const { speechMs, text, ended } = heard;
-  if (text !== null && hasStopPhrase(text, rules, language)) return 'interrupt';
+  if (text !== null && (hasStopPhrase(text, rules, language) || nearStopWord(text, rules, language))) return 'interrupt';
   const longEnough = speechMs >= rules.minDurationMs;
   if (text !== null && longEnough && contentWords(text, rules, language).length >= Math.max(1, rules.minWords)) return 'interrupt';
   if (text === null && speechMs >= rules.minDurationMs + NO_TRANSCRIPT_GRACE_MS) return 'interrupt';

@@ -16,6 +16,12 @@ describe('interruption rules (speech over the agent)', () => {
     expect(decideInterruption({ speechMs: 600, text: 'wait stop', ended: false }, R)).toBe('interrupt');
   });
 
+  it('a short "stop" / "wait" the STT heard one letter off ("top", "wit") still interrupts; nothing else near does', () => {
+    for (const t of ['top', 'stops', 'stap', 'wit', 'yeah top']) expect(decideInterruption({ speechMs: 250, text: t, ended: true }, R), t).toBe('interrupt');
+    // "so" / "go" are not "no" (too short to guess), two words are not a lone word, far words are not near
+    for (const t of ['so', 'go', 'top it', 'stall', 'the the', 'he uh', 'arrived']) expect(decideInterruption({ speechMs: 250, text: t, ended: true }, R), t).toBe('ignore');
+  });
+
   it('other words need min duration and min words; before that it waits, and at the end it is ignored', () => {
     expect(decideInterruption({ speechMs: 300, text: null, ended: false }, R)).toBe('wait');
     expect(decideInterruption({ speechMs: 300, text: 'tomorrow', ended: false }, R)).toBe('wait');
