@@ -18,7 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mulawDecode, mulawEncode, readWavFile } from '../../audio/index.ts';
+import { mulawEncode, readWavFile } from '../../audio/index.ts';
 import { PocketSphinxStt } from '../../server/engines/providers/index.ts';
 import { FakeOpenAI, type FakeOpenAIOptions } from '../fakes/index.ts';
 import { freePort, rtpRange } from '../fakes/sip-harness.ts';
@@ -28,6 +28,7 @@ import { POSTGRES_AVAILABLE, startPostgres } from '../support/postgres.ts';
 import { ProxiedCaller } from '../support/sip-caller.ts';
 import { sipProbe } from '../support/sip-probe.ts';
 import { WebhookReceiver } from '../support/webhook-receiver.ts';
+import { hearMulaw } from '../support/hear.ts';
 import { callEndedEventId } from '../../server/webhooks/index.ts';
 
 const KEY = 'pk_cluster_test_key_0123456789abcdef';
@@ -119,12 +120,7 @@ describe('Kamailio in front of two Parley instances', () => {
     try {
       const got = calls[0]!.heard();
       const at = got.indexOf(said);
-      const pcm8 = mulawDecode(new Uint8Array(got.subarray(at, at + said.length)));
-      const pcm16 = new Int16Array(pcm8.length * 2); // 8 → 16 kHz by zero insertion (docs/notes/cascade.md)
-      for (let i = 0; i < pcm8.length; i++) pcm16[2 * i] = pcm8[i]!;
-      const s = stt.open();
-      s.push(pcm16);
-      const heard = (await s.finish()).text.toLowerCase();
+      const heard = (await hearMulaw(stt, new Uint8Array(got.subarray(at, at + said.length)))).toLowerCase();
       expect(['hello', 'what', 'time'].filter((w) => heard.split(/\s+/).includes(w)).length, `heard: ${heard}`).toBeGreaterThanOrEqual(2);
     } finally {
       await stt.close();
