@@ -181,19 +181,22 @@ describe('SIP bridge', () => {
     expect(seen.filter(([k]) => k === 'transferred' || k === 'closed')).toEqual([['transferred', 'sip:billing@127.0.0.1:5999'], ['closed', 'transferred']]);
   });
 
-  it('transfer_call: a NOTIFY reporting 486 Busy Here is told to the model with its code, and the call goes on', async () => {
+  it.each([
+    ['486 Busy Here', ['SIP/2.0 100 Trying']],
+    ['603 Decline', ['SIP/2.0 100 Trying', 'SIP/2.0 180 Ringing']],
+  ] as const)('transfer_call: a NOTIFY reporting %s is told to the model with its code, and the call goes on', async (final, progress) => {
     const { probe, uac } = await setup({ greetMs: 200, tool: { name: 'transfer_call', args: { target: 'sip:busy@127.0.0.1:5999' } } });
     uac.referNotifies = [
-      { frag: 'SIP/2.0 100 Trying', state: 'active' },
-      { frag: 'SIP/2.0 486 Busy Here', state: 'terminated', afterMs: 100 },
+      ...progress.map((frag) => ({ frag, state: 'active' as const })),
+      { frag: `SIP/2.0 ${final}`, state: 'terminated', afterMs: 100 },
     ];
     await uac.call();
     const stop = uac.stream(() => SILENCE);
     await uac.waitSip((m) => m.startsWith('REFER '), 10_000, 'REFER');
     await waitFor(() => toolOutputs(probe).length > 0, 5000, 'tool output');
-    expect(toolOutputs(probe)[0]).toMatch(/^Transfer failed: the transfer target answered 486 Busy Here\. The caller is still on the line/);
+    expect(toolOutputs(probe)[0]).toBe(`Transfer failed: the transfer target answered ${final}. The caller is still on the line: tell them the transfer did not work and offer to help another way.`);
     await waitFor(() => probe.received.some((e) => e.type === 'response.create'), 3000, 'response.create');
-    await waitFor(() => uac.responses.filter((m) => /^SIP\/2\.0 200/.test(m) && /^CSeq: \d+ NOTIFY/m.test(m)).length === 2, 2000, 'a 200 for each NOTIFY');
+    await waitFor(() => uac.responses.filter((m) => /^SIP\/2\.0 200/.test(m) && /^CSeq: \d+ NOTIFY/m.test(m)).length === progress.length + 1, 2000, 'a 200 for each NOTIFY');
     // the call is still up: media flows, no BYE, no transferred hook
     const before = uac.received.length;
     await waitFor(() => uac.received.length > before + 10, 2000, 'RTP after the failed transfer');
