@@ -24,6 +24,7 @@ import type { SipBridge } from '../../server/sip-bridge.ts';
 import { makeTestCert, startParley } from '../component/helpers.ts';
 import type { Parley, TestCert } from '../component/helpers.ts';
 import { killAll, startBaresip, waitFor } from '../fakes/sip-harness.ts';
+import { to16k, words } from '../support/hear.ts';
 
 const SPEECH = new URL('../../fixtures/speech/', import.meta.url).pathname;
 const RELAY_HOST = '127.0.0.2';
@@ -39,12 +40,6 @@ function makeCallerWav(dir: string): string {
   return path;
 }
 
-const to16k = (x: Int16Array): Int16Array => {
-  const y = new Int16Array(x.length * 2);
-  for (let i = 0; i < x.length; i++) y[2 * i] = x[i]!;
-  return y;
-};
-const words = (s: string): string[] => s.toLowerCase().replace(/[^a-z' ]/g, ' ').split(/\s+/).filter(Boolean);
 
 /** G.711 μ-law → linear (ITU-T G.711). */
 function ulawToLinear(u: number): number {

@@ -7,20 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../server/config.ts';
-import { ConfigError } from '../../../server/errors.ts';
 import { makeTestCert } from '../../component/helpers.ts';
 import type { TestCert } from '../../component/helpers.ts';
+import { settingOf } from '../../support/config.ts';
 import { spawnMain } from '../../support/parley-process.ts';
 
-function settingOf(fn: () => unknown): string | null {
-  try {
-    fn();
-    return null;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).setting;
-  }
-}
 
 describe('SIP TLS and SRTP settings', () => {
   let a: TestCert;
