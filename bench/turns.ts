@@ -33,7 +33,7 @@ const speeds = opt('speeds', '1.0').split(',').map(Number);
 const baselineKind = opt('baseline', 'server');   // server: server_vad 500 ms; semantic: semantic_vad medium, fixed 600 ms
 const keep = setInterval(() => undefined, 1_000);
 
-const stt = new PocketSphinxStt({ decoders: 4 });
+const stt = new PocketSphinxStt({ workers: 2, decoders: 4 });
 const tts = new FliteTts();
 const stages = { stt, chat: new DemoAgent(), tts };
 const base = { ...DEFAULT_INTERRUPTION_RULES, serverVad: false };
@@ -65,11 +65,12 @@ function speechEndMs(mu: Buffer): number {
   return rms.length * 20;
 }
 
-interface Outcome { latencyMs: number | null; premature: boolean }
+interface Outcome { latencyMs: number | null; eotMs: number | null; premature: boolean }
 const SILENCE = Buffer.alloc(160, 0xff);   // μ-law silence
 
 async function run(engine: CascadeEngine, td: TurnDetection, mu: Buffer, endMs: number, t0: number): Promise<Outcome> {
   let firstAudioAt: number | null = null;
+  let stoppedAt: number | null = null;
   let premature = false;
   const session = { type: 'realtime', output_modalities: ['audio'], audio: { input: { format: { type: 'audio/pcmu' }, turn_detection: td }, output: { format: { type: 'audio/pcmu' } } } } as unknown as RealtimeSession;
   const conn = await engine.open({
@@ -78,12 +79,13 @@ async function run(engine: CascadeEngine, td: TurnDetection, mu: Buffer, endMs: 
       onEvent: (e: ServerEvent) => {
         const now = performance.now();
         if (e.type === 'input_audio_buffer.speech_stopped' && now < t0 + endMs - 20) premature = true;
+        else if (e.type === 'input_audio_buffer.speech_stopped' && stoppedAt === null) stoppedAt = now;
         if (e.type === 'response.output_audio.delta' && firstAudioAt === null && now >= t0 + endMs) firstAudioAt = now;
       },
       onClose: () => undefined,
     },
   });
-  const frames = Math.ceil(mu.length / 160) + 300;   // + 6 s of silence
+  const frames = Math.ceil(mu.length / 160) + 500;   // + 10 s of silence (at most: it stops at the first audio)
   await new Promise<void>((resolve) => {
     let i = 0;
     const tick = (): void => {
@@ -92,13 +94,14 @@ async function run(engine: CascadeEngine, td: TurnDetection, mu: Buffer, endMs: 
         conn.send({ type: 'input_audio_buffer.append', audio: AudioChunk.fromBytes(chunk, { type: 'audio/pcmu' }) } as never);
         i++;
       }
-      if (i >= frames || (firstAudioAt !== null && i * 20 > endMs + 200)) return resolve();
+      // the first audio, or (on a machine too loaded for the reply to come soon) 3 s after the turn ended
+      if (i >= frames || (firstAudioAt !== null && i * 20 > endMs + 200) || (stoppedAt !== null && performance.now() > stoppedAt + 3_000)) return resolve();
       setTimeout(tick, Math.max(0, t0 + i * 20 - performance.now()));
     };
     tick();
   });
   conn.close();
-  return { latencyMs: firstAudioAt === null ? null : firstAudioAt - (t0 + endMs), premature };
+  return { latencyMs: firstAudioAt === null ? null : firstAudioAt - (t0 + endMs), eotMs: stoppedAt === null ? null : stoppedAt - (t0 + endMs), premature };
 }
 
 const baseTd: TurnDetection = baselineKind === 'semantic' ? { type: 'semantic_vad' } as TurnDetection : { type: 'server_vad' } as TurnDetection;
@@ -108,6 +111,7 @@ const modes = [
 ];
 const lat: number[][][] = modes.map(() => []);   // [mode][round] latencies (questions and the paused sentences' ends)
 const prem: number[][] = modes.map(() => []);
+const eot: number[][] = modes.map(() => []);   // [mode] end of speech → speech_stopped (the end-of-turn decision alone)
 const noReply: number[] = modes.map(() => 0);
 const cuts: string[] = [];
 for (let r = 0; r < rounds; r++) {
@@ -120,6 +124,7 @@ for (let r = 0; r < rounds; r++) {
     const outs = await Promise.all(modes.map((m) => run(m.engine, m.td, mu, endMs, t0)));
     if (e.category === 'paused') paused++;
     outs.forEach((o, m) => {
+      if (o.eotMs !== null && !o.premature) eot[m]!.push(o.eotMs);
       if (o.latencyMs === null) noReply[m]!++;
       else if (!o.premature) lat[m]![r]!.push(o.latencyMs);
       if (e.category === 'paused' && o.premature) { prem[m]![r]!++; if (r === 0) cuts.push(`${modes[m]!.name}: cut ${e.file}`); }
@@ -136,6 +141,8 @@ for (let r = 0; r < rounds; r++) {
       const all = lat[k]!.flat().sort((a, b) => a - b);
       const p50s = lat[k]!.map((xs) => percentileSorted([...xs].sort((a, b) => a - b), 50));
       const premAll = prem[k]!.reduce((a, b) => a + b, 0);
+      const es = [...eot[k]!].sort((a, b) => a - b);
+      console.log(`  ${m.name}: end of speech → speech_stopped (the turn's end decided) p50 ${percentileSorted(es, 50).toFixed(0)} ms p95 ${percentileSorted(es, 95).toFixed(0)} ms (n ${es.length})`);
       console.log(`  ${m.name}: end of speech → first audio p50 ${percentileSorted(all, 50).toFixed(0)} ms [rounds ${Math.min(...p50s).toFixed(0)}–${Math.max(...p50s).toFixed(0)}], p95 ${percentileSorted(all, 95).toFixed(0)} ms; premature ${premAll}/${paused * rounds} (${((100 * premAll) / (paused * rounds)).toFixed(1)} %); no reply ${noReply[k]}`);
     });
     const r50 = lat[1]!.map((xs, i) => percentileSorted([...xs].sort((a, b) => a - b), 50) / percentileSorted([...lat[0]![i]!].sort((a, b) => a - b), 50));
