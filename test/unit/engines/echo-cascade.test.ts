@@ -46,8 +46,8 @@ describe('cascade: the agent\'s own echo is not the caller speaking', () => {
     expect(g.playedMs).toBeGreaterThan(8_000);
     const p = await echoCall(plain, line);
     expect(p.speechStarted).toBeGreaterThan(0);
-    expect(p.status).toBe('cancelled');
-    expect(p.reason).toBe('turn_detected');
+    // its own echo barged in: the door flushed the reply (the response may have finished generating before)
+    expect(p.playedMs).toBeLessThan(g.playedMs / 2);
   }, 90_000);
 
   it('the caller speaking over the echo still interrupts (speech_started, the playout flushed)', async () => {
