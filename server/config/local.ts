@@ -42,9 +42,12 @@ export interface LocalConfig {
   sttDecoders: number;
   /**
    * PARLEY_POCKETSPHINX_SECOND_PASS: run PocketSphinx's second (fwdflat) pass at the end of each
-   * utterance (default false: measured on 164 words (bench/local-stt-settings.ts), the second pass
+   * utterance (default true). Measured on 164 words (bench/local-stt-settings.ts) the second pass
    * heard no more words right and made each end-of-utterance search ~6× longer, the time every
-   * caller whose turn ends with others' waits for; docs/notes/local-engine.md).
+   * caller whose turn ends with others' waits for; but without it a decoder's memory grows with long
+   * utterances (the WS fuzzer on the local engine, test/chaos/ws-fuzz.test.ts: RSS +372–377 MiB with
+   * one pass against its 320 MiB bound, within it with two), so `false` is the opt-in
+   * (docs/notes/local-engine.md).
    */
   sttSecondPass: boolean;
   /** PARLEY_LOCAL_TTS_WORKERS: flite worker threads (default: os.availableParallelism(), at most 4). */
@@ -90,7 +93,7 @@ export function readLocalConfig(r: ConfigReader, cores: number = availableParall
     pocketsphinxModelDir: r.str('PARLEY_POCKETSPHINX_MODEL_DIR', 'local.pocketsphinxModelDir', '/usr/share/pocketsphinx/model/en-us'),
     sttWorkers,
     sttDecoders: r.int('PARLEY_LOCAL_STT_DECODERS', 'local.sttDecoders', Math.min(256, Math.max(sttWorkers, maxSessions)), { min: 1, max: 256 }),
-    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', false),
+    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', true),
     ttsWorkers: r.int('PARLEY_LOCAL_TTS_WORKERS', 'local.ttsWorkers', Math.min(4, Math.max(1, cores)), { min: 1, max: 16 }),
     maxSessions,
     maxSessionsAuto: maxAuto,

@@ -16,7 +16,7 @@ describe('local engine settings (server/config/local.ts)', () => {
       maxSessions: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
       maxSessionsAuto: false,
       sttDecoders: LOCAL_SESSIONS_PER_WORKER * defaultSttWorkers(cores),
-      sttSecondPass: false,
+      sttSecondPass: true,
       retryAfterS: 5,
       overloadFinishMs: 0,
     });

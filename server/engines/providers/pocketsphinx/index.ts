@@ -233,7 +233,7 @@ export class PocketSphinxStt implements SttProvider {
   private readonly costs: { rtf: number; endMs: number }[] = [];
 
   constructor(opts: PocketSphinxOptions = {}) {
-    this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, settings: { ...opts.decoder, secondPass: opts.secondPass ?? false } };
+    this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, settings: { ...opts.decoder, secondPass: opts.secondPass ?? true } };
     const workers = Math.max(1, opts.workers ?? 1);
     this.slots = new Array<WorkerSlot | null>(workers).fill(null);
     this.perWorker = Math.max(1, Math.ceil((opts.decoders ?? workers) / workers));
