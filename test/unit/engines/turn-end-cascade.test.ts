@@ -102,8 +102,10 @@ describe('cascade: adaptive end of turn (semantic_vad)', () => {
     expect(wf).toHaveLength(1);
     expect(wa).toHaveLength(1);
     expect(wf[0]!).toBeGreaterThanOrEqual(600);
-    // 200 ms once the words read as complete, plus the partial's round trip and a frame
-    expect(wa[0]!).toBeLessThan(520);
+    // 200 ms once the words read as complete, plus the partial's round trip and a frame (≈ 300 ms on a
+    // quiet machine): less than the fixed window's wait (a 1200 ms window, the adaptive maximum, fails it;
+    // a fixed 520 ms bound failed at load 18, the partial waiting behind other tests' decoding)
+    expect(wa[0]!).toBeLessThan(wf[0]!);
     a.conn.close(); f.conn.close();
   }, 60_000);
 });
