@@ -56,6 +56,8 @@ export class RtpPortPool {
   private readonly opts: PortPoolOptions;
   private next: number;
   private readonly inUse = new Set<number>();
+  /** The last allocate() found no pair it could bind (ports taken by other processes count): until a release. */
+  private exhausted = false;
 
   constructor(opts: PortPoolOptions) {
     if (opts.minPort > opts.maxPort - 1) throw new SipError('SIP_ERR_CONFIG', `bad RTP port range ${opts.minPort}-${opts.maxPort}`);
@@ -67,6 +69,12 @@ export class RtpPortPool {
 
   get active(): number {
     return this.inUse.size;
+  }
+
+  /** No RTP port pair to give: every pair of the range is ours, or the last allocation found none free. */
+  get full(): boolean {
+    const first = this.opts.minPort % 2 ? this.opts.minPort + 1 : this.opts.minPort;
+    return this.exhausted || this.inUse.size >= Math.floor((this.opts.maxPort - first + 1) / 2);
   }
 
   async allocate(): Promise<{ rtp: dgram.Socket; rtcp: dgram.Socket; port: number }> {
@@ -89,11 +97,13 @@ export class RtpPortPool {
       this.inUse.add(port);
       return { rtp, rtcp, port };
     }
+    this.exhausted = true;
     throw new SipError('SIP_ERR_NO_RTP_PORT', `no free RTP port in ${minPort}-${maxPort}`, { retryable: true });
   }
 
   release(port: number): void {
     this.inUse.delete(port);
+    this.exhausted = false;
   }
 }
 

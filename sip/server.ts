@@ -205,6 +205,13 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
       log.warn({ maxCalls: config.maxCalls }, 'call limit reached: 486');
       return { action: 'reply', status: 486, reason: 'Busy Here', headers: ['Retry-After: 10'] };
     }
+    if (ports.full) {
+      // no RTP port pair left (the range is smaller than the call cap, or other processes hold ports in it):
+      // refused before SIP.js takes the INVITE, as OPTIONS says (a dispatcher fails over on the 503)
+      m.callsRejected++;
+      log.warn({ rtpPorts: config.rtpPorts }, 'no free RTP port: 503');
+      return { action: 'reply', status: 503, reason: 'Service Unavailable', headers: [`Retry-After: ${FULL_RETRY_AFTER_S}`, 'X-Parley-Status: full'] };
+    }
     pendingInvites.add(callId);
     setTimeout(() => pendingInvites.delete(callId), 2000).unref(); // if SIP.js drops it, forget it
     return { action: 'pass' };
@@ -218,7 +225,7 @@ export async function startSipServer(config: SipConfig, deps: SipServerDeps): Pr
   const optionsAnswer = (): SipFilterResult => {
     const sipCalls = calls.size + pendingInvites.size;
     const report = loadReport?.() ?? null;
-    const full = sipCalls >= config.maxCalls || (report?.full ?? false);
+    const full = sipCalls >= config.maxCalls || ports.full || (report?.full ?? false);
     const state = stopping || draining ? 'draining' : full ? 'full' : 'open';
     const headers = [
       `Allow: ${ALLOW.join(', ')}`,

@@ -173,6 +173,20 @@ describe('drain', () => {
     expect(await p.exited).toEqual({ code: 0, signal: null });
   }, 45_000);
 
+  it('no RTP port left: OPTIONS 503 full, a new INVITE 503 + Retry-After before SIP.js takes it; open again when the call ends', async () => {
+    // one RTP port pair: the first call takes it (a range smaller than the call cap, or ports other processes hold)
+    const min = 2 * Math.floor(rtpRange().min / 2);
+    const { sipPort } = await start({ PARLEY_RTP_PORTS: `${min}-${min + 1}` });
+    const { uac, stop } = await liveCall(sipPort);
+    const opt = await sipProbe(sipPort, 'OPTIONS');
+    expect([opt.status, opt.header('X-Parley-Status')]).toEqual([503, 'full']);
+    const inv = await sipProbe(sipPort, 'INVITE');
+    expect([inv.status, inv.header('X-Parley-Status'), inv.header('Retry-After')]).toEqual([503, 'full', '5']);
+    stop();
+    await uac.bye();
+    await until(async () => (await sipProbe(sipPort, 'OPTIONS')).status === 200, 5000, 'OPTIONS 200 once the port pair is free');
+  }, 45_000);
+
   it('the drain limit (PARLEY_DRAIN_LIMIT_S) ends with the fast path: BYE when the limit is reached, exit 0', async () => {
     const { p, sipPort } = await start({ PARLEY_DRAIN_LIMIT_S: '1' });
     const { uac } = await liveCall(sipPort);
