@@ -13,10 +13,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import koffi from 'koffi';
 import { readWavFile } from '../audio/index.ts';
 import { zeroInsertUpsample } from '../server/engines/cascade/index.ts';
 import { DEFAULT_POCKETSPHINX_MODEL_DIR } from '../server/engines/providers/index.ts';
+import { loadPocketSphinx } from '../server/engines/providers/pocketsphinx/native.ts';
 import { decoderArgs } from '../server/engines/providers/pocketsphinx/settings.ts';
 import type { DecoderSettings } from '../server/engines/providers/pocketsphinx/settings.ts';
 
@@ -41,18 +41,9 @@ const SETTINGS: Record<string, DecoderSettings> = {
   'one pass, topn 2, beam 1e-40 wbeam 1e-24': { secondPass: false, topn: 2, beam: 1e-40, wbeam: 1e-24 },
 };
 
-const sb = koffi.load('libsphinxbase.so.3');
-const ps = koffi.load('libpocketsphinx.so.3');
-sb.func('void err_set_logfp(void *stream)')(null);
-const api = {
-  ps_args: ps.func('void *ps_args()'),
-  cmd_ln_parse_r: sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)'),
-  ps_init: ps.func('void *ps_init(void *config)'),
-  ps_start_utt: ps.func('int ps_start_utt(void *ps)'),
-  ps_process_raw: ps.func('int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
-  ps_end_utt: ps.func('int ps_end_utt(void *ps)'),
-  ps_get_hyp: ps.func('const char *ps_get_hyp(void *ps, _Out_ int *score)'),
-};
+/** The library handles, held for the whole run (koffi unloads collected ones). */
+const libraries: unknown[] = [];
+const api = loadPocketSphinx(libraries);
 
 interface Clip { name: string; text: string; pcm: Int16Array; phone: boolean }
 const clips: Clip[] = [];

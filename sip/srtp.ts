@@ -116,22 +116,8 @@ export class AesCm {
 
   /** IV = (salt·2^16) XOR (SSRC·2^64) XOR (index·2^16), the 48-bit index a JS number (RFC 3711 §4.1.1). */
   ivFor(ssrc: number, index: number, iv: Uint8Array = this.iv): Uint8Array {
-    const salt = this.salt;
     const hi = Math.floor(index / 4294967296);
-    const lo = (index - hi * 4294967296) >>> 0;
-    for (let i = 0; i < 14; i++) iv[i] = salt[i] as number;
-    iv[14] = 0;
-    iv[15] = 0;
-    iv[4] = (iv[4] as number) ^ ((ssrc >>> 24) & 0xff);
-    iv[5] = (iv[5] as number) ^ ((ssrc >>> 16) & 0xff);
-    iv[6] = (iv[6] as number) ^ ((ssrc >>> 8) & 0xff);
-    iv[7] = (iv[7] as number) ^ (ssrc & 0xff);
-    iv[8] = (iv[8] as number) ^ ((hi >>> 8) & 0xff);
-    iv[9] = (iv[9] as number) ^ (hi & 0xff);
-    iv[10] = (iv[10] as number) ^ ((lo >>> 24) & 0xff);
-    iv[11] = (iv[11] as number) ^ ((lo >>> 16) & 0xff);
-    iv[12] = (iv[12] as number) ^ ((lo >>> 8) & 0xff);
-    iv[13] = (iv[13] as number) ^ (lo & 0xff);
+    writeIv(iv, this.salt, ssrc, hi, (index - hi * 4294967296) >>> 0);
     return iv;
   }
 
@@ -414,20 +400,7 @@ export class SrtpContext {
 
   /** IV = (salt·2^16) XOR (SSRC·2^64) XOR (index·2^16), index = 48 bits given as hi16:lo32 (RFC 3711 §4.1.1). */
   private setIv(salt: Buffer, ssrc: number, indexHi: number, indexLo: number): void {
-    const iv = this.iv;
-    for (let i = 0; i < 14; i++) iv[i] = salt[i] as number;
-    iv[14] = 0;
-    iv[15] = 0;
-    iv[4] = (iv[4] as number) ^ ((ssrc >>> 24) & 0xff);
-    iv[5] = (iv[5] as number) ^ ((ssrc >>> 16) & 0xff);
-    iv[6] = (iv[6] as number) ^ ((ssrc >>> 8) & 0xff);
-    iv[7] = (iv[7] as number) ^ (ssrc & 0xff);
-    iv[8] = (iv[8] as number) ^ ((indexHi >>> 8) & 0xff);
-    iv[9] = (iv[9] as number) ^ (indexHi & 0xff);
-    iv[10] = (iv[10] as number) ^ ((indexLo >>> 24) & 0xff);
-    iv[11] = (iv[11] as number) ^ ((indexLo >>> 16) & 0xff);
-    iv[12] = (iv[12] as number) ^ ((indexLo >>> 8) & 0xff);
-    iv[13] = (iv[13] as number) ^ (indexLo & 0xff);
+    writeIv(this.iv, salt, ssrc, indexHi, indexLo);
   }
 
   // ------------------------------------------------------------------------ SRTP
@@ -573,4 +546,21 @@ function rtpPayloadOffset(b: Uint8Array, len: number): number {
     off += 4 + 4 * (((b[off + 2] as number) << 8) | (b[off + 3] as number));
   }
   return off <= len ? off : -1;
+}
+
+/** IV = (salt·2^16) XOR (SSRC·2^64) XOR (index·2^16) into `iv`, the 48-bit index as hi16:lo32 (RFC 3711 §4.1.1). */
+function writeIv(iv: Uint8Array, salt: Uint8Array, ssrc: number, hi: number, lo: number): void {
+  for (let i = 0; i < 14; i++) iv[i] = salt[i] as number;
+  iv[14] = 0;
+  iv[15] = 0;
+  iv[4] = (iv[4] as number) ^ ((ssrc >>> 24) & 0xff);
+  iv[5] = (iv[5] as number) ^ ((ssrc >>> 16) & 0xff);
+  iv[6] = (iv[6] as number) ^ ((ssrc >>> 8) & 0xff);
+  iv[7] = (iv[7] as number) ^ (ssrc & 0xff);
+  iv[8] = (iv[8] as number) ^ ((hi >>> 8) & 0xff);
+  iv[9] = (iv[9] as number) ^ (hi & 0xff);
+  iv[10] = (iv[10] as number) ^ ((lo >>> 24) & 0xff);
+  iv[11] = (iv[11] as number) ^ ((lo >>> 16) & 0xff);
+  iv[12] = (iv[12] as number) ^ ((lo >>> 8) & 0xff);
+  iv[13] = (iv[13] as number) ^ (lo & 0xff);
 }

@@ -16,6 +16,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import koffi from 'koffi';
+import { loadPocketSphinx } from './native.ts';
 import type { FromWorker, PocketSphinxWorkerData, ToWorker } from './protocol.ts';
 import { DecodeScheduler } from './scheduler.ts';
 import type { Step } from './scheduler.ts';
@@ -38,24 +39,8 @@ try {
   loadError = err instanceof Error ? err.message : String(err);
 }
 
-function loadApi() {
-  const sb = koffi.load('libsphinxbase.so.3');
-  const ps = koffi.load('libpocketsphinx.so.3');
-  libraries.push(sb, ps);
-  // Logging off for the whole process, and never through `-logfn`: sphinxbase keeps one global log
-  // FILE, and ps_init with -logfn opens a new one and fcloses the old one, which decoders in other
-  // worker threads may be writing to at that moment. err_set_logfp(NULL) only marks the global
-  // "disabled" (no fclose), so setting it again from another worker is harmless.
-  sb.func('void err_set_logfp(void *stream)')(null);
-  return {
-    ps_args: ps.func('void *ps_args()'),
-    cmd_ln_parse_r: sb.func('void *cmd_ln_parse_r(void *inout, void *defn, int argc, const char **argv, int strict)'),
-    ps_init: ps.func('void *ps_init(void *config)'),
-    ps_start_utt: ps.func('int ps_start_utt(void *ps)'),
-    ps_process_raw: ps.func('int ps_process_raw(void *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
-    ps_end_utt: ps.func('int ps_end_utt(void *ps)'),
-    ps_get_hyp: ps.func('const char *ps_get_hyp(void *ps, _Out_ int *score)'),
-  };
+function loadApi(): ReturnType<typeof loadPocketSphinx> {
+  return loadPocketSphinx(libraries);
 }
 
 /** This thread's CPU time in ms (clock_gettime CLOCK_THREAD_CPUTIME_ID): a decode's own cost, whatever else runs on the machine. */
