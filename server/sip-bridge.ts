@@ -36,7 +36,7 @@ import { Gauge } from './metrics.ts';
 import { MaxCallTimer, firstMessageEvent, withAudioFormat, type CallPlan } from './profiles/index.ts';
 import { outboundCalls } from './outbound/calls.ts';
 import { DEFAULT_TRANSFER_CONFIG } from './config/transfer.ts';
-import { Hold, announcementInstructions, announcementText, holdAudio, relayLegs } from './transfer/warm.ts';
+import { Hold, announcementText, holdAudio, relayLegs } from './transfer/warm.ts';
 
 export interface SipBridgeOptions {
   /** Overrides of the SIP server config (tests: port 0, an RTP range). */
@@ -572,7 +572,7 @@ class CallBridge implements SessionClient {
       warm.announced = () => resolve('announced');
     });
     const targetGone = new Promise<'gone'>((resolve) => call.once('ended', () => resolve('gone')));
-    this.session?.handleClientEvent({ type: 'response.create', response: { instructions: announcementInstructions(announcementText(summary)), tool_choice: 'none' } });
+    this.session?.handleClientEvent(firstMessageEvent(announcementText(summary), 'the person who answered'));
     const timeout = (ms: number): Promise<'timeout'> => new Promise((r) => setTimeout(() => r('timeout'), ms));
     let r = await Promise.race([announced, targetGone, aborted, timeout(ANNOUNCE_MAX_MS)]);
     if (r === 'announced') r = await Promise.race([call.whenDrained().then(() => 'announced' as const), targetGone, aborted, timeout(ANNOUNCE_MAX_MS)]);

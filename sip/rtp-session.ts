@@ -58,10 +58,15 @@ export class RtpPortPool {
   private readonly inUse = new Set<number>();
   /** The last allocate() found no pair it could bind (ports taken by other processes count): until a release. */
   private exhausted = false;
+  /** The first even port of the range, and how many RTP/RTCP pairs the range holds. */
+  private readonly first: number;
+  private readonly pairs: number;
 
   constructor(opts: PortPoolOptions) {
     if (opts.minPort > opts.maxPort - 1) throw new SipError('SIP_ERR_CONFIG', `bad RTP port range ${opts.minPort}-${opts.maxPort}`);
     this.opts = opts;
+    this.first = opts.minPort % 2 ? opts.minPort + 1 : opts.minPort;
+    this.pairs = Math.floor((opts.maxPort - this.first + 1) / 2);
     const span = Math.floor((opts.maxPort - opts.minPort) / 2);
     this.next = opts.minPort + 2 * Math.floor(Math.random() * Math.max(1, span)) + (opts.minPort % 2);
     if (this.next % 2) this.next++;
@@ -73,15 +78,13 @@ export class RtpPortPool {
 
   /** No RTP port pair to give: every pair of the range is ours, or the last allocation found none free. */
   get full(): boolean {
-    const first = this.opts.minPort % 2 ? this.opts.minPort + 1 : this.opts.minPort;
-    return this.exhausted || this.inUse.size >= Math.floor((this.opts.maxPort - first + 1) / 2);
+    return this.exhausted || this.inUse.size >= this.pairs;
   }
 
   async allocate(): Promise<{ rtp: dgram.Socket; rtcp: dgram.Socket; port: number }> {
     const { minPort, maxPort, host } = this.opts;
-    const first = minPort % 2 ? minPort + 1 : minPort;
-    const count = Math.floor((maxPort - first + 1) / 2);
-    for (let i = 0; i < count; i++) {
+    const first = this.first;
+    for (let i = 0; i < this.pairs; i++) {
       let port = this.next;
       this.next += 2;
       if (this.next + 1 > maxPort) this.next = first;

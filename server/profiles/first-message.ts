@@ -9,14 +9,12 @@
  */
 import type { ResponseCreateEvent } from '../protocol/index.ts';
 
-const LEAD = 'Say exactly the following to the caller, word for word, and nothing else: ';
-
-/** The response instructions that make the agent say `text`. */
-export function firstMessageInstructions(text: string): string {
-  return `${LEAD}"${text}"`;
+/** The response instructions that make the agent say `text` to `to` (the caller; warm transfer's target). */
+export function firstMessageInstructions(text: string, to = 'the caller'): string {
+  return `Say exactly the following to ${to}, word for word, and nothing else: "${text}"`;
 }
 
-/** The `response.create` a door sends when the call is answered. */
-export function firstMessageEvent(text: string): ResponseCreateEvent {
-  return { type: 'response.create', response: { instructions: firstMessageInstructions(text), tool_choice: 'none' } };
+/** The `response.create` a door sends when the call is answered (and warm transfer, to the target). */
+export function firstMessageEvent(text: string, to?: string): ResponseCreateEvent {
+  return { type: 'response.create', response: { instructions: firstMessageInstructions(text, to), tool_choice: 'none' } };
 }

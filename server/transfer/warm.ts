@@ -104,13 +104,11 @@ export function relayLegs(caller: SipCall, target: SipCall): LegRelay {
   return { ended };
 }
 
-/** The instructions that make the agent say the announcement to the person who answered (any engine: see server/profiles/first-message.ts). */
-export function announcementInstructions(text: string): string {
-  return `Say exactly the following to the person who answered, word for word, and nothing else: "${text.replace(/"/g, "'")}"`;
-}
-
-/** What the agent says to the target before the caller is put through. */
+/**
+ * What the agent says to the target before the caller is put through, said as a first message is
+ * (server/profiles/first-message.ts); the model's summary has its double quotes made single, as the text is quoted.
+ */
 export function announcementText(summary: string | null): string {
-  const s = summary?.trim();
+  const s = summary?.trim().replace(/"/g, "'");
   return `Hello, this is the virtual assistant with a caller for you.${s ? ` ${/[.!?]$/.test(s) ? s : `${s}.`}` : ''} I am connecting you now.`;
 }
