@@ -41,13 +41,18 @@ export interface LocalConfig {
    */
   sttDecoders: number;
   /**
+   * PARLEY_LOCAL_STT_MAX_DECODERS: the most PocketSphinx decoders loaded in all (default
+   * `sttDecoders` + one per worker). An utterance that finds every decoder in use loads another up
+   * to this bound, then waits for one to come free: memory stays bounded whatever clients send.
+   */
+  sttMaxDecoders: number;
+  /**
    * PARLEY_POCKETSPHINX_SECOND_PASS: run PocketSphinx's second (fwdflat) pass at the end of each
-   * utterance (default true). Measured on 164 words (bench/local-stt-settings.ts) the second pass
+   * utterance (default false). Measured on 164 words (bench/local-stt-settings.ts) the second pass
    * heard no more words right and made each end-of-utterance search ~6× longer, the time every
-   * caller whose turn ends with others' waits for; but without it a decoder's memory grows with long
-   * utterances (the WS fuzzer on the local engine, test/chaos/ws-fuzz.test.ts: RSS +372–377 MiB with
-   * one pass against its 320 MiB bound, within it with two), so `false` is the opt-in
-   * (docs/notes/local-engine.md).
+   * caller whose turn ends with others' waits for (docs/notes/local-engine.md). The memory growth
+   * once blamed on one pass was the decoder pool growing without bound, now capped
+   * (PARLEY_LOCAL_STT_MAX_DECODERS).
    */
   sttSecondPass: boolean;
   /** PARLEY_LOCAL_TTS_WORKERS: flite worker threads (default: os.availableParallelism(), at most 4). */
@@ -85,6 +90,7 @@ export function readLocalConfig(r: ConfigReader, cores: number = availableParall
   const maxAuto = stt === 'pocketsphinx' && autoAsked;
   const computed = localCapacity(PRIOR_COST, sttWorkers, cores);
   const maxSessions = autoAsked ? (maxAuto ? computed : 0) : r.int('PARLEY_LOCAL_MAX_SESSIONS', 'local.maxSessions', stt === 'pocketsphinx' ? computed : 0, { min: 0, max: 100_000 });
+  const sttDecoders = r.int('PARLEY_LOCAL_STT_DECODERS', 'local.sttDecoders', Math.min(256, Math.max(sttWorkers, maxSessions)), { min: 1, max: 256 });
   return {
     vad: r.oneOf('PARLEY_LOCAL_VAD', 'local.vad', ['silero', 'energy'] as const, 'silero'),
     tts: r.oneOf('PARLEY_LOCAL_TTS', 'local.tts', ['flite', 'espeak-ng', 'http'] as const, 'flite'),
@@ -92,8 +98,9 @@ export function readLocalConfig(r: ConfigReader, cores: number = availableParall
     chat: r.oneOf('PARLEY_LOCAL_CHAT', 'local.chat', ['demo', 'http'] as const, 'demo'),
     pocketsphinxModelDir: r.str('PARLEY_POCKETSPHINX_MODEL_DIR', 'local.pocketsphinxModelDir', '/usr/share/pocketsphinx/model/en-us'),
     sttWorkers,
-    sttDecoders: r.int('PARLEY_LOCAL_STT_DECODERS', 'local.sttDecoders', Math.min(256, Math.max(sttWorkers, maxSessions)), { min: 1, max: 256 }),
-    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', true),
+    sttDecoders,
+    sttMaxDecoders: r.int('PARLEY_LOCAL_STT_MAX_DECODERS', 'local.sttMaxDecoders', sttDecoders + sttWorkers, { min: sttDecoders, max: 512 }),
+    sttSecondPass: r.bool('PARLEY_POCKETSPHINX_SECOND_PASS', 'local.sttSecondPass', false),
     ttsWorkers: r.int('PARLEY_LOCAL_TTS_WORKERS', 'local.ttsWorkers', Math.min(4, Math.max(1, cores)), { min: 1, max: 16 }),
     maxSessions,
     maxSessionsAuto: maxAuto,

@@ -13,6 +13,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { FakeOpenAI } from '../fakes/index.ts';
+import { LocalEngine } from '../../server/engines/local/index.ts';
 import { startParley, TEST_KEY, type Parley } from '../component/helpers.ts';
 import { FuzzGen, type FuzzCase } from './fuzz-events.ts';
 import { FuzzClient, type FuzzFailure } from './fuzz-client.ts';
@@ -110,12 +111,20 @@ function report(seed: number, failures: FuzzFailure[]): string {
  * A short fuzz run on a first socket (engines load their models and fill their pools on first real use,
  * V8 grows its heap to the working size), closed; then the baseline for fds and RSS.
  */
-async function warmProbe(parley: Parley, part: string, warmCases: number, opts: { huge: boolean; quietMs: number; legacyTranscription?: boolean }): Promise<PartProbe> {
+async function warmProbe(parley: Parley, part: string, warmCases: number, opts: { huge: boolean; quietMs: number; legacyTranscription?: boolean; localPool?: boolean }): Promise<PartProbe> {
   const scratch: ProbeLog = { events: 0, errors: 0, sticky: 0 };
   const res = await fuzz(parley, (SEED ^ 0x3c6ef372) >>> 0, warmCases, { ...opts, timeoutMs: 30_000, probe: scratch });
   expect(res.failures, report(SEED, res.failures)).toEqual([]);
   res.client.close();
   await eventually(() => parley.app.parley.sessions.active === 0, 5000);
+  // The local engine loads the rest of its decoder pool in the background, pausing while a stream is
+  // open: the baseline waits for the whole pool, or decoders loaded during the part count as growth
+  // (CI's Node 24 run: +383 MiB).
+  if (opts.localPool) {
+    const local = parley.app.parley.engines.get('local');
+    expect(local).toBeInstanceOf(LocalEngine);
+    await (local as LocalEngine).ready();
+  }
   await sleep(300);
   return new PartProbe(part, SEED);
 }
@@ -175,14 +184,15 @@ describe('chaos: WS fuzzer', () => {
   it(`offline local engine: 300 + ${Math.round(1_200 * SCALE)} cases`, async () => {
     const parley = await startParley({ env: { PARLEY_ENGINE: 'local', PARLEY_WS_PING_INTERVAL_MS: '0' } });
     cleanups.push(() => parley.close());
-    const probe = await warmProbe(parley, 'ws-fuzz/local', 300, { huge: false, quietMs: 800 });
+    const probe = await warmProbe(parley, 'ws-fuzz/local', 300, { huge: false, quietMs: 800, localPool: true });
     const log: ProbeLog = { events: 0, errors: 0, sticky: 0 };
     const res = await fuzz(parley, (SEED ^ 0x27d4eb2f) >>> 0, Math.round(1_200 * SCALE), { huge: false, quietMs: 800, timeoutMs: 30_000, probe: log });
     expect(res.failures, report(SEED, res.failures)).toEqual([]);
     res.client.close();
     probe.events = log.events;
     probe.errors = log.errors;
-    await endState(parley, probe, null, `final response ${log.responseStatus}, repeated policy errors ${log.sticky}`);
+    const decoders = (parley.app.parley.engines.get('local') as LocalEngine).sttStats()?.decoders;
+    await endState(parley, probe, null, `final response ${log.responseStatus}, repeated policy errors ${log.sticky}, ${decoders} decoders`);
   }, scaled(120_000));
 
   // Found by the fuzzer (the merged config kept a value the policy refused), fixed in server/session/session-config.ts.

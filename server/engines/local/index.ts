@@ -34,10 +34,10 @@ const sharedStt = new Map<string, PocketSphinxStt>();
 const sharedFlite = new Map<number, FliteTts>();
 
 function pocketSphinx(local: ParleyConfig['local']): PocketSphinxStt {
-  const key = [local.pocketsphinxModelDir, local.sttWorkers, local.sttDecoders, local.sttSecondPass].join('|');
+  const key = [local.pocketsphinxModelDir, local.sttWorkers, local.sttDecoders, local.sttMaxDecoders, local.sttSecondPass].join('|');
   let stt = sharedStt.get(key);
   if (!stt) {
-    stt = new PocketSphinxStt({ modelDir: local.pocketsphinxModelDir, workers: local.sttWorkers, decoders: local.sttDecoders, secondPass: local.sttSecondPass });
+    stt = new PocketSphinxStt({ modelDir: local.pocketsphinxModelDir, workers: local.sttWorkers, decoders: local.sttDecoders, maxDecoders: local.sttMaxDecoders, secondPass: local.sttSecondPass });
     sharedStt.set(key, stt);
   }
   return stt;

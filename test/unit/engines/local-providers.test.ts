@@ -88,6 +88,29 @@ describe('local speech providers (flite, PocketSphinx in worker threads)', () =>
     } finally { await pool.close(); }
   }, 90_000);
 
+  it('a worker loads at most maxDecoders: beyond them an utterance waits for a free one, its audio queued, and is transcribed in full', async () => {
+    const hello = fixture('hello');
+    const pool = new PocketSphinxStt({ workers: 1, decoders: 1, maxDecoders: 2, secondPass: false });
+    try {
+      await pool.ready();
+      // six utterances at once (what a client committing buffer after buffer makes): one decoder in
+      // the pool, one loaded on the spot, the other four wait; one of those is aborted while it waits
+      const all = Array.from({ length: 6 }, () => pool.open());
+      for (const s of all) for (let i = 0; i < hello.length; i += 320) s.push(hello.subarray(i, i + 320));
+      all[4]!.abort();
+      const results = await Promise.all(all.filter((_, i) => i !== 4).map((s) => s.finish()));
+      for (const r of results) expect(words(r.text).filter((w) => ['hello', 'what', 'time'].includes(w)).length).toBeGreaterThanOrEqual(2);
+      // each waiting one was decoded whole: its audio was queued, not lost
+      for (const r of results) expect(r.audioMs).toBeCloseTo((hello.length / 16_000) * 1000, 0);
+      expect(pool.stats()).toMatchObject({ decoders: 2, streams: 0, loadsOnStart: 1, waitsForDecoder: 3 });
+      // the pool still serves
+      const next = pool.open();
+      next.push(hello);
+      expect(words((await next.finish()).text)).toContain('hello');
+      expect(pool.stats().decoders).toBe(2);
+    } finally { await pool.close(); }
+  }, 90_000);
+
   it('finals first: the end of one caller\'s turn does not wait for the audio of callers still speaking on the same worker', async () => {
     const long = fixture('book-table');
     const hello = fixture('hello');

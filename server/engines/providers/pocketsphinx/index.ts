@@ -23,9 +23,16 @@ export interface PocketSphinxOptions {
    * worker waits ~0.5 s): size this to the concurrent speakers you admit.
    */
   decoders?: number;
+  /**
+   * The most decoders loaded in all (~70–100 MB each), spread over the workers; default `decoders`
+   * plus one per worker. Beyond it an utterance waits for a decoder to come free (its audio queued
+   * in the worker) instead of loading another: a client that commits utterance after utterance
+   * cannot grow the process without bound.
+   */
+  maxDecoders?: number;
   /** How long finish() waits for the transcript before STT_TIMEOUT (default 15 s). */
   finishTimeoutMs?: number;
-  /** PocketSphinx's second (fwdflat) search pass at the end of each utterance (default false). */
+  /** PocketSphinx's second (fwdflat) search pass at the end of each utterance (default false: ~6× longer end search, no more words heard right in our measurement). */
   secondPass?: boolean;
   /** Other decoder settings (settings.ts; PocketSphinx's defaults when absent). */
   decoder?: Omit<DecoderSettings, 'secondPass'>;
@@ -47,6 +54,8 @@ export interface PocketSphinxStats {
   loadsOnStart: number;
   /** Loads done ahead of use (warm, background fill). */
   loadsAhead: number;
+  /** Utterances that waited for a decoder (their worker held its most, `maxDecoders`): the pool is too small for the load. */
+  waitsForDecoder: number;
 }
 
 /** What a decoder costs on a core of its own, measured (see `cost()`). */
@@ -91,7 +100,7 @@ class WorkerSlot {
   /** Errors reported for a stream before its finish() was called. */
   readonly failedStarts = new Map<number, ProviderError>();
 
-  constructor(data: PocketSphinxWorkerData, target: number, private readonly counters: { loadsOnStart: number; loadsAhead: number }, private readonly onCost: (rtf: number, endMs: number) => void) {
+  constructor(data: PocketSphinxWorkerData, target: number, private readonly counters: { loadsOnStart: number; loadsAhead: number; waitsForDecoder: number }, private readonly onCost: (rtf: number, endMs: number) => void) {
     this.target = target;
     this.worker = startWorker(new URL('./worker.ts', import.meta.url), data);
     this.worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -150,6 +159,7 @@ class WorkerSlot {
       case 'result': {
         this.decoders = m.decoders;
         if (m.loadMs > 0) this.counters.loadsOnStart++;
+        if (m.waitMs > 0) this.counters.waitsForDecoder++;
         this.settleWaiters();
         const p = this.pending.get(m.id);
         if (!p) return;
@@ -225,7 +235,7 @@ export class PocketSphinxStt implements SttProvider {
   private readonly slots: (WorkerSlot | null)[];
   private readonly perWorker: number;
   private readonly finishTimeoutMs: number;
-  private readonly counters = { loadsOnStart: 0, loadsAhead: 0 };
+  private readonly counters = { loadsOnStart: 0, loadsAhead: 0, waitsForDecoder: 0 };
   private nextId = 1;
   /** finish() → result, smoothed over recent utterances (the workers' backlog as callers feel it). */
   private finishEwmaMs = 0;
@@ -233,10 +243,15 @@ export class PocketSphinxStt implements SttProvider {
   private readonly costs: { rtf: number; endMs: number }[] = [];
 
   constructor(opts: PocketSphinxOptions = {}) {
-    this.data = { modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR, settings: { ...opts.decoder, secondPass: opts.secondPass ?? true } };
     const workers = Math.max(1, opts.workers ?? 1);
     this.slots = new Array<WorkerSlot | null>(workers).fill(null);
     this.perWorker = Math.max(1, Math.ceil((opts.decoders ?? workers) / workers));
+    const maxPerWorker = opts.maxDecoders !== undefined ? Math.ceil(opts.maxDecoders / workers) : this.perWorker + 1;
+    this.data = {
+      modelDir: opts.modelDir ?? DEFAULT_POCKETSPHINX_MODEL_DIR,
+      settings: { ...opts.decoder, secondPass: opts.secondPass ?? false },
+      maxDecoders: Math.max(this.perWorker, maxPerWorker),
+    };
     this.language = primaryLanguage(opts.language ?? 'en');
     this.finishTimeoutMs = opts.finishTimeoutMs ?? FINISH_TIMEOUT_MS;
   }
@@ -321,6 +336,7 @@ export class PocketSphinxStt implements SttProvider {
       streams: slots.reduce((n, s) => n + s.streams, 0),
       loadsOnStart: this.counters.loadsOnStart,
       loadsAhead: this.counters.loadsAhead,
+      waitsForDecoder: this.counters.waitsForDecoder,
     };
   }
 

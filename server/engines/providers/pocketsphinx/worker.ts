@@ -24,7 +24,7 @@ import { decoderArgs } from './settings.ts';
 
 const port = parentPort;
 if (!port) throw new Error('pocketsphinx worker started outside a worker thread');
-const { modelDir, settings } = workerData as PocketSphinxWorkerData;
+const { modelDir, settings, maxDecoders } = workerData as PocketSphinxWorkerData;
 const argv = decoderArgs(modelDir, settings);
 
 const post = (m: FromWorker): void => port.postMessage(m);
@@ -58,10 +58,16 @@ const cpu = ((): { now(): number } => {
   }
 })();
 
-interface Utterance { decoder: unknown; samples: number; processMs: number; cpuMs: number; loadMs: number; endAt: number; samplesAtEnd: number }
+interface Utterance { decoder: unknown; samples: number; processMs: number; cpuMs: number; loadMs: number; waitMs: number; endAt: number; samplesAtEnd: number }
 const free: unknown[] = [];
 const active = new Map<number, Utterance>();
 let decoders = 0;
+/**
+ * Utterances started while every decoder was in use and the worker held `maxDecoders`: their audio
+ * and end wait here (arrival order) until a decoder comes free, then replay into the schedule.
+ */
+interface Waiting { since: number; pcm: Int16Array[]; endAt: number }
+const waiting = new Map<number, Waiting>();
 const schedule = new DecodeScheduler();
 
 function newDecoder(): unknown {
@@ -72,6 +78,33 @@ function newDecoder(): unknown {
   if (!decoder) throw new Error(`pocketsphinx: cannot load the model from ${modelDir}`);
   decoders++;
   return decoder;
+}
+
+/** Starts an utterance on `decoder`. */
+function begin(id: number, decoder: unknown, loadMs: number, waitMs = 0): void {
+  if (api!.ps_start_utt(decoder) < 0) { free.push(decoder); throw new Error('ps_start_utt failed'); }
+  active.set(id, { decoder, samples: 0, processMs: 0, cpuMs: 0, loadMs, waitMs, endAt: 0, samplesAtEnd: 0 });
+  schedule.start(id);
+}
+
+/** A decoder came free: the oldest waiting utterance takes it, its queued audio and end replayed. */
+function admitWaiting(): void {
+  while (free.length > 0 && waiting.size > 0) {
+    const [id, w] = waiting.entries().next().value as [number, Waiting];
+    waiting.delete(id);
+    try {
+      begin(id, free.pop(), 0, performance.now() - w.since);
+    } catch (err) {
+      fail(id, 'STT_MODEL_UNAVAILABLE', err);
+      continue;
+    }
+    for (const pcm of w.pcm) schedule.audio(id, pcm);
+    if (w.endAt > 0) {
+      const u = active.get(id)!;
+      u.endAt = w.endAt;
+      schedule.end(id);
+    }
+  }
 }
 
 function fail(id: number | null, code: string, err: unknown): void {
@@ -99,6 +132,7 @@ function run(step: Step): void {
     try {
       free.push(newDecoder());
       post({ t: 'warmed', decoders, loadMs: performance.now() - t0 });
+      admitWaiting();
     } catch (err) {
       fail(null, 'STT_MODEL_UNAVAILABLE', err);
     }
@@ -124,11 +158,12 @@ function run(step: Step): void {
   api!.ps_end_utt(u.decoder);
   const text = (api!.ps_get_hyp(u.decoder, [0]) as string | null) ?? '';
   free.push(u.decoder);
+  admitWaiting();
   const finaliseMs = performance.now() - t0;
   const endCpuMs = cpu.now() - c0;
   post({
     t: 'result', id: step.id, text, audioMs: (u.samples / 16_000) * 1000, finaliseMs, processMs: u.processMs + finaliseMs,
-    cpuMs: u.cpuMs + endCpuMs, endCpuMs, loadMs: u.loadMs, decoders,
+    cpuMs: u.cpuMs + endCpuMs, endCpuMs, loadMs: u.loadMs, waitMs: u.waitMs, decoders,
     endToResultMs: performance.now() - u.endAt, backlogMs: ((u.samples - u.samplesAtEnd) / 16_000) * 1000,
   });
 }
@@ -147,23 +182,31 @@ port.on('message', (m: ToWorker) => {
         let decoder = free.pop();
         let loadMs = 0;
         if (decoder === undefined) {
+          if (decoders >= maxDecoders) {
+            // every decoder this worker may hold is in use: wait for one (an end or an abort frees it)
+            waiting.set(m.id, { since: performance.now(), pcm: [], endAt: 0 });
+            break;
+          }
           // the pool is empty: this utterance (and every other on this worker) waits for a load
           const t0 = performance.now();
           decoder = newDecoder();
           loadMs = performance.now() - t0;
         }
-        if (api!.ps_start_utt(decoder) < 0) throw new Error('ps_start_utt failed');
-        active.set(m.id, { decoder, samples: 0, processMs: 0, cpuMs: 0, loadMs, endAt: 0, samplesAtEnd: 0 });
-        schedule.start(m.id);
+        begin(m.id, decoder, loadMs);
       } catch (err) {
         fail(m.id, 'STT_MODEL_UNAVAILABLE', err);
       }
       break;
     }
-    case 'audio':
+    case 'audio': {
+      const w = waiting.get(m.id);
+      if (w) { w.pcm.push(m.pcm); return; }
       schedule.audio(m.id, m.pcm);
       break;
+    }
     case 'end': {
+      const w = waiting.get(m.id);
+      if (w) { w.endAt = performance.now(); return; }
       const u = active.get(m.id);
       if (!u) return;
       u.endAt = performance.now();
@@ -174,17 +217,20 @@ port.on('message', (m: ToWorker) => {
     case 'hyp':
       // the hypothesis so far (the turn detector's partial result, docs/notes/turns.md), once this
       // utterance's audio queued before the question is decoded (scheduler.ts: after finals)
+      // (one still waiting for a decoder has heard nothing yet)
       if (!active.has(m.id)) { post({ t: 'partial', id: m.id, seq: m.seq, text: '' }); return; }
       schedule.hyp(m.id, m.seq);
       break;
     case 'abort': {
+      if (waiting.delete(m.id)) return;
       const u = active.get(m.id);
       if (!u) return;
       active.delete(m.id);
       schedule.abort(m.id);
       api!.ps_end_utt(u.decoder);
       free.push(u.decoder);
-      return;
+      admitWaiting();
+      break;
     }
   }
   wake();
