@@ -11,12 +11,14 @@ import { PRIOR_COST, localCapacity, sessionsPerWorker } from '../engines/local/c
 export const LOCAL_SESSIONS_PER_WORKER = sessionsPerWorker(PRIOR_COST);
 
 /**
- * PocketSphinx workers by default: one per core but one, which stays for the event loop (VAD, media,
- * events) and flite. Measured on 2 cores (bench/local-engine.ts, docs/notes/local-engine.md): two
- * workers were slower than one at 4 and 6 speakers, the event loop and flite starving.
+ * PocketSphinx workers by default: one per core on up to 2 cores, else one per core but one, which
+ * stays for the event loop (VAD, media, events) and flite. Measured on 2 quiet cores with one search
+ * pass (bench/local-engine.ts, docs/notes/local-engine.md): two workers against one, 4 speakers p95
+ * 493 against 1825 ms, 6 speakers 1211 against 2955 ms. (Session 9 measured two workers slower, with
+ * two search passes on a machine shared with other engineers' tests.)
  */
 export function defaultSttWorkers(cores: number): number {
-  return Math.min(16, Math.max(1, cores - 1));
+  return Math.min(16, Math.max(1, cores <= 2 ? cores : cores - 1));
 }
 
 export interface LocalConfig {

@@ -40,7 +40,7 @@ describe('local engine settings (server/config/local.ts)', () => {
     const two = localCapacity(PRIOR_COST, 2, availableParallelism());
     expect(loadConfig({ ...base, PARLEY_LOCAL_STT_WORKERS: '2' }).local).toMatchObject({ maxSessions: two, sttDecoders: two });
     expect(loadConfig({ ...base, PARLEY_LOCAL_MAX_SESSIONS: '4' }).local.sttDecoders).toBe(Math.max(4, defaultSttWorkers(availableParallelism())));
-    expect([1, 2, 4, 8, 64].map(defaultSttWorkers)).toEqual([1, 1, 3, 7, 16]);
+    expect([1, 2, 4, 8, 64].map(defaultSttWorkers)).toEqual([1, 2, 3, 7, 16]);
     expect(loadConfig({ ...base, PARLEY_LOCAL_STT_DECODERS: '4', PARLEY_LOCAL_STT_MAX_DECODERS: '6' }).local).toMatchObject({ sttDecoders: 4, sttMaxDecoders: 6 });
     // fewer than the pool it keeps loaded: refused, naming the setting
     expect(() => loadConfig({ ...base, PARLEY_LOCAL_STT_DECODERS: '4', PARLEY_LOCAL_STT_MAX_DECODERS: '3' })).toThrow(/PARLEY_LOCAL_STT_MAX_DECODERS/);
