@@ -16,6 +16,7 @@ import type { Upsample8kMethod } from './audio-io.ts';
 import type { InterruptionSettings } from './input.ts';
 
 export type { InterruptionSettings } from './input.ts';
+export { STT_TRAIL_MS } from './input.ts';
 export { DEFAULT_INTERRUPTION_RULES, decideInterruption, isBackchannel } from './interruptions.ts';
 export type { InterruptionRules, InterruptionVerdict } from './interruptions.ts';
 export { CascadeConnection } from './connection.ts';

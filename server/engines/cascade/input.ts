@@ -69,6 +69,15 @@ const PROBE_EVERY_MS = 200;
 
 const MIN_COMMIT_MS = 100;
 const SAMPLES_PER_MS = PIPELINE_RATE_HZ / 1000;
+/**
+ * Silence at the end of a turn that the STT hears: the rest of the silence window (server_vad's
+ * 500 ms by default, semantic_vad's up to 1 s) is held back and given to the STT only if speech
+ * resumes, so the turn's end does not wait for silence to be decoded. PocketSphinx needs ~400 ms of
+ * it to close its search cheaply: the end-of-utterance search took 100 ms p50 with 200 ms of trailing
+ * silence, 52 with 300, 25 with 400, 20 with all 500 (bench/local-engine.ts --part single;
+ * docs/notes/local-engine.md for the load figures).
+ */
+export const STT_TRAIL_MS = 400;
 /** Idle input kept for the prefix padding of the next turn (plus slack). */
 const IDLE_KEEP_MS = 1_500;
 
@@ -91,7 +100,8 @@ export class CascadeInput {
   #bufLen = 0;
   #bufStart = 0;
   #streamSamples = 0;
-  #speech: { itemId: string; stt: SttStream; audioStartMs: number; pending: Pending | null; eot: EndOfTurnState } | null = null;
+  /** The turn being spoken; `held` = its latest samples kept from the STT (silence beyond STT_TRAIL_MS, still in #buf). */
+  #speech: { itemId: string; stt: SttStream; audioStartMs: number; pending: Pending | null; eot: EndOfTurnState; held: number } | null = null;
   /** Adaptive end-of-turn bounds for this session (semantic_vad with the settings), else null. */
   #eotBounds: EndOfTurnSettings | null = null;
   readonly #interruptions: InterruptionSettings | null;
@@ -137,10 +147,19 @@ export class CascadeInput {
     this.#bufferAudio(pcm);
     this.#streamSamples += pcm.length;
     if (!this.#turn) return;
-    this.#speech?.stt.push(pcm);
+    const sp = this.#speech;
+    if (sp) {
+      // silence past the trail: held back (the chunk is in #buf) unless speech resumes
+      if (this.#turn.silenceMs >= STT_TRAIL_MS) sp.held += pcm.length;
+      else sp.stt.push(pcm);
+    }
     for (const t of this.#turn.push(vadPcm)) {
       if (t.type === 'speech_started') this.#speechStarted(this.#turnBaseMs + t.audioStartMs);
       else this.#speechStopped(this.#turnBaseMs + t.audioEndMs);
+    }
+    if (sp && sp === this.#speech && sp.held > 0 && this.#turn.silenceMs === 0) {
+      sp.stt.push(this.#buf.subarray(this.#bufLen - sp.held, this.#bufLen));
+      sp.held = 0;
     }
     if (this.#speech?.pending) this.#checkPending();
     if (this.#speech && this.#eotBounds) this.#checkEndOfTurn();
@@ -304,10 +323,10 @@ export class CascadeInput {
     }
     if (rules && this.#hooks.speaking()) {
       // Over the agent: hold speech_started (the doors flush playout on it) until it proves an interruption.
-      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probe: null, lastProbeMs: -Infinity, text: null }, eot };
+      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probe: null, lastProbeMs: -Infinity, text: null }, eot, held: 0 };
       return;
     }
-    this.#speech = { itemId, stt, audioStartMs, pending: null, eot };
+    this.#speech = { itemId, stt, audioStartMs, pending: null, eot, held: 0 };
     this.disarmIdle();
     this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(audioStartMs), item_id: itemId });
     if (this.#ctx.turnDetection?.interrupt_response !== false) this.#hooks.bargeIn();
