@@ -15,7 +15,7 @@ import { CallRecorder, type EngineModels } from './observer.ts';
 import { assembleRecord, usageAndCost, type CallRecord } from './record.ts';
 
 export { CallRecorder, MAX_EVENTS_IN_MEMORY, type EngineModels, type RecorderDeps } from './observer.ts';
-export { assembleRecord, usageAndCost, heardText, type CallRecord, type CallUsage, type CallCost, type CostItem, type TranscriptEntry } from './record.ts';
+export { assembleRecord, usageAndCost, heardText, type CallRecord, type CallUsage, type CallCost, type CostItem, type TranscriptEntry, type TranscriptMark } from './record.ts';
 export { DEFAULT_PRICING, mergePricing, priceOf, PRICE_FIELDS, type ModelPrice, type Pricing } from './pricing.ts';
 
 /** The default heartbeat TTL (PARLEY_INSTANCE_TTL_MS): an open call whose instance has not beaten for this long is closed as `interrupted`. */

@@ -10,6 +10,7 @@
  */
 import type { AgentAudioPosition, EngineSwitchReport, SessionEnd, SessionInfo, SessionObserver, ToolCallReport, TurnMark } from '../session/index.ts';
 import type { AudioChunk, ClientEvent, ServerEvent } from '../protocol/index.ts';
+import type { IgnoredSpeech } from '../engines/index.ts';
 import type { CallEventRow, CallRow, CallStore } from '../store/index.ts';
 import type {
   EngineBody, SpeechBody, SttBody, ToolCallBody, TranscriptBody, TruncationBody, TtsBody, TurnBody, UsageBody,
@@ -197,6 +198,12 @@ export class CallRecorder implements SessionObserver {
     if (engine === 'cascade') return this.#d.models.cascade.chat;
     if (engine === 'local') return 'local';
     return this.#sessionModel;
+  }
+
+  /** Speech over the agent that did not stop it: a marked transcript line at its start (docs/notes/turns.md). */
+  speechIgnored(r: IgnoredSpeech): void {
+    const body: TranscriptBody = { role: 'user', item_id: r.itemId, text: r.text, mark: r.kind };
+    this.#append('transcript', r.startedAtMs, body);
   }
 
   toolCall(r: ToolCallReport): void {

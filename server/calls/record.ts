@@ -17,7 +17,14 @@ export interface TranscriptBody {
   response_id?: string;
   /** Assistant: ms of audio generated for the item (the base of the heard share). */
   audio_ms?: number;
+  /** User: speech over the agent that did not stop it (docs/notes/turns.md); absent for a turn. */
+  mark?: TranscriptMark;
 }
+/**
+ * `backchannel`: the caller said only "yeah", "mm-hm", "okay"… over the agent; `false_interruption`:
+ * speech over the agent with no words that count (a hum, a cough, too short). The agent carried on.
+ */
+export type TranscriptMark = 'backchannel' | 'false_interruption';
 export interface TruncationBody { item_id: string; content_index: number; audio_end_ms: number; audio_ms: number }
 export interface ToolCallBody { name: string; call_id: string; arguments: string; output: string; ok: boolean; error_code?: string; duration_ms: number }
 export interface TurnBody { item_id: string; response_id: string; speech_stopped_at_ms: number | null; first_audio_at_ms: number; latency_ms: number | null }
@@ -178,6 +185,8 @@ export interface TranscriptEntry {
   heard_text?: string;
   audio_ms?: number;
   heard_ms?: number;
+  /** User: speech over the agent that did not interrupt it (not a turn: no reply followed). */
+  mark?: TranscriptMark;
 }
 
 export interface CallRecord {
@@ -214,6 +223,21 @@ export interface AssembleOptions {
   recordingUrl?: string | null;
 }
 
+/**
+ * Moves each marked entry (speech over the agent, written when its final transcript came) to its place
+ * by time among the others: after the reply it was said over began, before anything that started later.
+ */
+function placeMarked(transcript: TranscriptEntry[]): void {
+  if (!transcript.some((e) => e.mark !== undefined)) return;
+  const marked = transcript.filter((e) => e.mark !== undefined);
+  const rest = transcript.filter((e) => e.mark === undefined);
+  for (const m of marked) {
+    const i = rest.findIndex((e) => e.mark === undefined && e.at > m.at);
+    rest.splice(i < 0 ? rest.length : i, 0, m);
+  }
+  transcript.splice(0, transcript.length, ...rest);
+}
+
 /** The record from its row and its events (ordered by seq). Usage and cost: stored at the end, else summed now. */
 export function assembleRecord(row: CallRow, events: readonly CallEventRow[], opts: AssembleOptions): CallRecord {
   const transcript: TranscriptEntry[] = [];
@@ -235,6 +259,7 @@ export function assembleRecord(row: CallRow, events: readonly CallEventRow[], op
         const e: TranscriptEntry = { role: b.role, text: b.text, at, item_id: b.item_id };
         if (b.response_id !== undefined) e.response_id = b.response_id;
         if (b.audio_ms !== undefined) e.audio_ms = b.audio_ms;
+        if (b.mark !== undefined) e.mark = b.mark;
         transcript.push(e);
         byItem.set(b.item_id, e);
         break;
@@ -265,6 +290,8 @@ export function assembleRecord(row: CallRow, events: readonly CallEventRow[], op
         break;
     }
   }
+  // speech over the agent (marked) is written once decided, after the reply it was said over: put it in time order
+  placeMarked(transcript);
   // barge-in: what the caller did not hear of each cut reply
   for (const [itemId, cut] of cuts) {
     const e = byItem.get(itemId);

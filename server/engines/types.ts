@@ -46,6 +46,28 @@ export interface EngineCallbacks {
    * session should stop reading from its client), false when it drained.
    */
   onBackpressure?(congested: boolean): void;
+  /**
+   * Optional: the caller spoke over the agent and it did not interrupt it (docs/notes/turns.md). A
+   * server-side fact for observers (the call record marks it); no client event carries it, as on OpenAI.
+   */
+  onSpeechIgnored?(speech: IgnoredSpeech): void;
+}
+
+/** Speech over the agent that did not stop it: no event went out, its audio left the input buffer. */
+export interface IgnoredSpeech {
+  /**
+   * `backchannel`: its words were only backchannels ("yeah", "mm-hm", "okay"); `false_interruption`:
+   * speech with no words that count (a hum heard as letters, a cough, nothing transcribed, too short).
+   */
+  kind: 'backchannel' | 'false_interruption';
+  /** The id the item would have had (never sent to the client). */
+  itemId: string;
+  /** Its final transcript ('' when none). */
+  text: string;
+  /** Date.now() when the VAD heard it start. */
+  startedAtMs: number;
+  /** Speech heard (ms, from the VAD firing to its end). */
+  speechMs: number;
 }
 
 export interface EngineCloseInfo {

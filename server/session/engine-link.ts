@@ -148,6 +148,9 @@ export class EngineLink {
         onClose: (info) => {
           if (gen === this.#generation) this.#onClose(info);
         },
+        onSpeechIgnored: (speech) => {
+          if (gen === this.#generation) d.observers.emit('speechIgnored', speech);
+        },
         onBackpressure: (congested) => {
           if (gen !== this.#generation) return;
           if (congested) {

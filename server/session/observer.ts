@@ -9,7 +9,7 @@
  */
 import type { Logger } from 'pino';
 import type { AudioChunk, ClientEvent, ServerEvent, Usage } from '../protocol/index.ts';
-import type { EngineName } from '../engines/index.ts';
+import type { EngineName, IgnoredSpeech } from '../engines/index.ts';
 import type { CallFacts, EndReason, Leg, RecordingMode } from './types.ts';
 
 /** Who the session is: what every observer callback can rely on. */
@@ -97,6 +97,11 @@ export interface SessionObserver {
    */
   agentAudioTruncated?(t: { itemId: string; contentIndex: number; audioEndMs: number }): void;
   turn?(mark: TurnMark): void;
+  /**
+   * The caller spoke over the agent and it carried on (a backchannel, a false interruption; cascade and
+   * local engines, docs/notes/turns.md). No server event went out for it.
+   */
+  speechIgnored?(speech: IgnoredSpeech): void;
   toolCall?(r: ToolCallReport): void;
   engineSwitch?(r: EngineSwitchReport): void;
   /** An engine failed to open, closed abnormally, or reported an error code. */

@@ -7,7 +7,7 @@ import { ParleyError } from '../../errors.ts';
 import { errorEvent, newEventId } from '../../protocol/index.ts';
 import type { ConversationItem, RealtimeSession, ServerEvent, ServerEventBody, TurnDetection } from '../../protocol/index.ts';
 import type { Conversation } from '../../conversation.ts';
-import type { EngineCallbacks } from '../types.ts';
+import type { EngineCallbacks, IgnoredSpeech } from '../types.ts';
 import type { ChatProvider, SttProvider, TtsProvider } from '../providers/index.ts';
 
 export interface CascadeStages { stt: SttProvider; chat: ChatProvider; tts: TtsProvider }
@@ -74,6 +74,16 @@ export class CascadeContext {
     if (this.closed) return;
     const event: ServerEvent = { ...body, event_id: newEventId() };
     this.#cb.onEvent(event);
+  }
+
+  /** Speech over the agent that did not interrupt it: to the session's observers only (never throws). */
+  speechIgnored(speech: IgnoredSpeech): void {
+    if (this.closed) return;
+    try {
+      this.#cb.onSpeechIgnored?.(speech);
+    } catch (err) {
+      this.log.error({ err }, 'cascade: speech-ignored report failed');
+    }
   }
 
   /** A GA `error` event (never throws: an error about an error is logged). */

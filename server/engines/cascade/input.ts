@@ -19,7 +19,7 @@ import type { Upsample8kMethod } from './audio-io.ts';
 import { errorInfo } from './context.ts';
 import { completeness, eagernessBounds, endOfTurnSilenceMs } from './end-of-turn.ts';
 import type { EndOfTurnSettings } from './end-of-turn.ts';
-import { decideInterruption } from './interruptions.ts';
+import { decideInterruption, ignoredKind } from './interruptions.ts';
 import type { InterruptionRules } from './interruptions.ts';
 import type { CascadeContext, TurnMarks } from './context.ts';
 import type { CascadeItems, StoredItem } from './items.ts';
@@ -60,9 +60,9 @@ const PARTIAL_EVERY_MS = 150;
 /**
  * Speech over the agent not yet confirmed as an interruption: no speech_started has gone out, the
  * agent keeps talking. `atMs` is the stream time the VAD fired; `probe` a transcript of the speech
- * so far in flight; `text` the last one known.
+ * so far in flight; `text` the last one known; `startedAt` the wall clock (Date.now) at `atMs`.
  */
-interface Pending { atMs: number; probe: SttStream | null; lastProbeMs: number; text: string | null }
+interface Pending { atMs: number; startedAt: number; probe: SttStream | null; lastProbeMs: number; text: string | null }
 
 /** How often the words of pending speech over the agent are asked for (one probe at a time). */
 const PROBE_EVERY_MS = 200;
@@ -323,7 +323,7 @@ export class CascadeInput {
     }
     if (rules && this.#hooks.speaking()) {
       // Over the agent: hold speech_started (the doors flush playout on it) until it proves an interruption.
-      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), probe: null, lastProbeMs: -Infinity, text: null }, eot, held: 0 };
+      this.#speech = { itemId, stt, audioStartMs, pending: { atMs: this.#nowMs(), startedAt: Date.now(), probe: null, lastProbeMs: -Infinity, text: null }, eot, held: 0 };
       return;
     }
     this.#speech = { itemId, stt, audioStartMs, pending: null, eot, held: 0 };
@@ -453,7 +453,10 @@ export class CascadeInput {
       const rules = this.#filtering();
       const verdict = rules && this.#hooks.speaking() ? decideInterruption({ speechMs, text, ended: true }, rules, this.#language()) : 'interrupt';
       if (verdict !== 'interrupt') {
-        this.#ctx.log.debug({ itemId, text, speechMs: Math.round(speechMs) }, 'cascade: speech over the agent ignored (not an interruption)');
+        const kind = rules ? ignoredKind(text, rules, this.#language()) : 'false_interruption';
+        this.#ctx.log.debug({ itemId, text, kind, speechMs: Math.round(speechMs) }, 'cascade: speech over the agent ignored (not an interruption)');
+        // the call record marks it (server/calls/observer.ts); no client event
+        this.#ctx.speechIgnored({ kind, itemId, text: text ?? '', startedAtMs: p.startedAt, speechMs: Math.round(speechMs) });
         return;
       }
       this.#ctx.emit({ type: 'input_audio_buffer.speech_started', audio_start_ms: Math.round(audioStartMs), item_id: itemId });

@@ -124,6 +124,17 @@ export function isBackchannel(text: string, rules: InterruptionRules, language?:
 }
 
 /**
+ * What ignored speech over the agent was, for the call record: `backchannel` when its transcript holds
+ * backchannel words and nothing else that counts ("yeah", "okay", "mm hm"); `false_interruption`
+ * otherwise (nothing transcribed, a hum heard as lone letters, a cough, words too short to count).
+ */
+export function ignoredKind(text: string | null, rules: InterruptionRules, language?: string): 'backchannel' | 'false_interruption' {
+  if (text === null || contentWords(text, rules, language).length > 0) return 'false_interruption';
+  // no content words: a backchannel when something besides lone letters was heard (a backchannel phrase)
+  return tokens(text).some((w) => w.length > 1 || /\p{N}/u.test(w)) ? 'backchannel' : 'false_interruption';
+}
+
+/**
  * The verdict on the caller's speech over the agent:
  *  - a stop phrase in the transcript interrupts, however short, and so does a lone word one edit away
  *    from a one-word stop phrase of 4+ letters ("top" for "stop", "wit" for "wait": `nearStopWord`);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_INTERRUPTION_RULES as R, NO_TRANSCRIPT_GRACE_MS, contentWords, decideInterruption, isBackchannel } from '../../../server/engines/cascade/interruptions.ts';
+import { DEFAULT_INTERRUPTION_RULES as R, NO_TRANSCRIPT_GRACE_MS, contentWords, decideInterruption, ignoredKind, isBackchannel } from '../../../server/engines/cascade/interruptions.ts';
 import type { InterruptionRules } from '../../../server/engines/cascade/interruptions.ts';
 import { loadConfig } from '../../../server/config.ts';
 
@@ -40,6 +40,16 @@ describe('interruption rules (speech over the agent)', () => {
     expect(decideInterruption({ speechMs: R.minDurationMs + NO_TRANSCRIPT_GRACE_MS - 1, text: null, ended: false }, R)).toBe('wait');
     expect(decideInterruption({ speechMs: R.minDurationMs + NO_TRANSCRIPT_GRACE_MS, text: null, ended: false }, R)).toBe('interrupt');
     expect(decideInterruption({ speechMs: R.minDurationMs + NO_TRANSCRIPT_GRACE_MS, text: '', ended: false }, R)).toBe('wait');
+  });
+
+  it('ignored speech is marked for the call record: backchannel words, or a false interruption (no words that count)', () => {
+    expect(ignoredKind('yeah', R)).toBe('backchannel');
+    expect(ignoredKind('Mm-hm, okay.', R)).toBe('backchannel');
+    expect(ignoredKind('oui', R, 'fr-FR')).toBe('backchannel');
+    expect(ignoredKind('h m m', R)).toBe('false_interruption');
+    expect(ignoredKind('', R)).toBe('false_interruption');
+    expect(ignoredKind(null, R)).toBe('false_interruption');
+    expect(ignoredKind('what', R)).toBe('false_interruption');   // a word, too short to count
   });
 
   it('lists are per language (the base tag), `default` otherwise', () => {
