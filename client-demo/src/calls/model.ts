@@ -26,6 +26,8 @@ export interface ChatLine {
   interrupted?: boolean;
   /** What the caller heard of an interrupted reply, when the record has it. */
   heardText?: string;
+  /** The caller spoke over the agent and it carried on: a backchannel ("yeah") or a false interruption (a hum, a cough). */
+  mark?: 'backchannel' | 'false_interruption';
   tool?: ToolInfo;
   /** A reply still being spoken (live view). */
   pending?: boolean;
@@ -101,6 +103,7 @@ export function recordChat(record: Obj): ChatLine[] {
     if (latency !== undefined) line.latencyMs = latency;
     if (interrupted) line.interrupted = true;
     if (heard !== undefined && heard !== text) line.heardText = heard;
+    if (e['mark'] === 'backchannel' || e['mark'] === 'false_interruption') line.mark = e['mark'];
     if (str(e['item_id']) !== undefined) line.key = `t${i}:${str(e['item_id'])}`;
     lines.push(line);
   });

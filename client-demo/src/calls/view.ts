@@ -194,6 +194,7 @@ export function renderChat(lines: readonly ChatLine[], callStartMs: number | und
     node.dataset.role = l.role;
     node.classList.toggle('pending', l.pending === true);
     node.classList.toggle('interrupted', l.interrupted === true);
+    node.classList.toggle('over-agent', l.mark !== undefined);
     (node.querySelector('.who') as HTMLElement).textContent = WHO[l.role];
     const text = node.querySelector('.text') as HTMLElement;
     const meta = node.querySelector('.meta') as HTMLElement;
@@ -218,6 +219,8 @@ export function renderChat(lines: readonly ChatLine[], callStartMs: number | und
       text.title = l.heardText !== undefined ? `Full reply: ${l.text}` : '';
       if (l.latencyMs !== undefined) bits.push(`reply after ${Math.round(l.latencyMs)} ms`);
       if (l.interrupted) bits.push('interrupted');
+      if (l.mark === 'backchannel') bits.push('backchannel: the agent went on');
+      else if (l.mark === 'false_interruption') bits.push('false interruption: the agent went on');
       if (l.pending) bits.push('speaking…');
     }
     meta.textContent = bits.join(' · ');

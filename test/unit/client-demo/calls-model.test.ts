@@ -38,6 +38,19 @@ describe('calls page model', () => {
     expect(turnLatencies(record)).toEqual([420, 380]);
   });
 
+  it('speech over the agent that did not stop it keeps its mark (backchannel, false interruption)', () => {
+    const chat = recordChat({
+      started_at: '2025-01-01T10:00:00.000Z',
+      transcript: [
+        { role: 'assistant', text: 'Let me tell you about the weather', at: '2025-01-01T10:00:01.000Z' },
+        { role: 'user', text: 'yeah', at: '2025-01-01T10:00:02.000Z', mark: 'backchannel' },
+        { role: 'user', text: 'h m m', at: '2025-01-01T10:00:03.000Z', mark: 'false_interruption' },
+        { role: 'user', text: 'wait stop', at: '2025-01-01T10:00:04.000Z', mark: 'other' },
+      ],
+    });
+    expect(chat.map((l) => l.mark)).toEqual([undefined, 'backchannel', 'false_interruption', undefined]);
+  });
+
   it('reads records tolerantly: no times keeps record order, turns by item id, errors of tools, odd shapes', () => {
     const chat = recordChat({
       id: 'x',
