@@ -15,7 +15,10 @@
  *   restores the rule). The speech threshold follows the line's noise: max(`silenceThreshold`,
  *   `noiseFactor` × the quietest block of the last second), so a noisy line is neither one long word
  *   nor all silence. 5 words (not 3: "Hello, Sam speaking." is three bursts), a 1200 ms greeting and
- *   600 ms after it (not 1500/800: a human is decided sooner).
+ *   600 ms after it (not 1500/800: a human is decided sooner). A short greeting (≤ `shortGreetingMs` of
+ *   speech, a person's "Hello?") needs only `shortGreetingSilenceMs` (440 ms) of silence after it: the
+ *   pauses inside voicemail greetings before that much speech were ≤ 400 ms on the generated set, and a
+ *   person who said "Hello?" and waits is decided 160 ms sooner.
  * - **Beep** — a steady tone of ≥ `beepMinMs` in `beepMinHz`–`beepMaxHz`: per block, a Goertzel bank
  *   (50 Hz steps, refined to 12.5 Hz around the peak) finds the strongest frequency; the block is
  *   tonal when that frequency holds ≥ `toneRatio` of the block's energy, and a run of tonal blocks at
@@ -55,6 +58,14 @@ export interface AmdOptions {
   greetingMs?: number;
   /** Silence after the greeting that makes it a human (Asterisk after_greeting_silence, 800). Default 600. */
   afterGreetingSilenceMs?: number;
+  /**
+   * A greeting with at most this much speech so far is short (a person's "Hello?"): the silence after it
+   * that makes a human is `shortGreetingSilenceMs` instead of `afterGreetingSilenceMs`. 0 turns the rule off
+   * (not in Asterisk). Default SHORT_GREETING_MS.
+   */
+  shortGreetingMs?: number;
+  /** Silence after a short greeting that makes a human (not in Asterisk). Default SHORT_GREETING_SILENCE_MS. */
+  shortGreetingSilenceMs?: number;
   /** Undecided by then → `unknown` (Asterisk total_analysis_time). Default 5000. */
   totalAnalysisMs?: number;
   /** A voiced run this long is a word (Asterisk min_word_length). Default 100. */
@@ -92,6 +103,9 @@ export const AMD_BEEP = 2;
 export const AMD_READY = 4;
 
 export const AMD_BLOCK_MS = 20;
+/** Default `shortGreetingMs` and `shortGreetingSilenceMs` (docs/notes/amd.md). */
+export const SHORT_GREETING_MS = 900;
+export const SHORT_GREETING_SILENCE_MS = 440;
 
 const COARSE_STEP_HZ = 50;
 const FINE_STEP_HZ = 12.5;
@@ -145,6 +159,8 @@ export class AnsweringMachineDetector {
       initialSilenceVerdict: opts.initialSilenceVerdict ?? 'unknown',
       greetingMs: opts.greetingMs ?? 1200,
       afterGreetingSilenceMs: opts.afterGreetingSilenceMs ?? 600,
+      shortGreetingMs: opts.shortGreetingMs ?? SHORT_GREETING_MS,
+      shortGreetingSilenceMs: opts.shortGreetingSilenceMs ?? SHORT_GREETING_SILENCE_MS,
       totalAnalysisMs: opts.totalAnalysisMs ?? 5000,
       minWordLengthMs: opts.minWordLengthMs ?? 100,
       betweenWordsSilenceMs: opts.betweenWordsSilenceMs ?? 50,
@@ -361,7 +377,7 @@ export class AnsweringMachineDetector {
       }
       if (this.inInitialSilence && this.silenceMs >= this.o.initialSilenceMs) {
         this.decide(this.o.initialSilenceVerdict, 'initial_silence');
-      } else if (this.inGreeting && this.silenceMs >= this.o.afterGreetingSilenceMs) {
+      } else if (this.inGreeting && this.silenceMs >= (this.voiceMs <= this.o.shortGreetingMs ? this.o.shortGreetingSilenceMs : this.o.afterGreetingSilenceMs)) {
         this.decide('human', 'human');
       }
     } else {

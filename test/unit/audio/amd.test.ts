@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AMD_BEEP, AMD_DECIDED, AMD_READY, AnsweringMachineDetector, AudioError, resampleWhole } from '../../../audio/index.ts';
 import type { AmdOptions } from '../../../audio/index.ts';
+import { SHORT_GREETING_MS, SHORT_GREETING_SILENCE_MS } from '../../../audio/amd.ts';
 import { AmdCaseMaker, hasFliteAndSox } from '../../support/amd-cases.ts';
 import { noise, sine } from './signal.ts';
 
@@ -62,6 +63,65 @@ describe('AnsweringMachineDetector: the beep', () => {
   });
 });
 
+/** Line noise with voiced bursts (loud noise: speech-like, never tonal) at [startMs, ms] pairs, then `tailMs` of line noise. */
+function bursts(parts: ReadonlyArray<readonly [number, number]>, tailMs: number): Int16Array {
+  const last = parts[parts.length - 1] as readonly [number, number];
+  const total = Math.round((8000 * (last[0] + last[1] + tailMs)) / 1000);
+  const out = noise(total, 0.003, 7);
+  parts.forEach(([at, ms], k) => {
+    const b = noise(Math.round((8000 * ms) / 1000), 0.3, 100 + k);
+    out.set(b, Math.round((8000 * at) / 1000));
+  });
+  return out;
+}
+
+describe('AnsweringMachineDetector: a short greeting followed by silence is a human sooner', () => {
+  it(`the defaults: a greeting of ≤ ${SHORT_GREETING_MS} ms of speech needs ${SHORT_GREETING_SILENCE_MS} ms of silence after it, a longer one 600 ms`, () => {
+    expect(SHORT_GREETING_MS).toBe(900);
+    expect(SHORT_GREETING_SILENCE_MS).toBe(440);
+  });
+
+  it('"Hello?" (500 ms of speech after 900 ms) then silence: human 440 ms after it ends (not 600), within 2 s of the answer', () => {
+    const d = new AnsweringMachineDetector({ sampleRateHz: 8000 });
+    feed(d, bursts([[900, 500]], 3000));
+    expect(d.result).toMatchObject({ result: 'human', reason: 'human' });
+    expect(d.result?.decided_after_ms).toBe(1400 + 440);
+  });
+
+  it('two words with a pause ("Yes, hello?": 300 + 400 ms of speech) then silence: human 440 ms after the second', () => {
+    const d = new AnsweringMachineDetector({ sampleRateHz: 8000 });
+    feed(d, bursts([[600, 300], [1200, 400]], 3000));
+    expect(d.result).toMatchObject({ result: 'human', reason: 'human' });
+    expect(d.result?.decided_after_ms).toBe(1600 + 440);
+  });
+
+  it('a longer greeting (1000 ms of speech in two words) still needs 600 ms of silence', () => {
+    const d = new AnsweringMachineDetector({ sampleRateHz: 8000 });
+    feed(d, bursts([[300, 500], [900, 500]], 3000));
+    expect(d.result).toMatchObject({ result: 'human', reason: 'human' });
+    expect(d.result?.decided_after_ms).toBe(1400 + 600);
+  });
+
+  it('a machine\'s pause after its first word ("Hi, … you\'ve reached": 200 ms, 400 ms of silence, then more) is no human: long greeting', () => {
+    const d = new AnsweringMachineDetector({ sampleRateHz: 8000 });
+    feed(d, bursts([[0, 200], [600, 300], [1000, 300], [1400, 300], [1800, 300]], 3000));
+    expect(d.result).toMatchObject({ result: 'machine', reason: 'long_greeting' });
+  });
+
+  it('configurable: shortGreetingMs 0 restores 600 ms after any greeting; shortGreetingSilenceMs sets the shorter wait; bad values are refused', () => {
+    const off = new AnsweringMachineDetector({ sampleRateHz: 8000, shortGreetingMs: 0 });
+    feed(off, bursts([[900, 500]], 3000));
+    expect(off.result?.decided_after_ms).toBe(1400 + 600);
+    const set = new AnsweringMachineDetector({ sampleRateHz: 8000, shortGreetingMs: 400, shortGreetingSilenceMs: 300 });
+    feed(set, bursts([[900, 400]], 3000));
+    expect(set.result?.decided_after_ms).toBe(1300 + 300);
+    const over = new AnsweringMachineDetector({ sampleRateHz: 8000, shortGreetingMs: 400, shortGreetingSilenceMs: 300 });
+    feed(over, bursts([[900, 500]], 3000));
+    expect(over.result?.decided_after_ms).toBe(1400 + 600);
+    expect(() => new AnsweringMachineDetector({ sampleRateHz: 8000, shortGreetingSilenceMs: -5 })).toThrow(AudioError);
+  });
+});
+
 describe.skipIf(!hasFliteAndSox())('AnsweringMachineDetector: flite speech on a phone line', () => {
   let maker: AmdCaseMaker;
   beforeAll(() => {
@@ -118,6 +178,46 @@ describe.skipIf(!hasFliteAndSox())('AnsweringMachineDetector: flite speech on a 
       // readySilenceMs (2500) after the last of the greeting loud enough to count as speech
       expect(d.readyAtMs as number, voice).toBeGreaterThanOrEqual(c.speechEndMs + 2000);
       expect(d.readyAtMs as number, voice).toBeLessThanOrEqual(c.speechEndMs + 2600);
+    }
+  });
+
+  it('short human answers ("Hello?", "Yeah, hello.", "Hi there.", "Yes, hello?") are humans < 500 ms after their speech ends (not 600), so within 2 s of the answer when they end by 1.5 s', () => {
+    const texts = ['Hello?', 'Yeah, hello.', 'Hi there.', 'Yes, hello?'];
+    let endedBy1500 = 0;
+    texts.forEach((text, i) => {
+      const voice = ['slt', 'rms', 'awb', 'kal'][i] as string;
+      const c = maker.make({ label: 'human', hard: false, text, voice, speed: 1, leadMs: 500, snrDb: 20, levelDbfs: -22, tailMs: 3000 });
+      const d = new AnsweringMachineDetector({ sampleRateHz: 8000 });
+      feed(d, c.pcm);
+      const at = `${text} (${voice}), speech ends ${c.speechEndMs} ms`;
+      expect(d.result?.result, at).toBe('human');
+      expect((d.result?.decided_after_ms as number) - c.speechEndMs, at).toBeLessThan(500);
+      if (c.speechEndMs <= 1500) {
+        endedBy1500++;
+        expect(d.result?.decided_after_ms, at).toBeLessThanOrEqual(2000);
+      }
+    });
+    expect(endedBy1500).toBeGreaterThanOrEqual(3);
+  });
+
+  it('greetings that pause after their first words ("Hi, you\'ve reached…", "Hello, this is Sarah.", "You have reached five five five, …") stay machines at every voice and speed', () => {
+    const texts = [
+      "Hi, you've reached Anna and Tom. We're not home right now, so leave us a message.",
+      "Hello, this is Sarah. I can't come to the phone right now. Leave your name and number and I'll call you back.",
+      'You have reached five five five, one two three four. Please leave a message.',
+      'Thank you for calling Acme Dental. Our office is closed. Please leave a message and we will return your call.',
+    ];
+    let n = 0;
+    for (const voice of ['slt', 'rms', 'awb', 'kal']) {
+      for (const speed of [0.9, 1.1]) {
+        for (const text of texts) {
+          const snrDb = [30, 15, 10][n++ % 3] as number;
+          const c = maker.make({ label: 'machine', hard: false, text, voice, speed, leadMs: 300, snrDb, levelDbfs: -22, tailMs: 1000 });
+          const d = new AnsweringMachineDetector({ sampleRateHz: 8000, beep: false });
+          feed(d, c.pcm);
+          expect(d.result?.result, `${text.slice(0, 20)} (${voice} ×${speed}, ${snrDb} dB SNR)`).toBe('machine');
+        }
+      }
     }
   });
 
