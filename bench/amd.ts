@@ -6,7 +6,8 @@
  *
  *   npx tsx bench/amd.ts [--json]
  *
- * Prints, for Parley's settings and for Asterisk's defaults (fixed threshold 256, greeting 1500 ms,
+ * Prints, for Parley's settings, for the settings before the short-greeting rule (600 ms of silence after any
+ * greeting) and for Asterisk's defaults (fixed threshold 256, greeting 1500 ms,
  * 800 ms after it, 3 words, initial silence = machine), on the same cases: per-class accuracy (targets: ≥ 90 % correct), the
  * confusion, decision time p50/p95 (target: a human decided within 2 s of the answer), the beep (found,
  * start error, false beeps), the moment a message could start, and the CPU per 20 ms frame.
@@ -25,6 +26,7 @@ if (!hasFliteAndSox()) {
 const FRAME = 160;
 /** app_amd.c's defaults, as close as this detector can be set (the beep search stays on). */
 const ASTERISK: Omit<AmdOptions, 'sampleRateHz'> = { noiseFactor: 0, greetingMs: 1500, afterGreetingSilenceMs: 800, maxWords: 3, initialSilenceVerdict: 'machine' };
+const BEFORE: Omit<AmdOptions, 'sampleRateHz'> = { shortGreetingMs: 0 };
 interface Run { c: AmdCase; r: AmdResult; readyAtMs?: number; beepAtMs?: number }
 
 function run(c: AmdCase, opts: Omit<AmdOptions, 'sampleRateHz'>): Run {
@@ -66,6 +68,9 @@ function report(title: string, runs: Run[], verbose: boolean): Record<string, un
   const within2s = main.filter((x) => x.c.label === 'human' && x.r.result === 'human' && x.r.decided_after_ms <= 2000).length;
   console.log(`decision time after the answer: humans p50 ${q(tH, 0.5)} ms, p95 ${q(tH, 0.95)} ms, max ${q(tH, 1)} ms (within 2 s: ${pct(within2s, nH)}); after their speech ended p50 ${q(tHend, 0.5)} ms, p95 ${q(tHend, 0.95)} ms`);
   console.log(`                                machines p50 ${q(tM, 0.5)} ms, p95 ${q(tM, 0.95)} ms, max ${q(tM, 1)} ms`);
+  // the floor under any rule that waits for the person to stop: when their speech ends
+  const ends = main.filter((x) => x.c.label === 'human').map((x) => x.c.speechEndMs);
+  console.log(`humans' speech itself ends after the answer p50 ${q(ends, 0.5)} ms, p95 ${q(ends, 0.95)} ms; still speaking at 2 s: ${pct(ends.filter((e) => e > 2000).length, nH)}`);
   const withBeep = main.filter((x) => x.c.beep);
   const found = withBeep.filter((x) => x.beepAtMs !== undefined);
   const err = found.map((x) => Math.abs((x.beepAtMs as number) - (x.c.beep as { atMs: number }).atMs));
@@ -105,6 +110,9 @@ const verbose = process.argv.includes('--verbose');
 console.log(`held-out set: ${holdout.filter((c) => c.label === 'human').length} humans, ${holdout.filter((c) => c.label === 'machine').length} machines (other texts, voices kal16/slt/rms, speeds 0.8/1.0/1.25)`);
 const ours = report('Parley (audio/amd.ts defaults), the set the defaults were chosen on', cases.map((c) => run(c, {})), verbose);
 const oursHeld = report('Parley (audio/amd.ts defaults), held-out set', holdout.map((c) => run(c, {})), verbose);
+// before the short-greeting rule: 600 ms of silence after any greeting (the baseline of docs/notes/amd.md)
+const before = report('Before the short-greeting rule (shortGreetingMs 0: 600 ms after any greeting), same set', cases.map((c) => run(c, BEFORE)), verbose);
+const beforeHeld = report('Before the short-greeting rule, held-out set', holdout.map((c) => run(c, BEFORE)), verbose);
 const asterisk = report("Asterisk's defaults (fixed threshold 256, greeting 1500, after it 800, 3 words, initial silence = machine; beep on)", cases.map((c) => run(c, ASTERISK)), verbose);
 
 // CPU per 20 ms frame: every case whole (no early stop), the full detector against the cadence alone (beep
@@ -135,4 +143,4 @@ for (let r = 0; r < reps; r++) {
 }
 const ratios = usFull.map((f, i) => f / (usCadence[i] as number));
 console.log(`\nCPU per 20 ms frame at 8 kHz, whole calls (${reps} interleaved rounds): detector median ${q(usFull, 0.5).toFixed(2)} µs [${Math.min(...usFull).toFixed(2)}–${Math.max(...usFull).toFixed(2)}], cadence alone ${q(usCadence, 0.5).toFixed(2)} µs; ratio ${q(ratios, 0.5).toFixed(2)}× [${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}] (of a 20 ms frame: ${((q(usFull, 0.5) / 20_000) * 100).toFixed(2)} %)`);
-if (process.argv.includes('--json')) console.log(JSON.stringify({ ours, oursHeld, asterisk, cpuUsPerFrame: q(usFull, 0.5), cpuRatio: q(ratios, 0.5) }));
+if (process.argv.includes('--json')) console.log(JSON.stringify({ ours, oursHeld, before, beforeHeld, asterisk, cpuUsPerFrame: q(usFull, 0.5), cpuRatio: q(ratios, 0.5) }));
