@@ -92,7 +92,7 @@ const audio = new AudioIo({
     stats.micRmsDbfs = rmsDbfs;
     if (rmsDbfs > stats.micRmsDbfsMax) stats.micRmsDbfsMax = rmsDbfs;
     view.setLevel(muted ? -100 : rmsDbfs);
-    if (phase === 'live' && (controls().mode === 'vad' || pttHeld)) {
+    if (phase === 'live' && (controls().mode !== 'ptt' || pttHeld)) {
       connection.sendAppend(pcm);
       stats.appendsSent = connection.appendsSent;
       stats.appendBytesSent = connection.appendBytesSent;
@@ -141,7 +141,7 @@ const connection = new RealtimeConnection({
 
 function controls(): DemoControls {
   return normaliseControls({
-    mode: ui.mode.value === 'ptt' ? 'ptt' : 'vad',
+    mode: ui.mode.value === 'ptt' || ui.mode.value === 'semantic' ? ui.mode.value : 'vad',
     voice: ui.voice.value,
     instructions: ui.instructions.value,
     vadThreshold: Number(ui.threshold.value),

@@ -6,7 +6,13 @@
 export const VOICES = ['alloy', 'ash', 'ballad', 'coral', 'echo', 'sage', 'shimmer', 'verse', 'marin', 'cedar'] as const;
 export type Voice = (typeof VOICES)[number];
 
-export type TurnMode = 'vad' | 'ptt';
+/**
+ * 'vad': the server's voice detection (server_vad): the agent answers after a fixed silence, and any
+ * speech over it stops it. 'semantic': semantic_vad: on Parley's own engines the wait follows the words
+ * (short after a finished question, long after "and…") and "yeah" / "mm-hm" over the agent do not stop
+ * it (docs/notes/turns.md). 'ptt': push to talk.
+ */
+export type TurnMode = 'vad' | 'semantic' | 'ptt';
 
 export interface DemoControls {
   mode: TurnMode;
@@ -57,14 +63,29 @@ export function normaliseControls(c: DemoControls): { controls: DemoControls; pr
     problems.push({ field: 'instructions', message: `Instructions are limited to ${INSTRUCTIONS_MAX_CHARS} characters.` });
     instructions = instructions.slice(0, INSTRUCTIONS_MAX_CHARS);
   }
-  const mode: TurnMode = c.mode === 'ptt' ? 'ptt' : 'vad';
+  const mode: TurnMode = c.mode === 'ptt' || c.mode === 'semantic' ? c.mode : 'vad';
   return { controls: { mode, voice, instructions, vadThreshold, silenceMs }, problems };
+}
+
+/** The GA `turn_detection` of a turn mode (push to talk: none, the page commits). */
+function turnDetection(controls: DemoControls): Record<string, unknown> | null {
+  if (controls.mode === 'ptt') return null;
+  if (controls.mode === 'semantic') return { type: 'semantic_vad', eagerness: 'auto', create_response: true, interrupt_response: true };
+  return {
+    type: 'server_vad',
+    threshold: controls.vadThreshold,
+    prefix_padding_ms: 300,
+    silence_duration_ms: controls.silenceMs,
+    create_response: true,
+    interrupt_response: true,
+  };
 }
 
 /**
  * Build the `session.update`. Audio both ways is pcm16 at 24 kHz; input transcription is asked for
  * so the user's words show up (engines that always transcribe ignore the model name). Push-to-talk
  * turns server VAD off (`turn_detection: null`): the page commits and asks for the response itself.
+ * Smart turn-taking is `semantic_vad` (the threshold and silence fields do not apply to it).
  * Empty instructions are left out (the server's default applies).
  */
 export function buildSessionUpdate(input: DemoControls, opts: { includeVoice?: boolean } = {}): Record<string, unknown> {
@@ -79,17 +100,7 @@ export function buildSessionUpdate(input: DemoControls, opts: { includeVoice?: b
       input: {
         format: { type: 'audio/pcm', rate: 24000 },
         transcription: { model: 'gpt-4o-mini-transcribe' },
-        turn_detection:
-          controls.mode === 'ptt'
-            ? null
-            : {
-                type: 'server_vad',
-                threshold: controls.vadThreshold,
-                prefix_padding_ms: 300,
-                silence_duration_ms: controls.silenceMs,
-                create_response: true,
-                interrupt_response: true,
-              },
+        turn_detection: turnDetection(controls),
       },
       output,
     },

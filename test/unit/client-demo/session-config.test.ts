@@ -30,6 +30,12 @@ describe('controls → session.update', () => {
     expect(ev.session.instructions).toBeUndefined();
   });
 
+  it('smart turn-taking is semantic_vad (no threshold or silence); an unknown mode is voice detection', () => {
+    const ev = buildSessionUpdate({ ...DEFAULT_CONTROLS, mode: 'semantic' }) as { session: { audio: { input: Record<string, unknown> } } };
+    expect(ev.session.audio.input.turn_detection).toEqual({ type: 'semantic_vad', eagerness: 'auto', create_response: true, interrupt_response: true });
+    expect(normaliseControls({ ...DEFAULT_CONTROLS, mode: 'other' as never }).controls.mode).toBe('vad');
+  });
+
   it('clamps out-of-range values and says what was wrong', () => {
     const { controls, problems } = normaliseControls({ mode: 'vad', voice: 'robot', instructions: '', vadThreshold: 3, silenceMs: Number.NaN });
     expect(controls.vadThreshold).toBe(1);
