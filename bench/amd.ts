@@ -24,8 +24,8 @@ if (!hasFliteAndSox()) {
 }
 
 const FRAME = 160;
-/** app_amd.c's defaults, as close as this detector can be set (the beep search stays on). */
-const ASTERISK: Omit<AmdOptions, 'sampleRateHz'> = { noiseFactor: 0, greetingMs: 1500, afterGreetingSilenceMs: 800, maxWords: 3, initialSilenceVerdict: 'machine' };
+/** app_amd.c's defaults, as close as this detector can be set (the beep search stays on; no short-greeting rule). */
+const ASTERISK: Omit<AmdOptions, 'sampleRateHz'> = { noiseFactor: 0, greetingMs: 1500, afterGreetingSilenceMs: 800, shortGreetingMs: 0, maxWords: 3, initialSilenceVerdict: 'machine' };
 const BEFORE: Omit<AmdOptions, 'sampleRateHz'> = { shortGreetingMs: 0 };
 interface Run { c: AmdCase; r: AmdResult; readyAtMs?: number; beepAtMs?: number }
 
