@@ -16,7 +16,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import { mulawDecode } from '../audio/index.ts';
 import { DemoAgent } from '../server/agent/index.ts';
 import { CascadeEngine, DEFAULT_INTERRUPTION_RULES } from '../server/engines/cascade/index.ts';
 import { DEFAULT_END_OF_TURN } from '../server/engines/cascade/end-of-turn.ts';
@@ -24,6 +23,7 @@ import { FliteTts, PocketSphinxStt } from '../server/engines/providers/index.ts'
 import { AudioChunk } from '../server/protocol/index.ts';
 import type { RealtimeSession, ServerEvent, TurnDetection } from '../server/protocol/index.ts';
 import { percentileSorted } from './lib/index.ts';
+import { mulawOf, speechEndMs } from './lib/turn-set.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
@@ -44,26 +44,6 @@ await fixed.warm(); await adaptive.warm(); await stt.ready();
 interface Entry { category: string; file: string; text: string; voice: string; speed: number; pauseMs?: number }
 const manifest = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Entry[])
   .filter((e) => (e.category === 'questions' || e.category === 'paused') && speeds.includes(e.speed));
-
-function mulawOf(file: string): Buffer {
-  const b = readFileSync(file);
-  let at = 12;
-  while (at + 8 <= b.length && b.toString('ascii', at, at + 4) !== 'data') at += 8 + b.readUInt32LE(at + 4);
-  return b.subarray(at + 8, at + 8 + b.readUInt32LE(at + 4));
-}
-/** The end of speech (ms): the end of the last 20 ms frame 15 dB above the line's noise floor. */
-function speechEndMs(mu: Buffer): number {
-  const pcm = mulawDecode(mu);
-  const rms: number[] = [];
-  for (let i = 0; i + 160 <= pcm.length; i += 160) {
-    let e = 0;
-    for (let k = i; k < i + 160; k++) e += pcm[k]! * pcm[k]!;
-    rms.push(Math.sqrt(e / 160));
-  }
-  const floor = [...rms].sort((a, b) => a - b)[Math.floor(rms.length * 0.1)]!;
-  for (let f = rms.length - 1; f >= 0; f--) if (rms[f]! > floor * 5.6) return (f + 1) * 20;
-  return rms.length * 20;
-}
 
 interface Outcome { latencyMs: number | null; eotMs: number | null; premature: boolean }
 const SILENCE = Buffer.alloc(160, 0xff);   // μ-law silence
