@@ -11,7 +11,7 @@
  * 2002 → `semantic_vad` with the adaptive end of turn (the defaults: 200..1200 ms). Each file is said on
  * two calls AT THE SAME TIME, one per mode, so both see the same machine load; rounds repeat the set.
  *
- *   bash scripts/turns-fixtures.sh /tmp/turns && npx tsx bench/turns-sip.ts /tmp/turns [--rounds 1] [--speeds 1.0] [--limit N]
+ *   bash scripts/turns-fixtures.sh /tmp/turns && npx tsx bench/turns-sip.ts /tmp/turns [--rounds 1] [--speeds 1.0] [--limit N] [--verbose]
  *
  * Per mode: the time from the end of the caller's speech (the last 20 ms frame above the line's noise in
  * the fixture, as bench/turns.ts defines it) to the first audible RTP packet of the reply at the phone,
@@ -35,6 +35,7 @@ const dir = args[0] && !args[0].startsWith('--') ? args[0] : new URL('../fixture
 const rounds = Number(opt('rounds', '1'));
 const speeds = opt('speeds', '1.0').split(',').map(Number);
 const limit = Number(opt('limit', '0'));
+const verbose = args.includes('--verbose');   // one line per call: the server's events and the phone's audio, ms from the speech's end
 
 interface Entry { category: string; file: string; text: string; voice: string; speed: number; pauseMs?: number }
 let manifest = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Entry[])
@@ -77,6 +78,8 @@ const modes = [
 /** When speech_stopped went out (performance.now()), per SIP Call-ID (the session observer sees the door's session). */
 const stops = new Map<string, number[]>();
 const profileOf = new Map<string, string | null>();
+/** When the first response.output_audio.delta of each response went out, per SIP Call-ID (--verbose). */
+const deltas = new Map<string, number[]>();
 
 const loads: number[] = [loadavg()[0]!];
 const sip = await startLocalSip({
@@ -91,9 +94,18 @@ sip.parley.app.parley.sessions.observe((info) => {
   const id = info.call.sipCallId;
   if (id === undefined) return null;
   const list: number[] = [];
+  const firsts: number[] = [];
+  let inResponse = false;
   stops.set(id, list);
+  deltas.set(id, firsts);
   profileOf.set(id, info.profile);
-  return { serverEvent: (ev: ServerEvent) => { if (ev.type === 'input_audio_buffer.speech_stopped') list.push(performance.now()); } };
+  return {
+    serverEvent: (ev: ServerEvent) => {
+      if (ev.type === 'input_audio_buffer.speech_stopped') list.push(performance.now());
+      else if (ev.type === 'response.created') inResponse = true;
+      else if (ev.type === 'response.output_audio.delta' && inResponse) { inResponse = false; firsts.push(performance.now()); }
+    },
+  };
 });
 
 interface Outcome { latencyMs: number | null; eotMs: number | null; turnCut: boolean; replyEarly: boolean; profile: string | null }
@@ -123,9 +135,9 @@ async function call(mu: Buffer, endMs: number, uac: MiniUac, t0: number): Promis
         uac.sendRtp(i < nFile ? mu.subarray(i * 160, Math.min(mu.length, (i + 1) * 160)) : SILENCE);
         i++;
       }
-      // the first audio, or 3 s after the turn's end was decided with no reply, or 10 s after the speech
+      // the first audio, or 6 s after the turn's end was decided with no reply, or 10 s after the speech
       const list = stops.get(callId) ?? [];
-      if (list.length > 0 && i >= nFile && stopAt === Infinity) stopAt = Math.max(endAt, now) + 3_000;
+      if (list.length > 0 && i >= nFile && stopAt === Infinity) stopAt = Math.max(endAt, now) + 6_000;
       if (now >= stopAt || now >= capAt) return resolve();
       setTimeout(tick, Math.max(0, t0 + i * 20 - performance.now()));
     };
@@ -139,6 +151,11 @@ async function call(mu: Buffer, endMs: number, uac: MiniUac, t0: number): Promis
   });
   await done;
   uac.onRtp = undefined;
+  if (verbose) {
+    const rel = (xs: number[]): string => xs.map((x) => (x - (t0 + endMs)).toFixed(0)).join(',');
+    const aud = uac.received.filter((p) => audible(p.payload)).map((p) => p.arrivalMs);
+    console.log(`  ${profileOf.get(callId)} speech ${endMs} ms: speech_stopped [${rel(stops.get(callId) ?? [])}] first deltas [${rel(deltas.get(callId) ?? [])}] audible packets ${aud.length} from ${rel(aud.slice(0, 1))}`);
+  }
   await uac.bye().catch(() => undefined);
   // the turn ended inside the sentence: a speech_stopped before the speech's end (bench/turns.ts), or two
   // turns where the caller said one (the second half after the pause, a turn of its own)
@@ -151,6 +168,7 @@ const lat: number[][][] = modes.map(() => []);   // [mode][round] latencies, tur
 const cut: number[][] = modes.map(() => []);     // [mode][round] paused sentences whose turn ended inside
 const early: number[][] = modes.map(() => []);   // [mode][round] paused sentences answered before their end
 const noReply: number[] = modes.map(() => 0);
+const latQ: number[][] = modes.map(() => []);   // [mode] latencies on the clean questions alone (the same turns in both modes)
 const eot: number[][] = modes.map(() => []);   // [mode] end of speech → the last speech_stopped (the turn's end decided), turns not cut
 const cuts: string[] = [];
 const wrongProfile: string[] = [];
@@ -175,7 +193,7 @@ for (let r = 0; r < rounds; r++) {
       const premature = o.turnCut || o.replyEarly;
       if (o.eotMs !== null && !premature) eot[m]!.push(o.eotMs);
       if (o.latencyMs === null) noReply[m]!++;
-      else if (!premature) lat[m]![r]!.push(o.latencyMs);
+      else if (!premature) { lat[m]![r]!.push(o.latencyMs); if (e.category === 'questions') latQ[m]!.push(o.latencyMs); }
       if (e.category === 'paused') {
         if (o.turnCut) cut[m]![r]!++;
         if (o.replyEarly) early[m]![r]!++;
@@ -198,6 +216,8 @@ for (let r = 0; r < rounds; r++) {
       console.log(`  ${m.name}: end of speech → first audio at the phone p50 ${percentileSorted(all, 50).toFixed(0)} ms [rounds ${Math.min(...p50s).toFixed(0)}–${Math.max(...p50s).toFixed(0)}], p95 ${percentileSorted(all, 95).toFixed(0)} ms (n ${all.length}); no reply ${noReply[k]}`);
       console.log(`  ${m.name}: paused sentences: turn ended inside ${c}/${n} (${((100 * c) / n).toFixed(1)} %), reply at the phone before the speech's end ${ea}/${n} (${((100 * ea) / n).toFixed(1)} %)`);
     });
+    const q = latQ.map((xs) => [...xs].sort((a, b) => a - b));
+    console.log(`  the clean questions alone: ${modes.map((m, k) => `${m.name} p50 ${percentileSorted(q[k]!, 50).toFixed(0)} / p95 ${percentileSorted(q[k]!, 95).toFixed(0)} ms (n ${q[k]!.length})`).join(', ')}; adaptive/fixed p50 ${(percentileSorted(q[1]!, 50) / percentileSorted(q[0]!, 50)).toFixed(2)}`);
     const ratios = lat[1]!.map((xs, i) => med(xs) / med(lat[0]![i]!));
     console.log(`  adaptive/fixed p50 ratio per round: ${ratios.map((x) => x.toFixed(2)).join(', ')}`);
     for (const c of cuts) console.log(`  ${c}`);
