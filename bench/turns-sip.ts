@@ -28,6 +28,7 @@ import type { ServerEvent } from '../server/protocol/index.ts';
 import { MiniUac } from '../test/fakes/sip-uac.ts';
 import { startLocalSip } from '../test/support/local-sip.ts';
 import { percentileSorted } from './lib/index.ts';
+import { mulawOf, speechEndMs } from './lib/turn-set.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
@@ -41,26 +42,6 @@ interface Entry { category: string; file: string; text: string; voice: string; s
 let manifest = (JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Entry[])
   .filter((e) => (e.category === 'questions' || e.category === 'paused') && speeds.includes(e.speed));
 if (limit > 0) manifest = manifest.slice(0, limit);
-
-function mulawOf(file: string): Buffer {
-  const b = readFileSync(file);
-  let at = 12;
-  while (at + 8 <= b.length && b.toString('ascii', at, at + 4) !== 'data') at += 8 + b.readUInt32LE(at + 4);
-  return b.subarray(at + 8, at + 8 + b.readUInt32LE(at + 4));
-}
-/** The end of speech (ms): the end of the last 20 ms frame 15 dB above the line's noise floor (bench/turns.ts). */
-function speechEndMs(mu: Buffer): number {
-  const pcm = mulawDecode(mu);
-  const rms: number[] = [];
-  for (let i = 0; i + 160 <= pcm.length; i += 160) {
-    let e = 0;
-    for (let k = i; k < i + 160; k++) e += pcm[k]! * pcm[k]!;
-    rms.push(Math.sqrt(e / 160));
-  }
-  const floor = [...rms].sort((a, b) => a - b)[Math.floor(rms.length * 0.1)]!;
-  for (let f = rms.length - 1; f >= 0; f--) if (rms[f]! > floor * 5.6) return (f + 1) * 20;
-  return rms.length * 20;
-}
 
 /** |sample| of each μ-law byte: a packet is audible when one sample is above AUDIBLE (−48 dBFS). */
 const ABS = Int16Array.from(mulawDecode(Buffer.from(Array.from({ length: 256 }, (_, i) => i))), (x) => Math.abs(x));
