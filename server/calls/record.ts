@@ -6,6 +6,7 @@
  * Times are ISO-8601 strings (`*_at`), durations numbers in ms (`*_ms`).
  */
 import type { CallEventRow, CallRow } from '../store/index.ts';
+import type { IgnoredKind } from '../engines/index.ts';
 import { priceOf, type ModelPrice, type Pricing } from './pricing.ts';
 
 // ---- event bodies (call_events.body), by kind --------------------------------------------------------
@@ -20,11 +21,8 @@ export interface TranscriptBody {
   /** User: speech over the agent that did not stop it (docs/notes/turns.md); absent for a turn. */
   mark?: TranscriptMark;
 }
-/**
- * `backchannel`: the caller said only "yeah", "mm-hm", "okay"… over the agent; `false_interruption`:
- * speech over the agent with no words that count (a hum, a cough, too short). The agent carried on.
- */
-export type TranscriptMark = 'backchannel' | 'false_interruption';
+/** Speech over the agent that the agent carried on through (IgnoredKind, server/engines/types.ts). */
+export type TranscriptMark = IgnoredKind;
 export interface TruncationBody { item_id: string; content_index: number; audio_end_ms: number; audio_ms: number }
 export interface ToolCallBody { name: string; call_id: string; arguments: string; output: string; ok: boolean; error_code?: string; duration_ms: number }
 export interface TurnBody { item_id: string; response_id: string; speech_stopped_at_ms: number | null; first_audio_at_ms: number; latency_ms: number | null }

@@ -19,6 +19,7 @@ export type {
   EngineOpenOptions,
   EngineCallbacks,
   EngineCloseInfo,
+  IgnoredKind,
   IgnoredSpeech,
   EngineConnection,
   EngineDeps,

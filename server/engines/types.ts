@@ -53,13 +53,16 @@ export interface EngineCallbacks {
   onSpeechIgnored?(speech: IgnoredSpeech): void;
 }
 
+/**
+ * What ignored speech over the agent was: `backchannel` when its words were only backchannels ("yeah",
+ * "mm-hm", "okay"); `false_interruption` when it had no words that count (a hum heard as letters, a
+ * cough, nothing transcribed, too short). The call record's transcript mark (server/calls/record.ts).
+ */
+export type IgnoredKind = 'backchannel' | 'false_interruption';
+
 /** Speech over the agent that did not stop it: no event went out, its audio left the input buffer. */
 export interface IgnoredSpeech {
-  /**
-   * `backchannel`: its words were only backchannels ("yeah", "mm-hm", "okay"); `false_interruption`:
-   * speech with no words that count (a hum heard as letters, a cough, nothing transcribed, too short).
-   */
-  kind: 'backchannel' | 'false_interruption';
+  kind: IgnoredKind;
   /** The id the item would have had (never sent to the client). */
   itemId: string;
   /** Its final transcript ('' when none). */

@@ -6,6 +6,7 @@
  *
  * Settings are named after LiveKit Agents' `min_interruption_duration` / `min_interruption_words`.
  */
+import type { IgnoredKind } from '../types.ts';
 
 export interface InterruptionRules {
   /** Speech (ms, since the VAD fired) an interruption needs before words can confirm it. */
@@ -128,7 +129,7 @@ export function isBackchannel(text: string, rules: InterruptionRules, language?:
  * backchannel words and nothing else that counts ("yeah", "okay", "mm hm"); `false_interruption`
  * otherwise (nothing transcribed, a hum heard as lone letters, a cough, words too short to count).
  */
-export function ignoredKind(text: string | null, rules: InterruptionRules, language?: string): 'backchannel' | 'false_interruption' {
+export function ignoredKind(text: string | null, rules: InterruptionRules, language?: string): IgnoredKind {
   if (text === null || contentWords(text, rules, language).length > 0) return 'false_interruption';
   // no content words: a backchannel when something besides lone letters was heard (a backchannel phrase)
   return tokens(text).some((w) => w.length > 1 || /\p{N}/u.test(w)) ? 'backchannel' : 'false_interruption';

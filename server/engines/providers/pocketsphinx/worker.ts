@@ -158,7 +158,6 @@ function run(step: Step): void {
   api!.ps_end_utt(u.decoder);
   const text = (api!.ps_get_hyp(u.decoder, [0]) as string | null) ?? '';
   free.push(u.decoder);
-  admitWaiting();
   const finaliseMs = performance.now() - t0;
   const endCpuMs = cpu.now() - c0;
   post({
@@ -166,6 +165,8 @@ function run(step: Step): void {
     cpuMs: u.cpuMs + endCpuMs, endCpuMs, loadMs: u.loadMs, waitMs: u.waitMs, decoders,
     endToResultMs: performance.now() - u.endAt, backlogMs: ((u.samples - u.samplesAtEnd) / 16_000) * 1000,
   });
+  // after the result: the next utterance's start is not this one's end-search time
+  admitWaiting();
 }
 
 port.on('message', (m: ToWorker) => {
